@@ -1,0 +1,52 @@
+# One command per job. `make test` is what CI runs (through .ci/run).
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+PYTEST_ARGS ?=
+
+.PHONY: help venv tools test test-fast lint dev e2e-kind bench manifests clean
+
+help:
+	@echo "make test      create the venv, build the control-plane tools, run every test"
+	@echo "make dev       run the local stack (embedded PostgreSQL, API, autoscaled workers)"
+	@echo "make tools     build etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubectl, kwok, helm"
+	@echo "make e2e-kind  the kind suite (needs docker and kind)"
+	@echo "make bench     run the benchmarks"
+	@echo "make manifests regenerate manifests/ from the chart"
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+tools:
+	bash tools/build-tools.sh
+
+test: venv tools
+	JOBQUEUE_TOOLS_DIR="$$(dirname "$$(bash tools/build-tools.sh --print-bin)")" \
+		$(BIN)/pytest tests $(PYTEST_ARGS)
+
+test-fast: venv
+	$(BIN)/pytest tests/unit tests/integration -q $(PYTEST_ARGS)
+
+lint: venv
+	$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/mypy
+
+dev: venv
+	$(BIN)/jobqueue dev
+
+e2e-kind: venv
+	$(BIN)/pytest tests/kind -v -rs
+
+bench: venv tools
+	bash bench/run-all.sh
+
+manifests: venv tools
+	bash tools/render-manifests.sh
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

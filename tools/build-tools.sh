@@ -1,0 +1,119 @@
+#!/usr/bin/env bash
+# Builds etcd, kube-apiserver, kube-controller-manager, kubectl, kwok and helm from Go modules
+# into a per-machine cache keyed by tools/versions.env. Idempotent and safe to run concurrently.
+# Prints the bin directory on the last line of stdout.
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=versions.env
+source "$here/versions.env"
+
+die() { echo "build-tools: $*" >&2; exit 1; }
+log() { echo "build-tools: $*" >&2; }
+
+command -v go >/dev/null 2>&1 || die "'go' is not on PATH. Install Go 1.24 or newer (https://go.dev/doc/install), then run: tools/build-tools.sh"
+command -v flock >/dev/null 2>&1 || die "'flock' is missing; install util-linux."
+
+key=$(grep -v '^#' "$here/versions.env" | sha256sum | cut -c1-12)
+root=${JOBQUEUE_TOOLS_DIR:-"${XDG_CACHE_HOME:-$HOME/.cache}/job-queue/tools/$key"}
+bin="$root/bin"
+tools=(etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kwok helm)
+k8s_commands=(kube-apiserver kube-controller-manager kube-scheduler kubectl)
+
+all_built() {
+  [ -f "$root/.complete" ] || return 1
+  for t in "${tools[@]}"; do [ -x "$bin/$t" ] || return 1; done
+}
+
+if [ "${1:-}" = "--print-bin" ]; then
+  echo "$bin"; exit 0
+fi
+
+if all_built; then
+  log "tools are up to date in $bin"
+  echo "$bin"; exit 0
+fi
+
+mkdir -p "$root"
+exec 9>"$root/.lock"
+log "waiting for the build lock on $root/.lock"
+flock 9
+if all_built; then  # another run built them while we waited
+  echo "$bin"; exit 0
+fi
+
+mkdir -p "$bin"
+work=$(mktemp -d "${TMPDIR:-/tmp}/jobqueue-tools.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+export GOFLAGS=-buildvcs=false GOTOOLCHAIN=${GOTOOLCHAIN:-auto} CGO_ENABLED=0
+
+build_step() {  # name, then the command; go's own error stops the script
+  local name=$1; shift
+  local start=$SECONDS
+  log "building $name ..."
+  if ! "$@" >&2; then
+    die "building $name failed (see go's error above). Check network access to the Go module proxy and free disk, then re-run tools/build-tools.sh"
+  fi
+  log "built $name in $((SECONDS - start))s"
+}
+
+# --- Kubernetes: a wrapper module with a replace line per staging module, from the tag's go.mod.
+missing_k8s=()
+for cmd in "${k8s_commands[@]}"; do [ -x "$bin/$cmd" ] || missing_k8s+=("$cmd"); done
+if [ "${#missing_k8s[@]}" -gt 0 ]; then
+  k8s="$work/kubernetes"; mkdir -p "$k8s"
+  minor_version=${KUBERNETES_VERSION#v1.}; minor=${minor_version%%.*}
+  staging_version="v0.${KUBERNETES_VERSION#v1.}"
+  gomod=$(cd "$k8s" && go mod download -json "k8s.io/kubernetes@$KUBERNETES_VERSION" | sed -n 's/^[[:space:]]*"GoMod": "\(.*\)",\{0,1\}$/\1/p')
+  [ -f "$gomod" ] || die "could not download k8s.io/kubernetes@$KUBERNETES_VERSION"
+  go_directive=$(sed -n 's/^go \(.*\)$/\1/p' "$gomod" | head -1)
+  {
+    echo "module jobqueue.local/kubernetes-tools"
+    echo
+    echo "go $go_directive"
+    echo
+    echo "require k8s.io/kubernetes $KUBERNETES_VERSION"
+    echo
+    # staging modules: "k8s.io/api => ./staging/src/k8s.io/api" becomes "k8s.io/api => k8s.io/api v0.x.y"
+    sed -n 's#^[[:space:]]*\(k8s\.io/[^ ]*\) => \./staging/src/.*$#replace \1 => \1 '"$staging_version"'#p' "$gomod"
+  } > "$k8s/go.mod"
+  for cmd in "${missing_k8s[@]}"; do
+    mkdir -p "$k8s/cmd/$cmd"
+    cp "$here/wrapper/$cmd.go.tmpl" "$k8s/cmd/$cmd/main.go"
+  done
+  build_step "go mod tidy (kubernetes $KUBERNETES_VERSION)" bash -c "cd '$k8s' && go mod tidy"
+  pkg=k8s.io/component-base/version
+  ldflags="-s -w -X $pkg.gitVersion=$KUBERNETES_VERSION -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor"
+  ldflags+=" -X $pkg.gitTreeState=clean -X $pkg.buildDate=1970-01-01T00:00:00Z"
+  ldflags+=" -X $pkg.gitCommit=0000000000000000000000000000000000000000"
+  ldflags+=" -X k8s.io/client-go/pkg/version.gitVersion=$KUBERNETES_VERSION -X k8s.io/client-go/pkg/version.gitMajor=1 -X k8s.io/client-go/pkg/version.gitMinor=$minor"
+  for cmd in "${missing_k8s[@]}"; do
+    build_step "$cmd $KUBERNETES_VERSION" bash -c "cd '$k8s' && go build -trimpath -ldflags '$ldflags' -o '$bin/$cmd.tmp' ./cmd/$cmd && mv '$bin/$cmd.tmp' '$bin/$cmd'"
+  done
+fi
+
+# --- etcd: its modules use local replaces, so it needs a wrapper module too.
+if [ ! -x "$bin/etcd" ]; then
+  e="$work/etcd"; mkdir -p "$e/cmd/etcd"
+  cp "$here/wrapper/etcd.go.tmpl" "$e/cmd/etcd/main.go"
+  printf 'module jobqueue.local/etcd-tools\n\ngo 1.24\n\nrequire go.etcd.io/etcd/server/v3 %s\n' "$ETCD_VERSION" > "$e/go.mod"
+  build_step "go mod tidy (etcd $ETCD_VERSION)" bash -c "cd '$e' && go mod tidy"
+  build_step "etcd $ETCD_VERSION" bash -c "cd '$e' && go build -trimpath -ldflags '-s -w' -o '$bin/etcd.tmp' ./cmd/etcd && mv '$bin/etcd.tmp' '$bin/etcd'"
+fi
+
+# --- kwok and helm install directly.
+if [ ! -x "$bin/kwok" ]; then
+  build_step "kwok $KWOK_VERSION" env GOBIN="$bin" go install -trimpath -ldflags '-s -w' "sigs.k8s.io/kwok/cmd/kwok@$KWOK_VERSION"
+fi
+if [ ! -x "$bin/helm" ]; then
+  hv="helm.sh/helm/v3/internal/version"
+  build_step "helm $HELM_VERSION" env GOBIN="$bin" go install -trimpath \
+    -ldflags "-s -w -X $hv.version=$HELM_VERSION" "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"
+fi
+
+all_built_now=1
+for t in "${tools[@]}"; do [ -x "$bin/$t" ] || all_built_now=0; done
+[ "$all_built_now" = 1 ] || die "some tools are still missing in $bin"
+touch "$root/.complete"
+log "all tools built in $bin"
+echo "$bin"

@@ -1,0 +1,1 @@
+"""The data layer: every SQL statement the project runs lives under worker/db/."""

@@ -1,0 +1,50 @@
+"""Opening asyncpg connections and pools with the project's codecs."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import asyncpg
+
+from worker.settings import describe_dsn
+
+
+class DatabaseUnavailable(RuntimeError):
+    """PostgreSQL could not be reached; the message names host, port and what to check."""
+
+
+async def _init_connection(conn: asyncpg.Connection) -> None:
+    # jsonb in and out as Python objects
+    await conn.set_type_codec("jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+    await conn.set_type_codec("json", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+
+
+def _unavailable(dsn: str, exc: BaseException) -> DatabaseUnavailable:
+    return DatabaseUnavailable(
+        f"cannot reach PostgreSQL at {describe_dsn(dsn)}: {exc}. "
+        "Check that the server is running, and that DB_URL has the right host, port, "
+        "user, password and database."
+    )
+
+
+async def connect(dsn: str, **kwargs: Any) -> asyncpg.Connection:
+    try:
+        conn = await asyncpg.connect(dsn, **kwargs)
+    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        raise _unavailable(dsn, exc) from exc
+    await _init_connection(conn)
+    return conn
+
+
+async def create_pool(
+    dsn: str, *, min_size: int = 1, max_size: int = 10, **kwargs: Any
+) -> asyncpg.Pool:
+    try:
+        pool = await asyncpg.create_pool(
+            dsn, min_size=min_size, max_size=max_size, init=_init_connection, **kwargs
+        )
+    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        raise _unavailable(dsn, exc) from exc
+    assert pool is not None
+    return pool

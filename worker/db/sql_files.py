@@ -1,0 +1,35 @@
+"""Loads the named SQL statements kept in worker/db/sql/*.sql.
+
+Each file holds one or more statements, each introduced by a line `-- name: some_name`.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import cache
+from importlib import resources
+
+_NAME = re.compile(r"^--\s*name:\s*(\w+)\s*$", re.MULTILINE)
+
+
+def parse_named_statements(text: str) -> dict[str, str]:
+    statements: dict[str, str] = {}
+    matches = list(_NAME.finditer(text))
+    for index, match in enumerate(matches):
+        end = matches[index + 1].start() if index + 1 < len(matches) else len(text)
+        body = text[match.end() : end].strip()
+        if match.group(1) in statements:
+            raise ValueError(f"duplicate SQL statement name {match.group(1)!r}")
+        statements[match.group(1)] = body
+    return statements
+
+
+@cache
+def load(file_stem: str) -> dict[str, str]:
+    """All named statements of worker/db/sql/<file_stem>.sql."""
+    text = resources.files("worker.db").joinpath("sql", f"{file_stem}.sql").read_text()
+    return parse_named_statements(text)
+
+
+def query(file_stem: str, name: str) -> str:
+    return load(file_stem)[name]

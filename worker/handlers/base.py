@@ -1,0 +1,66 @@
+"""What a handler is: an async function of (payload, context) that returns a JSON result."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from worker.settings import Settings
+
+
+class PermanentError(Exception):
+    """Raised by a handler when retrying cannot help (bad input): the job fails at once."""
+
+
+@dataclass(frozen=True)
+class JobContext:
+    job_id: int
+    job_type: str
+    queue_name: str
+    attempt: int
+    max_tries: int
+    settings: Settings
+    worker_id: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+JSONResult = dict[str, Any] | list[Any] | str | int | float | bool | None
+Handler = Callable[[dict[str, Any], JobContext], Awaitable[JSONResult]]
+
+
+@dataclass(frozen=True)
+class HandlerSpec:
+    handler: Handler
+    timeout_seconds: float | None = None
+
+
+class HandlerRegistry:
+    """Handlers keyed by job_type."""
+
+    def __init__(self) -> None:
+        self._specs: dict[str, HandlerSpec] = {}
+
+    def register(
+        self, job_type: str, *, timeout_seconds: float | None = None
+    ) -> Callable[[Handler], Handler]:
+        def decorate(handler: Handler) -> Handler:
+            self._specs[job_type] = HandlerSpec(handler, timeout_seconds)
+            return handler
+
+        return decorate
+
+    def get(self, job_type: str) -> HandlerSpec | None:
+        return self._specs.get(job_type)
+
+    def job_types(self) -> list[str]:
+        return sorted(self._specs)
+
+    def load_modules(self, module_names: list[str]) -> None:
+        """Import users' modules; they register on import with `@registry.register(...)`."""
+        for name in module_names:
+            importlib.import_module(name)
+
+
+registry = HandlerRegistry()

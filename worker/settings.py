@@ -1,0 +1,182 @@
+"""The one settings object, read from the environment.
+
+The seed's names (DB_URL, MAX_CONCURRENT_JOBS, WORKER_QUEUES, POLL_INTERVAL, DEBUG) keep
+working; everything newer carries the JOBQUEUE_ prefix.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from functools import lru_cache
+from typing import Annotated
+from urllib.parse import quote, urlsplit
+
+from pydantic import AliasChoices, Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+def _env(name: str) -> AliasChoices:
+    """Accept the prefixed name (JOBQUEUE_X) only."""
+    return AliasChoices(f"JOBQUEUE_{name}")
+
+
+def normalize_dsn(raw: str) -> str:
+    """Turn the seed's `user:pass@host:port/db` into a postgresql:// URL; keep full URLs."""
+    raw = raw.strip()
+    if not raw:
+        raise ValueError("DB_URL is empty")
+    if "://" in raw:
+        scheme = raw.split("://", 1)[0]
+        if scheme not in ("postgresql", "postgres"):
+            raise ValueError(f"DB_URL scheme must be postgresql://, got {scheme}://")
+        return raw
+    return f"postgresql://{raw}"
+
+
+def describe_dsn(dsn: str) -> str:
+    """host:port/db of a DSN, without credentials, for error messages."""
+    parts = urlsplit(normalize_dsn(dsn))
+    host = parts.hostname or "localhost"
+    port = parts.port or 5432
+    return f"{host}:{port}{parts.path or '/'}"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
+
+    # --- the seed's names
+    db_url: str = Field(
+        default="postgres:postgres@localhost:5432/jobqueue",
+        validation_alias=AliasChoices("DB_URL", "JOBQUEUE_DB_URL"),
+    )
+    max_concurrent_jobs: int = Field(
+        default=3, ge=1, le=10_000, validation_alias="MAX_CONCURRENT_JOBS"
+    )
+    worker_queues: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["default"], validation_alias="WORKER_QUEUES"
+    )
+    poll_interval: float = Field(default=1.0, gt=0, le=3600, validation_alias="POLL_INTERVAL")
+    debug: bool = Field(default=False, validation_alias="DEBUG")
+
+    # --- worker runtime
+    worker_name: str = Field(
+        default_factory=lambda: os.environ.get("POD_NAME") or socket.gethostname(),
+        validation_alias=AliasChoices("JOBQUEUE_WORKER_NAME", "POD_NAME"),
+    )
+    lease_seconds: float = Field(default=30.0, gt=0, validation_alias=_env("LEASE_SECONDS"))
+    heartbeat_seconds: float = Field(default=5.0, gt=0, validation_alias=_env("HEARTBEAT_SECONDS"))
+    drain_timeout: float = Field(default=25.0, ge=0, validation_alias=_env("DRAIN_TIMEOUT"))
+    rescue_interval: float = Field(default=10.0, gt=0, validation_alias=_env("RESCUE_INTERVAL"))
+    rescue_enabled: bool = Field(default=True, validation_alias=_env("RESCUE_ENABLED"))
+    retention_seconds: float = Field(
+        default=7 * 24 * 3600, ge=0, validation_alias=_env("RETENTION_SECONDS")
+    )
+    retention_interval: float = Field(
+        default=300.0, gt=0, validation_alias=_env("RETENTION_INTERVAL")
+    )
+    retention_batch: int = Field(default=5000, ge=1, validation_alias=_env("RETENTION_BATCH"))
+    backoff_base: float = Field(default=2.0, ge=0, validation_alias=_env("BACKOFF_BASE"))
+    backoff_max: float = Field(default=3600.0, ge=0, validation_alias=_env("BACKOFF_MAX"))
+    default_job_timeout: float | None = Field(
+        default=None, gt=0, validation_alias=_env("JOB_TIMEOUT")
+    )
+    ack_batch_size: int = Field(default=200, ge=1, validation_alias=_env("ACK_BATCH_SIZE"))
+    ack_flush_interval: float = Field(
+        default=0.01, gt=0, validation_alias=_env("ACK_FLUSH_INTERVAL")
+    )
+    handler_modules: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, validation_alias=_env("HANDLER_MODULES")
+    )
+    worker_port: int = Field(default=9100, ge=0, le=65535, validation_alias=_env("WORKER_PORT"))
+
+    # --- handlers
+    outbox_dir: str = Field(default="./outbox", validation_alias=_env("OUTBOX_DIR"))
+    reports_dir: str = Field(default="./reports", validation_alias=_env("REPORTS_DIR"))
+    images_dir: str = Field(default="./images", validation_alias=_env("IMAGES_DIR"))
+    smtp_host: str | None = Field(default=None, validation_alias=_env("SMTP_HOST"))
+    smtp_port: int = Field(default=587, ge=1, le=65535, validation_alias=_env("SMTP_PORT"))
+    smtp_username: str | None = Field(default=None, validation_alias=_env("SMTP_USERNAME"))
+    smtp_password: str | None = Field(default=None, validation_alias=_env("SMTP_PASSWORD"))
+    smtp_tls: str = Field(
+        default="starttls", pattern="^(none|starttls|tls)$", validation_alias=_env("SMTP_TLS")
+    )
+    smtp_from: str = Field(default="jobqueue@localhost", validation_alias=_env("SMTP_FROM"))
+
+    # --- API
+    api_host: str = Field(default="0.0.0.0", validation_alias=_env("API_HOST"))
+    api_port: int = Field(default=8001, ge=1, le=65535, validation_alias=_env("API_PORT"))
+    api_token: str | None = Field(default=None, validation_alias=_env("API_TOKEN"))
+    api_protect_probes: bool = Field(default=False, validation_alias=_env("API_PROTECT_PROBES"))
+    api_pool_min: int = Field(default=1, ge=1, validation_alias=_env("API_POOL_MIN"))
+    api_pool_max: int = Field(default=10, ge=1, validation_alias=_env("API_POOL_MAX"))
+    api_max_batch: int = Field(default=1000, ge=1, validation_alias=_env("API_MAX_BATCH"))
+    api_max_payload_bytes: int = Field(
+        default=256 * 1024, ge=1, validation_alias=_env("API_MAX_PAYLOAD_BYTES")
+    )
+    allow_unknown_job_types: bool = Field(
+        default=False, validation_alias=_env("ALLOW_UNKNOWN_JOB_TYPES")
+    )
+
+    # --- controller
+    controller_namespaces: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, validation_alias=_env("CONTROLLER_NAMESPACES")
+    )
+    controller_cluster_wide: bool = Field(
+        default=False, validation_alias=_env("CONTROLLER_CLUSTER_WIDE")
+    )
+    controller_interval: float = Field(
+        default=1.0, gt=0, validation_alias=_env("CONTROLLER_INTERVAL")
+    )
+    controller_port: int = Field(
+        default=9200, ge=0, le=65535, validation_alias=_env("CONTROLLER_PORT")
+    )
+    controller_lease_name: str = Field(
+        default="jobqueue-controller", validation_alias=_env("CONTROLLER_LEASE_NAME")
+    )
+    controller_lease_namespace: str | None = Field(
+        default=None, validation_alias=_env("CONTROLLER_LEASE_NAMESPACE")
+    )
+    controller_lease_seconds: float = Field(
+        default=15.0, gt=0, validation_alias=_env("CONTROLLER_LEASE_SECONDS")
+    )
+    controller_identity: str = Field(
+        default_factory=lambda: os.environ.get("POD_NAME") or socket.gethostname(),
+        validation_alias=_env("CONTROLLER_IDENTITY"),
+    )
+    kubeconfig: str | None = Field(default=None, validation_alias=AliasChoices("KUBECONFIG"))
+
+    @field_validator("db_url")
+    @classmethod
+    def _normalize_db_url(cls, value: str) -> str:
+        return normalize_dsn(value)
+
+    @field_validator("worker_queues", "handler_modules", "controller_namespaces", mode="before")
+    @classmethod
+    def _split_csv(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("worker_queues")
+    @classmethod
+    def _queues_not_empty(cls, value: list[str]) -> list[str]:
+        if not value:
+            raise ValueError("WORKER_QUEUES must name at least one queue")
+        return value
+
+    @property
+    def dsn(self) -> str:
+        return self.db_url
+
+    def with_password_masked(self) -> str:
+        parts = urlsplit(self.db_url)
+        if parts.password:
+            netloc = f"{quote(parts.username or '')}:***@{parts.hostname}:{parts.port or 5432}"
+            return parts._replace(netloc=netloc).geturl()
+        return self.db_url
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
