@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from worker.settings import Settings
 
@@ -28,6 +28,7 @@ class JobContext:
 
 JSONResult = dict[str, Any] | list[Any] | str | int | float | bool | None
 Handler = Callable[[dict[str, Any], JobContext], Awaitable[JSONResult]]
+HandlerT = TypeVar("HandlerT", bound=Handler)  # keeps a decorated function's own type
 
 
 @dataclass(frozen=True)
@@ -44,8 +45,10 @@ class HandlerRegistry:
 
     def register(
         self, job_type: str, *, timeout_seconds: float | None = None
-    ) -> Callable[[Handler], Handler]:
-        def decorate(handler: Handler) -> Handler:
+    ) -> Callable[[HandlerT], HandlerT]:
+        """Decorator; a later registration of the same job_type replaces the earlier one."""
+
+        def decorate(handler: HandlerT) -> HandlerT:
             self._specs[job_type] = HandlerSpec(handler, timeout_seconds)
             return handler
 
@@ -54,13 +57,21 @@ class HandlerRegistry:
     def get(self, job_type: str) -> HandlerSpec | None:
         return self._specs.get(job_type)
 
+    def unregister(self, job_type: str) -> None:
+        self._specs.pop(job_type, None)
+
     def job_types(self) -> list[str]:
         return sorted(self._specs)
 
     def load_modules(self, module_names: list[str]) -> None:
         """Import users' modules; they register on import with `@registry.register(...)`."""
         for name in module_names:
-            importlib.import_module(name)
+            try:
+                importlib.import_module(name)
+            except ImportError as exc:
+                raise ImportError(
+                    f"JOBQUEUE_HANDLER_MODULES names {name!r}, which cannot be imported: {exc}"
+                ) from exc
 
 
 registry = HandlerRegistry()

@@ -1,0 +1,160 @@
+"""`emails`: send one message over SMTP, or, with no JOBQUEUE_SMTP_HOST, write it as an
+RFC 5322 `.eml` file into the outbox folder (a dry run)."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import re
+from datetime import UTC, datetime
+from email import policy
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.utils import format_datetime, getaddresses
+from typing import Any
+
+import aiosmtplib
+
+from worker.handlers.base import JobContext, PermanentError, registry
+from worker.handlers.payload import InvalidPayload, optional_str, require_str, str_list
+from worker.handlers.storage import write_file
+from worker.settings import Settings
+
+SMTP_TIMEOUT_SECONDS = 30.0
+
+_LOCAL_PART = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*$")
+_DOMAIN_LABEL = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")
+
+
+def parse_address(field: str, text: str, *, dotted_domain: bool = True) -> Address:
+    """One address, bare (`a@example.com`) or with a name (`Ann <a@example.com>`).
+
+    Recipients need a dotted domain, which catches typos such as `ann@gmail`; the sender
+    from settings may use a single label such as `localhost`.
+    """
+    if "\r" in text or "\n" in text:
+        raise InvalidPayload(field, "must not contain line breaks")
+    found = getaddresses([text])
+    if len(found) != 1:
+        several = len(found) > 1 and "," in text
+        problem = "holds several addresses; give a list instead" if several else "is not valid"
+        raise InvalidPayload(field, f"{text!r} {problem} (one email address per item)")
+    display_name, addr_spec = found[0]
+    local, at, domain = addr_spec.rpartition("@")
+    if not at or not _LOCAL_PART.match(local) or len(local) > 64:
+        raise InvalidPayload(field, f"{text!r} is not a valid email address")
+    try:
+        ascii_domain = domain.encode("idna").decode("ascii")
+    except UnicodeError:
+        raise InvalidPayload(field, f"{text!r} has an invalid domain") from None
+    labels = ascii_domain.split(".")
+    if len(labels) < (2 if dotted_domain else 1) or not all(
+        _DOMAIN_LABEL.match(label) for label in labels
+    ):
+        raise InvalidPayload(field, f"{text!r} is not a valid email address (bad domain)")
+    return Address(display_name=display_name, username=local, domain=ascii_domain.lower())
+
+
+def _addresses(payload: dict[str, Any], field: str, *, required: bool) -> list[Address]:
+    items = str_list(payload, field, required=required)
+    name = field if isinstance(payload.get(field), str) else None
+    return [parse_address(name or f"{field}[{i}]", item) for i, item in enumerate(items)]
+
+
+def _sender(settings: Settings) -> Address:
+    try:
+        return parse_address("smtp_from", settings.smtp_from, dotted_domain=False)
+    except InvalidPayload as exc:
+        # The operator's setting is wrong, not the payload: fail this attempt, keep retrying.
+        problem = exc.problem
+        raise ValueError(f"setting JOBQUEUE_SMTP_FROM is not a valid address: {problem}") from None
+
+
+def build_message(
+    payload: dict[str, Any], ctx: JobContext, digest: str
+) -> tuple[EmailMessage, list[str]]:
+    """The message with its headers (Bcc included), and the envelope recipients."""
+    to = _addresses(payload, "to", required=True)
+    cc = _addresses(payload, "cc", required=False)
+    bcc = _addresses(payload, "bcc", required=False)
+    reply_to = _addresses(payload, "reply_to", required=False)
+    subject = require_str(payload, "subject")
+    if "\r" in subject or "\n" in subject:
+        raise InvalidPayload("subject", "must not contain line breaks")
+    body = require_str(payload, "body")
+    html = optional_str(payload, "html")
+    sender = _sender(ctx.settings)
+
+    message = EmailMessage(policy=policy.SMTP)
+    message["From"] = sender
+    message["To"] = to
+    if cc:
+        message["Cc"] = cc
+    if bcc:
+        message["Bcc"] = bcc
+    if reply_to:
+        message["Reply-To"] = reply_to
+    message["Subject"] = subject
+    message["Date"] = format_datetime(datetime.now(UTC))
+    # The same job sends the same Message-ID on every try, so receivers can drop a repeat.
+    message["Message-ID"] = f"<jobqueue.{ctx.job_id}.{digest}@{sender.domain}>"
+    message["X-Jobqueue-Job-Id"] = str(ctx.job_id)
+    message.set_content(body)
+    if html is not None:
+        message.add_alternative(html, subtype="html")
+    recipients = list(dict.fromkeys(a.addr_spec for a in [*to, *cc, *bcc]))
+    return message, recipients
+
+
+def job_digest(payload: dict[str, Any], ctx: JobContext) -> str:
+    """Stable across tries of one job, different for another job or payload."""
+    canonical = json.dumps([ctx.queue_name, ctx.job_id, payload], sort_keys=True, default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()[:20]
+
+
+async def _deliver(
+    message: EmailMessage, recipients: list[str], settings: Settings
+) -> dict[str, str]:
+    """Send over SMTP; returns the recipients the server refused while accepting others."""
+    del message["Bcc"]  # blind copies travel in the envelope only
+    try:
+        refused, _ = await aiosmtplib.send(
+            message,
+            sender=_sender(settings).addr_spec,
+            recipients=recipients,
+            hostname=settings.smtp_host,
+            port=settings.smtp_port,
+            username=settings.smtp_username,
+            password=settings.smtp_password,
+            use_tls=settings.smtp_tls == "tls",
+            start_tls=settings.smtp_tls == "starttls",
+            cert_bundle=settings.smtp_ca_file,
+            timeout=SMTP_TIMEOUT_SECONDS,
+        )
+    except aiosmtplib.SMTPRecipientsRefused as exc:
+        if all(refusal.code >= 500 for refusal in exc.recipients):
+            details = "; ".join(f"{r.recipient}: {r.code} {r.message}" for r in exc.recipients)
+            raise PermanentError(f"the SMTP server refused every recipient: {details}") from None
+        raise
+    except aiosmtplib.SMTPDataError as exc:
+        if exc.code >= 500:
+            reply = f"{exc.code} {exc.message}"
+            raise PermanentError(f"the SMTP server rejected the message: {reply}") from None
+        raise
+    return {recipient: f"{reply.code} {reply.message}" for recipient, reply in refused.items()}
+
+
+@registry.register("emails", timeout_seconds=120)
+async def send_email(payload: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
+    digest = job_digest(payload, ctx)
+    message, recipients = build_message(payload, ctx, digest)
+    result: dict[str, Any] = {"message_id": str(message["Message-ID"]), "recipients": recipients}
+    if not ctx.settings.smtp_host:
+        name = f"job-{ctx.job_id}-{digest[:12]}.eml"
+        path = await asyncio.to_thread(
+            write_file, ctx.settings.outbox_dir, name, message.as_bytes()
+        )
+        return {**result, "dry_run": True, "eml_path": str(path)}
+    refused = await _deliver(message, recipients, ctx.settings)
+    return {**result, "dry_run": False, "refused": refused}

@@ -1,0 +1,206 @@
+"""`images_processing`: thumbnail, resize or convert one image with Pillow.
+
+The source is `path` (inside JOBQUEUE_IMAGES_DIR) or `image_base64`; the output is written
+to JOBQUEUE_IMAGES_DIR/processed. Input the job cannot use (a corrupt image, a missing file,
+an unsafe path, an unknown operation) fails the job at once. See docs/handlers.md.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import hashlib
+import io
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from worker.handlers.base import JobContext, PermanentError, registry
+from worker.handlers.payload import (
+    InvalidPayload,
+    choice,
+    optional_int,
+    optional_str,
+    require_str,
+)
+from worker.handlers.storage import check_file_name, resolve_inside, safe_file_stem, write_file
+
+OPERATIONS = ("thumbnail", "resize", "convert")
+# Output formats and the pixel modes each can store; other modes are converted first.
+SAVE_MODES = {
+    "png": {"1", "L", "LA", "P", "RGB", "RGBA", "I", "I;16"},
+    "jpeg": {"L", "RGB", "CMYK"},
+    "webp": {"RGB", "RGBA"},
+    "gif": {"L", "P"},
+    "bmp": {"1", "L", "P", "RGB", "RGBA"},
+    "tiff": {"1", "L", "LA", "P", "RGB", "RGBA", "CMYK", "I;16"},
+}
+FORMAT_ALIASES = {"jpg": "jpeg", "tif": "tiff"}
+EXTENSIONS = {"jpeg": "jpg", "tiff": "tif"}
+MAX_SIDE = 10_000
+MAX_SOURCE_PIXELS = 50_000_000
+MAX_SOURCE_BYTES = 64 * 1024 * 1024
+OUTPUT_SUBDIR = "processed"
+
+
+@dataclass(frozen=True)
+class ImageJob:
+    operation: str
+    width: int | None
+    height: int | None
+    format: str | None
+    quality: int | None
+    output_name: str | None
+
+
+def read_job(payload: dict[str, Any]) -> ImageJob:
+    operation = choice(payload, "operation", OPERATIONS, default=None)
+    width = optional_int(payload, "width", minimum=1, maximum=MAX_SIDE)
+    height = optional_int(payload, "height", minimum=1, maximum=MAX_SIDE)
+    if operation == "convert":
+        if width or height:
+            given = "width" if width else "height"
+            raise InvalidPayload(given, "convert keeps the size; use resize to change it")
+    elif width is None and height is None:
+        raise InvalidPayload("width", f"{operation} needs width, height or both")
+    raw_format = payload.get("format")
+    if isinstance(raw_format, str):
+        raw_format = FORMAT_ALIASES.get(raw_format.lower(), raw_format.lower())
+    fmt = choice({"format": raw_format}, "format", SAVE_MODES, default="")
+    if operation == "convert" and not fmt:
+        raise InvalidPayload("format", f"convert needs a target format: {', '.join(SAVE_MODES)}")
+    output_name = optional_str(payload, "output_name")
+    return ImageJob(
+        operation=operation,
+        width=width,
+        height=height,
+        format=fmt or None,
+        quality=optional_int(payload, "quality", minimum=1, maximum=100),
+        output_name=check_file_name("output_name", output_name) if output_name else None,
+    )
+
+
+def read_source(payload: dict[str, Any], images_dir: str) -> tuple[bytes, str, str]:
+    """The source bytes, a stem for the output name, and how errors name the source."""
+    has_path = payload.get("path") is not None
+    if has_path == (payload.get("image_base64") is not None):
+        raise InvalidPayload("path", "give exactly one of 'path' and 'image_base64'")
+    if not has_path:
+        return _decode_base64(require_str(payload, "image_base64")), "image", "the data"
+    path = resolve_inside(images_dir, require_str(payload, "path"), field="path")
+    try:
+        if path.stat().st_size > MAX_SOURCE_BYTES:
+            raise InvalidPayload("path", f"{path} is larger than {MAX_SOURCE_BYTES} bytes")
+        return path.read_bytes(), path.stem, str(path)
+    except (FileNotFoundError, NotADirectoryError):
+        raise InvalidPayload("path", f"the source image {path} does not exist") from None
+    except IsADirectoryError:
+        raise InvalidPayload("path", f"{path} is a folder, not an image") from None
+
+
+def _decode_base64(text: str) -> bytes:
+    if text.startswith("data:"):  # accept a data URL as browsers produce it
+        text = text.partition(",")[2]
+    try:
+        return base64.b64decode("".join(text.split()), validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise InvalidPayload("image_base64", f"is not valid base64 ({exc})") from None
+
+
+def decode_image(data: bytes, field: str, label: str) -> Image.Image:
+    """Decode fully; `label` names the source (its path, or the base64 data) in errors."""
+    try:
+        image = Image.open(io.BytesIO(data))
+        width, height = image.size
+        if width * height > MAX_SOURCE_PIXELS:
+            raise InvalidPayload(
+                field, f"image is {width}x{height}, over {MAX_SOURCE_PIXELS} pixels"
+            )
+        image.load()
+    except (PermanentError, MemoryError):
+        raise
+    except Image.DecompressionBombError as exc:
+        raise InvalidPayload(field, f"refused as a decompression bomb: {exc}") from None
+    except UnidentifiedImageError:
+        problem = f"{label} is not a readable image: unknown format or corrupt data"
+        raise InvalidPayload(field, problem) from None
+    except Exception as exc:  # Pillow raises many types for bad bytes; retrying cannot help
+        problem = f"{label} is not a readable image: {type(exc).__name__}: {exc}"
+        raise InvalidPayload(field, problem) from None
+    return image
+
+
+def _fit_mode(image: Image.Image, fmt: str) -> Image.Image:
+    allowed = SAVE_MODES[fmt]
+    if image.mode in allowed:
+        return image
+    has_alpha = image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info
+    if has_alpha and "RGBA" in allowed:
+        return image.convert("RGBA")
+    if has_alpha:  # flatten onto white, as a viewer would show it
+        rgba = image.convert("RGBA")
+        background = Image.new("RGB", rgba.size, (255, 255, 255))
+        background.paste(rgba, mask=rgba.getchannel("A"))
+        image = background
+    if "RGB" in allowed:
+        return image.convert("RGB")
+    return image.convert("RGB").convert("P", palette=Image.Palette.ADAPTIVE)
+
+
+def transform(image: Image.Image, job: ImageJob) -> Image.Image:
+    image = ImageOps.exif_transpose(image)  # outputs carry no EXIF, so apply the rotation
+    if job.operation == "thumbnail":
+        image.thumbnail((job.width or MAX_SIDE, job.height or MAX_SIDE), Image.Resampling.LANCZOS)
+    elif job.operation == "resize":
+        width, height = image.size
+        target = (
+            job.width or max(1, round(width * (job.height or 0) / height)),
+            job.height or max(1, round(height * (job.width or 0) / width)),
+        )
+        image = image.resize(target, Image.Resampling.LANCZOS)
+    return image
+
+
+def encode(image: Image.Image, fmt: str, quality: int | None) -> bytes:
+    options: dict[str, Any] = {}
+    if quality is not None and fmt in ("jpeg", "webp"):
+        options["quality"] = quality
+    buffer = io.BytesIO()
+    _fit_mode(image, fmt).save(buffer, format=fmt.upper(), **options)
+    return buffer.getvalue()
+
+
+def process_image(payload: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
+    """Validate, read, transform and write (blocking; runs in a thread)."""
+    job = read_job(payload)
+    data, stem, label = read_source(payload, ctx.settings.images_dir)
+    field = "path" if payload.get("path") is not None else "image_base64"
+    source = decode_image(data, field, label)
+    source_format = (source.format or "").lower()
+    fmt = job.format or (source_format if source_format in SAVE_MODES else "png")
+    output = encode(transform(source, job), fmt, job.quality)
+    base_name = job.output_name or (
+        f"{safe_file_stem(stem, fallback='image', max_length=60)}-{job.operation}-job{ctx.job_id}"
+    )
+    extension = EXTENSIONS.get(fmt, fmt)
+    name = base_name if base_name.lower().endswith(f".{extension}") else f"{base_name}.{extension}"
+    path = write_file(Path(ctx.settings.images_dir) / OUTPUT_SUBDIR, name, output)
+    with Image.open(io.BytesIO(output)) as written:
+        width, height = written.size
+    return {
+        "path": str(path),
+        "format": fmt,
+        "width": width,
+        "height": height,
+        "bytes": len(output),
+        "sha256": hashlib.sha256(output).hexdigest(),
+        "source": {"format": source_format, "width": source.width, "height": source.height},
+    }
+
+
+@registry.register("images_processing", timeout_seconds=120)
+async def images_processing(payload: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
+    return await asyncio.to_thread(process_image, payload, ctx)

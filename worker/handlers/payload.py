@@ -1,0 +1,104 @@
+"""Reading handler payloads: each helper checks one field and names it when it is wrong."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any
+
+from worker.handlers.base import PermanentError
+
+
+class InvalidPayload(PermanentError):
+    """A payload field is missing or wrong; retrying the same payload cannot help."""
+
+    def __init__(self, field: str, problem: str) -> None:
+        super().__init__(f"invalid payload field '{field}': {problem}")
+        self.field = field
+        self.problem = problem
+
+
+@contextmanager
+def nested(prefix: str) -> Iterator[None]:
+    """Name fields of a nested object by their full path, e.g. `aggregations[0].op`."""
+    try:
+        yield
+    except InvalidPayload as exc:
+        raise InvalidPayload(f"{prefix}.{exc.field}", exc.problem) from None
+
+
+def _type_name(value: object) -> str:
+    return "null" if value is None else type(value).__name__
+
+
+def require_str(payload: Mapping[str, Any], field: str, *, allow_empty: bool = False) -> str:
+    if field not in payload or payload[field] is None:
+        raise InvalidPayload(field, "is required")
+    value = payload[field]
+    if not isinstance(value, str):
+        raise InvalidPayload(field, f"must be a string, got {_type_name(value)}")
+    if not allow_empty and not value.strip():
+        raise InvalidPayload(field, "must not be empty")
+    return value
+
+
+def optional_str(payload: Mapping[str, Any], field: str) -> str | None:
+    if payload.get(field) is None:
+        return None
+    return require_str(payload, field)
+
+
+def optional_int(
+    payload: Mapping[str, Any], field: str, *, minimum: int, maximum: int
+) -> int | None:
+    value = payload.get(field)
+    if value is None:
+        return None
+    # bool is an int subclass, but `true` as a width is a mistake, not 1.
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidPayload(field, f"must be an integer, got {_type_name(value)}")
+    if not minimum <= value <= maximum:
+        raise InvalidPayload(field, f"must be between {minimum} and {maximum}, got {value}")
+    return value
+
+
+def optional_bool(payload: Mapping[str, Any], field: str, *, default: bool) -> bool:
+    value = payload.get(field)
+    if value is None:
+        return default
+    if not isinstance(value, bool):
+        raise InvalidPayload(field, f"must be true or false, got {_type_name(value)}")
+    return value
+
+
+def choice(
+    payload: Mapping[str, Any], field: str, choices: Iterable[str], *, default: str | None
+) -> str:
+    allowed = list(choices)
+    value = payload.get(field)
+    if value is None:
+        if default is None:
+            raise InvalidPayload(field, f"is required (one of {', '.join(allowed)})")
+        return default
+    if not isinstance(value, str) or value.lower() not in allowed:
+        raise InvalidPayload(field, f"must be one of {', '.join(allowed)}, got {value!r}")
+    return value.lower()
+
+
+def str_list(payload: Mapping[str, Any], field: str, *, required: bool) -> list[str]:
+    """A field given as one string or a list of strings; returns the list."""
+    value = payload.get(field)
+    if value is None:
+        if required:
+            raise InvalidPayload(field, "is required")
+        return []
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, list):
+        got = _type_name(value)
+        raise InvalidPayload(field, f"must be a string or a list of strings, got {got}")
+    for index, item in enumerate(items):
+        if not isinstance(item, str) or not item.strip():
+            raise InvalidPayload(f"{field}[{index}]", "must be a non-empty string")
+    if required and not items:
+        raise InvalidPayload(field, "must not be empty")
+    return items
