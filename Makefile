@@ -46,7 +46,7 @@ bench: venv tools
 	bash bench/run-all.sh
 
 manifests: venv tools
-	bash tools/render-manifests.sh
+	$(BIN)/python tools/render-manifests.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
