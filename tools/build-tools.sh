@@ -107,8 +107,12 @@ if [ ! -x "$bin/kwok" ]; then
 fi
 if [ ! -x "$bin/helm" ]; then
   hv="helm.sh/helm/v3/internal/version"
+  cu="helm.sh/helm/v3/pkg/chartutil"
+  kube_minor=${KUBERNETES_VERSION#v1.}; kube_minor=${kube_minor%%.*}
+  # helm's offline default Kubernetes version (for `helm template`) follows the pinned one
   build_step "helm $HELM_VERSION" env GOBIN="$bin" go install -trimpath \
-    -ldflags "-s -w -X $hv.version=$HELM_VERSION" "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"
+    -ldflags "-s -w -X $hv.version=$HELM_VERSION -X $cu.k8sVersionMajor=1 -X $cu.k8sVersionMinor=$kube_minor" \
+    "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"
 fi
 
 all_built_now=1
