@@ -102,6 +102,7 @@ class Settings(BaseSettings):
         default="starttls", pattern="^(none|starttls|tls)$", validation_alias=_env("SMTP_TLS")
     )
     smtp_from: str = Field(default="jobqueue@localhost", validation_alias=_env("SMTP_FROM"))
+    smtp_ca_file: str | None = Field(default=None, validation_alias=_env("SMTP_CA_FILE"))
 
     # --- API
     api_host: str = Field(default="0.0.0.0", validation_alias=_env("API_HOST"))
@@ -113,6 +114,12 @@ class Settings(BaseSettings):
     api_max_batch: int = Field(default=1000, ge=1, validation_alias=_env("API_MAX_BATCH"))
     api_max_payload_bytes: int = Field(
         default=256 * 1024, ge=1, validation_alias=_env("API_MAX_PAYLOAD_BYTES")
+    )
+    # uvicorn worker processes, each with its own pool of api_pool_min..api_pool_max
+    api_workers: int = Field(default=1, ge=1, le=64, validation_alias=_env("API_WORKERS"))
+    # a batch request's whole body; each job's payload is still capped by the line above
+    api_max_batch_bytes: int = Field(
+        default=32 * 1024 * 1024, ge=1, validation_alias=_env("API_MAX_BATCH_BYTES")
     )
     allow_unknown_job_types: bool = Field(
         default=False, validation_alias=_env("ALLOW_UNKNOWN_JOB_TYPES")
@@ -143,6 +150,15 @@ class Settings(BaseSettings):
     controller_identity: str = Field(
         default_factory=lambda: os.environ.get("POD_NAME") or socket.gethostname(),
         validation_alias=_env("CONTROLLER_IDENTITY"),
+    )
+    controller_status_interval: float = Field(
+        default=10.0, ge=0, validation_alias=_env("CONTROLLER_STATUS_INTERVAL")
+    )
+    controller_db_timeout: float = Field(
+        default=5.0, gt=0, validation_alias=_env("CONTROLLER_DB_TIMEOUT")
+    )
+    pod_namespace: str | None = Field(
+        default=None, validation_alias=AliasChoices("JOBQUEUE_POD_NAMESPACE", "POD_NAMESPACE")
     )
     kubeconfig: str | None = Field(default=None, validation_alias=AliasChoices("KUBECONFIG"))
 

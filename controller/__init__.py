@@ -1,0 +1,1 @@
+"""The autoscaling controller: pure policy, depth source, scaler, Lease election, kopf glue."""

@@ -1,0 +1,103 @@
+"""Queue depth and worker in-flight counts, read over ONE database connection.
+
+The connection is opened lazily and reopened after any failure; a failure surfaces as
+DepthUnavailable so the caller can hold replicas. The same connection LISTENs for new jobs,
+so the control loop can react between polls.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import asyncpg
+
+from worker.db import sql_files
+from worker.db.connection import DatabaseUnavailable, connect
+
+log = logging.getLogger(__name__)
+
+NEW_JOB_CHANNEL = "jobqueue_new_job"
+_FAILURES = (OSError, asyncio.TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError)
+
+
+class DepthUnavailable(RuntimeError):
+    """The depth could not be read; replicas must be held."""
+
+
+@dataclass(frozen=True)
+class Depth:
+    ready: int  # pending with run_at <= now, capped
+    running: int  # capped
+    oldest_ready_seconds: float | None  # None when nothing is ready
+
+
+def _sql(name: str) -> str:
+    return sql_files.query("depth", name)
+
+
+class DepthSource:
+    def __init__(
+        self,
+        dsn: str,
+        *,
+        timeout: float = 5.0,
+        on_new_job: Callable[[str], None] | None = None,
+    ) -> None:
+        self._dsn = dsn
+        self._timeout = timeout
+        self._on_new_job = on_new_job
+        self._conn: asyncpg.Connection | None = None
+        self._lock = asyncio.Lock()  # one connection runs one statement at a time
+
+    async def _connection(self) -> asyncpg.Connection:
+        if self._conn is not None and not self._conn.is_closed():
+            return self._conn
+        self._conn = None
+        conn = await connect(self._dsn, timeout=self._timeout)
+        if self._on_new_job is not None:
+            await conn.add_listener(NEW_JOB_CHANNEL, self._notified)
+        self._conn = conn
+        log.info("depth source connected")
+        return conn
+
+    def _notified(self, _conn: object, _pid: int, _channel: str, payload: object) -> None:
+        if self._on_new_job is not None:
+            self._on_new_job(str(payload))
+
+    async def _fetch(self, statement: str, *args: object) -> list[asyncpg.Record]:
+        async with self._lock:
+            try:
+                conn = await self._connection()
+                return await conn.fetch(_sql(statement), *args, timeout=self._timeout)
+            except (*_FAILURES, DatabaseUnavailable) as exc:
+                await self._drop()
+                raise DepthUnavailable(f"cannot read queue depth: {exc}") from exc
+
+    async def _drop(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            try:
+                async with asyncio.timeout(1.0):
+                    await conn.close()
+            except (*_FAILURES, RuntimeError):
+                conn.terminate()
+
+    async def depth(self, queues: Sequence[str], cap: int) -> Depth:
+        """Ready and running jobs over `queues`, each counted up to `cap`."""
+        rows = await self._fetch("queue_depth", list(queues), cap)
+        row = rows[0]
+        return Depth(row["ready"], row["running"], row["oldest_ready_seconds"])
+
+    async def in_flight(self, worker_names: Sequence[str]) -> dict[str, int]:
+        """In-flight jobs per worker name (pod name), for workers whose lease is fresh."""
+        if not worker_names:
+            return {}
+        rows = await self._fetch("in_flight_by_worker_name", list(worker_names))
+        return {row["name"]: row["in_flight"] for row in rows}
+
+    async def close(self) -> None:
+        async with self._lock:
+            await self._drop()

@@ -1,0 +1,340 @@
+"""The one control loop: every labelled Deployment, each tick, through depth -> policy -> scaler.
+
+kopf's watch feeds `observe()`; nothing here runs per object on its own timer, so kopf never
+needs a finalizer. The loop wakes on its interval, on a NOTIFY for a watched queue, or when a
+Deployment's configuration or replicas change; the status annotation we write is not
+configuration, so writing it never wakes the loop again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import math
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from kubernetes_asyncio.client.exceptions import ApiException
+
+from controller import annotations as ann
+from controller.depth import Depth, DepthSource, DepthUnavailable
+from controller.metrics import ControllerMetrics
+from controller.policy import Decision, Demand, PolicyState, decide
+from controller.scaler import DeploymentRef, ScaleConflict, Scaler
+
+log = logging.getLogger(__name__)
+
+_MIN_TICK_GAP = 0.05  # a burst of NOTIFYs wakes the loop once, not once per statement
+_VOLATILE = ("depth", "running", "oldestReadySeconds", "reason")  # rate-limited in the status
+
+
+@dataclass
+class Tracked:
+    ref: DeploymentRef
+    replicas: int
+    selector: dict[str, Any]
+    generation: int  # of the spec our `replicas` comes from; older watch events are stale
+    fingerprint: tuple[tuple[str, str], ...]
+    config: ann.DeploymentConfig | None
+    invalid: ann.InvalidAnnotation | None
+    state: PolicyState = field(default_factory=PolicyState)
+    invalid_warned: bool = False
+    depth_warned: bool = False
+    last_scale_time: str | None = None
+    status: dict[str, Any] | None = None  # as last written (or found on the object)
+    status_written_at: float = -math.inf
+
+
+def _parse(
+    annotations: Mapping[str, str],
+) -> tuple[ann.DeploymentConfig | None, ann.InvalidAnnotation | None]:
+    try:
+        return ann.parse(annotations), None
+    except ann.InvalidAnnotation as exc:
+        return None, exc
+
+
+def _status_on(annotations: Mapping[str, str]) -> dict[str, Any] | None:
+    try:
+        found = json.loads(annotations.get(ann.STATUS, ""))
+    except ValueError:
+        return None
+    return found if isinstance(found, dict) else None
+
+
+def _utc_now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class ControlLoop:
+    def __init__(
+        self,
+        *,
+        depth: DepthSource,
+        scaler: Scaler,
+        metrics: ControllerMetrics,
+        interval: float,
+        status_interval: float,
+        is_leader: Callable[[], bool],
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.deployments: dict[tuple[str, str], Tracked] = {}
+        self._depth = depth
+        self._scaler = scaler
+        self._metrics = metrics
+        self._interval = interval
+        self._status_interval = status_interval
+        self._is_leader = is_leader
+        self._clock = clock
+        self._wake = asyncio.Event()
+        self.last_tick: float | None = None
+
+    # ---- inputs
+    def wake(self) -> None:
+        self._wake.set()
+
+    def on_new_job(self, queue: str) -> None:
+        if any(t.config and queue in t.config.queues for t in self.deployments.values()):
+            self.wake()
+
+    def on_leadership(self, leader: bool) -> None:
+        self._metrics.leader.set(1 if leader else 0)
+        for tracked in self.deployments.values():
+            tracked.state = PolicyState()  # what we saw as a follower is not a streak
+        self.wake()
+
+    def observe(self, event_type: str | None, body: Mapping[str, Any]) -> None:
+        """A watch event of a labelled Deployment (type None while kopf lists)."""
+        metadata = body.get("metadata") or {}
+        key = (metadata.get("namespace", ""), metadata.get("name", ""))
+        labels = metadata.get("labels") or {}
+        if event_type == "DELETED" or labels.get(ann.AUTOSCALE_LABEL) != "true":
+            self._forget(*key)
+            return
+        annotations = metadata.get("annotations") or {}
+        spec = body.get("spec") or {}
+        replicas = int(spec.get("replicas") or 0)
+        generation = int(metadata.get("generation") or 0)
+        fingerprint = ann.config_fingerprint(annotations)
+        tracked = self.deployments.get(key)
+        if tracked is None or tracked.ref.uid != metadata.get("uid"):
+            config, invalid = _parse(annotations)
+            status = _status_on(annotations)
+            self.deployments[key] = Tracked(
+                ref=DeploymentRef(key[0], key[1], metadata.get("uid", "")),
+                replicas=replicas,
+                generation=generation,
+                selector=dict(spec.get("selector") or {}),
+                fingerprint=fingerprint,
+                config=config,
+                invalid=invalid,
+                last_scale_time=(status or {}).get("lastScaleTime"),
+                status=status,
+            )
+            self._metrics.managed.set(len(self.deployments))
+            log.info("managing deployment", extra={"deployment": "/".join(key)})
+            self.wake()
+            return
+        changed = False
+        if generation >= tracked.generation:
+            changed = replicas != tracked.replicas
+            tracked.replicas, tracked.generation = replicas, generation
+        tracked.selector = dict(spec.get("selector") or {})
+        # another replica may have scaled while we followed: keep its last scale time
+        shown = (_status_on(annotations) or {}).get("lastScaleTime")
+        if isinstance(shown, str) and shown > (tracked.last_scale_time or ""):
+            tracked.last_scale_time = shown
+        if fingerprint != tracked.fingerprint:
+            tracked.fingerprint = fingerprint
+            tracked.config, tracked.invalid = _parse(annotations)
+            tracked.state, tracked.invalid_warned = PolicyState(), False
+            changed = True
+        if changed:
+            self.wake()
+
+    def _forget(self, namespace: str, name: str) -> None:
+        if self.deployments.pop((namespace, name), None) is not None:
+            self._metrics.forget(namespace, name)
+            log.info("stopped managing deployment", extra={"deployment": f"{namespace}/{name}"})
+        self._metrics.managed.set(len(self.deployments))
+
+    # ---- the loop
+    async def run(self) -> None:
+        while True:
+            self._wake.clear()  # a wake during the tick asks for one more tick
+            started = self._clock()
+            if self._is_leader():
+                try:
+                    await self.tick()
+                except Exception:  # the loop must outlive any one bad tick
+                    log.exception("control loop tick failed")
+                    self._metrics.errors.labels("loop").inc()
+            self.last_tick = self._clock()
+            # asyncio.timeout, not wait_for: no helper task for kopf to count as hung at exit
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self._interval):
+                    await self._wake.wait()
+            await asyncio.sleep(max(0.0, started + _MIN_TICK_GAP - self._clock()))
+
+    async def tick(self) -> None:
+        probes: dict[tuple[tuple[str, ...], int], Depth | DepthUnavailable] = {}
+        for tracked in list(self.deployments.values()):
+            try:
+                await self._reconcile(tracked, probes)
+            except ApiException as exc:
+                if exc.status == 404:  # deleted while our watch was reconnecting
+                    self._forget(tracked.ref.namespace, tracked.ref.name)
+                    continue
+                log.warning("kubernetes call failed: %s", exc, extra={"deployment": _name(tracked)})
+                self._metrics.errors.labels("kubernetes").inc()
+            except (TimeoutError, OSError) as exc:
+                log.warning("kubernetes call failed: %s", exc, extra={"deployment": _name(tracked)})
+                self._metrics.errors.labels("kubernetes").inc()
+
+    async def _probe(
+        self,
+        config: ann.DeploymentConfig,
+        probes: dict[tuple[tuple[str, ...], int], Depth | DepthUnavailable],
+    ) -> Depth | DepthUnavailable:
+        key = (config.queues, config.scaling.depth_cap)
+        if key not in probes:
+            started = time.perf_counter()
+            try:
+                probes[key] = await self._depth.depth(config.queues, config.scaling.depth_cap)
+                self._metrics.probe_seconds.observe(time.perf_counter() - started)
+            except DepthUnavailable as exc:
+                self._metrics.errors.labels("database").inc()
+                probes[key] = exc
+        return probes[key]
+
+    async def _reconcile(
+        self, tracked: Tracked, probes: dict[tuple[tuple[str, ...], int], Depth | DepthUnavailable]
+    ) -> None:
+        if tracked.config is None:
+            await self._warn_invalid(tracked)
+            return
+        config = tracked.config
+        probed = await self._probe(config, probes)
+        depth = probed if isinstance(probed, Depth) else None
+        demand = Demand(depth.ready, depth.running) if depth else None
+        decision = decide(config.scaling, tracked.replicas, demand, tracked.state, self._clock())
+        tracked.state = decision.state
+        if isinstance(probed, DepthUnavailable):
+            await self._warn_depth_unknown(tracked, probed)
+        else:
+            tracked.depth_warned = False
+        if decision.replicas != tracked.replicas:
+            await self._apply(tracked, decision, depth)
+        await self._write_status(tracked, decision, depth)
+        self._record(tracked, decision, depth)
+
+    async def _apply(self, tracked: Tracked, decision: Decision, depth: Depth | None) -> None:
+        old, new = tracked.replicas, decision.replicas
+        if new < old:
+            # idle pods first: the ReplicaSet deletes the lowest pod-deletion-cost
+            pods = await self._scaler.live_pods(tracked.ref.namespace, tracked.selector)
+            try:
+                in_flight = await self._depth.in_flight([pod.metadata.name for pod in pods])
+            except DepthUnavailable as exc:
+                log.warning("holding scale-down: %s", exc, extra={"deployment": _name(tracked)})
+                return
+            await self._scaler.set_deletion_costs(pods, in_flight)
+        try:
+            replaced = await self._scaler.scale(tracked.ref, old, new)
+        except ScaleConflict as exc:
+            log.info("scale skipped: %s", exc, extra={"deployment": _name(tracked)})
+            if exc.current is not None:
+                tracked.replicas = exc.current
+                self.wake()
+            return
+        tracked.replicas = new
+        tracked.generation += 1  # watch events older than our write must not undo it
+        if replaced is None:
+            return
+        tracked.last_scale_time = _utc_now()
+        up = new > replaced
+        queues = ",".join(tracked.config.queues) if tracked.config else ""
+        message = (
+            f"Scaled {'up' if up else 'down'} from {replaced} to {new} replicas: "
+            f"{depth.ready if depth else '?'} ready and {depth.running if depth else '?'} "
+            f"running jobs on queues {queues}"
+        )
+        log.info(message, extra={"deployment": _name(tracked), "from": replaced, "to": new})
+        self._metrics.scale_events.labels(*_labels(tracked), "up" if up else "down").inc()
+        await self._event(tracked, "ScaledUp" if up else "ScaledDown", message)
+
+    async def _event(
+        self, tracked: Tracked, reason: str, message: str, warning: bool = False
+    ) -> None:
+        try:
+            await self._scaler.post_event(tracked.ref, reason, message, warning=warning)
+        except (TimeoutError, ApiException, OSError) as exc:
+            log.warning("could not post event %s: %s", reason, exc)
+            self._metrics.errors.labels("event").inc()
+
+    async def _warn_invalid(self, tracked: Tracked) -> None:
+        if tracked.invalid_warned or tracked.invalid is None:
+            return
+        message = f"{tracked.invalid}; leaving the Deployment alone until it is fixed"
+        log.warning(
+            message, extra={"deployment": _name(tracked), "annotation": tracked.invalid.annotation}
+        )
+        self._metrics.errors.labels("annotation").inc()
+        await self._event(tracked, "InvalidAnnotation", message, warning=True)
+        tracked.invalid_warned = True
+
+    async def _warn_depth_unknown(self, tracked: Tracked, exc: DepthUnavailable) -> None:
+        if tracked.depth_warned:
+            return
+        message = f"{exc}; holding {tracked.replicas} replicas until the depth is known"
+        log.warning(message, extra={"deployment": _name(tracked)})
+        await self._event(tracked, "DepthUnknown", message, warning=True)
+        tracked.depth_warned = True
+
+    async def _write_status(
+        self, tracked: Tracked, decision: Decision, depth: Depth | None
+    ) -> None:
+        status = {
+            "depth": depth.ready if depth else None,
+            "running": depth.running if depth else None,
+            "oldestReadySeconds": (
+                round(depth.oldest_ready_seconds)
+                if depth and depth.oldest_ready_seconds is not None
+                else None
+            ),
+            "desired": decision.replicas,
+            "actual": tracked.replicas,
+            "lastScaleTime": tracked.last_scale_time,
+            "reason": decision.reason.value,
+        }
+        if status == tracked.status:
+            return
+        previous = tracked.status or {}
+        settled = all(previous.get(k) == v for k, v in status.items() if k not in _VOLATILE)
+        now = self._clock()
+        if settled and now - tracked.status_written_at < self._status_interval:
+            return  # only the depth moved: write it at most once per status interval
+        await self._scaler.write_status(tracked.ref, status)
+        tracked.status, tracked.status_written_at = status, now
+
+    def _record(self, tracked: Tracked, decision: Decision, depth: Depth | None) -> None:
+        labels = _labels(tracked)
+        self._metrics.desired.labels(*labels).set(decision.replicas)
+        self._metrics.actual.labels(*labels).set(tracked.replicas)
+        if depth is not None:
+            self._metrics.ready.labels(*labels).set(depth.ready)
+            self._metrics.running.labels(*labels).set(depth.running)
+            self._metrics.oldest.labels(*labels).set(depth.oldest_ready_seconds or 0)
+
+
+def _labels(tracked: Tracked) -> tuple[str, str]:
+    return tracked.ref.namespace, tracked.ref.name
+
+
+def _name(tracked: Tracked) -> str:
+    return f"{tracked.ref.namespace}/{tracked.ref.name}"

@@ -1,0 +1,110 @@
+"""The scaling policy: a pure function of configuration, demand, current replicas, state and time.
+
+No I/O and no clock of its own, so the Kubernetes controller and a local dev autoscaler of
+worker processes can share it, and property tests can drive it through any timeline.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+@dataclass(frozen=True)
+class ScalingConfig:
+    min_replicas: int = 0
+    max_replicas: int = 10
+    jobs_per_replica: int = 10
+    activation_jobs: int = 0
+    scale_down_delay: float = 60.0
+    paused: bool = False
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.min_replicas <= self.max_replicas:
+            raise ValueError("need 0 <= min_replicas <= max_replicas")
+        if self.max_replicas < 1:
+            raise ValueError("max_replicas must be at least 1")
+        if self.jobs_per_replica < 1:
+            raise ValueError("jobs_per_replica must be at least 1")
+        if self.activation_jobs < 0 or self.scale_down_delay < 0:
+            raise ValueError("activation_jobs and scale_down_delay must not be negative")
+
+    @property
+    def depth_cap(self) -> int:
+        """Counting past this changes no decision, so the depth probe stops here (the
+        activation threshold counts too: a threshold above max x ratio needs counting past it)."""
+        return max(self.max_replicas * self.jobs_per_replica, self.activation_jobs) + 1
+
+
+@dataclass(frozen=True)
+class Demand:
+    ready: int
+    running: int
+
+
+@dataclass(frozen=True)
+class PolicyState:
+    """What the policy remembers between calls: when demand first fell below the current
+    replicas, and the highest target seen since then (the scale-down goes to that peak)."""
+
+    below_since: float | None = None
+    peak_target: int = 0
+
+
+class Reason(StrEnum):
+    SCALE_UP = "scale-up"
+    SCALE_DOWN = "scale-down"
+    SCALE_DOWN_DELAYED = "scale-down-delayed"
+    STEADY = "steady"
+    BELOW_ACTIVATION = "below-activation"
+    PAUSED = "paused"
+    DEPTH_UNKNOWN = "depth-unknown"
+
+
+@dataclass(frozen=True)
+class Decision:
+    replicas: int
+    reason: Reason
+    state: PolicyState
+    target: int | None  # what demand alone asks for; None when it is unknown or ignored
+
+
+def clamp(value: int, low: int, high: int) -> int:
+    return max(low, min(high, value))
+
+
+def target_replicas(config: ScalingConfig, demand: Demand, current: int) -> int:
+    """Replicas that demand alone asks for, bounds and the activation threshold applied."""
+    if current == 0 and demand.ready <= config.activation_jobs:
+        return config.min_replicas
+    wanted = math.ceil((demand.ready + demand.running) / config.jobs_per_replica)
+    return clamp(wanted, config.min_replicas, config.max_replicas)
+
+
+def decide(
+    config: ScalingConfig,
+    current: int,
+    demand: Demand | None,
+    state: PolicyState,
+    now: float,
+) -> Decision:
+    """The replicas to have now. Up at once; down only after demand stayed lower for the delay."""
+    if config.paused:
+        return Decision(current, Reason.PAUSED, PolicyState(), None)
+    if demand is None:
+        # Unknown demand never counts as lower demand: the delay restarts when it is known again.
+        return Decision(current, Reason.DEPTH_UNKNOWN, PolicyState(), None)
+
+    target = target_replicas(config, demand, current)
+    if target > current:
+        return Decision(target, Reason.SCALE_UP, PolicyState(), target)
+    if target == current:
+        reason = Reason.BELOW_ACTIVATION if current == 0 and demand.ready else Reason.STEADY
+        return Decision(current, reason, PolicyState(), target)
+
+    below_since = now if state.below_since is None else state.below_since
+    peak = target if state.below_since is None else max(state.peak_target, target)
+    if now - below_since >= config.scale_down_delay:
+        return Decision(peak, Reason.SCALE_DOWN, PolicyState(), target)
+    return Decision(current, Reason.SCALE_DOWN_DELAYED, PolicyState(below_since, peak), target)

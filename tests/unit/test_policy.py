@@ -1,0 +1,186 @@
+"""L2: the scaling policy, a pure function, driven through arbitrary timelines by hypothesis."""
+
+from __future__ import annotations
+
+import itertools
+
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
+
+from controller.policy import (
+    Decision,
+    Demand,
+    PolicyState,
+    Reason,
+    ScalingConfig,
+    decide,
+    target_replicas,
+)
+
+
+@st.composite
+def configs(draw: st.DrawFn, paused: bool = False) -> ScalingConfig:
+    maximum = draw(st.integers(1, 50))
+    return ScalingConfig(
+        min_replicas=draw(st.integers(0, maximum)),
+        max_replicas=maximum,
+        jobs_per_replica=draw(st.integers(1, 100)),
+        activation_jobs=draw(st.integers(0, 200)),
+        scale_down_delay=draw(st.floats(0, 600, allow_nan=False)),
+        paused=paused,
+    )
+
+
+demands = st.builds(Demand, ready=st.integers(0, 10_000), running=st.integers(0, 10_000))
+replica_counts = st.integers(0, 60)
+# (seconds since the previous observation, the demand then); None is an unreadable depth
+timelines = st.lists(
+    st.tuples(st.floats(0, 120, allow_nan=False), st.none() | demands), min_size=1, max_size=40
+)
+
+
+def run(
+    config: ScalingConfig, current: int, timeline: list[tuple[float, Demand | None]]
+) -> list[tuple[float, int, Decision]]:
+    """Feed a timeline through the policy as the controller does; (time, before, decision)."""
+    state, now, steps = PolicyState(), 0.0, []
+    for gap, demand in timeline:
+        now += gap
+        decision = decide(config, current, demand, state, now)
+        steps.append((now, current, decision))
+        current, state = decision.replicas, decision.state
+    return steps
+
+
+@given(configs(), replica_counts, demands)
+def test_target_stays_within_bounds(config: ScalingConfig, current: int, demand: Demand) -> None:
+    assert config.min_replicas <= target_replicas(config, demand, current) <= config.max_replicas
+
+
+@given(configs(), replica_counts, timelines)
+def test_every_change_lands_within_bounds(config, current, timeline) -> None:
+    for _, before, decision in run(config, current, timeline):
+        if decision.replicas != before:
+            assert config.min_replicas <= decision.replicas <= config.max_replicas
+
+
+@given(configs(), replica_counts, demands, demands)
+def test_target_is_monotone_in_demand(config, current, first, second) -> None:
+    low = Demand(min(first.ready, second.ready), min(first.running, second.running))
+    high = Demand(max(first.ready, second.ready), max(first.running, second.running))
+    assert target_replicas(config, low, current) <= target_replicas(config, high, current)
+    fresh = PolicyState()
+    assert (
+        decide(config, current, low, fresh, 0.0).replicas
+        <= decide(config, current, high, fresh, 0.0).replicas
+    )
+
+
+@given(configs(), st.integers(1, 60), st.integers(1, 60), demands)
+def test_size_does_not_depend_on_current_replicas(config, one, other, demand) -> None:
+    # never "current x ratio": from any non-zero size, the same demand asks for the same size
+    assert target_replicas(config, demand, one) == target_replicas(config, demand, other)
+
+
+@given(configs(), replica_counts, demands, st.builds(PolicyState, st.none() | st.floats(0, 100)))
+def test_scale_up_is_immediate(config, current, demand, state) -> None:
+    target = target_replicas(config, demand, current)
+    decision = decide(config, current, demand, state, 1000.0)
+    if target > current:
+        assert (decision.replicas, decision.reason) == (target, Reason.SCALE_UP)
+
+
+@given(configs(), replica_counts, timelines)
+def test_scale_down_only_after_demand_stayed_lower_for_the_delay(config, current, timeline) -> None:
+    steps = run(config, current, timeline)
+    for index, (now, before, decision) in enumerate(steps):
+        if decision.replicas >= before:
+            continue
+        # the streak of observations, at this size, whose known demand asked for less
+        start = index
+        while start > 0:
+            _, replicas_then, seen = steps[start - 1]
+            if replicas_then != before or seen.target is None or seen.target >= before:
+                break
+            start -= 1
+        streak = steps[start : index + 1]
+        assert all(seen.target is not None and seen.target < before for _, _, seen in streak)
+        assert now - streak[0][0] >= config.scale_down_delay
+        # down only to the highest target of the streak, never below it
+        assert decision.replicas == max(seen.target or 0 for _, _, seen in streak)
+
+
+@settings(max_examples=300)
+@given(
+    configs(),
+    replica_counts,
+    demands,
+    demands,
+    st.floats(0.01, 1.0),
+    st.integers(2, 60),
+)
+def test_no_flapping_when_demand_oscillates_within_the_delay(
+    config, current, first, second, fraction, count
+) -> None:
+    step = max(config.scale_down_delay * fraction * 0.99, 1e-6)
+    if step >= config.scale_down_delay:
+        return  # a zero delay has no "within"
+    timeline = [(step, first if i % 2 == 0 else second) for i in range(count)]
+    sizes = [current] + [decision.replicas for _, _, decision in run(config, current, timeline)]
+    changes = [b - a for a, b in itertools.pairwise(sizes) if b != a]
+    # at most one move each way, and never back: up (at once) or down (after the delay)
+    assert all(change > 0 for change in changes) or all(change < 0 for change in changes)
+    assert len(changes) <= 2
+
+
+@given(
+    configs(),
+    replica_counts,
+    st.builds(PolicyState, st.none() | st.floats(0, 100), st.integers(0, 50)),
+)
+def test_holds_when_depth_is_unknown(config, current, state) -> None:
+    decision = decide(config, current, None, state, 10_000.0)
+    assert (decision.replicas, decision.reason) == (current, Reason.DEPTH_UNKNOWN)
+
+
+@given(configs(), st.integers(1, 60), demands)
+def test_unknown_depth_restarts_the_scale_down_delay(config, current, low) -> None:
+    if target_replicas(config, low, current) >= current or config.scale_down_delay == 0:
+        return
+    delay = config.scale_down_delay
+    steps = run(config, current, [(0, low), (delay * 0.9, None), (delay * 0.2, low)])
+    # the delay counted from before the outage has passed, but the outage broke it
+    assert steps[-1][2].replicas == current
+
+
+@given(configs(paused=True), replica_counts, timelines)
+def test_paused_never_changes_replicas(config, current, timeline) -> None:
+    for _, before, decision in run(config, current, timeline):
+        assert decision.replicas == before == current
+        assert decision.reason is Reason.PAUSED
+
+
+@given(configs(), st.data())
+def test_activation_threshold_from_zero(config, data) -> None:
+    quiet = Demand(
+        ready=data.draw(st.integers(0, config.activation_jobs)),
+        running=data.draw(st.integers(0, 500)),
+    )
+    assert decide(config, 0, quiet, PolicyState(), 0.0).replicas == config.min_replicas
+    busy = Demand(ready=data.draw(st.integers(config.activation_jobs + 1, 20_000)), running=0)
+    assert decide(config, 0, busy, PolicyState(), 0.0).replicas >= 1
+
+
+@example(ScalingConfig(max_replicas=2, jobs_per_replica=1, activation_jobs=100), 0, Demand(150, 0))
+@given(configs(), replica_counts, demands)
+def test_counting_past_the_cap_changes_nothing(config, current, demand) -> None:
+    cap = config.depth_cap
+    capped = Demand(min(demand.ready, cap), min(demand.running, cap))
+    assert target_replicas(config, capped, current) == target_replicas(config, demand, current)
+
+
+@given(configs(), st.integers(1, 60))
+def test_no_demand_returns_to_min_after_the_delay(config, current) -> None:
+    idle = Demand(0, 0)
+    steps = run(config, current, [(0, idle), (config.scale_down_delay, idle)])
+    assert steps[-1][2].replicas == config.min_replicas
