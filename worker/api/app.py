@@ -1,0 +1,112 @@
+"""The FastAPI app: `create_app(settings)` builds it; its lifespan owns the one asyncpg pool."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import asyncpg
+from fastapi import FastAPI
+
+from worker.api.errors import install_error_handlers
+from worker.api.metrics import ApiMetrics, MetricsMiddleware
+from worker.api.routes_inspect import inspect_router
+from worker.api.routes_jobs import jobs_router
+from worker.api.routes_probes import probes_router
+from worker.api.state import ApiState
+from worker.db.connection import DatabaseUnavailable, create_pool
+from worker.settings import Settings
+
+log = logging.getLogger(__name__)
+
+CONNECT_TIMEOUT_SECONDS = 5.0
+POOL_CLOSE_TIMEOUT_SECONDS = 10.0
+
+DESCRIPTION = """\
+Feed and inspect the job queue. The seed's examples keep working:
+
+    curl -X POST http://localhost:8001/api/v1/queue/jobs -H 'Content-Type: application/json' \\
+      -d '{"job_type": "emails", "payload": {"to": "user@example.com", "subject": "Hi", \\
+           "body": "Hello"}, "queue_name": "default", "max_tries": 3}'
+    curl http://localhost:8001/api/v1/queue/jobs/stats/overview
+
+With `JOBQUEUE_API_TOKEN` set, `/api` routes need `Authorization: Bearer <token>`.
+"""
+
+
+def known_job_types(settings: Settings) -> list[str]:
+    """The built-in handlers plus the user's JOBQUEUE_HANDLER_MODULES, as workers load them."""
+    handlers = importlib.import_module("worker.handlers")
+    handlers.registry.load_modules(settings.handler_modules)
+    types: list[str] = handlers.registry.job_types()
+    return types
+
+
+async def keep_session(conn: asyncpg.Connection) -> None:
+    """The pool's reset on release. The API never changes session state (no SET, LISTEN,
+    advisory locks or cursors), so asyncpg's default reset query would only cost a round
+    trip per request; an open transaction is still rolled back by asyncpg itself."""
+
+
+async def open_pool(settings: Settings) -> asyncpg.Pool:
+    """The process's pool. When PostgreSQL is down at start, the API still comes up (readyz
+    says why it is not ready) and connects once the database is back."""
+    max_size = max(settings.api_pool_max, settings.api_pool_min)
+    try:
+        return await create_pool(
+            settings.dsn,
+            min_size=settings.api_pool_min,
+            max_size=max_size,
+            timeout=CONNECT_TIMEOUT_SECONDS,
+            reset=keep_session,
+        )
+    except DatabaseUnavailable as exc:
+        log.warning("%s; starting anyway, /readyz reports 503 until it is reachable", exc)
+        return await create_pool(
+            settings.dsn,
+            min_size=0,
+            max_size=max_size,
+            timeout=CONNECT_TIMEOUT_SECONDS,
+            reset=keep_session,
+        )
+
+
+async def close_pool(pool: asyncpg.Pool) -> None:
+    try:
+        await asyncio.wait_for(pool.close(), POOL_CLOSE_TIMEOUT_SECONDS)
+    except TimeoutError:
+        pool.terminate()
+
+
+def create_app(settings: Settings) -> FastAPI:
+    state = ApiState(
+        settings=settings, metrics=ApiMetrics(), known_job_types=known_job_types(settings)
+    )
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        pool = await open_pool(settings)
+        state.open(pool)
+        try:
+            yield
+        finally:
+            state.pool = state.coalescer = None
+            await close_pool(pool)
+
+    app = FastAPI(
+        title="Job-Queue API",
+        version="0.1.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    app.state.api = state
+    install_error_handlers(app)
+    # stats/overview is registered before /jobs/{job_id}, which would otherwise match it
+    app.include_router(inspect_router(settings))
+    app.include_router(jobs_router(settings))
+    app.include_router(probes_router(settings))
+    app.add_middleware(MetricsMiddleware, metrics=state.metrics)
+    return app

@@ -1,0 +1,39 @@
+"""Bearer-token auth: on when JOBQUEUE_API_TOKEN is set."""
+
+from __future__ import annotations
+
+import hmac
+from typing import Any
+
+from fastapi import HTTPException, Security
+from fastapi.params import Depends
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+bearer_scheme = HTTPBearer(auto_error=False, description="The value of JOBQUEUE_API_TOKEN.")
+
+
+def token_matches(expected: str, given: str) -> bool:
+    # compare bytes: compare_digest refuses non-ASCII str, and headers may carry any latin-1
+    return hmac.compare_digest(expected.encode("utf-8"), given.encode("utf-8", "surrogateescape"))
+
+
+def token_dependencies(token: str | None) -> list[Depends]:
+    """Route dependencies that demand `Authorization: Bearer <token>`; none when token is None,
+    so the OpenAPI schema only declares the scheme when it is enforced. An empty token
+    (an unset chart value) counts as none."""
+    if not token:
+        return []
+    expected: str = token
+
+    async def check(
+        credentials: HTTPAuthorizationCredentials | None = Security(bearer_scheme),
+    ) -> None:
+        if credentials is None or not token_matches(expected, credentials.credentials):
+            raise HTTPException(
+                status_code=401,
+                detail="missing or wrong bearer token",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+
+    dependency: Any = Security(check)
+    return [dependency]

@@ -1,0 +1,100 @@
+"""Exception handlers: client input gets a 4xx naming the field, a database outage a 503."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+import asyncpg
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.body_limit import MAX_BODY_SIZE_SCOPE_KEY
+
+from worker.api.validation import InputError, sanitize_errors
+from worker.db.connection import DatabaseUnavailable
+from worker.db.errors import JobNotFound, JobStateConflict
+
+log = logging.getLogger(__name__)
+
+# The database is down, restarting, or out of connections: retry later, it is not the client.
+DATABASE_ERRORS: tuple[type[Exception], ...] = (
+    DatabaseUnavailable,
+    OSError,
+    asyncpg.InterfaceError,  # includes ConnectionDoesNotExistError
+    asyncpg.PostgresConnectionError,  # SQLSTATE class 08
+    asyncpg.InsufficientResourcesError,  # class 53, e.g. too many connections
+    asyncpg.OperatorInterventionError,  # class 57, e.g. shutting down, cannot connect now
+)
+
+
+# ...and for /readyz, a pool that could not hand out a connection in time
+NOT_READY_ERRORS: tuple[type[Exception], ...] = (*DATABASE_ERRORS, TimeoutError)
+
+
+class ErrorResponse(JSONResponse):
+    """ASCII-only JSON, so that no echoed text can fail to encode."""
+
+    def render(self, content: Any) -> bytes:
+        return json.dumps(content, ensure_ascii=True, allow_nan=False, default=str).encode()
+
+
+def _detail(status_code: int, detail: Any, headers: dict[str, str] | None = None) -> ErrorResponse:
+    return ErrorResponse({"detail": detail}, status_code=status_code, headers=headers)
+
+
+async def _validation_error(request: Request, exc: Exception) -> ErrorResponse:
+    assert isinstance(exc, RequestValidationError)
+    return _detail(422, sanitize_errors(exc.errors()))
+
+
+async def _input_error(request: Request, exc: Exception) -> ErrorResponse:
+    assert isinstance(exc, InputError)
+    return _detail(exc.status_code, exc.as_detail())
+
+
+async def _http_error(request: Request, exc: Exception) -> ErrorResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    detail: Any = exc.detail
+    if exc.status_code == 413:
+        limit = request.scope.get(MAX_BODY_SIZE_SCOPE_KEY)
+        detail = f"the request body is larger than this endpoint's limit of {limit} bytes"
+    return _detail(exc.status_code, detail, dict(exc.headers) if exc.headers else None)
+
+
+async def _not_found(request: Request, exc: Exception) -> ErrorResponse:
+    return _detail(404, str(exc))
+
+
+async def _conflict(request: Request, exc: Exception) -> ErrorResponse:
+    assert isinstance(exc, JobStateConflict)
+    return ErrorResponse({"detail": str(exc), "status": exc.status}, status_code=409)
+
+
+async def _database_down(request: Request, exc: Exception) -> ErrorResponse:
+    log.warning("database unavailable during %s %s: %r", request.method, request.url.path, exc)
+    return _detail(503, "the database is unavailable; retry later", {"Retry-After": "5"})
+
+
+async def _database_refused_value(request: Request, exc: Exception) -> ErrorResponse:
+    # Validation should have caught it first; this keeps a missed case a 4xx, and logged.
+    log.warning(
+        "database refused a client value in %s %s: %r", request.method, request.url.path, exc
+    )
+    return _detail(422, f"the database refused a value: {exc}")
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(InputError, _input_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(JobNotFound, _not_found)
+    app.add_exception_handler(JobStateConflict, _conflict)
+    app.add_exception_handler(TimeoutError, _database_down)  # pool acquire timed out
+    for error in DATABASE_ERRORS:
+        app.add_exception_handler(error, _database_down)
+    # SQLSTATE class 22 (data exception) and CHECK violations come only from values sent
+    app.add_exception_handler(asyncpg.DataError, _database_refused_value)
+    app.add_exception_handler(asyncpg.CheckViolationError, _database_refused_value)

@@ -1,0 +1,242 @@
+"""The REST API's request and response bodies."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from worker.api.validation import no_nul
+from worker.db.inspect import CountKind
+
+# PostgreSQL `integer` columns (priority, max_tries) and the longest delay we accept.
+INT32_MAX = 2**31 - 1
+MAX_DELAY_SECONDS = 10 * 365 * 24 * 3600.0
+EARLIEST_RUN_AT = datetime(1970, 1, 1, tzinfo=UTC)
+
+SEED_EXAMPLE_JOB: dict[str, Any] = {
+    "job_type": "emails",
+    "payload": {"to": "user@example.com", "subject": "Hi", "body": "Hello"},
+    "queue_name": "default",
+    "max_tries": 3,
+}
+
+
+class JobStatus(StrEnum):
+    pending = "pending"
+    running = "running"
+    completed = "completed"
+    failed = "failed"
+    cancelled = "cancelled"
+
+
+class JobIn(BaseModel):
+    """One job to enqueue: the seed's four fields, plus scheduling and idempotency."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        allow_inf_nan=False,
+        json_schema_extra={"examples": [SEED_EXAMPLE_JOB]},
+    )
+
+    job_type: str = Field(min_length=1, max_length=200, description="Which handler runs the job.")
+    payload: dict[str, Any] = Field(
+        default_factory=dict, description="A JSON object handed to the handler."
+    )
+    queue_name: str = Field(default="default", min_length=1, max_length=200)
+    max_tries: int = Field(default=3, ge=1, le=1000, description="Attempts before it fails.")
+    priority: int = Field(default=0, ge=-INT32_MAX, le=INT32_MAX, description="Higher runs first.")
+    run_at: datetime | None = Field(
+        default=None, description="Not before this time (UTC when no offset is given)."
+    )
+    delay_seconds: float | None = Field(
+        default=None, ge=0, le=MAX_DELAY_SECONDS, description="Not before now plus this delay."
+    )
+    idempotency_key: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=255,
+        description="A second job with the same key is not created; the first one is returned.",
+    )
+    timeout_seconds: float | None = Field(
+        default=None, gt=0, le=7 * 24 * 3600.0, description="Per-attempt time limit."
+    )
+
+    _check_text = field_validator("job_type", "queue_name", "idempotency_key")(no_nul)
+
+    @field_validator("run_at")
+    @classmethod
+    def _aware_and_in_range(cls, value: datetime | None) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        try:
+            value = value.astimezone(UTC)
+        except OverflowError as exc:
+            raise ValueError("is out of range") from exc
+        if value < EARLIEST_RUN_AT:
+            raise ValueError("must not be before 1970-01-01")
+        return value
+
+    @model_validator(mode="after")
+    def _one_schedule(self) -> JobIn:
+        if self.run_at is not None and self.delay_seconds is not None:
+            raise ValueError("give run_at or delay_seconds, not both")
+        return self
+
+
+class BatchIn(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "jobs": [
+                        SEED_EXAMPLE_JOB,
+                        {"job_type": "noop", "payload": {}, "priority": 5, "delay_seconds": 10},
+                    ]
+                }
+            ]
+        },
+    )
+
+    jobs: list[JobIn] = Field(min_length=1, description="Enqueued in one transaction.")
+
+
+class JobOut(BaseModel):
+    id: int
+    queue_name: str
+    job_type: str
+    payload: dict[str, Any]
+    status: JobStatus
+    priority: int
+    run_at: datetime
+    attempts: int
+    max_tries: int
+    last_error: str | None = None
+    result: Any = None
+    idempotency_key: str | None = None
+    timeout_seconds: float | None = None
+    created_at: datetime
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    worker_id: UUID | None = None
+
+
+class BatchItem(BaseModel):
+    id: int
+    status: JobStatus
+    created: bool = Field(description="False when an idempotency key matched an existing job.")
+
+
+class BatchOut(BaseModel):
+    """Compact, since the client already holds the jobs: ids in input order; a duplicate's id
+    is the existing job's (GET /jobs/{id} for the rest)."""
+
+    created: int
+    duplicates: int
+    jobs: list[BatchItem]
+
+
+class JobPage(BaseModel):
+    jobs: list[JobOut]
+    next_cursor: str | None = Field(
+        description="Pass as `cursor` for the next (older) page; null on the last page."
+    )
+
+
+class Count(BaseModel):
+    count: int | None
+    kind: CountKind = Field(
+        description=(
+            "exact: counted; at_least: counting stopped at the bound; "
+            "estimate: from PostgreSQL's planner statistics; unknown: no statistics yet."
+        )
+    )
+
+
+class QueueOut(BaseModel):
+    queue_name: str
+    ready: Count = Field(description="Pending jobs whose run_at has come.")
+    scheduled: Count = Field(description="Pending jobs waiting for a later run_at.")
+    running: int
+    oldest_ready_age_seconds: float | None = Field(
+        description="How long the longest-waiting ready job has been runnable."
+    )
+    workers: int = Field(description="Live workers that serve this queue.")
+
+
+class QueuesOut(BaseModel):
+    queues: list[QueueOut]
+    truncated: bool = Field(description="True when there were too many queues to list.")
+
+
+class StatsOut(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "total": {"count": 1203, "kind": "exact"},
+                    "by_status": {
+                        "pending": {"count": 17, "kind": "exact"},
+                        "running": {"count": 3, "kind": "exact"},
+                        "completed": {"count": 1180, "kind": "exact"},
+                        "failed": {"count": 2, "kind": "exact"},
+                        "cancelled": {"count": 1, "kind": "exact"},
+                    },
+                    "by_queue": [],
+                    "oldest_pending_age_seconds": 4.2,
+                    "done_last_minute": {"count": 120, "kind": "exact"},
+                    "count_bound": 10000,
+                }
+            ]
+        }
+    )
+
+    total: Count
+    by_status: dict[JobStatus, Count]
+    by_queue: list[QueueOut]
+    oldest_pending_age_seconds: float | None = Field(
+        description="Age of the longest-waiting ready job across all queues."
+    )
+    done_last_minute: Count = Field(description="Jobs that finished in the last 60 seconds.")
+    count_bound: int = Field(description="Counting stops here; larger numbers are estimates.")
+
+
+class InFlightJob(BaseModel):
+    id: int
+    job_type: str
+    queue_name: str
+    attempts: int
+    started_at: datetime | None
+
+
+class WorkerOut(BaseModel):
+    id: str
+    name: str
+    queues: list[str]
+    concurrency: int
+    in_flight: int
+    started_at: datetime
+    heartbeat_at: datetime
+    lease_expires_at: datetime = Field(description="Renewed by each heartbeat.")
+    jobs: list[InFlightJob]
+
+
+class WorkersOut(BaseModel):
+    workers: list[WorkerOut]
+
+
+class Health(BaseModel):
+    status: str
+
+
+class Readiness(BaseModel):
+    ready: bool
+    database: str
+    schema_version: int | None
+    expected_schema_version: int

@@ -1,0 +1,56 @@
+"""What operators look at: stats, queues and live workers. Cheap on millions of rows."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends
+
+from worker.api.auth import token_dependencies
+from worker.api.models import QueuesOut, StatsOut, WorkersOut
+from worker.api.state import ApiState, api_state
+from worker.db import inspect
+from worker.settings import Settings
+
+State = Annotated[ApiState, Depends(api_state)]
+
+
+def inspect_router(settings: Settings) -> APIRouter:
+    router = APIRouter(
+        prefix="/api/v1/queue",
+        tags=["inspect"],
+        dependencies=token_dependencies(settings.api_token),
+        responses={401: {"description": "The bearer token is missing or wrong."}},
+    )
+
+    @router.get(
+        "/jobs/stats/overview",
+        response_model=StatsOut,
+        summary="Counts by status and queue, oldest pending age, jobs done in the last minute",
+    )
+    async def stats_overview(state: State) -> Any:
+        # one snapshot, so the numbers agree with each other
+        async with (
+            state.connection() as conn,
+            conn.transaction(isolation="repeatable_read", readonly=True),
+        ):
+            stats = await inspect.stats_overview(conn)
+        return {
+            "total": stats.total,
+            "by_status": stats.by_status,
+            "by_queue": stats.queues.queues,
+            "oldest_pending_age_seconds": stats.oldest_pending_age_seconds,
+            "done_last_minute": stats.done_last_minute,
+            "count_bound": stats.count_bound,
+        }
+
+    @router.get("/queues", response_model=QueuesOut, summary="Each queue's depth and age")
+    async def queues(state: State) -> Any:
+        return await inspect.queue_depths(state.require_pool())
+
+    @router.get("/workers", response_model=WorkersOut, summary="Live workers and their jobs")
+    async def workers(state: State) -> Any:
+        found = await inspect.live_workers(state.require_pool())
+        return {"workers": found}
+
+    return router

@@ -1,0 +1,194 @@
+"""Enqueue (one or a batch), list, look up, cancel and retry jobs."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Depends, Path, Query, Response
+
+from worker.api.auth import token_dependencies
+from worker.api.models import (
+    SEED_EXAMPLE_JOB,
+    BatchIn,
+    BatchOut,
+    JobIn,
+    JobOut,
+    JobPage,
+    JobStatus,
+)
+from worker.api.state import ApiState, api_state
+from worker.api.validation import InputError, TextParam
+from worker.db import inspect
+from worker.db.errors import JobNotFound
+from worker.db.jobs import cancel_job, enqueue_many, get_job, retry_job
+from worker.settings import Settings
+
+BIGINT_MAX = 2**63 - 1
+# Room in a single job's request body for the fields around the payload.
+ENVELOPE_BYTES = 64 * 1024
+
+JobId = Annotated[int, Path(ge=1, le=BIGINT_MAX, description="The job's id.")]
+State = Annotated[ApiState, Depends(api_state)]
+
+ENQUEUE_EXAMPLES: dict[str, Any] = {
+    "seed": {"summary": "The seed's README example", "value": SEED_EXAMPLE_JOB},
+    "scheduled": {
+        "summary": "Later, with a priority and an idempotency key",
+        "value": {
+            "job_type": "report_generation",
+            "payload": {"report_type": "daily"},
+            "priority": 10,
+            "delay_seconds": 60,
+            "idempotency_key": "daily-report-2024-06-01",
+        },
+    },
+}
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"description": "JOBQUEUE_API_TOKEN is set and the bearer token is missing or wrong."},
+    422: {"description": "A field is wrong; `detail[].loc` names it."},
+}
+
+
+def encode_cursor(job_id: int) -> str:
+    return base64.urlsafe_b64encode(str(job_id).encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> int:
+    bad = InputError(422, ("query", "cursor"), "is not a cursor from this API", "value_error")
+    try:
+        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode("ascii")
+        job_id = int(text)
+    except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
+        raise bad from exc
+    if not text.isdigit() or not 1 <= job_id <= BIGINT_MAX:
+        raise bad
+    return job_id
+
+
+def jobs_router(settings: Settings) -> APIRouter:
+    router = APIRouter(
+        prefix="/api/v1/queue",
+        tags=["jobs"],
+        dependencies=token_dependencies(settings.api_token),
+        responses=ERRORS,
+    )
+
+    @router.post(
+        "/jobs",
+        status_code=201,
+        response_model=JobOut,
+        summary="Enqueue a job",
+        max_body_size=settings.api_max_payload_bytes + ENVELOPE_BYTES,
+        responses={
+            200: {"model": JobOut, "description": "Idempotency key seen before: the first job."},
+            413: {"description": "The payload is over JOBQUEUE_API_MAX_PAYLOAD_BYTES."},
+        },
+    )
+    async def create_job(
+        job: Annotated[JobIn, Body(openapi_examples=ENQUEUE_EXAMPLES)],
+        response: Response,
+        state: State,
+    ) -> Any:
+        created_job, created = await state.enqueue(state.new_job(job, ("body",)))
+        state.metrics.count_enqueued(created_job.queue_name, created)
+        if not created:
+            response.status_code = 200
+        return created_job
+
+    @router.post(
+        "/jobs/batch",
+        status_code=201,
+        response_model=BatchOut,
+        summary="Enqueue many jobs in one transaction",
+        max_body_size=settings.api_max_batch_bytes,
+        responses={
+            200: {"model": BatchOut, "description": "Every job was a duplicate."},
+            413: {"description": "A payload or the whole body is over its limit."},
+        },
+    )
+    async def create_jobs(batch: BatchIn, response: Response, state: State) -> Any:
+        if len(batch.jobs) > settings.api_max_batch:
+            raise InputError(
+                422,
+                ("body", "jobs"),
+                f"at most {settings.api_max_batch} jobs per batch (JOBQUEUE_API_MAX_BATCH), "
+                f"got {len(batch.jobs)}",
+                "too_long",
+            )
+        new_jobs = [state.new_job(job, ("body", "jobs", i)) for i, job in enumerate(batch.jobs)]
+        async with state.connection() as conn, conn.transaction():
+            pairs = await enqueue_many(conn, new_jobs)
+        state.metrics.count_enqueued_many(pairs)
+        created = sum(was_created for _, was_created in pairs)
+        if not created:
+            response.status_code = 200
+        return {
+            "created": created,
+            "duplicates": len(pairs) - created,
+            "jobs": [
+                {"id": job.id, "status": job.status, "created": was_created}
+                for job, was_created in pairs
+            ],
+        }
+
+    @router.get("/jobs", response_model=JobPage, summary="List jobs, newest first")
+    async def list_jobs(
+        state: State,
+        status: Annotated[
+            list[JobStatus] | None, Query(description="Repeat to match any of several.")
+        ] = None,
+        queue_name: Annotated[TextParam | None, Query()] = None,
+        job_type: Annotated[TextParam | None, Query()] = None,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+        cursor: Annotated[
+            str | None, Query(max_length=64, description="`next_cursor` of the previous page.")
+        ] = None,
+    ) -> Any:
+        jobs = await inspect.list_jobs(
+            state.require_pool(),
+            statuses=[s.value for s in status] if status else None,
+            queue_name=queue_name,
+            job_type=job_type,
+            before_id=decode_cursor(cursor) if cursor else None,
+            limit=limit,
+        )
+        next_cursor = encode_cursor(jobs[-1].id) if len(jobs) == limit else None
+        return {"jobs": jobs, "next_cursor": next_cursor}
+
+    @router.get(
+        "/jobs/{job_id}",
+        response_model=JobOut,
+        summary="One job",
+        responses={404: {"description": "No job has this id."}},
+    )
+    async def show_job(job_id: JobId, state: State) -> Any:
+        job = await get_job(state.require_pool(), job_id)
+        if job is None:
+            raise JobNotFound(job_id)
+        return job
+
+    @router.post(
+        "/jobs/{job_id}/cancel",
+        response_model=JobOut,
+        summary="Cancel a pending or running job",
+        responses={404: {"description": "No job has this id."}, 409: {"description": "Finished."}},
+    )
+    async def cancel(job_id: JobId, state: State) -> Any:
+        return await cancel_job(state.require_pool(), job_id)
+
+    @router.post(
+        "/jobs/{job_id}/retry",
+        response_model=JobOut,
+        summary="Run a failed or cancelled job again",
+        responses={
+            404: {"description": "No job has this id."},
+            409: {"description": "Not failed or cancelled."},
+        },
+    )
+    async def retry(job_id: JobId, state: State) -> Any:
+        return await retry_job(state.require_pool(), job_id)
+
+    return router

@@ -1,0 +1,75 @@
+"""Probes and metrics: open unless JOBQUEUE_API_PROTECT_PROBES (and a token) is set."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Response
+from fastapi.responses import JSONResponse
+
+from worker.api.auth import token_dependencies
+from worker.api.errors import NOT_READY_ERRORS
+from worker.api.models import Health, Readiness
+from worker.api.state import ApiState, api_state
+from worker.db.migrate import current_version, expected_version
+from worker.settings import Settings
+
+State = Annotated[ApiState, Depends(api_state)]
+READY_TIMEOUT_SECONDS = 2.0
+
+
+def describe_schema(version: int, expected: int) -> str:
+    if version == expected:
+        return "ok"
+    if version < expected:
+        return (
+            f"schema is at version {version}, this build needs {expected}: run `jobqueue migrate`"
+        )
+    return f"schema is at version {version}, newer than this build's {expected}: upgrade the API"
+
+
+def probes_router(settings: Settings) -> APIRouter:
+    protected = settings.api_protect_probes
+    router = APIRouter(
+        tags=["probes"],
+        dependencies=token_dependencies(settings.api_token if protected else None),
+    )
+
+    @router.get("/healthz", response_model=Health, summary="The process is up")
+    async def healthz() -> Any:
+        return {"status": "ok"}
+
+    @router.get(
+        "/readyz",
+        response_model=Readiness,
+        summary="The database is reachable and its schema is at the expected version",
+        responses={503: {"model": Readiness, "description": "Not ready; see `database`."}},
+    )
+    async def readyz(state: State) -> Any:
+        expected = expected_version()
+        version: int | None = None
+        try:
+            async with state.connection(acquire_timeout=READY_TIMEOUT_SECONDS) as conn:
+                version = await current_version(conn)
+        except NOT_READY_ERRORS as exc:
+            database = f"unreachable: {type(exc).__name__}: {exc}"
+        else:
+            database = describe_schema(version, expected)
+        body = {
+            "ready": version == expected,
+            "database": database,
+            "schema_version": version,
+            "expected_schema_version": expected,
+        }
+        return JSONResponse(body, status_code=200 if body["ready"] else 503)
+
+    @router.get(
+        "/metrics",
+        summary="Prometheus metrics",
+        response_class=Response,
+        responses={200: {"content": {"text/plain": {}}, "description": "Prometheus text format."}},
+    )
+    async def metrics(state: State) -> Response:
+        return Response(state.metrics.render(), media_type=state.metrics.content_type)
+
+    return router

@@ -1,0 +1,35 @@
+"""`jobqueue api`: serve the app with uvicorn, which drains requests on SIGTERM."""
+
+from __future__ import annotations
+
+import logging
+import math
+
+import uvicorn
+from fastapi import FastAPI
+
+from worker.api.app import create_app
+from worker.settings import Settings, get_settings
+
+
+def app_from_environment() -> FastAPI:
+    """The factory each uvicorn worker process calls when JOBQUEUE_API_WORKERS > 1."""
+    return create_app(get_settings())
+
+
+def serve(settings: Settings) -> None:
+    logging.basicConfig(level=logging.DEBUG if settings.debug else logging.INFO)
+    several = settings.api_workers > 1
+    uvicorn.run(
+        # worker processes build their own app, and pool, from the environment
+        "worker.api.server:app_from_environment" if several else create_app(settings),
+        factory=several,
+        workers=settings.api_workers,
+        host=settings.api_host,
+        port=settings.api_port,
+        log_level="debug" if settings.debug else "info",
+        access_log=settings.debug,
+        # in-flight requests get this long after SIGTERM, inside the pod's grace period
+        timeout_graceful_shutdown=math.ceil(settings.drain_timeout),
+        lifespan="on",
+    )
