@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 
+import asyncpg
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.integration.api_support import JOBS, SEED_JOB, api_client, api_settings
@@ -46,6 +47,23 @@ async def test_readyz_is_503_until_the_schema_is_migrated(pg_dsn_empty: str) -> 
     assert ready.status_code == 503
     assert ready.json()["schema_version"] == 0
     assert "jobqueue migrate" in ready.json()["database"]
+
+
+async def test_readyz_stays_ready_when_a_newer_build_has_migrated(pg_dsn: str) -> None:
+    """A pre-upgrade migration must not take the old API pods out of service."""
+    conn = await asyncpg.connect(pg_dsn)
+    try:
+        await conn.execute(
+            "INSERT INTO jobqueue_schema_version (version, name) VALUES ($1, 'from_a_newer_build')",
+            expected_version() + 1,
+        )
+    finally:
+        await conn.close()
+    async with api_client(api_settings(pg_dsn)) as client:
+        ready = await client.get("/readyz")
+    assert ready.status_code == 200
+    assert ready.json()["schema_version"] == expected_version() + 1
+    assert "newer" in ready.json()["database"]
 
 
 async def test_without_a_database_the_api_starts_and_answers_503() -> None:

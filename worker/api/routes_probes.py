@@ -25,7 +25,8 @@ def describe_schema(version: int, expected: int) -> str:
         return (
             f"schema is at version {version}, this build needs {expected}: run `jobqueue migrate`"
         )
-    return f"schema is at version {version}, newer than this build's {expected}: upgrade the API"
+    # Migrations only add, so an older build keeps serving during a rolling upgrade.
+    return f"ok: schema is at version {version}, newer than this build's {expected}"
 
 
 def probes_router(settings: Settings) -> APIRouter:
@@ -56,7 +57,7 @@ def probes_router(settings: Settings) -> APIRouter:
         else:
             database = describe_schema(version, expected)
         body = {
-            "ready": version == expected,
+            "ready": version is not None and version >= expected,
             "database": database,
             "schema_version": version,
             "expected_schema_version": expected,
