@@ -5,20 +5,22 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from pathlib import Path
+from typing import Annotated
 
 import typer
 
+from worker import cli_jobs
+from worker.cli_common import fail, load_settings
 from worker.db.connection import DatabaseUnavailable
-from worker.settings import get_settings
 
 app = typer.Typer(
     help="Job-Queue: a PostgreSQL job queue with a Kubernetes autoscaler.", no_args_is_help=True
 )
-
-
-def fail(message: str, code: int = 1) -> None:
-    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
-    raise typer.Exit(code)
+app.command()(cli_jobs.enqueue)
+app.add_typer(cli_jobs.jobs_app, name="jobs")
+app.command()(cli_jobs.stats)
+app.command()(cli_jobs.workers)
 
 
 @app.command()
@@ -27,7 +29,7 @@ def migrate() -> None:
     from worker.db.migrate import migrate as run_migrate
 
     try:
-        applied = asyncio.run(run_migrate(get_settings().dsn))
+        applied = asyncio.run(run_migrate(load_settings().dsn))
     except DatabaseUnavailable as exc:
         fail(str(exc))
     typer.echo(f"applied migrations: {applied}" if applied else "schema is up to date")
@@ -39,7 +41,7 @@ def worker() -> None:
     from worker.runtime.main import run_worker
 
     try:
-        code = run_worker(get_settings())
+        code = run_worker(load_settings())
     except DatabaseUnavailable as exc:
         fail(str(exc))
     raise typer.Exit(code)
@@ -50,7 +52,7 @@ def api() -> None:
     """Serve the REST API (port 8001 by default)."""
     from worker.api.server import serve
 
-    serve(get_settings())
+    serve(load_settings())
 
 
 @app.command()
@@ -58,7 +60,48 @@ def controller() -> None:
     """Run the autoscaling controller (a kopf operator, no CRDs)."""
     from controller.main import run_controller
 
-    raise typer.Exit(run_controller(get_settings()))
+    raise typer.Exit(run_controller(load_settings()))
+
+
+@app.command()
+def dev(
+    port: Annotated[int, typer.Option(min=1, max=65535, help="The API's port.")] = 8001,
+    data_dir: Annotated[
+        Path | None,
+        typer.Option(
+            file_okay=False,
+            help="Where PostgreSQL's data and the logs live (default: a per-user cache dir).",
+        ),
+    ] = None,
+    min_workers: Annotated[int, typer.Option(min=0, help="Fewest worker processes.")] = 0,
+    max_workers: Annotated[int, typer.Option(min=1, help="Most worker processes.")] = 4,
+    jobs_per_worker: Annotated[
+        int, typer.Option(min=1, help="Target of (ready + running) jobs per worker.")
+    ] = 10,
+    scale_down_delay: Annotated[
+        float, typer.Option(min=0, help="Seconds demand must stay lower before scaling down.")
+    ] = 10.0,
+    queues: Annotated[
+        str, typer.Option(help="Comma-separated queues the local workers serve and scale on.")
+    ] = "default",
+    no_ui: Annotated[bool, typer.Option("--no-ui", help="Plain log lines, no live view.")] = False,
+) -> None:
+    """The whole system on this machine: embedded PostgreSQL, the API, autoscaled workers."""
+    from worker.dev.stack import DevOptions, run_dev
+
+    if min_workers > max_workers:
+        raise typer.BadParameter("must not exceed --max-workers", param_hint="'--min-workers'")
+    options = DevOptions(
+        port=port,
+        data_dir=data_dir,
+        min_workers=min_workers,
+        max_workers=max_workers,
+        jobs_per_worker=jobs_per_worker,
+        scale_down_delay=scale_down_delay,
+        queues=[q.strip() for q in queues.split(",") if q.strip()] or ["default"],
+        ui=not no_ui,
+    )
+    raise typer.Exit(run_dev(load_settings(), options))
 
 
 def main() -> None:

@@ -1,0 +1,114 @@
+"""What the CLI commands share: settings without tracebacks, one database connection per
+command with friendly errors, and compact rendering of times and counts."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from typing import Any, NoReturn, TypeVar
+
+import asyncpg
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+
+from worker.db.connection import DatabaseUnavailable, connect
+from worker.settings import Settings, describe_dsn, get_settings
+
+T = TypeVar("T")
+CONNECT_TIMEOUT_SECONDS = 5.0
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+def load_settings() -> Settings:
+    """The shared settings; a bad environment variable is named, not shown as a traceback."""
+    try:
+        return get_settings()
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in error['loc']) or 'settings'}: {error['msg']}"
+            for error in exc.errors()
+        )
+        fail(f"invalid settings from the environment: {problems}")
+
+
+def _schema_missing(exc: asyncpg.PostgresError) -> bool:
+    return isinstance(exc, asyncpg.UndefinedTableError | asyncpg.UndefinedObjectError)
+
+
+def run_db(settings: Settings, work: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
+    """Run `work` over one connection; database problems end the command with a message."""
+
+    async def main() -> T:
+        async with database(settings) as conn:
+            return await work(conn)
+
+    try:
+        return asyncio.run(main())
+    except DatabaseUnavailable as exc:
+        fail(str(exc))
+    except asyncpg.PostgresError as exc:
+        where = describe_dsn(settings.dsn)
+        if _schema_missing(exc):
+            fail(f"the database at {where} has no job-queue schema ({exc}): run `jobqueue migrate`")
+        fail(f"PostgreSQL at {where} refused the request: {exc}")
+    except (OSError, asyncpg.InterfaceError, TimeoutError) as exc:
+        fail(f"lost the connection to PostgreSQL at {describe_dsn(settings.dsn)}: {exc}")
+
+
+@asynccontextmanager
+async def database(settings: Settings) -> AsyncIterator[asyncpg.Connection]:
+    conn = await connect(
+        settings.dsn,
+        timeout=CONNECT_TIMEOUT_SECONDS,
+        server_settings={"application_name": "jobqueue-cli"},
+    )
+    try:
+        yield conn
+    finally:
+        await conn.close()
+
+
+def parse_json_object(text: str, option: str) -> dict[str, Any]:
+    """A JSON object given on the command line; errors name the option."""
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        raise typer.BadParameter(f"not valid JSON ({exc})", param_hint=option) from None
+    if not isinstance(value, dict):
+        raise typer.BadParameter(
+            'must be a JSON object, e.g. \'{"to": "user@example.com"}\'', param_hint=option
+        )
+    return value
+
+
+def print_json(value: Any) -> None:
+    typer.echo(json.dumps(value, indent=2, default=str, ensure_ascii=False))
+
+
+def format_age(seconds: float | None) -> str:
+    """kubectl's style: 90s, 3m, 5h, 2d (a unit once there are two of it)."""
+    if seconds is None:
+        return "-"
+    whole = max(0, int(seconds))
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if whole >= 2 * size:
+            return f"{whole // size}{unit}"
+    return f"{whole}s"
+
+
+def age_of(moment: datetime | None, now: datetime | None = None) -> str:
+    if moment is None:
+        return "-"
+    now = now or datetime.now(UTC)
+    return format_age((now - moment).total_seconds())

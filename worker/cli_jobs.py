@@ -1,0 +1,355 @@
+"""`jobqueue enqueue`, `jobqueue jobs list|get|cancel|retry`, `jobqueue stats` and
+`jobqueue workers`: the queue from a terminal, straight over one database connection."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+import asyncpg
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from worker.cli_common import (
+    age_of,
+    console,
+    fail,
+    load_settings,
+    parse_json_object,
+    print_json,
+    run_db,
+)
+from worker.db import inspect
+from worker.db.errors import JobNotFound, JobStateConflict
+from worker.db.jobs import Job, NewJob, cancel_job, enqueue_many, get_job, retry_job
+
+ENQUEUE_CHUNK = 1000  # jobs per INSERT statement (one transaction each) for --count
+STATUS_STYLES = {
+    "pending": "yellow",
+    "running": "cyan",
+    "completed": "green",
+    "failed": "red",
+    "cancelled": "dim",
+}
+
+jobs_app = typer.Typer(help="List, look up, cancel and retry jobs.", no_args_is_help=True)
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+
+
+def _check_new_job(job_type: str, payload: dict[str, Any]) -> None:
+    """The API's own checks: a known job type, and a payload PostgreSQL can store."""
+    from worker.api.app import known_job_types
+    from worker.api.validation import InputError, check_job_type, check_payload
+
+    settings = load_settings()
+    try:
+        check_payload(payload, ("--payload",), settings.api_max_payload_bytes)
+        check_job_type(
+            job_type, ("JOB_TYPE",), known_job_types(settings), settings.allow_unknown_job_types
+        )
+    except InputError as exc:
+        where = ".".join(str(part) for part in exc.loc)
+        fail(f"{where}: {exc.msg}")
+
+
+def enqueue(
+    job_type: Annotated[
+        str, typer.Argument(metavar="JOB_TYPE", help="The handler to run, e.g. emails or noop.")
+    ],
+    payload: Annotated[
+        str, typer.Option(metavar="JSON", help="The job's payload, a JSON object.")
+    ] = "{}",
+    queue: Annotated[
+        str, typer.Option("--queue", "-q", help="The queue to put it on.")
+    ] = "default",
+    priority: Annotated[int, typer.Option("--priority", "-p", help="Higher runs first.")] = 0,
+    max_tries: Annotated[int, typer.Option(min=1, help="Attempts before it fails for good.")] = 3,
+    delay: Annotated[
+        float | None, typer.Option(min=0, help="Run no sooner than this many seconds from now.")
+    ] = None,
+    idempotency_key: Annotated[
+        str | None, typer.Option(help="Enqueue once: the same key returns the existing job.")
+    ] = None,
+    count: Annotated[
+        int, typer.Option("--count", "-n", min=1, help="Enqueue this many copies, in bulk.")
+    ] = 1,
+    as_json: JsonFlag = False,
+) -> None:
+    """Put jobs on a queue. Example: jobqueue enqueue emails --payload '{"to": "a@b.c"}'."""
+    if idempotency_key is not None and count > 1:
+        raise typer.BadParameter(
+            "one key names one job; drop --count", param_hint="'--idempotency-key'"
+        )
+    payload_object = parse_json_object(payload, "'--payload'")
+    _check_new_job(job_type, payload_object)
+    try:
+        new_job = NewJob(
+            job_type=job_type,
+            payload=payload_object,
+            queue_name=queue,
+            priority=priority,
+            max_tries=max_tries,
+            delay_seconds=delay,
+            idempotency_key=idempotency_key,
+        )
+    except ValueError as exc:
+        fail(str(exc))
+    if count == 1:
+        job, created = run_db(load_settings(), lambda conn: _enqueue_one(conn, new_job))
+        if as_json:
+            print_json({**job.to_dict(), "created": created})
+        else:
+            verb = "enqueued" if created else "already enqueued (same idempotency key):"
+            console.print(
+                f"{verb} job [bold]{job.id}[/] ({job.job_type} on queue {job.queue_name})"
+            )
+        return
+    first, last = run_db(load_settings(), lambda conn: _enqueue_bulk(conn, new_job, count))
+    if as_json:
+        print_json({"count": count, "first_id": first, "last_id": last})
+    else:
+        console.print(f"enqueued {count} {job_type} jobs on queue {queue} (ids {first}..{last})")
+
+
+async def _enqueue_one(conn: asyncpg.Connection, job: NewJob) -> tuple[Job, bool]:
+    (pair,) = await enqueue_many(conn, [job])
+    return pair
+
+
+async def _enqueue_bulk(conn: asyncpg.Connection, job: NewJob, count: int) -> tuple[int, int]:
+    first = last = 0
+    columns = (
+        TextColumn("enqueueing"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=console, transient=True) as progress:
+        task = progress.add_task("enqueue", total=count)
+        done = 0
+        while done < count:
+            size = min(ENQUEUE_CHUNK, count - done)
+            pairs = await enqueue_many(conn, [job] * size)
+            first = first or pairs[0][0].id
+            last = pairs[-1][0].id
+            done += size
+            progress.update(task, completed=done)
+    return first, last
+
+
+# ---------------------------------------------------------------- jobs
+def _status_list(values: list[str] | None) -> list[str] | None:
+    for value in values or []:
+        if value not in inspect.JOB_STATUSES:
+            raise typer.BadParameter(
+                f"{value!r} is not one of {', '.join(inspect.JOB_STATUSES)}",
+                param_hint="'--status'",
+            )
+    return values or None
+
+
+def _status_text(status: str) -> str:
+    return f"[{STATUS_STYLES.get(status, '')}]{status}[/]"
+
+
+def _one_line(text: str | None, width: int = 60) -> str:
+    if not text:
+        return ""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= width else flat[: width - 1] + "…"
+
+
+@jobs_app.command("list")
+def list_jobs(
+    status: Annotated[
+        list[str] | None,
+        typer.Option("--status", "-s", help="Only these statuses (repeatable)."),
+    ] = None,
+    queue: Annotated[str | None, typer.Option("--queue", "-q", help="Only this queue.")] = None,
+    job_type: Annotated[str | None, typer.Option("--type", "-t", help="Only this type.")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=10_000, help="At most this many.")] = 20,
+    before: Annotated[
+        int | None, typer.Option(help="Jobs older than this id (the next page).")
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """The newest jobs first."""
+    statuses = _status_list(status)
+    found = run_db(
+        load_settings(),
+        lambda conn: inspect.list_jobs(
+            conn,
+            statuses=statuses,
+            queue_name=queue,
+            job_type=job_type,
+            before_id=before,
+            limit=limit,
+        ),
+    )
+    if as_json:
+        print_json([job.to_dict() for job in found])
+        return
+    if not found:
+        console.print("no jobs")
+        return
+    now = datetime.now(UTC)
+    table = Table("ID", "QUEUE", "TYPE", "STATUS", "PRI", "TRIES", "AGE", "LAST ERROR")
+    for job in found:
+        table.add_row(
+            str(job.id),
+            job.queue_name,
+            job.job_type,
+            _status_text(job.status),
+            str(job.priority),
+            f"{job.attempts}/{job.max_tries}",
+            age_of(job.created_at, now),
+            _one_line(job.last_error, 40),
+        )
+    console.print(table)
+    if len(found) == limit:
+        console.print(f"[dim]more: --before {found[-1].id}[/]")
+
+
+async def _get(conn: asyncpg.Connection, job_id: int) -> Job:
+    job = await get_job(conn, job_id)
+    if job is None:
+        raise JobNotFound(job_id)
+    return job
+
+
+@jobs_app.command("get")
+def get(
+    job_id: Annotated[int, typer.Argument(min=1, help="The job's id.")],
+    as_json: JsonFlag = False,
+) -> None:
+    """One job, every field."""
+    try:
+        job = run_db(load_settings(), lambda conn: _get(conn, job_id))
+    except JobNotFound as exc:
+        fail(str(exc))
+    if as_json:
+        print_json(job.to_dict())
+        return
+    table = Table(show_header=False, box=None)
+    table.add_column(style="bold")
+    table.add_column(overflow="fold")
+    for key, value in job.to_dict().items():
+        if key == "status":
+            table.add_row(key, _status_text(str(value)))
+        elif isinstance(value, dict | list):
+            table.add_row(key, _compact_json(value))
+        else:
+            table.add_row(key, "-" if value is None else str(value))
+    console.print(table)
+
+
+def _compact_json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, default=str)
+
+
+def _transition(job_ids: list[int], action: str) -> None:
+    change = cancel_job if action == "cancel" else retry_job
+    settings = load_settings()
+
+    async def apply(conn: asyncpg.Connection) -> list[str]:
+        problems = []
+        for job_id in job_ids:
+            try:
+                job = await change(conn, job_id)
+            except (JobNotFound, JobStateConflict) as exc:
+                problems.append(str(exc))
+                continue
+            console.print(f"job {job.id} is now {_status_text(job.status)}")
+        return problems
+
+    problems = run_db(settings, apply)
+    if problems:
+        fail("; ".join(problems))
+
+
+@jobs_app.command("cancel")
+def cancel(job_ids: Annotated[list[int], typer.Argument(min=1, help="Job ids.")]) -> None:
+    """Cancel pending or running jobs (a running one's worker stops its handler)."""
+    _transition(job_ids, "cancel")
+
+
+@jobs_app.command("retry")
+def retry(job_ids: Annotated[list[int], typer.Argument(min=1, help="Job ids.")]) -> None:
+    """Run failed or cancelled jobs again, now."""
+    _transition(job_ids, "retry")
+
+
+# ---------------------------------------------------------------- stats, workers
+def _count(count: inspect.Count) -> str:
+    if count.count is None:
+        return "?"
+    prefix = {"estimate": "~", "at_least": "≥"}.get(count.kind, "")
+    return f"{prefix}{count.count}"
+
+
+def stats(as_json: JsonFlag = False) -> None:
+    """Jobs per status, and each queue's depth."""
+    overview = run_db(load_settings(), inspect.stats_overview)
+    if as_json:
+        print_json(asdict(overview))
+        return
+    totals = Table("STATUS", "JOBS", title="jobs")
+    for status, count in overview.by_status.items():
+        totals.add_row(_status_text(status), _count(count))
+    totals.add_row("[bold]total[/]", _count(overview.total))
+    totals.add_row("done in the last minute", _count(overview.done_last_minute))
+    console.print(totals)
+    console.print(queues_table(overview.queues))
+
+
+def queues_table(queues: inspect.QueueList) -> Table:
+    """Also the dev stack's view of its queues."""
+    table = Table(
+        "QUEUE", "READY", "SCHEDULED", "RUNNING", "WORKERS", "OLDEST READY", title="queues"
+    )
+    for queue in queues.queues:
+        table.add_row(
+            queue.queue_name,
+            _count(queue.ready),
+            _count(queue.scheduled),
+            str(queue.running),
+            str(queue.workers),
+            "-"
+            if queue.oldest_ready_age_seconds is None
+            else f"{queue.oldest_ready_age_seconds:.1f}s",
+        )
+    if queues.truncated:
+        table.caption = "more queues than shown"
+    return table
+
+
+def workers(as_json: JsonFlag = False) -> None:
+    """Live worker processes (their lease is fresh), with what they run."""
+    found = run_db(load_settings(), inspect.live_workers)
+    if as_json:
+        print_json([asdict(w) for w in found])
+        return
+    if not found:
+        console.print("no live workers")
+        return
+    console.print(workers_table(found))
+
+
+def workers_table(found: list[inspect.LiveWorker]) -> Table:
+    now = datetime.now(UTC)
+    table = Table("NAME", "ID", "QUEUES", "IN FLIGHT", "STARTED", "HEARTBEAT", "RUNNING JOBS")
+    for worker in found:
+        table.add_row(
+            worker.name,
+            worker.id[:8],
+            ",".join(worker.queues),
+            f"{worker.in_flight}/{worker.concurrency}",
+            age_of(worker.started_at, now),
+            age_of(worker.heartbeat_at, now),
+            " ".join(str(job["id"]) for job in worker.jobs[:10]),
+        )
+    return table

@@ -1,0 +1,19 @@
+-- The local stack's live view (`jobqueue dev`).
+
+-- name: recently_finished
+-- Jobs that finished in the last $1 seconds, per final status, through jobs_finished_idx;
+-- the count stops at $2.
+SELECT status::text AS status, count(*)::int AS n
+FROM (SELECT status
+      FROM jobs
+      WHERE status IN ('completed', 'failed', 'cancelled')
+        AND finished_at > now() - make_interval(secs => $1)
+      LIMIT $2) AS recent
+GROUP BY status;
+
+-- name: database_exists
+SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1);
+
+-- name: create_database
+-- The stack's one database; its name is worker/dev/stack.py's DATABASE.
+CREATE DATABASE jobqueue;

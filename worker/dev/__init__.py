@@ -1,0 +1,1 @@
+"""`jobqueue dev`: the local stack (embedded PostgreSQL, the API, autoscaled workers)."""
