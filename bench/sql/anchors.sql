@@ -1,0 +1,39 @@
+-- The benchmarks' own statements: the raw-loop ceiling and the "is it drained yet?" probes.
+
+-- name: raw_claim
+-- The leanest SKIP LOCKED claim over our jobs table: no lease, no fencing, no ordering
+-- across queues.
+UPDATE jobs
+SET status = 'running', attempts = attempts + 1, started_at = now()
+WHERE id = ANY (ARRAY(
+    SELECT id FROM jobs
+    WHERE status = 'pending' AND queue_name = 'default' AND run_at <= now()
+    ORDER BY priority DESC, run_at, id
+    LIMIT $1
+    FOR UPDATE SKIP LOCKED))
+RETURNING id;
+
+-- name: raw_complete
+UPDATE jobs SET status = 'completed', finished_at = now() WHERE id = ANY ($1::bigint[]);
+
+-- name: vacuum
+VACUUM ANALYZE;
+
+-- name: jobs_left
+SELECT EXISTS (SELECT 1 FROM jobs WHERE status = 'pending')
+    OR EXISTS (SELECT 1 FROM jobs WHERE status = 'running');
+
+-- name: jobs_done
+SELECT count(*) FROM jobs WHERE status = 'completed';
+
+-- name: pgqueuer_left
+SELECT EXISTS (SELECT 1 FROM pgqueuer);
+
+-- name: connections_by_application
+SELECT application_name, count(*) AS connections
+FROM pg_stat_activity
+WHERE datname = current_database() AND application_name LIKE '%bench-%'
+GROUP BY application_name;
+
+-- name: latencies
+SELECT (result ->> 'latency')::float8 FROM jobs WHERE status = 'completed';

@@ -1,0 +1,203 @@
+"""Jobs as users see them: enqueue (one or many, idempotent), look up, cancel, retry.
+
+Every function takes an executor: an asyncpg Pool, or a Connection so that callers can enqueue
+inside their own transaction.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, fields
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+from asyncpg.pool import PoolConnectionProxy
+
+from worker.db import sql_files
+from worker.db.errors import JobNotFound, JobStateConflict
+
+Executor = asyncpg.Connection | asyncpg.Pool | PoolConnectionProxy
+
+
+def _sql(name: str) -> str:
+    return sql_files.query("jobs", name)
+
+
+def _json_value(value: Any) -> Any:
+    """jsonb from a connection without the project's codec arrives as text."""
+    return json.loads(value) if isinstance(value, str) else value
+
+
+@dataclass
+class Job:
+    id: int
+    queue_name: str
+    job_type: str
+    payload: dict[str, Any]
+    status: str
+    priority: int
+    run_at: datetime
+    attempts: int
+    max_tries: int
+    last_error: str | None
+    result: Any
+    idempotency_key: str | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    worker_id: UUID | None
+    timeout_seconds: float | None = None
+
+    @classmethod
+    def from_record(cls, record: asyncpg.Record | Mapping[str, Any]) -> Job:
+        values = {name: record[name] for name in _JOB_FIELDS}
+        values["payload"] = _json_value(values["payload"])
+        values["result"] = _json_value(values["result"])
+        return cls(**values)
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for name in _JOB_FIELDS:
+            value = getattr(self, name)
+            if isinstance(value, datetime):
+                value = value.isoformat()
+            elif isinstance(value, UUID):
+                value = str(value)
+            out[name] = value
+        return out
+
+
+_JOB_FIELDS = tuple(f.name for f in fields(Job))
+
+
+@dataclass
+class NewJob:
+    job_type: str
+    payload: dict[str, Any] = field(default_factory=dict)
+    queue_name: str = "default"
+    priority: int = 0
+    run_at: datetime | None = None
+    delay_seconds: float | None = None
+    max_tries: int = 3
+    idempotency_key: str | None = None
+    timeout_seconds: float | None = None
+
+    def __post_init__(self) -> None:
+        if not self.job_type:
+            raise ValueError("job_type must not be empty")
+        if not self.queue_name:
+            raise ValueError("queue_name must not be empty")
+        if not isinstance(self.payload, dict):
+            raise ValueError("payload must be a JSON object")
+        if self.max_tries < 1:
+            raise ValueError("max_tries must be at least 1")
+        if self.run_at is not None and self.delay_seconds is not None:
+            raise ValueError("give run_at or delay_seconds, not both")
+        if self.delay_seconds is not None and not (
+            math.isfinite(self.delay_seconds) and self.delay_seconds >= 0
+        ):
+            raise ValueError("delay_seconds must be a finite number >= 0")
+        if self.timeout_seconds is not None and not (
+            math.isfinite(self.timeout_seconds) and self.timeout_seconds > 0
+        ):
+            raise ValueError("timeout_seconds must be a finite number > 0")
+        if self.run_at is not None and self.run_at.tzinfo is None:
+            raise ValueError("run_at must carry a time zone")
+
+
+def _columns(jobs: Sequence[NewJob]) -> list[list[Any]]:
+    """The nine parallel arrays insert_jobs unnests."""
+    return [
+        [job.job_type for job in jobs],
+        [json.dumps(job.payload, allow_nan=False) for job in jobs],
+        [job.queue_name for job in jobs],
+        [job.priority for job in jobs],
+        [job.run_at for job in jobs],
+        [job.delay_seconds for job in jobs],
+        [job.max_tries for job in jobs],
+        [job.idempotency_key for job in jobs],
+        [job.timeout_seconds for job in jobs],
+    ]
+
+
+def _pair_with_inputs(
+    jobs: Sequence[NewJob], rows: Sequence[asyncpg.Record | Mapping[str, Any]]
+) -> list[tuple[Job, bool]] | None:
+    """Match rows to inputs in order; None when a key's row is missing (a concurrent insert)."""
+    inserted = sorted((r for r in rows if r["created"]), key=lambda r: r["id"])
+    existing = {r["idempotency_key"]: Job.from_record(r) for r in rows if not r["created"]}
+    next_inserted = iter(inserted)
+    seen: dict[str, Job] = {}
+    out: list[tuple[Job, bool]] = []
+    for new in jobs:
+        key = new.idempotency_key
+        if key is not None and key in existing:
+            out.append((existing[key], False))
+        elif key is not None and key in seen:
+            out.append((seen[key], False))
+        else:
+            row = next(next_inserted, None)
+            if row is None or row["idempotency_key"] != key:
+                return None
+            job = Job.from_record(row)
+            if key is not None:
+                seen[key] = job
+            out.append((job, True))
+    return out
+
+
+async def enqueue_many(executor: Executor, jobs: Sequence[NewJob]) -> list[tuple[Job, bool]]:
+    """Insert jobs in one statement (one NOTIFY per queue); order is kept.
+
+    Each pair's bool is False when the idempotency key already existed and that job is returned.
+    """
+    if not jobs:
+        return []
+    rows = await executor.fetch(_sql("insert_jobs"), *_columns(jobs))
+    paired = _pair_with_inputs(jobs, rows)
+    if paired is None:
+        # Another transaction committed one of our keys while this statement ran: its row was
+        # invisible to our snapshot, so read the keys again.
+        keys = [job.idempotency_key for job in jobs if job.idempotency_key is not None]
+        again = await executor.fetch(_sql("jobs_by_idempotency_keys"), keys)
+        ours = [r for r in rows if r["created"]]
+        ours_keys = {r["idempotency_key"] for r in ours}
+        rows = ours + [r for r in again if r["idempotency_key"] not in ours_keys]
+        paired = _pair_with_inputs(jobs, rows)
+        if paired is None:  # pragma: no cover - would mean a row vanished between statements
+            raise RuntimeError("could not match enqueued jobs to their inputs")
+    return paired
+
+
+async def enqueue(executor: Executor, job: NewJob) -> tuple[Job, bool]:
+    (pair,) = await enqueue_many(executor, [job])
+    return pair
+
+
+async def get_job(executor: Executor, job_id: int) -> Job | None:
+    row = await executor.fetchrow(_sql("get_job"), job_id)
+    return Job.from_record(row) if row is not None else None
+
+
+async def _transition(executor: Executor, statement: str, job_id: int, action: str) -> Job:
+    row = await executor.fetchrow(_sql(statement), job_id)
+    if row is not None:
+        return Job.from_record(row)
+    current = await get_job(executor, job_id)
+    if current is None:
+        raise JobNotFound(job_id)
+    raise JobStateConflict(job_id, current.status, action)
+
+
+async def cancel_job(executor: Executor, job_id: int) -> Job:
+    """pending -> cancelled; running -> cancelled, and its worker stops the handler."""
+    return await _transition(executor, "cancel_job", job_id, "cancel")
+
+
+async def retry_job(executor: Executor, job_id: int) -> Job:
+    """failed or cancelled -> pending now, with at least one try left."""
+    return await _transition(executor, "retry_job", job_id, "retry")

@@ -1,0 +1,52 @@
+"""Sweeps that one worker at a time runs, each under a transaction-scoped advisory lock:
+rescue of expired leases, and retention pruning in LIMITed batches."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from worker.db import sql_files
+from worker.db.claims import Conn, row_count
+
+# Arbitrary constants shared by every worker; distinct from the migration lock.
+RESCUE_LOCK_KEY = 0x6A6F6272  # "jobr"
+RETENTION_LOCK_KEY = 0x6A6F6270  # "jobp"
+
+
+def _sql(name: str) -> str:
+    return sql_files.query("maintenance", name)
+
+
+@dataclass(frozen=True)
+class RescueResult:
+    requeued: int
+    failed: int
+
+
+async def rescue_expired_leases(conn: Conn, batch: int = 1000) -> RescueResult | None:
+    """Return expired jobs to pending (or failed when no tries are left).
+
+    None when another sweeper holds the lock right now.
+    """
+    async with conn.transaction():
+        if not await conn.fetchval(_sql("try_lock"), RESCUE_LOCK_KEY):
+            return None
+        row = await conn.fetchrow(_sql("rescue_expired"), batch)
+    assert row is not None
+    return RescueResult(requeued=row["requeued"], failed=row["failed"])
+
+
+async def forget_dead_workers(conn: Conn, dead_for_seconds: float) -> int:
+    """Delete worker rows whose lease ran out long ago and that hold no running job."""
+    status = await conn.execute(_sql("forget_dead_workers"), dead_for_seconds)
+    return row_count(status)
+
+
+async def prune_finished_batch(conn: Conn, older_than_seconds: float, batch: int) -> int | None:
+    """Delete one batch of finished jobs older than the retention; None when another worker
+    is pruning right now."""
+    async with conn.transaction():
+        if not await conn.fetchval(_sql("try_lock"), RETENTION_LOCK_KEY):
+            return None
+        status = await conn.execute(_sql("prune_finished"), older_than_seconds, batch)
+    return row_count(status)

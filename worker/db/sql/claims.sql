@@ -1,0 +1,135 @@
+-- The worker's hot path: claim, acknowledge, release; plus its registration and heartbeat.
+-- Fencing: a write touches a job only while it is still running under the same worker_id and
+-- attempts (every claim increments attempts), so a stale worker's write changes nothing.
+--
+-- Acknowledgements must cost O(batch) whatever the planner believes, since a queue's statistics
+-- are always stale (the running set churns faster than ANALYZE):
+-- - rows are found by primary key: `id = ANY (ARRAY(SELECT ...))` hides the batch size from the
+--   planner, which then never prefers a sequential scan;
+-- - status is compared as text, so the running-jobs partial index is never scanned instead;
+-- - per-job values come from one JSON object keyed by fencing token ("<id>:<attempts>"), not
+--   from a join whose method the planner would choose from those stale estimates (a nested
+--   loop is O(batch^2)); a row whose token is not a key was claimed again since: it is left.
+
+-- name: claim_jobs
+-- Rows come back in claim order. $1 queues, $2 batch size, $3 worker id, $4 lease seconds.
+-- The payload comes as JSON text, which the worker decodes faster than a per-value codec.
+-- One partial-index scan per queue, then the best $2 overall; only pending jobs are read.
+WITH picked AS (
+    SELECT c.id
+    FROM unnest($1::text[]) AS q(queue_name)
+    CROSS JOIN LATERAL (
+        SELECT j.id, j.priority, j.run_at
+        FROM jobs j
+        WHERE j.status = 'pending' AND j.queue_name = q.queue_name AND j.run_at <= now()
+        ORDER BY j.priority DESC, j.run_at, j.id
+        LIMIT $2
+        FOR UPDATE SKIP LOCKED
+    ) AS c
+    ORDER BY c.priority DESC, c.run_at, c.id
+    LIMIT $2
+),
+claimed AS (
+    UPDATE jobs AS j
+    SET status = 'running', attempts = j.attempts + 1, worker_id = $3, started_at = now(),
+        lease_expires_at = now() + make_interval(secs => $4)
+    WHERE j.id = ANY (ARRAY(SELECT id FROM picked))  -- primary-key lookups, never a scan
+    RETURNING j.id, j.job_type, j.payload, j.queue_name, j.attempts, j.max_tries,
+              j.timeout_seconds, j.priority, j.run_at
+)
+SELECT id, job_type, payload::text, queue_name, attempts, max_tries, timeout_seconds
+FROM claimed
+ORDER BY priority DESC, run_at, id;
+
+-- name: complete_jobs
+-- $1 ids, $2 worker id, $3 a JSON object {"<id>:<attempts>": result, ...}.
+WITH acks AS MATERIALIZED (SELECT $3::text::jsonb AS by_token)
+UPDATE jobs AS j
+SET status = 'completed', result = acks.by_token -> (j.id || ':' || j.attempts),
+    finished_at = now(), lease_expires_at = NULL
+FROM acks
+WHERE j.id = ANY (ARRAY(SELECT unnest($1::bigint[])))
+  AND j.status::text = 'running' AND j.worker_id = $2
+  AND acks.by_token ? (j.id || ':' || j.attempts);
+
+-- name: fail_jobs
+-- $1 ids, $2 worker id, $3 a JSON object {"<id>:<attempts>": [error, retry delay], ...}.
+-- A delay sends the job back to pending at now() + delay with its error kept; null fails it.
+WITH acks AS MATERIALIZED (SELECT $3::text::jsonb AS by_token)
+UPDATE jobs AS j
+SET status = CASE WHEN acks.by_token -> (j.id || ':' || j.attempts) ->> 1 IS NULL
+                  THEN 'failed' ELSE 'pending' END::job_status,
+    run_at = coalesce(
+        now() + make_interval(
+            secs => (acks.by_token -> (j.id || ':' || j.attempts) ->> 1)::float8),
+        j.run_at),
+    finished_at = CASE WHEN acks.by_token -> (j.id || ':' || j.attempts) ->> 1 IS NULL
+                       THEN now() END,
+    worker_id = CASE WHEN acks.by_token -> (j.id || ':' || j.attempts) ->> 1 IS NULL
+                     THEN j.worker_id END,
+    last_error = acks.by_token -> (j.id || ':' || j.attempts) ->> 0,
+    lease_expires_at = NULL
+FROM acks
+WHERE j.id = ANY (ARRAY(SELECT unnest($1::bigint[])))
+  AND j.status::text = 'running' AND j.worker_id = $2
+  AND acks.by_token ? (j.id || ':' || j.attempts);
+
+-- name: release_jobs
+-- Claimed jobs whose handler never started go back without using up a try.
+-- $1 ids, $2 worker id, $3 a JSON object {"<id>:<attempts>": true, ...}.
+WITH acks AS MATERIALIZED (SELECT $3::text::jsonb AS by_token),
+released AS (
+    UPDATE jobs AS j
+    SET status = 'pending', attempts = j.attempts - 1, worker_id = NULL, started_at = NULL,
+        lease_expires_at = NULL
+    FROM acks
+    WHERE j.id = ANY (ARRAY(SELECT unnest($1::bigint[])))
+      AND j.status::text = 'running' AND j.worker_id = $2
+      AND acks.by_token ? (j.id || ':' || j.attempts)
+    RETURNING j.queue_name
+)
+SELECT count(*) AS released,
+       (SELECT count(pg_notify('jobqueue_new_job', queue_name))
+        FROM (SELECT DISTINCT queue_name FROM released) AS q) AS notified
+FROM released;
+
+-- name: release_unknown_jobs
+-- After a claim whose reply was lost (the connection broke), jobs may be running under this
+-- worker that it never received; they never started, so they go back untouched.
+WITH released AS (
+    UPDATE jobs AS j
+    SET status = 'pending', attempts = j.attempts - 1, worker_id = NULL, started_at = NULL,
+        lease_expires_at = NULL
+    WHERE j.status = 'running' AND j.worker_id = $1 AND NOT (j.id = ANY ($2::bigint[]))
+    RETURNING j.queue_name
+)
+SELECT count(*) AS released,
+       (SELECT count(pg_notify('jobqueue_new_job', queue_name))
+        FROM (SELECT DISTINCT queue_name FROM released) AS q) AS notified
+FROM released;
+
+-- name: register_worker
+-- Also the heartbeat: it renews the worker's lease (and re-registers a worker that a sweeper
+-- removed while it was cut off).
+INSERT INTO workers AS w (id, name, queues, concurrency, in_flight, heartbeat_at, lease_expires_at)
+VALUES ($1, $2, $3, $4, $5, now(), now() + make_interval(secs => $6))
+ON CONFLICT (id) DO UPDATE
+SET in_flight = excluded.in_flight, heartbeat_at = excluded.heartbeat_at,
+    lease_expires_at = excluded.lease_expires_at;
+
+-- name: still_running
+-- Which of the jobs this worker runs ($2 ids, $3 a JSON object {"<id>:<attempts>": true, ...})
+-- are still running under its lease; the others were cancelled, rescued or pruned.
+WITH mine AS MATERIALIZED (SELECT $3::text::jsonb AS by_token)
+SELECT j.id
+FROM jobs AS j, mine
+WHERE j.id = ANY (ARRAY(SELECT unnest($2::bigint[])))
+  AND j.status::text = 'running' AND j.worker_id = $1
+  AND mine.by_token ? (j.id || ':' || j.attempts);
+
+-- name: deregister_worker
+DELETE FROM workers WHERE id = $1;
+
+-- name: probe
+-- Proves an idle connection (the LISTEN one) is still alive.
+SELECT 1;

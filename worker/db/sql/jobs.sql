@@ -1,0 +1,61 @@
+-- The write side users see: enqueue, look up, cancel, retry.
+-- Payloads travel as JSON text and are cast here, so callers' own connections need no codec.
+
+-- name: insert_jobs
+-- Returns the rows this statement inserted (created = true, in input order by id) and the rows
+-- that already held one of the idempotency keys before it ran (created = false).
+WITH input AS (
+    SELECT *
+    FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::timestamptz[],
+                $6::float8[], $7::int[], $8::text[], $9::float8[])
+        WITH ORDINALITY AS t(job_type, payload, queue_name, priority, run_at,
+                             delay_seconds, max_tries, idempotency_key, timeout_seconds, ord)
+),
+inserted AS (
+    INSERT INTO jobs (job_type, payload, queue_name, priority, run_at, max_tries,
+                      idempotency_key, timeout_seconds)
+    SELECT job_type, payload::jsonb, queue_name, priority,
+           coalesce(run_at, now() + make_interval(secs => coalesce(delay_seconds, 0))),
+           max_tries, idempotency_key, timeout_seconds
+    FROM input
+    ORDER BY ord
+    ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+    RETURNING *
+)
+SELECT true AS created, inserted.* FROM inserted
+UNION ALL
+SELECT false AS created, jobs.*
+FROM jobs
+WHERE jobs.idempotency_key = ANY (SELECT idempotency_key FROM input WHERE idempotency_key IS NOT NULL);
+
+-- name: jobs_by_idempotency_keys
+SELECT false AS created, * FROM jobs WHERE idempotency_key = ANY ($1::text[]);
+
+-- name: get_job
+SELECT * FROM jobs WHERE id = $1;
+
+-- name: cancel_job
+-- A running job keeps its worker_id; that worker's fenced writes now change nothing, and the
+-- notification lets it stop the handler at once.
+WITH cancelled AS (
+    UPDATE jobs
+    SET status = 'cancelled', finished_at = now(), lease_expires_at = NULL
+    WHERE id = $1 AND status IN ('pending', 'running')
+    RETURNING *
+)
+SELECT cancelled.*,
+       CASE WHEN cancelled.worker_id IS NOT NULL
+            THEN pg_notify('jobqueue_cancel', cancelled.id::text) END AS notified
+FROM cancelled;
+
+-- name: retry_job
+WITH retried AS (
+    UPDATE jobs
+    SET status = 'pending', run_at = now(), started_at = NULL, finished_at = NULL,
+        worker_id = NULL, lease_expires_at = NULL, result = NULL,
+        max_tries = greatest(max_tries, attempts + 1)
+    WHERE id = $1 AND status IN ('failed', 'cancelled')
+    RETURNING *
+)
+SELECT retried.*, pg_notify('jobqueue_new_job', retried.queue_name) AS notified
+FROM retried;

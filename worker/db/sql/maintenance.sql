@@ -1,0 +1,56 @@
+-- Sweeps that one worker at a time runs: lease rescue and retention.
+-- Each runs inside a transaction that first takes a transaction-scoped advisory lock.
+
+-- name: try_lock
+SELECT pg_try_advisory_xact_lock($1::bigint);
+
+-- name: rescue_expired
+-- Running jobs whose claim lease has expired and whose worker's lease has too (or whose
+-- worker is gone) go back to pending, or to failed when they have no tries left.
+WITH expired AS (
+    SELECT j.id
+    FROM jobs AS j
+    WHERE j.status = 'running' AND j.lease_expires_at < now()
+      AND NOT EXISTS (
+          SELECT 1 FROM workers AS w WHERE w.id = j.worker_id AND w.lease_expires_at >= now())
+    ORDER BY j.lease_expires_at
+    LIMIT $1
+    FOR UPDATE OF j SKIP LOCKED
+),
+rescued AS (
+    UPDATE jobs AS j
+    SET status = CASE WHEN j.attempts >= j.max_tries THEN 'failed' ELSE 'pending' END::job_status,
+        finished_at = CASE WHEN j.attempts >= j.max_tries THEN now() END,
+        worker_id = CASE WHEN j.attempts >= j.max_tries THEN j.worker_id END,
+        run_at = now(),
+        last_error = 'lease expired: worker ' || j.worker_id::text
+                     || ' stopped heartbeating while running attempt ' || j.attempts,
+        lease_expires_at = NULL
+    FROM expired
+    WHERE j.id = expired.id
+    RETURNING j.id, j.status, j.queue_name
+)
+SELECT count(*) FILTER (WHERE status = 'pending') AS requeued,
+       count(*) FILTER (WHERE status = 'failed') AS failed,
+       (SELECT count(pg_notify('jobqueue_new_job', queue_name))
+        FROM (SELECT DISTINCT queue_name FROM rescued WHERE status = 'pending') AS q) AS notified
+FROM rescued;
+
+-- name: forget_dead_workers
+-- Workers whose lease ran out long ago and that hold no running job.
+DELETE FROM workers AS w
+WHERE w.lease_expires_at < now() - make_interval(secs => $1)
+  AND NOT EXISTS (SELECT 1 FROM jobs AS j WHERE j.status = 'running' AND j.worker_id = w.id);
+
+-- name: prune_finished
+-- One batch of finished jobs older than $1 seconds, at most $2 rows.
+DELETE FROM jobs
+WHERE id IN (
+    SELECT id
+    FROM jobs
+    WHERE status IN ('completed', 'failed', 'cancelled')
+      AND finished_at < now() - make_interval(secs => $1)
+    ORDER BY finished_at
+    LIMIT $2
+    FOR UPDATE SKIP LOCKED
+);

@@ -1,0 +1,1 @@
+"""The worker process: claim loop, handlers, acknowledgements, heartbeat, sweeps, metrics."""

@@ -1,0 +1,153 @@
+"""Batched, fenced acknowledgements. Handlers drop their outcome here; one flusher writes
+everything that piled up while the previous write was in flight (group commit), so a busy
+worker sends a few large statements and an idle one answers at once."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from functools import partial
+from typing import TypeVar
+from uuid import UUID
+
+import asyncpg
+
+from worker.db import claims
+from worker.runtime.metrics import WorkerMetrics
+from worker.runtime.resilience import is_transient, retry_transient
+
+log = logging.getLogger(__name__)
+
+Completion = tuple[int, int, str]  # id, attempts, result as JSON text
+Failure = tuple[int, int, str, float | None]  # id, attempts, error, retry delay (None: final)
+Item = TypeVar("Item", Completion, Failure)
+
+
+class AckBuffer:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        worker_id: UUID,
+        batch_size: int,
+        metrics: WorkerMetrics,
+        on_acked: Callable[[list[int]], None],
+    ) -> None:
+        self._pool = pool
+        self._worker_id = worker_id
+        self._batch_size = batch_size
+        self._metrics = metrics
+        self._on_acked = on_acked
+        self._completed: list[Completion] = []
+        self._failed: list[Failure] = []
+        self._wanted = asyncio.Event()
+        self._closing = False
+        self._deadline: float | None = None
+
+    def complete(self, job_id: int, attempts: int, result_json: str) -> None:
+        self._completed.append((job_id, attempts, result_json))
+        self._wanted.set()
+
+    def fail(self, job_id: int, attempts: int, error: str, retry_delay: float | None) -> None:
+        self._failed.append((job_id, attempts, error, retry_delay))
+        self._wanted.set()
+
+    async def run(self) -> None:
+        """Flush until closed and empty."""
+        while True:
+            await self._wanted.wait()
+            self._wanted.clear()
+            while self._completed or self._failed:
+                await self._flush()
+            if self._closing:
+                return
+
+    def close(self, deadline: float) -> None:
+        """Write what is left, retrying through outages until `deadline` (time.monotonic())."""
+        self._closing = True
+        self._deadline = deadline
+        self._wanted.set()
+
+    def _past_deadline(self) -> bool:
+        return self._deadline is not None and time.monotonic() > self._deadline
+
+    async def _flush(self) -> None:
+        if self._completed:
+            done = self._completed[: self._batch_size]
+            await self._write(done, self._write_completions, self._write_completions_one_by_one)
+            del self._completed[: len(done)]
+            self._on_acked([item[0] for item in done])
+        if self._failed:
+            failed = self._failed[: self._batch_size]
+            await self._write(failed, self._write_failures, self._write_failures_one_by_one)
+            del self._failed[: len(failed)]
+            self._on_acked([item[0] for item in failed])
+
+    async def _write(
+        self,
+        items: list[Item],
+        write: Callable[[list[Item]], Awaitable[int]],
+        fallback: Callable[[list[Item]], Awaitable[None]],
+    ) -> None:
+        try:
+            written = await retry_transient(
+                partial(write, items), what="acknowledge jobs", give_up=self._past_deadline
+            )
+        except Exception as exc:
+            if is_transient(exc):
+                # Past the drain deadline with the database away: the leases will expire and
+                # the sweeper will hand these jobs out again.
+                log.error("gave up acknowledging %d jobs: %s", len(items), exc)
+                return
+            log.warning("batch acknowledgement failed (%s); writing one by one", exc)
+            await fallback(items)
+            return
+        if written < len(items):
+            self._metrics.stale_acks.inc(len(items) - written)
+
+    async def _write_completions(self, items: list[Completion]) -> int:
+        async with self._pool.acquire() as conn:
+            return await claims.complete_jobs(
+                conn,
+                self._worker_id,
+                [i[0] for i in items],
+                [i[1] for i in items],
+                [i[2] for i in items],
+            )
+
+    async def _write_failures(self, items: list[Failure]) -> int:
+        async with self._pool.acquire() as conn:
+            return await claims.fail_jobs(
+                conn,
+                self._worker_id,
+                [i[0] for i in items],
+                [i[1] for i in items],
+                [i[2] for i in items],
+                [i[3] for i in items],
+            )
+
+    async def _write_completions_one_by_one(self, items: list[Completion]) -> None:
+        for item in items:
+            try:
+                await retry_transient(
+                    partial(self._write_completions, [item]),
+                    what="complete job",
+                    give_up=self._past_deadline,
+                )
+            except Exception as exc:
+                # the result itself is what the database refused: the job cannot succeed
+                log.warning("job %d: result could not be stored: %s", item[0], exc)
+                failure = (item[0], item[1], f"result could not be stored: {exc}", None)
+                await self._write_failures_one_by_one([failure])
+
+    async def _write_failures_one_by_one(self, items: list[Failure]) -> None:
+        for item in items:
+            try:
+                await retry_transient(
+                    partial(self._write_failures, [item]),
+                    what="fail job",
+                    give_up=self._past_deadline,
+                )
+            except Exception:
+                log.exception("job %d: its failure could not be recorded", item[0])

@@ -1,0 +1,220 @@
+"""The claim loop and the slots: claim batches sized to the free slots, run each job as a task,
+hand outcomes to the acknowledgement buffer, and drain on shutdown.
+
+A slot is held from the claim until the job's acknowledgement is written, so a worker never
+holds more than MAX_CONCURRENT_JOBS jobs, and a drained worker holds none.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import time
+from uuid import UUID
+
+import asyncpg
+
+from worker.db import claims
+from worker.db.claims import ClaimedJob
+from worker.runtime.acks import AckBuffer
+from worker.runtime.executor import JobRunner, Outcome
+from worker.runtime.metrics import WorkerMetrics
+from worker.runtime.resilience import retry_transient
+from worker.settings import Settings
+
+log = logging.getLogger(__name__)
+
+INTERRUPTED = "interrupted: the worker shut down before the job finished (drain timeout)"
+
+
+class ClaimLoop:
+    def __init__(
+        self,
+        settings: Settings,
+        runner: JobRunner,
+        pool: asyncpg.Pool,
+        worker_id: UUID,
+        metrics: WorkerMetrics,
+    ) -> None:
+        self._settings = settings
+        self._runner = runner
+        self._pool = pool
+        self._worker_id = worker_id
+        self._metrics = metrics
+        self._concurrency = settings.max_concurrent_jobs
+        self._queues = list(settings.worker_queues)
+        # every job claimed and not yet acknowledged: id -> attempts (the fencing token)
+        self._held: dict[int, int] = {}
+        # jobs whose handler runs now, with their tasks and start times
+        self.running: dict[int, tuple[ClaimedJob, asyncio.Task[None], float]] = {}
+        self._interrupted: set[int] = set()
+        self.acks = AckBuffer(
+            pool, worker_id, settings.ack_batch_size, metrics, self._release_slots
+        )
+        self.wake = asyncio.Event()
+        self._slot_freed = asyncio.Event()
+        self._stopping = False
+        self._unknown_claims = False
+        self._claim_task: asyncio.Task[None] | None = None
+        self._flush_task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._create_task = asyncio.get_running_loop().create_task
+        self._claim_task = asyncio.create_task(self.run(), name="claim-loop")
+        self._flush_task = asyncio.create_task(self.acks.run(), name="ack-flusher")
+
+    # --- slots
+    def _release_slots(self, ids: list[int]) -> None:
+        for job_id in ids:
+            self._held.pop(job_id, None)
+        self._slot_freed.set()
+
+    def running_tokens(self) -> tuple[list[int], list[int]]:
+        """Ids and attempts of the jobs whose handlers run now."""
+        jobs = [entry[0] for entry in self.running.values()]
+        return [job.id for job in jobs], [job.attempts for job in jobs]
+
+    # --- the loop
+    async def run(self) -> None:
+        while not self._stopping:
+            free = self._concurrency - len(self._held)
+            if free <= 0:
+                self._slot_freed.clear()
+                await self._slot_freed.wait()
+                continue
+            self.wake.clear()
+            try:
+                jobs = await self._claim(free)
+            except Exception:
+                if self._stopping:
+                    return
+                log.exception("claim failed; trying again in %ss", self._settings.poll_interval)
+                await self._sleep_until_woken()
+                continue
+            if self._stopping:
+                await self._give_back(jobs)
+                return
+            for job in jobs:
+                self._start(job)
+            if len(jobs) < free:  # a full batch means more may be waiting: claim again at once
+                await self._sleep_until_woken()
+
+    async def _sleep_until_woken(self) -> None:
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(self._settings.poll_interval):
+                await self.wake.wait()
+
+    async def _claim(self, limit: int) -> list[ClaimedJob]:
+        async def attempt() -> list[ClaimedJob]:
+            async with self._pool.acquire() as conn:
+                if self._unknown_claims:
+                    released = await claims.release_unknown_jobs(
+                        conn, self._worker_id, list(self._held)
+                    )
+                    if released:
+                        log.info("released %d jobs claimed by a lost reply", released)
+                # Until the reply arrives, a broken connection may have claimed jobs we never
+                # see; the next attempt gives those back first.
+                self._unknown_claims = True
+                started = time.perf_counter()
+                jobs = await claims.claim_jobs(
+                    conn, self._queues, limit, self._worker_id, self._settings.lease_seconds
+                )
+                self._unknown_claims = False
+            self._metrics.claim_latency.observe(time.perf_counter() - started)
+            self._metrics.claimed.inc(len(jobs))
+            return jobs
+
+        # a stopping worker stops retrying: drain must not wait out an outage for new work
+        return await retry_transient(attempt, what="claim jobs", give_up=lambda: self._stopping)
+
+    def _start(self, job: ClaimedJob) -> None:
+        self._held[job.id] = job.attempts
+        task = self._create_task(self._execute(job))
+        self.running[job.id] = (job, task, time.monotonic())
+
+    async def _execute(self, job: ClaimedJob) -> None:
+        try:
+            outcome = await self._runner.run(job)
+        except asyncio.CancelledError:
+            if job.id not in self._interrupted:
+                # cancelled or taken away: the job is no longer ours, so nothing to write
+                self.running.pop(job.id, None)
+                self._release_slots([job.id])
+                return
+            started = self.running[job.id][2]
+            outcome = self._runner.failure(job, INTERRUPTED, permanent=False, started=started)
+            if outcome.retry_delay is not None:  # another worker may take it at once
+                outcome = dataclasses.replace(outcome, retry_delay=0.0)
+        self.running.pop(job.id, None)
+        self._record(job, outcome)
+
+    def _record(self, job: ClaimedJob, outcome: Outcome) -> None:
+        final = outcome.retry_delay is None
+        self._metrics.job_finished(job.job_type, outcome.seconds, ok=outcome.ok, final=final)
+        if outcome.ok:
+            self.acks.complete(job.id, job.attempts, outcome.result_json)
+        else:
+            if final:
+                log.warning("job %d (%s) failed: %s", job.id, job.job_type, outcome.error)
+            self.acks.fail(job.id, job.attempts, outcome.error, outcome.retry_delay)
+
+    def drop(self, job_ids: list[int]) -> None:
+        """Stop the handlers of jobs that are no longer this worker's (cancelled, rescued)."""
+        for job_id in job_ids:
+            entry = self.running.get(job_id)
+            if entry is not None:
+                log.info("job %d is no longer ours (cancelled or rescued); stopping it", job_id)
+                entry[1].cancel()
+
+    async def _give_back(self, jobs: list[ClaimedJob]) -> None:
+        """Release claimed jobs that never started, without using up a try."""
+        if not jobs:
+            return
+
+        async def attempt() -> int:
+            async with self._pool.acquire() as conn:
+                return await claims.release_jobs(
+                    conn, self._worker_id, [j.id for j in jobs], [j.attempts for j in jobs]
+                )
+
+        try:
+            released = await retry_transient(
+                attempt, what="release jobs", deadline=time.monotonic() + 5
+            )
+            log.info("released %d claimed jobs that never started", released)
+        except Exception:
+            log.exception("could not release %d jobs; their leases will expire", len(jobs))
+
+    # --- shutdown
+    def stop_claiming(self) -> None:
+        self._stopping = True
+        self.wake.set()
+        self._slot_freed.set()
+
+    async def drain(self, seconds: float) -> None:
+        """Stop claiming, let running jobs finish within `seconds`, interrupt the rest (a failed
+        attempt), and write every acknowledgement."""
+        deadline = time.monotonic() + seconds
+        self.stop_claiming()
+        if self._claim_task is not None:
+            _, stuck = await asyncio.wait(
+                [self._claim_task], timeout=max(0.0, deadline - time.monotonic())
+            )
+            for task in stuck:  # still retrying a claim against an absent database
+                task.cancel()
+        tasks = [entry[1] for entry in self.running.values()]
+        if tasks:
+            log.info("draining %d running jobs (up to %.0fs)", len(tasks), seconds)
+            _, late = await asyncio.wait(tasks, timeout=max(0.0, deadline - time.monotonic()))
+            if late:
+                log.warning("interrupting %d jobs still running at the drain timeout", len(late))
+                self._interrupted.update(self.running)
+                for task in late:
+                    task.cancel()
+                await asyncio.gather(*late, return_exceptions=True)
+        self.acks.close(deadline=max(deadline, time.monotonic()) + 3)
+        if self._flush_task is not None:
+            await self._flush_task

@@ -1,0 +1,188 @@
+"""`jobqueue worker`: one process, at most three database connections (a LISTEN connection
+and a pool of two shared by claims, acknowledgements, heartbeat and sweeps)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import time
+import uuid
+from collections.abc import Coroutine
+from typing import Any
+
+from worker.db import claims
+from worker.db.connection import create_pool
+from worker.handlers.base import HandlerRegistry
+from worker.runtime.cleaner import prune_once
+from worker.runtime.executor import JobRunner
+from worker.runtime.heartbeat import Heartbeat
+from worker.runtime.http import HealthServer
+from worker.runtime.loop import ClaimLoop
+from worker.runtime.metrics import WorkerMetrics
+from worker.runtime.rescuer import rescue_once
+from worker.runtime.resilience import retry_transient, run_periodically
+from worker.runtime.waker import Waker
+from worker.settings import Settings
+
+log = logging.getLogger("worker")
+
+POOL_SIZE = 2  # plus the LISTEN connection: three per process, whatever the concurrency
+SHUTDOWN_WRITES_SECONDS = 5.0  # after the drain: final release and deregistration
+
+
+class WorkerProcess:
+    def __init__(self, settings: Settings, registry: HandlerRegistry) -> None:
+        self.settings = settings
+        self.registry = registry
+        self.id = uuid.uuid4()
+        self.metrics = WorkerMetrics()
+        self.draining = False
+        self._tasks: list[asyncio.Task[Any]] = []
+
+    @property
+    def application_name(self) -> str:
+        return f"jobqueue-worker {self.settings.worker_name}"[:63]
+
+    async def start(self) -> None:
+        settings = self.settings
+        server_settings = {"application_name": self.application_name}
+        self.pool = await create_pool(
+            settings.dsn, min_size=1, max_size=POOL_SIZE, server_settings=server_settings
+        )
+        runner = JobRunner(settings, self.registry, str(self.id))
+        self.loop = ClaimLoop(settings, runner, self.pool, self.id, self.metrics)
+        self.metrics.track_in_flight(lambda: len(self.loop.running))
+        self.heartbeat = Heartbeat(self.pool, settings, self.id, self.loop)
+        await retry_transient(
+            self.heartbeat.beat, what="register worker", deadline=time.monotonic() + 30
+        )
+        self.waker = Waker(
+            settings.dsn,
+            settings.worker_queues,
+            self.loop.wake.set,
+            self._on_cancel,
+            {"server_settings": server_settings},
+        )
+        self.http = HealthServer(
+            "0.0.0.0", settings.worker_port, self.metrics.registry, self.health
+        )
+        await self.http.start()
+        self._spawn(self.waker.run(), "waker")
+        self._spawn(self.heartbeat.run(), "heartbeat")
+        if settings.rescue_enabled:
+            rescue = run_periodically(
+                settings.rescue_interval,
+                lambda: rescue_once(self.pool, settings, self.heartbeat),
+                what="lease rescue",
+            )
+            self._spawn(rescue, "rescuer")
+        if settings.retention_seconds > 0:
+            prune = run_periodically(
+                settings.retention_interval,
+                lambda: prune_once(self.pool, settings),
+                what="retention",
+            )
+            self._spawn(prune, "cleaner")
+        self.loop.start()
+        log.info(
+            "worker %s (%s) serving queues %s with %d slots; health on port %d",
+            self.id,
+            settings.worker_name,
+            ",".join(settings.worker_queues),
+            settings.max_concurrent_jobs,
+            self.http.port,
+        )
+
+    def _spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> None:
+        task = asyncio.create_task(coro, name=name)
+        task.add_done_callback(_log_crash)
+        self._tasks.append(task)
+
+    def _on_cancel(self, job_id: int) -> None:
+        if job_id in self.loop.running:
+            self.heartbeat.check_soon()
+
+    def health(self) -> dict[str, Any]:
+        last = self.heartbeat.last_beat
+        return {
+            "healthy": True,
+            "worker_id": str(self.id),
+            "name": self.settings.worker_name,
+            "queues": self.settings.worker_queues,
+            "concurrency": self.settings.max_concurrent_jobs,
+            "in_flight": len(self.loop.running),
+            "draining": self.draining,
+            "listening": self.waker.connected.is_set(),
+            "seconds_since_heartbeat": None if last is None else round(time.monotonic() - last, 3),
+        }
+
+    async def shutdown(self) -> None:
+        """Drain: stop claiming, finish or interrupt running jobs, write every acknowledgement,
+        give back anything still claimed, deregister, close."""
+        self.draining = True
+        log.info("draining (up to %.0fs)", self.settings.drain_timeout)
+        await self.loop.drain(self.settings.drain_timeout)
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        with contextlib.suppress(Exception):
+            await retry_transient(
+                self._final_writes,
+                what="deregister",
+                deadline=time.monotonic() + SHUTDOWN_WRITES_SECONDS,
+            )
+        await self.http.close()
+        try:
+            await asyncio.wait_for(self.pool.close(), SHUTDOWN_WRITES_SECONDS)
+        except (TimeoutError, Exception):
+            self.pool.terminate()
+        log.info("worker %s stopped", self.id)
+
+    async def _final_writes(self) -> None:
+        async with self.pool.acquire() as conn:
+            # Nothing runs any more: a job still running under our id is one whose claim reply
+            # was lost; it never started.
+            released = await claims.release_unknown_jobs(conn, self.id, [])
+            if released:
+                log.info("released %d claimed jobs that never started", released)
+            await claims.deregister_worker(conn, self.id)
+
+
+def _log_crash(task: asyncio.Task[Any]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("%s stopped", task.get_name(), exc_info=task.exception())
+
+
+async def serve(settings: Settings, registry: HandlerRegistry) -> int:
+    """Run until SIGTERM or SIGINT, then drain."""
+    process = WorkerProcess(settings, registry)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await process.start()
+    await stop.wait()
+    await process.shutdown()
+    return 0
+
+
+def _run(coro: Coroutine[Any, Any, int]) -> int:
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop ships with uvicorn[standard]
+        return asyncio.run(coro)
+    return uvloop.run(coro)
+
+
+def run_worker(settings: Settings) -> int:
+    logging.basicConfig(
+        level=logging.DEBUG if settings.debug else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    import worker.handlers  # noqa: F401 - the built-in handlers register on import
+    from worker.handlers import registry
+
+    registry.load_modules(settings.handler_modules)
+    return _run(serve(settings, registry))

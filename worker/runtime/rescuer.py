@@ -1,0 +1,40 @@
+"""Crash rescue: jobs whose lease expired while their worker stopped heartbeating go back to
+pending (or to failed when no tries are left). Every worker runs this loop; an advisory lock
+lets one sweep at a time."""
+
+from __future__ import annotations
+
+import logging
+
+import asyncpg
+
+from worker.db import maintenance
+from worker.runtime.heartbeat import Heartbeat
+from worker.settings import Settings
+
+log = logging.getLogger(__name__)
+
+RESCUE_BATCH = 1000
+
+
+async def rescue_once(pool: asyncpg.Pool, settings: Settings, heartbeat: Heartbeat) -> int:
+    """One sweep; returns how many jobs it moved."""
+    # Renew our own lease first, so that after an outage we do not rescue our own live jobs.
+    await heartbeat.beat()
+    moved = 0
+    async with pool.acquire() as conn:
+        while True:
+            result = await maintenance.rescue_expired_leases(conn, RESCUE_BATCH)
+            if result is None:  # another worker is sweeping
+                break
+            moved += result.requeued + result.failed
+            if result.requeued or result.failed:
+                log.warning(
+                    "rescued jobs with expired leases: %d back to pending, %d failed",
+                    result.requeued,
+                    result.failed,
+                )
+            if result.requeued + result.failed < RESCUE_BATCH:
+                break
+        await maintenance.forget_dead_workers(conn, max(60.0, 10 * settings.lease_seconds))
+    return moved
