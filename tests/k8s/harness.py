@@ -20,6 +20,7 @@ import asyncpg
 import yaml
 
 from controller import annotations as ann
+from controller.scaler import COMPONENT
 from tests.fixtures.kube import ControlPlane
 from tests.fixtures.processes import free_port, log_tail, start_logged, stop_process
 from tests.fixtures.tools import REPO_ROOT
@@ -174,7 +175,14 @@ def events(
     found = plane.get_json(
         "events", "-n", namespace, "--field-selector", f"involvedObject.name={name}"
     )
-    items = [e for e in found["items"] if reason is None or e.get("reason") == reason]
+    # Only the controller's own Events: kube-controller-manager, when the session runs it,
+    # reports on the same Deployments.
+    items = [
+        e
+        for e in found["items"]
+        if e.get("reportingComponent") == COMPONENT
+        and (reason is None or e.get("reason") == reason)
+    ]
     return sorted(items, key=lambda e: e["metadata"]["creationTimestamp"] + e["metadata"]["name"])
 
 
