@@ -111,9 +111,12 @@ async def test_metrics_count_requests_latency_and_enqueued_jobs(pg_dsn: str) -> 
 async def test_docs_and_openapi_carry_the_seed_examples(pg_dsn: str) -> None:
     async with api_client(api_settings(pg_dsn)) as client:
         docs = await client.get("/docs")
+        script = await client.get("/docs-assets/swagger-ui-bundle.js")
         schema = (await client.get("/openapi.json")).json()
+    assert script.status_code == 200 and len(script.content) > 100_000
     assert docs.status_code == 200
     assert "swagger" in docs.text.lower()
+    assert "https://" not in docs.text  # every asset is served locally, for offline clusters
     create = schema["paths"][JOBS]["post"]
     examples = create["requestBody"]["content"]["application/json"]["examples"]
     assert examples["seed"]["value"] == SEED_JOB

@@ -11,6 +11,7 @@ from contextlib import asynccontextmanager
 import asyncpg
 from fastapi import FastAPI
 
+from worker.api.docs import install_docs
 from worker.api.errors import install_error_handlers
 from worker.api.metrics import ApiMetrics, MetricsMiddleware
 from worker.api.routes_inspect import inspect_router
@@ -101,9 +102,12 @@ def create_app(settings: Settings) -> FastAPI:
         version="0.1.0",
         description=DESCRIPTION,
         lifespan=lifespan,
+        docs_url=None,  # served by install_docs, from local assets
+        redoc_url=None,
     )
     app.state.api = state
     install_error_handlers(app)
+    install_docs(app)
     # stats/overview is registered before /jobs/{job_id}, which would otherwise match it
     app.include_router(inspect_router(settings))
     app.include_router(jobs_router(settings))
