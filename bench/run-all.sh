@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Runs every benchmark at the sizes the issues ask for; each prints our figure beside its anchor.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+py=.venv/bin/python
+"$py" -m bench.bench_drain --jobs 100000
+"$py" -m bench.bench_latency --jobs 5000 --rate 500
+"$py" -m bench.bench_api
+"$py" -m bench.bench_controller
