@@ -12,6 +12,7 @@ import pytest
 
 from tests.fixtures import postgres as pg
 from tests.fixtures.kube import ControlPlane
+from tests.fixtures.report import SUMMARY_LINES
 from tests.fixtures.tools import require_binaries
 
 TEMPLATE_DB = "jobqueue_template"
@@ -129,3 +130,10 @@ def namespace(control_plane: ControlPlane, request: pytest.FixtureRequest) -> It
 @pytest.fixture(scope="session")
 def helm_bin() -> Path:
     return require_binaries("helm")["helm"]
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if SUMMARY_LINES:
+        terminalreporter.section("job-queue measurements (printed, never asserted)")
+        for line in SUMMARY_LINES:
+            terminalreporter.write_line(line)

@@ -20,6 +20,7 @@ from tests.e2e.timeline import (
     summarize,
     write_timeline,
 )
+from tests.fixtures.report import report
 from tests.k8s import harness
 
 COMPLETION_DEADLINE = 300.0
@@ -78,7 +79,7 @@ async def run_burst(
         variant, timeline.samples, summary, scenario.as_dict(),
         [*out_dirs, DEFAULT_TIMELINE_DIR / "e2e"], {"pod_events": events},
     )  # fmt: skip
-    print(f"timeline ({variant}): {describe(summary)}; samples in {written[-1]}")
+    report(f"timeline ({variant}): {describe(summary)}; samples in {written[-1]}")
     return job_ids, timeline
 
 

@@ -22,6 +22,7 @@ from tests.e2e.kwok_stack import KwokStack, kwok_stack
 from tests.e2e.scenario import check_deletion_order, check_scaling, completed_at_least, run_burst
 from tests.fixtures.kube import ControlPlane
 from tests.fixtures.pod_runner import ProcessStop
+from tests.fixtures.report import report
 
 pytestmark = pytest.mark.kwok
 
@@ -69,7 +70,8 @@ async def test_worker_killed_mid_burst_loses_no_job_and_runs_none_twice(
 
         job_ids, timeline = await run_burst(stack, "fault", [tmp_path], during=kill_mid_burst)
         rescued = sum(len(c.left_running) for c in crashes)
-        print(f"killed {[c.pod for c in crashes]}; {rescued} jobs were left running and rescued")
+        killed = [c.pod for c in crashes]
+        report(f"fault: killed {killed}; {rescued} jobs left running were rescued")
         assert rescued > 0, f"no kill caught a worker holding jobs: {crashes}"
         assert await e2e.ledger_problems(pg_dsn, job_ids, crashes) == []
         check_scaling(stack, timeline)
