@@ -34,8 +34,7 @@ class Depth:
     oldest_ready_seconds: float | None  # None when nothing is ready
 
 
-def _sql(name: str) -> str:
-    return sql_files.query("depth", name)
+_sql = sql_files.statements("depth")
 
 
 class DepthSource:

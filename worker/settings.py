@@ -10,7 +10,7 @@ import os
 import socket
 from functools import lru_cache
 from typing import Annotated
-from urllib.parse import quote, urlsplit
+from urllib.parse import urlsplit
 
 from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -61,7 +61,7 @@ class Settings(BaseSettings):
 
     # --- worker runtime
     worker_name: str = Field(
-        default_factory=lambda: os.environ.get("POD_NAME") or socket.gethostname(),
+        default_factory=socket.gethostname,  # POD_NAME, when set, comes through the alias
         validation_alias=AliasChoices("JOBQUEUE_WORKER_NAME", "POD_NAME"),
     )
     lease_seconds: float = Field(default=30.0, gt=0, validation_alias=_env("LEASE_SECONDS"))
@@ -82,9 +82,6 @@ class Settings(BaseSettings):
         default=None, gt=0, validation_alias=_env("JOB_TIMEOUT")
     )
     ack_batch_size: int = Field(default=200, ge=1, validation_alias=_env("ACK_BATCH_SIZE"))
-    ack_flush_interval: float = Field(
-        default=0.01, gt=0, validation_alias=_env("ACK_FLUSH_INTERVAL")
-    )
     handler_modules: Annotated[list[str], NoDecode] = Field(
         default_factory=list, validation_alias=_env("HANDLER_MODULES")
     )
@@ -183,13 +180,6 @@ class Settings(BaseSettings):
 
     @property
     def dsn(self) -> str:
-        return self.db_url
-
-    def with_password_masked(self) -> str:
-        parts = urlsplit(self.db_url)
-        if parts.password:
-            netloc = f"{quote(parts.username or '')}:***@{parts.hostname}:{parts.port or 5432}"
-            return parts._replace(netloc=netloc).geturl()
         return self.db_url
 
 

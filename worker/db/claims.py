@@ -20,8 +20,7 @@ Conn = asyncpg.Connection | PoolConnectionProxy
 _decode_json = json.JSONDecoder().raw_decode
 
 
-def _sql(name: str) -> str:
-    return sql_files.query("claims", name)
+_sql = sql_files.statements("claims")
 
 
 def row_count(status: str) -> int:

@@ -22,8 +22,7 @@ LARGE_TABLE_BOUNDS = 10  # past this many bounds of rows in the statistics, neve
 CountKind = Literal["exact", "estimate", "at_least", "unknown"]
 
 
-def _sql(name: str) -> str:
-    return sql_files.query("inspect", name)
+_sql = sql_files.statements("inspect")
 
 
 @dataclass(frozen=True)

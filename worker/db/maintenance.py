@@ -13,8 +13,7 @@ RESCUE_LOCK_KEY = 0x6A6F6272  # "jobr"
 RETENTION_LOCK_KEY = 0x6A6F6270  # "jobp"
 
 
-def _sql(name: str) -> str:
-    return sql_files.query("maintenance", name)
+_sql = sql_files.statements("maintenance")
 
 
 @dataclass(frozen=True)

@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import cache
 from importlib import resources
 
 import asyncpg
 
+from worker.db import sql_files
 from worker.db.connection import connect
 
 # An arbitrary constant shared by every migrating process.
 MIGRATION_LOCK_KEY = 0x6A6F6271  # "jobq"
 
 _FILE = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
+
+_sql = sql_files.statements("migrate")
 
 
 @dataclass(frozen=True)
@@ -23,15 +27,15 @@ class Migration:
     sql: str
 
 
-def available_migrations() -> list[Migration]:
+@cache  # package data: read once, not on every readiness probe
+def available_migrations() -> tuple[Migration, ...]:
     folder = resources.files("worker.db").joinpath("migrations")
     found = []
     for entry in folder.iterdir():
         match = _FILE.match(entry.name)
         if match:
             found.append(Migration(int(match.group(1)), match.group(2), entry.read_text()))
-    found.sort(key=lambda m: m.version)
-    return found
+    return tuple(sorted(found, key=lambda m: m.version))
 
 
 def expected_version() -> int:
@@ -40,37 +44,27 @@ def expected_version() -> int:
 
 
 async def current_version(conn: asyncpg.Connection) -> int:
-    exists = await conn.fetchval("SELECT to_regclass('jobqueue_schema_version') IS NOT NULL")
-    if not exists:
+    if not await conn.fetchval(_sql("version_table_exists")):
         return 0
-    return int(await conn.fetchval("SELECT coalesce(max(version), 0) FROM jobqueue_schema_version"))
+    return int(await conn.fetchval(_sql("current_version")))
 
 
 async def migrate_connection(conn: asyncpg.Connection) -> list[int]:
     """Apply pending migrations; returns the versions applied by this call."""
     applied: list[int] = []
-    await conn.execute("SELECT pg_advisory_lock($1)", MIGRATION_LOCK_KEY)
+    await conn.execute(_sql("lock"), MIGRATION_LOCK_KEY)
     try:
-        await conn.execute(
-            """CREATE TABLE IF NOT EXISTS jobqueue_schema_version (
-                   version    integer PRIMARY KEY,
-                   name       text NOT NULL,
-                   applied_at timestamptz NOT NULL DEFAULT now())"""
-        )
+        await conn.execute(_sql("create_version_table"))
         done = await current_version(conn)
         for migration in available_migrations():
             if migration.version <= done:
                 continue
             async with conn.transaction():
                 await conn.execute(migration.sql)
-                await conn.execute(
-                    "INSERT INTO jobqueue_schema_version (version, name) VALUES ($1, $2)",
-                    migration.version,
-                    migration.name,
-                )
+                await conn.execute(_sql("record_version"), migration.version, migration.name)
             applied.append(migration.version)
     finally:
-        await conn.execute("SELECT pg_advisory_unlock($1)", MIGRATION_LOCK_KEY)
+        await conn.execute(_sql("unlock"), MIGRATION_LOCK_KEY)
     return applied
 
 

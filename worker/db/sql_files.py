@@ -6,7 +6,8 @@ Each file holds one or more statements, each introduced by a line `-- name: some
 from __future__ import annotations
 
 import re
-from functools import cache
+from collections.abc import Callable
+from functools import cache, partial
 from importlib import resources
 
 _NAME = re.compile(r"^--\s*name:\s*(\w+)\s*$", re.MULTILINE)
@@ -33,3 +34,9 @@ def load(file_stem: str) -> dict[str, str]:
 
 def query(file_stem: str, name: str) -> str:
     return load(file_stem)[name]
+
+
+def statements(file_stem: str) -> Callable[[str], str]:
+    """A lookup of one file's statements by name, for a module's `_sql`; the file is read on
+    the first call, not at import."""
+    return partial(query, file_stem)

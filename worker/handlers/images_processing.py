@@ -83,18 +83,20 @@ def read_job(payload: dict[str, Any]) -> ImageJob:
     )
 
 
-def read_source(payload: dict[str, Any], images_dir: str) -> tuple[bytes, str, str]:
-    """The source bytes, a stem for the output name, and how errors name the source."""
+def read_source(payload: dict[str, Any], images_dir: str) -> tuple[bytes, str, str, str]:
+    """The source bytes, a stem for the output name, how errors name the source, and the
+    payload field it came from."""
     has_path = payload.get("path") is not None
     if has_path == (payload.get("image_base64") is not None):
         raise InvalidPayload("path", "give exactly one of 'path' and 'image_base64'")
     if not has_path:
-        return _decode_base64(require_str(payload, "image_base64")), "image", "the data"
+        data = _decode_base64(require_str(payload, "image_base64"))
+        return data, "image", "the data", "image_base64"
     path = resolve_inside(images_dir, require_str(payload, "path"), field="path")
     try:
         if path.stat().st_size > MAX_SOURCE_BYTES:
             raise InvalidPayload("path", f"{path} is larger than {MAX_SOURCE_BYTES} bytes")
-        return path.read_bytes(), path.stem, str(path)
+        return path.read_bytes(), path.stem, str(path), "path"
     except (FileNotFoundError, NotADirectoryError):
         raise InvalidPayload("path", f"the source image {path} does not exist") from None
     except IsADirectoryError:
@@ -176,8 +178,7 @@ def encode(image: Image.Image, fmt: str, quality: int | None) -> bytes:
 def process_image(payload: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
     """Validate, read, transform and write (blocking; runs in a thread)."""
     job = read_job(payload)
-    data, stem, label = read_source(payload, ctx.settings.images_dir)
-    field = "path" if payload.get("path") is not None else "image_base64"
+    data, stem, label, field = read_source(payload, ctx.settings.images_dir)
     source = decode_image(data, field, label)
     source_format = (source.format or "").lower()
     fmt = job.format or (source_format if source_format in SAVE_MODES else "png")

@@ -44,6 +44,9 @@ class AckBuffer:
         self._wanted = asyncio.Event()
         self._closing = False
         self._deadline: float | None = None
+        # jobs that ran but whose outcome could not be written: they stay running under this
+        # worker until their lease expires, and must not be released as never started
+        self.abandoned: list[int] = []
 
     def complete(self, job_id: int, attempts: int, result_json: str) -> None:
         self._completed.append((job_id, attempts, result_json))
@@ -99,6 +102,7 @@ class AckBuffer:
                 # Past the drain deadline with the database away: the leases will expire and
                 # the sweeper will hand these jobs out again.
                 log.error("gave up acknowledging %d jobs: %s", len(items), exc)
+                self.abandoned.extend(item[0] for item in items)
                 return
             log.warning("batch acknowledgement failed (%s); writing one by one", exc)
             await fallback(items)
@@ -151,3 +155,4 @@ class AckBuffer:
                 )
             except Exception:
                 log.exception("job %d: its failure could not be recorded", item[0])
+                self.abandoned.append(item[0])

@@ -71,6 +71,10 @@ class ClaimLoop:
             self._held.pop(job_id, None)
         self._slot_freed.set()
 
+    def known_ids(self) -> list[int]:
+        """Jobs this worker claimed and knows of: held, or run but left unacknowledged."""
+        return [*self._held, *self.acks.abandoned]
+
     def running_tokens(self) -> tuple[list[int], list[int]]:
         """Ids and attempts of the jobs whose handlers run now."""
         jobs = [entry[0] for entry in self.running.values()]
@@ -111,7 +115,7 @@ class ClaimLoop:
             async with self._pool.acquire() as conn:
                 if self._unknown_claims:
                     released = await claims.release_unknown_jobs(
-                        conn, self._worker_id, list(self._held)
+                        conn, self._worker_id, self.known_ids()
                     )
                     if released:
                         log.info("released %d jobs claimed by a lost reply", released)

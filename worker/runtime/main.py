@@ -136,15 +136,15 @@ class WorkerProcess:
         await self.http.close()
         try:
             await asyncio.wait_for(self.pool.close(), SHUTDOWN_WRITES_SECONDS)
-        except (TimeoutError, Exception):
+        except Exception:  # a timeout included
             self.pool.terminate()
         log.info("worker %s stopped", self.id)
 
     async def _final_writes(self) -> None:
         async with self.pool.acquire() as conn:
-            # Nothing runs any more: a job still running under our id is one whose claim reply
-            # was lost; it never started.
-            released = await claims.release_unknown_jobs(conn, self.id, [])
+            # Nothing runs any more: a job still running under our id that we do not know of
+            # is one whose claim reply was lost; it never started.
+            released = await claims.release_unknown_jobs(conn, self.id, self.loop.known_ids())
             if released:
                 log.info("released %d claimed jobs that never started", released)
             await claims.deregister_worker(conn, self.id)

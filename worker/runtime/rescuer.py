@@ -27,14 +27,15 @@ async def rescue_once(pool: asyncpg.Pool, settings: Settings, heartbeat: Heartbe
             result = await maintenance.rescue_expired_leases(conn, RESCUE_BATCH)
             if result is None:  # another worker is sweeping
                 break
-            moved += result.requeued + result.failed
-            if result.requeued or result.failed:
+            swept = result.requeued + result.failed
+            moved += swept
+            if swept:
                 log.warning(
                     "rescued jobs with expired leases: %d back to pending, %d failed",
                     result.requeued,
                     result.failed,
                 )
-            if result.requeued + result.failed < RESCUE_BATCH:
+            if swept < RESCUE_BATCH:
                 break
         await maintenance.forget_dead_workers(conn, max(60.0, 10 * settings.lease_seconds))
     return moved

@@ -1,0 +1,23 @@
+-- Schema migrations: the version table and the session-level advisory lock that lets one
+-- process at a time migrate ($1 is the lock key).
+
+-- name: lock
+SELECT pg_advisory_lock($1::bigint);
+
+-- name: unlock
+SELECT pg_advisory_unlock($1::bigint);
+
+-- name: create_version_table
+CREATE TABLE IF NOT EXISTS jobqueue_schema_version (
+    version    integer PRIMARY KEY,
+    name       text NOT NULL,
+    applied_at timestamptz NOT NULL DEFAULT now());
+
+-- name: version_table_exists
+SELECT to_regclass('jobqueue_schema_version') IS NOT NULL;
+
+-- name: current_version
+SELECT coalesce(max(version), 0) FROM jobqueue_schema_version;
+
+-- name: record_version
+INSERT INTO jobqueue_schema_version (version, name) VALUES ($1, $2);
