@@ -111,6 +111,8 @@ async def test_batch_enqueues_in_order_and_reports_duplicates(client: httpx.Asyn
     response = await client.post(f"{JOBS}/batch", json={"jobs": batch})
     assert response.status_code == 201, response.text
     body = response.json()
+    assert set(body) == {"created", "duplicates", "jobs"}
+    assert all(set(item) == {"id", "status", "created"} for item in body["jobs"])
     assert (body["created"], body["duplicates"]) == (3, 2)
     flags = [item["created"] for item in body["jobs"]]
     assert flags == [True, False, True, True, False]
@@ -124,9 +126,17 @@ async def test_batch_enqueues_in_order_and_reports_duplicates(client: httpx.Asyn
     assert (jobs[2]["queue_name"], jobs[2]["priority"]) == ("q2", 3)
     assert jobs[1]["idempotency_key"] == "seen"
 
-    all_duplicates = await client.post(f"{JOBS}/batch", json={"jobs": batch[1:2]})
+    all_duplicates = await client.post(f"{JOBS}/batch", json={"jobs": batch[3:] + batch[1:2]})
     assert all_duplicates.status_code == 200
-    assert all_duplicates.json()["created"] == 0
+    assert all_duplicates.json() == {
+        "created": 0,
+        "duplicates": 3,
+        "jobs": [
+            {"id": ids[3], "status": "pending", "created": False},
+            {"id": ids[3], "status": "pending", "created": False},
+            {"id": ids[1], "status": "pending", "created": False},
+        ],
+    }
 
 
 async def test_batch_is_one_transaction_and_names_the_bad_job(

@@ -10,10 +10,20 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 import pytest
 
-from worker.db import claims
+from worker.db import claims, sql_files
 from worker.db.connection import connect, create_pool
 from worker.db.errors import JobNotFound, JobStateConflict
-from worker.db.jobs import Job, NewJob, cancel_job, enqueue, enqueue_many, get_job, retry_job
+from worker.db.jobs import (
+    Enqueued,
+    Job,
+    NewJob,
+    cancel_job,
+    enqueue,
+    enqueue_many,
+    enqueue_many_brief,
+    get_job,
+    retry_job,
+)
 
 
 async def test_enqueue_stores_every_field(pg_dsn: str) -> None:
@@ -86,6 +96,71 @@ async def test_batch_keeps_order_and_idempotency(pg_dsn: str) -> None:
         await conn.close()
 
 
+async def test_brief_batch_keeps_order_and_idempotency(pg_dsn: str) -> None:
+    conn = await connect(pg_dsn)
+    try:
+        ((old, _),) = await enqueue_many(conn, [NewJob("t", idempotency_key="old", queue_name="q")])
+        batch = [
+            NewJob("t", {"n": i}, idempotency_key=key, queue_name=queue)
+            for i, (key, queue) in enumerate(
+                [("x", "a"), ("old", "q"), (None, "b"), ("x", "a"), (None, "a"), ("y", "b")]
+            )
+        ]
+        result = await enqueue_many_brief(conn, batch)
+        assert all(type(item) is Enqueued for item, _ in result)
+        assert [created for _, created in result] == [True, False, True, False, True, True]
+        ids = [item.id for item, _ in result]
+        assert ids[1] == old.id and ids[3] == ids[0]
+        assert ids[0] < ids[2] < ids[4] < ids[5]  # inserted in input order
+        for (item, _), new in zip(result, batch, strict=True):
+            job = await get_job(conn, item.id)
+            assert job is not None
+            assert (item.queue_name, item.status) == (job.queue_name, job.status)
+            assert (job.queue_name, job.status) == (new.queue_name, "pending")
+            assert job.idempotency_key == new.idempotency_key
+        assert await conn.fetchval("SELECT count(*) FROM jobs") == 5
+        # again: every key now exists before the statement runs
+        keyed = [new for new in batch if new.idempotency_key is not None]
+        again = await enqueue_many_brief(conn, keyed)
+        assert [(item.id, created) for item, created in again] == [
+            (ids[0], False),
+            (ids[1], False),
+            (ids[0], False),
+            (ids[5], False),
+        ]
+        assert await enqueue_many_brief(conn, []) == []
+    finally:
+        await conn.close()
+
+
+async def test_concurrent_duplicate_keys_make_one_job_brief(pg_dsn: str) -> None:
+    # the losers' statements cannot see the winner's row: they read the keys again
+    pool = await create_pool(pg_dsn, min_size=8, max_size=8)
+    try:
+        batches = [[NewJob("t", idempotency_key="same"), NewJob("t")] for _ in range(16)]
+        results = await asyncio.gather(*(enqueue_many_brief(pool, b) for b in batches))
+        assert len({pairs[0][0].id for pairs in results}) == 1
+        assert sum(pairs[0][1] for pairs in results) == 1
+        assert all(pairs[1][1] for pairs in results)
+        assert len({pairs[1][0].id for pairs in results}) == 16
+        assert await pool.fetchval("SELECT count(*) FROM jobs") == 17
+    finally:
+        await pool.close()
+
+
+def test_brief_insert_is_the_full_insert_with_fewer_columns() -> None:
+    # one insert logic: the two statements may differ only in what they return
+    full, brief = (sql_files.query("jobs", name) for name in ("insert_jobs", "insert_jobs_brief"))
+    columns = "id, idempotency_key, status, queue_name"
+
+    def logic(statement: str) -> str:
+        return statement[statement.index("WITH input AS") :]
+
+    assert logic(brief) == logic(full).replace("RETURNING *", f"RETURNING {columns}").replace(
+        "false AS created, *", f"false AS created, {columns}"
+    )
+
+
 async def test_concurrent_duplicate_keys_make_one_job(pg_dsn: str) -> None:
     pool = await create_pool(pg_dsn, min_size=8, max_size=8)
     try:
@@ -127,9 +202,12 @@ async def test_one_notification_per_statement_and_queue(pg_dsn: str) -> None:
             + [NewJob("t", queue_name="b") for _ in range(50)],
         )
         await enqueue_many(conn, [NewJob("t", queue_name="a") for _ in range(10)])
+        await enqueue_many_brief(
+            conn, [NewJob("t", queue_name="c") for _ in range(10)] + [NewJob("t", queue_name="b")]
+        )
         await listener.execute("SELECT 1")  # notifications arrive before this reply
         await asyncio.sleep(0.2)
-        assert sorted(heard) == ["a", "a", "b"]
+        assert sorted(heard) == ["a", "a", "b", "b", "c"]
     finally:
         await conn.close()
         await listener.close()

@@ -20,7 +20,7 @@ from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from worker.db.jobs import Job
+from worker.db.jobs import Enqueued, Job
 
 UNMATCHED_ROUTE = "<unmatched>"  # one label for all unknown paths keeps cardinality bounded
 
@@ -68,7 +68,7 @@ class ApiMetrics:
             self._enqueue_children[(queue_name, created)] = child
         child.inc(n)
 
-    def count_enqueued_many(self, pairs: Iterable[tuple[Job, bool]]) -> None:
+    def count_enqueued_many(self, pairs: Iterable[tuple[Job | Enqueued, bool]]) -> None:
         tally = collections.Counter((job.queue_name, created) for job, created in pairs)
         for (queue_name, created), n in tally.items():
             self.count_enqueued(queue_name, created, n)

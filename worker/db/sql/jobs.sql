@@ -24,7 +24,34 @@ inserted AS (
 )
 SELECT true AS created, inserted.* FROM inserted
 UNION ALL
-SELECT false AS created, jobs.*
+SELECT false AS created, *
+FROM jobs
+WHERE jobs.idempotency_key = ANY (SELECT idempotency_key FROM input WHERE idempotency_key IS NOT NULL);
+
+-- name: insert_jobs_brief
+-- insert_jobs, returning only what pairing and a batch's answer need: decoding whole rows
+-- (payload included) is most of a large batch's cost. Same text apart from the two column lists.
+WITH input AS (
+    SELECT *
+    FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::timestamptz[],
+                $6::float8[], $7::int[], $8::text[], $9::float8[])
+        WITH ORDINALITY AS t(job_type, payload, queue_name, priority, run_at,
+                             delay_seconds, max_tries, idempotency_key, timeout_seconds, ord)
+),
+inserted AS (
+    INSERT INTO jobs (job_type, payload, queue_name, priority, run_at, max_tries,
+                      idempotency_key, timeout_seconds)
+    SELECT job_type, payload::jsonb, queue_name, priority,
+           coalesce(run_at, now() + make_interval(secs => coalesce(delay_seconds, 0))),
+           max_tries, idempotency_key, timeout_seconds
+    FROM input
+    ORDER BY ord
+    ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+    RETURNING id, idempotency_key, status, queue_name
+)
+SELECT true AS created, inserted.* FROM inserted
+UNION ALL
+SELECT false AS created, id, idempotency_key, status, queue_name
 FROM jobs
 WHERE jobs.idempotency_key = ANY (SELECT idempotency_key FROM input WHERE idempotency_key IS NOT NULL);
 
