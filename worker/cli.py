@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 
 from worker import cli_jobs
-from worker.cli_common import fail, load_settings
+from worker.cli_common import load_settings, print_error
 from worker.db.connection import DatabaseUnavailable
 
 app = typer.Typer(
@@ -28,10 +28,7 @@ def migrate() -> None:
     """Create or upgrade the schema (idempotent, safe to run from several pods at once)."""
     from worker.db.migrate import migrate as run_migrate
 
-    try:
-        applied = asyncio.run(run_migrate(load_settings().dsn))
-    except DatabaseUnavailable as exc:
-        fail(str(exc))
+    applied = asyncio.run(run_migrate(load_settings().dsn))
     typer.echo(f"applied migrations: {applied}" if applied else "schema is up to date")
 
 
@@ -40,11 +37,7 @@ def worker() -> None:
     """Run a worker process (MAX_CONCURRENT_JOBS slots over WORKER_QUEUES)."""
     from worker.runtime.main import run_worker
 
-    try:
-        code = run_worker(load_settings())
-    except DatabaseUnavailable as exc:
-        fail(str(exc))
-    raise typer.Exit(code)
+    raise typer.Exit(run_worker(load_settings()))
 
 
 @app.command()
@@ -105,10 +98,11 @@ def dev(
 
 
 def main() -> None:
+    # one place for every command: an unreachable database is a message, not a traceback
     try:
         app()
     except DatabaseUnavailable as exc:
-        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+        print_error(str(exc))
         sys.exit(1)
 
 

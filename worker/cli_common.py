@@ -14,6 +14,7 @@ import asyncpg
 import typer
 from pydantic import ValidationError
 from rich.console import Console
+from rich.markup import escape
 
 from worker.db.connection import DatabaseUnavailable, connect
 from worker.settings import Settings, describe_dsn, get_settings
@@ -25,8 +26,13 @@ console = Console()
 err_console = Console(stderr=True)
 
 
+def print_error(message: str) -> None:
+    # escaped: database and input errors may hold text that reads as Rich markup
+    err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
+
+
 def fail(message: str, code: int = 1) -> NoReturn:
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    print_error(message)
     raise typer.Exit(code)
 
 

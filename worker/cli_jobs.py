@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -42,8 +43,7 @@ JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON instead of a 
 
 def _check_new_job(job_type: str, payload: dict[str, Any]) -> None:
     """The API's own checks: a known job type, and a payload PostgreSQL can store."""
-    from worker.api.app import known_job_types
-    from worker.api.validation import InputError, check_job_type, check_payload
+    from worker.api.validation import InputError, check_job_type, check_payload, known_job_types
 
     settings = load_settings()
     try:
@@ -251,10 +251,9 @@ def _compact_json(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, default=str)
 
 
-def _transition(job_ids: list[int], action: str) -> None:
-    change = cancel_job if action == "cancel" else retry_job
-    settings = load_settings()
-
+def _transition(
+    job_ids: list[int], change: Callable[[asyncpg.Connection, int], Awaitable[Job]]
+) -> None:
     async def apply(conn: asyncpg.Connection) -> list[str]:
         problems = []
         for job_id in job_ids:
@@ -266,7 +265,7 @@ def _transition(job_ids: list[int], action: str) -> None:
             console.print(f"job {job.id} is now {_status_text(job.status)}")
         return problems
 
-    problems = run_db(settings, apply)
+    problems = run_db(load_settings(), apply)
     if problems:
         fail("; ".join(problems))
 
@@ -274,13 +273,13 @@ def _transition(job_ids: list[int], action: str) -> None:
 @jobs_app.command("cancel")
 def cancel(job_ids: Annotated[list[int], typer.Argument(min=1, help="Job ids.")]) -> None:
     """Cancel pending or running jobs (a running one's worker stops its handler)."""
-    _transition(job_ids, "cancel")
+    _transition(job_ids, cancel_job)
 
 
 @jobs_app.command("retry")
 def retry(job_ids: Annotated[list[int], typer.Argument(min=1, help="Job ids.")]) -> None:
     """Run failed or cancelled jobs again, now."""
-    _transition(job_ids, "retry")
+    _transition(job_ids, retry_job)
 
 
 # ---------------------------------------------------------------- stats, workers

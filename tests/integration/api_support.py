@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 
 from tests.fixtures.processes import free_port, log_tail, start_logged, stop_process, wait_until
-from worker.api import create_app
+from worker.api.app import create_app
 from worker.settings import Settings
 
 JOBS = "/api/v1/queue/jobs"

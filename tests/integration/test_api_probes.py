@@ -2,20 +2,12 @@
 
 from __future__ import annotations
 
-import socket
-
 import asyncpg
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests.fixtures.processes import free_port
 from tests.integration.api_support import JOBS, SEED_JOB, api_client, api_settings
 from worker.db.migrate import expected_version
-
-
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
 
 
 def samples(text: str, name: str) -> dict[tuple[tuple[str, str], ...], float]:
@@ -67,7 +59,7 @@ async def test_readyz_stays_ready_when_a_newer_build_has_migrated(pg_dsn: str) -
 
 
 async def test_without_a_database_the_api_starts_and_answers_503() -> None:
-    dsn = f"postgresql://nobody@127.0.0.1:{closed_port()}/nothing"
+    dsn = f"postgresql://nobody@127.0.0.1:{free_port()}/nothing"
     async with api_client(api_settings(dsn)) as client:
         assert (await client.get("/healthz")).status_code == 200
         ready = await client.get("/readyz")

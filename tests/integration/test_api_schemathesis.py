@@ -20,7 +20,7 @@ from schemathesis.specs.openapi.checks import response_schema_conformance
 
 from tests.fixtures import postgres as pg
 from tests.integration.api_support import api_process, api_settings
-from worker.api import create_app
+from worker.api.app import create_app
 
 MAX_EXAMPLES = 40
 

@@ -23,24 +23,38 @@ STARTUP_BOUND = 180  # first run: initdb, migrations, the API's imports on a bus
 PID_LINE = re.compile(r"\(pid (\d+)\)")
 
 
-def alive(pid: int) -> bool:
+def stat_fields(stat: Path) -> list[str] | None:
+    """/proc/<pid>/stat past the command name ([state, ppid, ...]); None once the process is
+    gone, or a zombie."""
     try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (FileNotFoundError, IndexError):
-        return False
-    return state != "Z"
+        fields = stat.read_text().rsplit(")", 1)[1].split()
+    except (FileNotFoundError, ProcessLookupError, IndexError):
+        return None
+    return None if fields[0] == "Z" else fields
+
+
+def alive(pid: int) -> bool:
+    return stat_fields(Path(f"/proc/{pid}/stat")) is not None
 
 
 def children_of(pid: int) -> set[int]:
     found = set()
     for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except (FileNotFoundError, ProcessLookupError, IndexError):
-            continue
-        if int(fields[1]) == pid and fields[0] != "Z":
+        fields = stat_fields(stat)
+        if fields is not None and int(fields[1]) == pid:
             found.add(int(stat.parent.name))
     return found
+
+
+def dev_command(*args: str) -> list[str]:
+    return [sys.executable, "-m", "worker", "dev", "--no-ui", *args]
+
+
+def refused_dev(*args: str) -> subprocess.CompletedProcess[str]:
+    """A `jobqueue dev` that is expected to refuse to start."""
+    return subprocess.run(
+        dev_command(*args), capture_output=True, text=True, timeout=60, cwd=REPO_ROOT
+    )
 
 
 @pytest.fixture
@@ -59,9 +73,8 @@ class Stack:
         self.port = free_port()
         self.log = log
         self.url = f"http://127.0.0.1:{self.port}"
-        args = [sys.executable, "-m", "worker", "dev", "--no-ui", "--data-dir", str(data_dir)]
-        args += ["--port", str(self.port), "--max-workers", "2", "--jobs-per-worker", "5"]
-        args += ["--scale-down-delay", "1"]
+        args = dev_command("--data-dir", str(data_dir), "--port", str(self.port))
+        args += ["--max-workers", "2", "--jobs-per-worker", "5", "--scale-down-delay", "1"]
         env = {**os.environ, "JOBQUEUE_DRAIN_TIMEOUT": "5", "DB_URL": "postgresql://unused@x/y"}
         self.proc = start_logged(args, log, env=env, cwd=REPO_ROOT)
 
@@ -154,33 +167,14 @@ def test_a_second_stack_on_the_same_directory_is_refused(data_dir: Path, tmp_pat
     first = Stack(data_dir, tmp_path / "first.log")
     try:
         wait_until(first.ready, timeout=STARTUP_BOUND, what="the first stack's API")
-        second = subprocess.run(
-            [sys.executable, "-m", "worker", "dev", "--no-ui", "--data-dir", str(data_dir)],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            cwd=REPO_ROOT,
-        )
+        second = refused_dev("--data-dir", str(data_dir))
         assert second.returncode == 1
         assert f"another `jobqueue dev` is using {data_dir}" in second.stdout + second.stderr
         assert "Traceback" not in second.stdout + second.stderr
-        busy = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "worker",
-                "dev",
-                "--no-ui",
-                "--port",
-                str(first.port),
-                "--data-dir",
-                str(data_dir.parent / "other"),
-            ],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            cwd=REPO_ROOT,
-        )
+        # the refused stack left the running one's logs alone
+        api_log = data_dir / "logs" / "api.log"
+        assert "Application startup complete" in api_log.read_text(errors="replace")
+        busy = refused_dev("--port", str(first.port), "--data-dir", str(data_dir.parent / "other"))
         assert busy.returncode == 1 and f"port {first.port} is in use" in busy.stdout
         assert first.interrupt() == 0
     finally:

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import importlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
 
 import asyncpg
@@ -18,6 +17,7 @@ from worker.api.routes_inspect import inspect_router
 from worker.api.routes_jobs import jobs_router
 from worker.api.routes_probes import probes_router
 from worker.api.state import ApiState
+from worker.api.validation import known_job_types
 from worker.db.connection import DatabaseUnavailable, create_pool
 from worker.settings import Settings
 
@@ -38,14 +38,6 @@ With `JOBQUEUE_API_TOKEN` set, `/api` routes need `Authorization: Bearer <token>
 """
 
 
-def known_job_types(settings: Settings) -> list[str]:
-    """The built-in handlers plus the user's JOBQUEUE_HANDLER_MODULES, as workers load them."""
-    handlers = importlib.import_module("worker.handlers")
-    handlers.registry.load_modules(settings.handler_modules)
-    types: list[str] = handlers.registry.job_types()
-    return types
-
-
 async def keep_session(conn: asyncpg.Connection) -> None:
     """The pool's reset on release. The API never changes session state (no SET, LISTEN,
     advisory locks or cursors), so asyncpg's default reset query would only cost a round
@@ -55,24 +47,21 @@ async def keep_session(conn: asyncpg.Connection) -> None:
 async def open_pool(settings: Settings) -> asyncpg.Pool:
     """The process's pool. When PostgreSQL is down at start, the API still comes up (readyz
     says why it is not ready) and connects once the database is back."""
-    max_size = max(settings.api_pool_max, settings.api_pool_min)
-    try:
-        return await create_pool(
+
+    def pool(min_size: int) -> Awaitable[asyncpg.Pool]:
+        return create_pool(
             settings.dsn,
-            min_size=settings.api_pool_min,
-            max_size=max_size,
+            min_size=min_size,
+            max_size=max(settings.api_pool_max, settings.api_pool_min),
             timeout=CONNECT_TIMEOUT_SECONDS,
             reset=keep_session,
         )
+
+    try:
+        return await pool(settings.api_pool_min)
     except DatabaseUnavailable as exc:
         log.warning("%s; starting anyway, /readyz reports 503 until it is reachable", exc)
-        return await create_pool(
-            settings.dsn,
-            min_size=0,
-            max_size=max_size,
-            timeout=CONNECT_TIMEOUT_SECONDS,
-            reset=keep_session,
-        )
+        return await pool(0)  # connects on first use
 
 
 async def close_pool(pool: asyncpg.Pool) -> None:

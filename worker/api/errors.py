@@ -92,8 +92,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(JobNotFound, _not_found)
     app.add_exception_handler(JobStateConflict, _conflict)
-    app.add_exception_handler(TimeoutError, _database_down)  # pool acquire timed out
-    for error in DATABASE_ERRORS:
+    for error in NOT_READY_ERRORS:  # TimeoutError: the pool gave no connection in time
         app.add_exception_handler(error, _database_down)
     # SQLSTATE class 22 (data exception) and CHECK violations come only from values sent
     app.add_exception_handler(asyncpg.DataError, _database_refused_value)

@@ -10,6 +10,8 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, StringConstraints
 
+from worker.settings import Settings
+
 Loc = tuple[str | int, ...]
 
 MAX_JSON_DEPTH = 64
@@ -99,6 +101,14 @@ def check_payload(payload: dict[str, Any], loc: Loc, max_bytes: int) -> None:
             "(JOBQUEUE_API_MAX_PAYLOAD_BYTES)",
             "payload_too_large",
         )
+
+
+def known_job_types(settings: Settings) -> list[str]:
+    """The built-in handlers plus the user's JOBQUEUE_HANDLER_MODULES, as workers load them."""
+    from worker.handlers import registry  # the handlers' own imports, only when asked
+
+    registry.load_modules(settings.handler_modules)
+    return registry.job_types()
 
 
 def check_job_type(job_type: str, loc: Loc, known: Sequence[str], allow_unknown: bool) -> None:

@@ -17,6 +17,15 @@ from pathlib import Path
 _PR_SET_PDEATHSIG = 1
 
 
+def signal_group(proc: subprocess.Popen[bytes], sig: signal.Signals) -> None:
+    """Signal a process started with start_new_session, and all it started; one that is
+    already gone is no error."""
+    try:
+        os.killpg(proc.pid, sig)
+    except ProcessLookupError:
+        pass
+
+
 def _exit_with_parent(parent_pid: int) -> None:
     """In the child, before exec: SIGTERM when the parent dies (Linux), so a killed
     `jobqueue dev` leaves no workers behind."""
@@ -43,20 +52,14 @@ class Child:
     def exit_code(self) -> int | None:
         return self.proc.poll()
 
-    def signal(self, sig: signal.Signals) -> None:
-        try:
-            os.killpg(self.proc.pid, sig)
-        except ProcessLookupError:
-            pass
-
     def terminate(self) -> None:
         """Ask it to stop (workers drain on SIGTERM)."""
         if self.stopping_since is None:
             self.stopping_since = time.monotonic()
-        self.signal(signal.SIGTERM)
+        signal_group(self.proc, signal.SIGTERM)
 
     def kill(self) -> None:
-        self.signal(signal.SIGKILL)
+        signal_group(self.proc, signal.SIGKILL)
 
 
 def python_command(*args: str) -> list[str]:

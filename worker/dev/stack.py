@@ -120,11 +120,14 @@ class DevStack:
         self.fleet: WorkerFleet | None = None
 
     # ---------------------------------------------------------------- start
-    def _prepare_dir(self) -> None:
+    def _make_dir(self) -> None:
         created = not self.dir.exists()
         self.dir.mkdir(parents=True, exist_ok=True)
         if created and server_user() is not None:
             self.dir.chmod(0o755)  # nobody enters it to reach the PostgreSQL data
+
+    def _clear_logs(self) -> None:
+        """Only once the lock is ours: the logs may be another running stack's."""
         self.logs.mkdir(exist_ok=True)
         for old in self.logs.glob("*.log"):
             old.unlink()
@@ -220,9 +223,10 @@ class DevStack:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, self._on_signal)
-        self._prepare_dir()
+        self._make_dir()
         lock = DataDirLock(self.dir)
         try:
+            self._clear_logs()
             return await self._run_locked()
         finally:
             self._shutdown()
