@@ -15,9 +15,10 @@ import asyncio
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -258,18 +259,31 @@ async def _call(what: str, coroutine: Any, server: str) -> Any:
         ) from None
 
 
+async def _list(
+    api: Any,
+    what: str,
+    namespace: str | None,
+    everywhere: Callable[[], Any],
+    here: Callable[[str], Any],
+) -> list[Any]:
+    """One list call: `everywhere()` for all namespaces, else `here(namespace)`."""
+    where = "in all namespaces" if namespace is None else f"in namespace {namespace}"
+    call = everywhere() if namespace is None else here(namespace)
+    result = await _call(f"list {what} {where}", call, api.configuration.host)
+    return list(result.items)
+
+
 async def _deployments(api: Any, namespace: str | None) -> list[Any]:
     from kubernetes_asyncio.client import AppsV1Api
 
     apps = AppsV1Api(api)
-    where = "in all namespaces" if namespace is None else f"in namespace {namespace}"
-    call = (
-        apps.list_deployment_for_all_namespaces(label_selector=LABEL_SELECTOR)
-        if namespace is None
-        else apps.list_namespaced_deployment(namespace, label_selector=LABEL_SELECTOR)
+    return await _list(
+        api,
+        "deployments",
+        namespace,
+        partial(apps.list_deployment_for_all_namespaces, label_selector=LABEL_SELECTOR),
+        partial(apps.list_namespaced_deployment, label_selector=LABEL_SELECTOR),
     )
-    result = await _call(f"list deployments {where}", call, api.configuration.host)
-    return list(result.items)
 
 
 async def _events(api: Any, namespace: str | None) -> list[Any]:
@@ -277,14 +291,13 @@ async def _events(api: Any, namespace: str | None) -> list[Any]:
 
     core = CoreV1Api(api)
     selector = "involvedObject.kind=Deployment"
-    where = "in all namespaces" if namespace is None else f"in namespace {namespace}"
-    call = (
-        core.list_event_for_all_namespaces(field_selector=selector)
-        if namespace is None
-        else core.list_namespaced_event(namespace, field_selector=selector)
+    return await _list(
+        api,
+        "events",
+        namespace,
+        partial(core.list_event_for_all_namespaces, field_selector=selector),
+        partial(core.list_namespaced_event, field_selector=selector),
     )
-    result = await _call(f"list events {where}", call, api.configuration.host)
-    return list(result.items)
 
 
 # ---------------------------------------------------------------- commands

@@ -14,17 +14,14 @@ import logging
 import math
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any
 
 from kubernetes_asyncio.client import ApiClient, CoordinationV1Api
 from kubernetes_asyncio.client.exceptions import ApiException
 
+from controller.scaler import api_time
+
 log = logging.getLogger(__name__)
-
-
-def _micro_time() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 class LeaderElector:
@@ -104,13 +101,15 @@ class LeaderElector:
             self._renewed_at = None
             return False
 
-        stamp = _micro_time()
+        stamp = api_time(micro=True)
         transitions = (spec.lease_transitions if spec else None) or 0
         new_spec = {
             "holderIdentity": self.identity,
             "leaseDurationSeconds": self._duration,
             "renewTime": stamp,
-            "acquireTime": stamp if not mine else _stamp(spec.acquire_time) or stamp,
+            "acquireTime": (
+                api_time(spec.acquire_time, micro=True) if mine and spec.acquire_time else stamp
+            ),
             "leaseTransitions": transitions if mine else transitions + 1,
         }
         try:
@@ -129,7 +128,7 @@ class LeaderElector:
         return True
 
     async def _create(self, now: float) -> bool:
-        stamp = _micro_time()
+        stamp = api_time(micro=True)
         spec = {
             "holderIdentity": self.identity,
             "leaseDurationSeconds": self._duration,
@@ -179,9 +178,3 @@ class LeaderElector:
             )
         except (TimeoutError, ApiException, OSError) as exc:
             log.warning("could not release the lease: %s", exc)
-
-
-def _stamp(value: datetime | None) -> str | None:
-    if value is None:
-        return None
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")

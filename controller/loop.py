@@ -16,7 +16,6 @@ import math
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 from kubernetes_asyncio.client.exceptions import ApiException
@@ -25,7 +24,7 @@ from controller import annotations as ann
 from controller.depth import Depth, DepthSource, DepthUnavailable
 from controller.metrics import ControllerMetrics
 from controller.policy import Decision, Demand, PolicyState, decide
-from controller.scaler import DeploymentRef, ScaleConflict, Scaler
+from controller.scaler import DeploymentRef, ScaleConflict, Scaler, api_time
 
 log = logging.getLogger(__name__)
 
@@ -65,10 +64,6 @@ def _status_on(annotations: Mapping[str, str]) -> dict[str, Any] | None:
     except ValueError:
         return None
     return found if isinstance(found, dict) else None
-
-
-def _utc_now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 class ControlLoop:
@@ -184,6 +179,8 @@ class ControlLoop:
     async def tick(self) -> None:
         probes: dict[tuple[tuple[str, ...], int], Depth | DepthUnavailable] = {}
         for tracked in list(self.deployments.values()):
+            if not self._is_leader():  # lost mid-tick (e.g. slow probes): act no more
+                return
             try:
                 await self._reconcile(tracked, probes)
             except ApiException as exc:
@@ -256,7 +253,7 @@ class ControlLoop:
         tracked.generation += 1  # watch events older than our write must not undo it
         if replaced is None:
             return
-        tracked.last_scale_time = _utc_now()
+        tracked.last_scale_time = api_time()
         up = new > replaced
         queues = ",".join(tracked.config.queues) if tracked.config else ""
         message = (

@@ -10,6 +10,7 @@ labelled Deployments in memory.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from typing import Any
@@ -83,83 +84,85 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> int:
     except (ConfigException, OSError) as exc:
         log.error("no Kubernetes credentials: %s (set KUBECONFIG, or run in a pod)", exc)
         return 2
-    api = api_client(configuration)
-    metrics = ControllerMetrics()
-    # the three refer to each other through late-bound lambdas
-    depth = DepthSource(
-        settings.dsn,
-        timeout=settings.controller_db_timeout,
-        on_new_job=lambda queue: loop.on_new_job(queue),
-    )
-    loop = ControlLoop(
-        depth=depth,
-        scaler=Scaler(api, settings.controller_identity),
-        metrics=metrics,
-        interval=settings.controller_interval,
-        status_interval=settings.controller_status_interval,
-        is_leader=lambda: leader.is_leader,
-    )
-    leader = LeaderElector(
-        api,
-        namespace=lease_namespace(settings),
-        name=settings.controller_lease_name,
-        identity=settings.controller_identity,
-        lease_seconds=settings.controller_lease_seconds,
-        on_change=loop.on_leadership,
-    )
+    # every part that holds a resource is closed on the way out, whatever fails first
+    async with contextlib.AsyncExitStack() as cleanup:
+        api = api_client(configuration)
+        cleanup.push_async_callback(api.close)
+        metrics = ControllerMetrics()
+        # the three refer to each other through late-bound lambdas
+        depth = DepthSource(
+            settings.dsn,
+            timeout=settings.controller_db_timeout,
+            on_new_job=lambda queue: loop.on_new_job(queue),
+        )
+        loop = ControlLoop(
+            depth=depth,
+            scaler=Scaler(api, settings.controller_identity),
+            metrics=metrics,
+            interval=settings.controller_interval,
+            status_interval=settings.controller_status_interval,
+            is_leader=lambda: leader.is_leader,
+        )
+        leader = LeaderElector(
+            api,
+            namespace=lease_namespace(settings),
+            name=settings.controller_lease_name,
+            identity=settings.controller_identity,
+            lease_seconds=settings.controller_lease_seconds,
+            on_change=loop.on_leadership,
+        )
 
-    def health() -> dict[str, Any]:
-        now = time.monotonic()
-        stale_after = max(30.0, 10 * settings.controller_interval)
-        ticking = loop.last_tick is not None and now - loop.last_tick < stale_after
-        return {
-            "healthy": ticking or (loop.last_tick is None and now - started < _STARTUP_GRACE),
-            "leader": leader.is_leader,
-            "deployments": len(loop.deployments),
-        }
+        def health() -> dict[str, Any]:
+            now = time.monotonic()
+            stale_after = max(30.0, 10 * settings.controller_interval)
+            ticking = loop.last_tick is not None and now - loop.last_tick < stale_after
+            return {
+                "healthy": ticking or (loop.last_tick is None and now - started < _STARTUP_GRACE),
+                "leader": leader.is_leader,
+                "deployments": len(loop.deployments),
+            }
 
-    server = HealthServer("0.0.0.0", settings.controller_port, metrics.registry, health)
-    await server.start()
-    namespaces = watched_namespaces(settings)
-    log.info(
-        "controller starting",
-        extra={
-            "identity": settings.controller_identity,
-            "namespaces": ",".join(namespaces) or "*",
-            "lease": f"{leader.namespace}/{leader.name}",
-            "port": server.port,
-        },
-    )
-    stopping = asyncio.create_task((stop or asyncio.Event()).wait(), name="stop request")
-    tasks = [
-        asyncio.create_task(leader.run(), name="lease"),
-        asyncio.create_task(loop.run(), name="control loop"),
-    ]
-    # kopf returns on SIGTERM or SIGINT; a dead part of ours, or a stop request, cancels it.
-    # (kopf's own stop_flag would leave a waiter behind that it then waits 5 s for at exit.)
-    operator = asyncio.create_task(
-        kopf.operator(
-            registry=build_registry(loop, configuration),
-            settings=kopf_settings(),
-            standalone=True,
-            clusterwide=not namespaces,
-            namespaces=namespaces,
-        ),
-        name="kopf",
-    )
-    for task in (*tasks, stopping):
-        task.add_done_callback(lambda _: operator.cancel())
-    try:
-        await asyncio.gather(operator, return_exceptions=True)
-    finally:
-        crashed = [t for t in tasks if t.done() and not t.cancelled() and t.exception()]
-        for task in (*tasks, stopping, operator):
-            task.cancel()
-        await asyncio.gather(*tasks, stopping, operator, return_exceptions=True)
-        await leader.release()
-        await depth.close()
-        await server.close()
-        await api.close()
+        server = HealthServer("0.0.0.0", settings.controller_port, metrics.registry, health)
+        await server.start()
+        cleanup.push_async_callback(server.close)
+        cleanup.push_async_callback(depth.close)
+        cleanup.push_async_callback(leader.release)  # runs first, once the tasks are done
+        namespaces = watched_namespaces(settings)
+        log.info(
+            "controller starting",
+            extra={
+                "identity": settings.controller_identity,
+                "namespaces": ",".join(namespaces) or "*",
+                "lease": f"{leader.namespace}/{leader.name}",
+                "port": server.port,
+            },
+        )
+        stopping = asyncio.create_task((stop or asyncio.Event()).wait(), name="stop request")
+        tasks = [
+            asyncio.create_task(leader.run(), name="lease"),
+            asyncio.create_task(loop.run(), name="control loop"),
+        ]
+        # kopf returns on SIGTERM or SIGINT; a dead part of ours, or a stop request, cancels it.
+        # (kopf's own stop_flag would leave a waiter behind that it then waits 5 s for at exit.)
+        operator = asyncio.create_task(
+            kopf.operator(
+                registry=build_registry(loop, configuration),
+                settings=kopf_settings(),
+                standalone=True,
+                clusterwide=not namespaces,
+                namespaces=namespaces,
+            ),
+            name="kopf",
+        )
+        for task in (*tasks, stopping):
+            task.add_done_callback(lambda _: operator.cancel())
+        try:
+            await asyncio.gather(operator, return_exceptions=True)
+        finally:
+            crashed = [t for t in tasks if t.done() and not t.cancelled() and t.exception()]
+            for task in (*tasks, stopping, operator):
+                task.cancel()
+            await asyncio.gather(*tasks, stopping, operator, return_exceptions=True)
     for task in crashed:
         log.error("controller part failed", exc_info=task.exception())
     log.info("controller stopped")

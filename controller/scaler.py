@@ -1,4 +1,5 @@
-"""Kubernetes plumbing: the /scale subresource, Events, the status annotation, deletion costs."""
+"""Kubernetes plumbing: the /scale subresource, Events, the status annotation, deletion costs,
+and the API's timestamp format."""
 
 from __future__ import annotations
 
@@ -53,8 +54,10 @@ def label_selector(selector: Mapping[str, Any] | None) -> str:
     return ",".join(parts)
 
 
-def _now_rfc3339() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+def api_time(moment: datetime | None = None, *, micro: bool = False) -> str:
+    """`moment` (default: now) as the API's Time, or with `micro` its six-digit MicroTime."""
+    fmt = "%Y-%m-%dT%H:%M:%S.%fZ" if micro else "%Y-%m-%dT%H:%M:%SZ"
+    return (moment or datetime.now(UTC)).astimezone(UTC).strftime(fmt)
 
 
 class Scaler:
@@ -96,7 +99,7 @@ class Scaler:
     async def post_event(
         self, ref: DeploymentRef, reason: str, message: str, warning: bool = False
     ) -> None:
-        now = _now_rfc3339()
+        now = api_time()
         body = {
             "apiVersion": "v1",
             "kind": "Event",

@@ -1,4 +1,5 @@
-"""Running the built helm over charts/job-queue, and reading what it renders."""
+"""Running the built helm over charts/job-queue (rendering, or against a live cluster), and
+reading what it renders."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from typing import Any
 
 import yaml
 
+from tests.fixtures.kube import ControlPlane
 from tests.fixtures.tools import REPO_ROOT
 
 CHART = REPO_ROOT / "charts" / "job-queue"
@@ -48,10 +50,16 @@ def app_version() -> str:
 class Helm:
     binary: Path
 
-    def run(self, *args: str) -> subprocess.CompletedProcess[str]:
+    def run(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [str(self.binary), *args], capture_output=True, text=True, timeout=120
+            [str(self.binary), *args], capture_output=True, text=True, timeout=timeout
         )
+
+    def on(self, cluster: ControlPlane, *args: str) -> subprocess.CompletedProcess[str]:
+        """helm against a live cluster (install, upgrade, ...); fails the test if helm does."""
+        out = self.run("--kubeconfig", str(cluster.kubeconfig), *args, timeout=600)
+        assert out.returncode == 0, f"helm {' '.join(args)} failed:\n{out.stdout}\n{out.stderr}"
+        return out
 
     def _template(
         self,
@@ -89,6 +97,34 @@ class Helm:
         out = self._template(values_files, values, RELEASE, NAMESPACE, ())
         assert out.returncode != 0, f"helm template accepted the values:\n{out.stdout[:2000]}"
         return out.stderr
+
+
+class RenderedCI:
+    """charts/job-queue/ci/<name>-values.yaml rendered, each at most once per session."""
+
+    def __init__(self, helm: Helm) -> None:
+        self._helm = helm
+        self._cache: dict[str, list[dict[str, Any]]] = {}
+
+    def __getitem__(self, name: str) -> list[dict[str, Any]]:
+        if name not in self._cache:
+            path = next(p for p in CI_VALUES if p.name == f"{name}-values.yaml")
+            self._cache[name] = self._helm.template(path)
+        return self._cache[name]
+
+
+def enforce_restricted(cluster: ControlPlane, namespace: str) -> None:
+    """Label the namespace to enforce the restricted Pod Security profile, and check it bites."""
+    cluster.kubectl(
+        "label", "namespace", namespace, "--overwrite",
+        "pod-security.kubernetes.io/enforce=restricted",
+        "pod-security.kubernetes.io/warn=restricted",
+    )  # fmt: skip
+    # Enforcement is real: a pod with no security context is refused.
+    probe = cluster.kubectl(
+        "run", "psa-probe", "--image=busybox", "-n", namespace, "--dry-run=server", check=False
+    )
+    assert probe.returncode != 0 and "violates PodSecurity" in probe.stderr, probe.stderr
 
 
 def by_kind(objects: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:

@@ -8,20 +8,17 @@ profile, so kube-apiserver itself admits (or rejects) every pod the chart makes.
 from __future__ import annotations
 
 import json
-import subprocess
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.chart.chart_support import CHART
+from tests.chart.chart_support import CHART, FULLNAME, RELEASE, Helm, enforce_restricted
 from tests.fixtures.kube import ControlPlane
 from tests.fixtures.processes import wait_until
 
 pytestmark = pytest.mark.kwok
 
-RELEASE = "jq"
-WORKER = f"{RELEASE}-job-queue-worker-default"
+WORKER = f"{FULLNAME}-worker-default"
 # persistence off: kwok has no storage provisioner.
 BASE_VALUES = ["--set", "postgresql.persistence.enabled=false"]
 # Every namespaced kind the chart can create, and the pods its controllers make.
@@ -31,34 +28,10 @@ KINDS = (
 )
 
 
-def helm(helm_bin: Path, cluster: ControlPlane, *args: str) -> subprocess.CompletedProcess[str]:
-    out = subprocess.run(
-        [str(helm_bin), "--kubeconfig", str(cluster.kubeconfig), *args],
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert out.returncode == 0, f"helm {' '.join(args)} failed:\n{out.stdout}\n{out.stderr}"
-    return out
-
-
-def enforce_restricted(cluster: ControlPlane, namespace: str) -> None:
-    cluster.kubectl(
-        "label", "namespace", namespace, "--overwrite",
-        "pod-security.kubernetes.io/enforce=restricted",
-        "pod-security.kubernetes.io/warn=restricted",
-    )  # fmt: skip
-    # Enforcement is real: a pod with no security context is refused.
-    probe = cluster.kubectl(
-        "run", "psa-probe", "--image=busybox", "-n", namespace, "--dry-run=server", check=False
-    )
-    assert probe.returncode != 0 and "violates PodSecurity" in probe.stderr, probe.stderr
-
-
-def install(helm_bin: Path, cluster: ControlPlane, namespace: str, *values: str) -> str:
+def install(helm: Helm, cluster: ControlPlane, namespace: str, *values: str) -> str:
     enforce_restricted(cluster, namespace)
-    out = helm(
-        helm_bin, cluster, "install", RELEASE, str(CHART), "--namespace", namespace,
+    out = helm.on(
+        cluster, "install", RELEASE, str(CHART), "--namespace", namespace,
         "--wait", "--timeout", "5m", *BASE_VALUES, *values,
     )  # fmt: skip
     assert "PodSecurity" not in out.stderr, out.stderr
@@ -77,11 +50,11 @@ def deployment(cluster: ControlPlane, namespace: str, name: str) -> dict[str, An
 
 
 def test_install_waits_for_every_component(
-    kwok_cluster: ControlPlane, namespace: str, helm_bin: Path
+    kwok_cluster: ControlPlane, namespace: str, helm: Helm
 ) -> None:
-    install(helm_bin, kwok_cluster, namespace)
+    install(helm, kwok_cluster, namespace)
     status = json.loads(
-        helm(helm_bin, kwok_cluster, "status", RELEASE, "-n", namespace, "-o", "json").stdout
+        helm.on(kwok_cluster, "status", RELEASE, "-n", namespace, "-o", "json").stdout
     )
     assert status["info"]["status"] == "deployed"
     kinds = {(item["kind"], item["metadata"]["name"]) for item in labelled(kwok_cluster, namespace)}
@@ -108,15 +81,15 @@ def test_install_waits_for_every_component(
 
 
 def test_upgrade_keeps_the_replicas_the_controller_set(
-    kwok_cluster: ControlPlane, namespace: str, helm_bin: Path
+    kwok_cluster: ControlPlane, namespace: str, helm: Helm
 ) -> None:
-    install(helm_bin, kwok_cluster, namespace)
+    install(helm, kwok_cluster, namespace)
     # What the controller does: write replicas through the scale subresource.
     kwok_cluster.kubectl("scale", "deployment", WORKER, "-n", namespace, "--replicas=3")
     before = deployment(kwok_cluster, namespace, WORKER)
     assert before["spec"]["replicas"] == 3
-    helm(
-        helm_bin, kwok_cluster, "upgrade", RELEASE, str(CHART), "--namespace", namespace,
+    helm.on(
+        kwok_cluster, "upgrade", RELEASE, str(CHART), "--namespace", namespace,
         "--wait", "--timeout", "5m", *BASE_VALUES,
         "--set", "config.debug=true", "--set", "workers.default.autoscale.maxReplicas=7",
     )  # fmt: skip
@@ -136,11 +109,11 @@ def test_upgrade_keeps_the_replicas_the_controller_set(
 
 
 def test_uninstall_removes_everything(
-    kwok_cluster: ControlPlane, namespace: str, helm_bin: Path
+    kwok_cluster: ControlPlane, namespace: str, helm: Helm
 ) -> None:
-    install(helm_bin, kwok_cluster, namespace, "--set", "networkPolicy.enabled=true")
+    install(helm, kwok_cluster, namespace, "--set", "networkPolicy.enabled=true")
     assert labelled(kwok_cluster, namespace)
-    helm(helm_bin, kwok_cluster, "uninstall", RELEASE, "-n", namespace, "--wait", "--timeout", "5m")
+    helm.on(kwok_cluster, "uninstall", RELEASE, "-n", namespace, "--wait", "--timeout", "5m")
     wait_until(
         lambda: labelled(kwok_cluster, namespace) == [],
         timeout=120, interval=0.5, what="every labelled object of the release to be gone",

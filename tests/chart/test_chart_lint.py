@@ -17,10 +17,10 @@ from tests.chart.chart_support import (
     CI_VALUES,
     KUBE_VERSION,
     Helm,
+    RenderedCI,
     all_containers,
     pod_templates,
 )
-from tests.chart.conftest import RenderedCI
 from tests.chart.pod_security import restricted_violations
 
 CI_NAMES = [path.name.removesuffix("-values.yaml") for path in CI_VALUES]

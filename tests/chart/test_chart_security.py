@@ -14,6 +14,7 @@ from tests.chart.chart_support import (
     FULLNAME,
     NAMESPACE,
     Helm,
+    RenderedCI,
     all_containers,
     by_kind,
     ci_values,
@@ -23,7 +24,6 @@ from tests.chart.chart_support import (
     pod_templates,
     selector_matches,
 )
-from tests.chart.conftest import RenderedCI
 from tests.fixtures.tools import REPO_ROOT
 
 CONTROLLER_RULES = {

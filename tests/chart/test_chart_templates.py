@@ -12,6 +12,7 @@ from tests.chart.chart_support import (
     FULLNAME,
     RELEASE,
     Helm,
+    RenderedCI,
     all_containers,
     app_version,
     by_kind,
@@ -22,7 +23,6 @@ from tests.chart.chart_support import (
     pod_templates,
     selector_matches,
 )
-from tests.chart.conftest import RenderedCI
 
 AUTOSCALE_LABEL = "jobqueue.dev/autoscale"
 # annotation -> key under a pool's autoscale values

@@ -5,21 +5,14 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from tests.fixtures.tools import REPO_ROOT
-
-
-def _pinned(name: str) -> str:
-    for line in (REPO_ROOT / "tools/versions.env").read_text().splitlines():
-        if line.startswith(f"{name}="):
-            return line.split("=", 1)[1]
-    raise KeyError(name)
+from tests.chart.chart_support import pinned
 
 
 def test_helm_version_is_pinned(helm_bin: Path) -> None:
     out = subprocess.run(
         [str(helm_bin), "version", "--short"], capture_output=True, text=True, check=True
     )
-    assert out.stdout.strip().startswith(_pinned("HELM_VERSION"))
+    assert out.stdout.strip().startswith(pinned("HELM_VERSION"))
 
 
 def test_helm_template_renders(helm_bin: Path, tmp_path: Path) -> None:

@@ -16,8 +16,7 @@ from kubernetes import client as kube_client
 from kubernetes import config as kube_config
 
 from controller import annotations as ann
-from tests.chart.chart_support import CHART
-from tests.chart.test_chart_install import enforce_restricted, helm
+from tests.chart.chart_support import CHART, Helm, enforce_restricted
 from tests.e2e import e2e_support as e2e
 from tests.e2e.timeline import PoolView
 from tests.fixtures.kube import ControlPlane
@@ -108,8 +107,8 @@ async def kwok_stack(
     )  # fmt: skip
     values_file = tmp_path / "values.yaml"
     values_file.write_text(yaml.safe_dump(chart_values(scenario, database)))
-    helm(
-        helm_bin, cluster, "install", e2e.RELEASE, str(CHART), "--namespace", namespace,
+    Helm(helm_bin).on(
+        cluster, "install", e2e.RELEASE, str(CHART), "--namespace", namespace,
         "--values", str(values_file), "--wait", "--timeout", "5m",
     )  # fmt: skip
     log_dir = tmp_path / "logs"

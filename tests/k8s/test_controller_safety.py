@@ -6,8 +6,6 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Iterator
-from pathlib import Path
 
 import asyncpg
 import pytest
@@ -18,19 +16,6 @@ from tests.k8s import harness as h
 from worker.db.claims import register_worker
 
 pytestmark = pytest.mark.k8s
-
-
-@pytest.fixture
-def controllers() -> Iterator[list[h.Controller]]:
-    started: list[h.Controller] = []
-    yield started
-    for controller in started:
-        controller.stop()
-
-
-@pytest.fixture
-def kubeconfig(control_plane: ControlPlane, namespace: str, tmp_path: Path) -> Path:
-    return h.restricted_kubeconfig(control_plane, namespace, tmp_path / "controller.kubeconfig")
 
 
 def _holder(plane: ControlPlane, namespace: str) -> str | None:

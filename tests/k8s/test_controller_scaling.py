@@ -7,29 +7,13 @@ controller/rbac.yaml's Role, so the RBAC manifest is exercised by every test.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from controller import annotations as ann
-from tests.fixtures.kube import ControlPlane
 from tests.k8s import harness as h
 
 pytestmark = pytest.mark.k8s
-
-
-@pytest.fixture
-def controllers(tmp_path: Path) -> Iterator[list[h.Controller]]:
-    started: list[h.Controller] = []
-    yield started
-    for controller in started:
-        controller.stop()
-
-
-@pytest.fixture
-def kubeconfig(control_plane: ControlPlane, namespace: str, tmp_path: Path) -> Path:
-    return h.restricted_kubeconfig(control_plane, namespace, tmp_path / "controller.kubeconfig")
 
 
 def _start(controllers, kubeconfig, namespace, dsn, tmp_path, **kwargs) -> h.Controller:

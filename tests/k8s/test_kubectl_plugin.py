@@ -64,22 +64,13 @@ def ready_replicas(plane: ControlPlane, namespace: str, name: str) -> int:
     return int(found.get("status", {}).get("readyReplicas", 0))
 
 
-@pytest.fixture
-def controllers() -> Iterator[list[h.Controller]]:
-    started: list[h.Controller] = []
-    yield started
-    for controller in started:
-        controller.stop()
-
-
 async def test_status_and_events_show_what_the_controller_wrote(
-    control_plane, namespace, other_namespace, pg_dsn, controllers, tmp_path
+    control_plane, namespace, other_namespace, pg_dsn, kubeconfig, controllers, tmp_path
 ) -> None:
     plane = control_plane
     config = {ann.QUEUES: "plugin", ann.MAX_REPLICAS: "5", ann.JOBS_PER_REPLICA: "10"}
     plane.apply(h.deployment("mailers", annotations=config), namespace)
     plane.apply(h.deployment("plain", labelled=False), namespace)  # not autoscaled: not listed
-    kubeconfig = h.restricted_kubeconfig(plane, namespace, tmp_path / "controller.kubeconfig")
     controller = h.start_controller(
         kubeconfig=kubeconfig, namespace=namespace, dsn=pg_dsn, log_dir=tmp_path
     )
