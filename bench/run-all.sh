@@ -6,4 +6,6 @@ py=.venv/bin/python
 "$py" -m bench.bench_drain --jobs 100000
 "$py" -m bench.bench_latency --jobs 5000 --rate 500
 "$py" -m bench.bench_api
+# one API process is held to one core; two share the machine with PostgreSQL
+"$py" -m bench.bench_api --stats-rows 0 --api-workers 2 --batch-connections 8
 "$py" -m bench.bench_controller
