@@ -14,12 +14,11 @@ from dataclasses import dataclass
 
 import asyncpg
 
-from worker.db import sql_files
+from worker.db import NEW_JOB_CHANNEL, sql_files
 from worker.db.connection import DatabaseUnavailable, connect
 
 log = logging.getLogger(__name__)
 
-NEW_JOB_CHANNEL = "jobqueue_new_job"
 _FAILURES = (OSError, asyncio.TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError)
 
 

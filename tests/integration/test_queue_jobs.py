@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 import pytest
 
-from worker.db import claims, sql_files
+from worker.db import NEW_JOB_CHANNEL, claims, sql_files
 from worker.db.connection import connect, create_pool
 from worker.db.errors import JobNotFound, JobStateConflict
 from worker.db.jobs import (
@@ -193,7 +193,7 @@ async def test_enqueue_inside_the_callers_transaction(pg_dsn: str) -> None:
 async def test_one_notification_per_statement_and_queue(pg_dsn: str) -> None:
     listener = await asyncpg.connect(pg_dsn)
     heard: list[str] = []
-    await listener.add_listener("jobqueue_new_job", lambda *args: heard.append(args[3]))
+    await listener.add_listener(NEW_JOB_CHANNEL, lambda *args: heard.append(args[3]))
     conn = await connect(pg_dsn)
     try:
         await enqueue_many(

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter
 
 from worker.api.auth import token_dependencies
 from worker.api.models import QueuesOut, StatsOut, WorkersOut
-from worker.api.state import ApiState, api_state
+from worker.api.state import State
 from worker.db import inspect
 from worker.settings import Settings
-
-State = Annotated[ApiState, Depends(api_state)]
 
 
 def inspect_router(settings: Settings) -> APIRouter:

@@ -6,7 +6,7 @@ import base64
 import binascii
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Path, Query, Response
+from fastapi import APIRouter, Body, Path, Query, Response
 from fastapi.responses import JSONResponse
 
 from worker.api.auth import token_dependencies
@@ -19,7 +19,7 @@ from worker.api.models import (
     JobPage,
     JobStatus,
 )
-from worker.api.state import ApiState, api_state
+from worker.api.state import State
 from worker.api.validation import InputError, TextParam
 from worker.db import inspect
 from worker.db.errors import JobNotFound
@@ -31,7 +31,6 @@ BIGINT_MAX = 2**63 - 1
 ENVELOPE_BYTES = 64 * 1024
 
 JobId = Annotated[int, Path(ge=1, le=BIGINT_MAX, description="The job's id.")]
-State = Annotated[ApiState, Depends(api_state)]
 
 ENQUEUE_EXAMPLES: dict[str, Any] = {
     "seed": {"summary": "The seed's README example", "value": SEED_EXAMPLE_JOB},

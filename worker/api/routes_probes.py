@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, Response
+from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 
 from worker.api.auth import token_dependencies
 from worker.api.errors import NOT_READY_ERRORS
 from worker.api.models import Health, Readiness
-from worker.api.state import ApiState, api_state
+from worker.api.state import State
 from worker.db.migrate import current_version, expected_version
 from worker.settings import Settings
 
-State = Annotated[ApiState, Depends(api_state)]
 READY_TIMEOUT_SECONDS = 2.0
 
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import cast
+from typing import Annotated, cast
 
 import asyncpg
-from fastapi import HTTPException, Request
+from fastapi import Depends, HTTPException, Request
 
 from worker.api.coalesce import EnqueueCoalescer
 from worker.api.errors import NOT_READY_ERRORS
@@ -83,3 +83,7 @@ async def api_state(request: Request) -> ApiState:
     # async: FastAPI would run a plain function in a worker thread, on every request
     state: ApiState = request.app.state.api
     return state
+
+
+# The dependency every route declares to reach the per-process state.
+State = Annotated[ApiState, Depends(api_state)]

@@ -12,13 +12,12 @@ from typing import Any
 
 import asyncpg
 
-from worker.db import claims
+from worker.db import NEW_JOB_CHANNEL, claims
 from worker.db.connection import connect
 from worker.runtime.resilience import backoff_delay, is_transient
 
 log = logging.getLogger(__name__)
 
-NEW_JOB_CHANNEL = "jobqueue_new_job"
 CANCEL_CHANNEL = "jobqueue_cancel"
 PROBE_SECONDS = 10.0  # how often an idle LISTEN connection proves it is still alive
 
