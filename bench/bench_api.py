@@ -36,7 +36,7 @@ from worker.db import claims, inspect
 from worker.db.connection import connect
 from worker.db.jobs import NewJob, enqueue_many
 from worker.db.migrate import migrate
-from worker.dev.postgres import LocalPostgres
+from jobqueue.dev.postgres import LocalPostgres
 
 JOBS = "/api/v1/queue/jobs"
 SINGLE_GOAL = 3_000

@@ -1,3 +1,3 @@
-from worker.cli import main
+from jobqueue.cli import main
 
 main()

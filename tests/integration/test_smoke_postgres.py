@@ -10,7 +10,7 @@ import asyncpg
 
 from tests.fixtures.postgres import PostgresServer
 from worker.db.migrate import expected_version
-from worker.dev.postgres import blocked_ancestor, reachable_wheel_bin_dir, server_user
+from jobqueue.dev.postgres import blocked_ancestor, reachable_wheel_bin_dir, server_user
 
 
 async def test_round_trip(pg_dsn: str) -> None:

@@ -15,5 +15,5 @@ GROUP BY status;
 SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1);
 
 -- name: create_database
--- The stack's one database; its name is worker/dev/stack.py's DATABASE.
+-- The stack's one database; its name is jobqueue/dev/stack.py's DATABASE.
 CREATE DATABASE jobqueue;

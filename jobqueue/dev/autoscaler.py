@@ -14,7 +14,7 @@ from pathlib import Path
 
 from controller.depth import Depth, DepthSource, DepthUnavailable
 from controller.policy import Decision, Demand, PolicyState, Reason, ScalingConfig, decide
-from worker.dev.children import Child, python_command, spawn, stop_all
+from jobqueue.dev.children import Child, python_command, spawn, stop_all
 
 log = logging.getLogger("jobqueue.dev")
 

@@ -10,8 +10,8 @@ from typing import Annotated
 
 import typer
 
-from worker import cli_jobs
-from worker.cli_common import load_settings, print_error
+from jobqueue import cli_jobs
+from jobqueue.cli_common import load_settings, print_error
 from worker.db.connection import DatabaseUnavailable
 
 app = typer.Typer(
@@ -80,7 +80,7 @@ def dev(
     no_ui: Annotated[bool, typer.Option("--no-ui", help="Plain log lines, no live view.")] = False,
 ) -> None:
     """The whole system on this machine: embedded PostgreSQL, the API, autoscaled workers."""
-    from worker.dev.stack import DevOptions, run_dev
+    from jobqueue.dev.stack import DevOptions, run_dev
 
     if min_workers > max_workers:
         raise typer.BadParameter("must not exceed --max-workers", param_hint="'--min-workers'")

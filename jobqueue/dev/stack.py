@@ -29,10 +29,10 @@ from controller.policy import ScalingConfig
 from worker.db import sql_files
 from worker.db.connection import DatabaseUnavailable, connect
 from worker.db.migrate import migrate
-from worker.dev.autoscaler import LocalAutoscaler, WorkerFleet
-from worker.dev.children import Child, python_command, spawn, stop_all
-from worker.dev.postgres import LocalPostgres, server_user, wheel_bin_dir
-from worker.dev.view import Addresses, EventLog, SnapshotReader, render
+from jobqueue.dev.autoscaler import LocalAutoscaler, WorkerFleet
+from jobqueue.dev.children import Child, python_command, spawn, stop_all
+from jobqueue.dev.postgres import LocalPostgres, server_user, wheel_bin_dir
+from jobqueue.dev.view import Addresses, EventLog, SnapshotReader, render
 from worker.settings import Settings
 
 log = logging.getLogger("jobqueue.dev")

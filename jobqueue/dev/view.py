@@ -15,11 +15,11 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from worker.cli_common import format_age
-from worker.cli_jobs import queues_table
+from jobqueue.cli_common import format_age
+from jobqueue.cli_jobs import queues_table
 from worker.db import inspect, sql_files
 from worker.db.connection import DatabaseUnavailable, connect
-from worker.dev.autoscaler import LocalAutoscaler, ScaleRecord, WorkerFleet
+from jobqueue.dev.autoscaler import LocalAutoscaler, ScaleRecord, WorkerFleet
 
 log = logging.getLogger("jobqueue.dev")
 

@@ -64,7 +64,7 @@ class Child:
 
 def python_command(*args: str) -> list[str]:
     """`jobqueue ARGS` with this interpreter, independent of PATH."""
-    return [sys.executable, "-m", "worker", *args]
+    return [sys.executable, "-m", "jobqueue", *args]
 
 
 def spawn(name: str, args: Sequence[str], env: Mapping[str, str], log_path: Path) -> Child:
