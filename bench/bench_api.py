@@ -30,13 +30,13 @@ from urllib.parse import urlsplit
 import httpx
 
 from bench import common
+from jobqueue.dev.postgres import LocalPostgres
 from tests.fixtures.processes import free_port
 from tests.integration.api_support import SEED_JOB, api_process
 from worker.db import claims, inspect
 from worker.db.connection import connect
 from worker.db.jobs import NewJob, enqueue_many
 from worker.db.migrate import migrate
-from jobqueue.dev.postgres import LocalPostgres
 
 JOBS = "/api/v1/queue/jobs"
 SINGLE_GOAL = 3_000

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from controller import annotations as ann
-from jobqueue.cli_common import format_age
+from worker.ages import format_age
 
 SCALING_REASONS = ("ScaledUp", "ScaledDown")
 LABEL_SELECTOR = f"{ann.AUTOSCALE_LABEL}=true"

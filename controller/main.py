@@ -18,7 +18,6 @@ from typing import Any
 import kopf
 from kubernetes_asyncio.config import ConfigException
 
-from controller import logs
 from controller.annotations import AUTOSCALE_LABEL
 from controller.depth import DepthSource
 from controller.kubeclient import api_client, connection_info, load_configuration
@@ -26,6 +25,7 @@ from controller.leader import LeaderElector
 from controller.loop import ControlLoop
 from controller.metrics import ControllerMetrics
 from controller.scaler import Scaler
+from worker import logs
 from worker.runtime.http import HealthServer
 from worker.settings import Settings
 
@@ -169,8 +169,17 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> int:
     return 1 if crashed else 0
 
 
+def _quiet_kopf(debug: bool) -> None:
+    # kopf narrates every watch event at DEBUG; keep its INFO and up unless debugging
+    logging.getLogger("kopf").setLevel(logging.DEBUG if debug else logging.INFO)
+    # ... and says "Handler succeeded" at INFO for every watch event of every Deployment
+    logging.getLogger("kopf.objects").setLevel(logging.DEBUG if debug else logging.WARNING)
+    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+
+
 def run_controller(settings: Settings) -> int:
-    logs.configure(settings.debug)
+    logs.configure(settings.debug, settings.log_format, default="json")
+    _quiet_kopf(settings.debug)
     try:
         return asyncio.run(serve(settings))
     except KeyboardInterrupt:

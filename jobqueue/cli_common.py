@@ -7,7 +7,6 @@ import asyncio
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
 from typing import Any, NoReturn, TypeVar
 
 import asyncpg
@@ -100,21 +99,3 @@ def parse_json_object(text: str, option: str) -> dict[str, Any]:
 
 def print_json(value: Any) -> None:
     typer.echo(json.dumps(value, indent=2, default=str, ensure_ascii=False))
-
-
-def format_age(seconds: float | None) -> str:
-    """kubectl's style: 90s, 3m, 5h, 2d (a unit once there are two of it)."""
-    if seconds is None:
-        return "-"
-    whole = max(0, int(seconds))
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if whole >= 2 * size:
-            return f"{whole // size}{unit}"
-    return f"{whole}s"
-
-
-def age_of(moment: datetime | None, now: datetime | None = None) -> str:
-    if moment is None:
-        return "-"
-    now = now or datetime.now(UTC)
-    return format_age((now - moment).total_seconds())

@@ -15,7 +15,6 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from jobqueue.cli_common import (
-    age_of,
     console,
     fail,
     load_settings,
@@ -23,6 +22,9 @@ from jobqueue.cli_common import (
     print_json,
     run_db,
 )
+from jobqueue.tables import count_text as _count
+from jobqueue.tables import queues_table
+from worker.ages import age_of
 from worker.db import inspect
 from worker.db.errors import JobNotFound, JobStateConflict
 from worker.db.jobs import Job, NewJob, cancel_job, enqueue_many, get_job, retry_job
@@ -283,13 +285,6 @@ def retry(job_ids: Annotated[list[int], typer.Argument(min=1, help="Job ids.")])
 
 
 # ---------------------------------------------------------------- stats, workers
-def _count(count: inspect.Count) -> str:
-    if count.count is None:
-        return "?"
-    prefix = {"estimate": "~", "at_least": "≥"}.get(count.kind, "")
-    return f"{prefix}{count.count}"
-
-
 def stats(as_json: JsonFlag = False) -> None:
     """Jobs per status, and each queue's depth."""
     overview = run_db(load_settings(), inspect.stats_overview)
@@ -303,27 +298,6 @@ def stats(as_json: JsonFlag = False) -> None:
     totals.add_row("done in the last minute", _count(overview.done_last_minute))
     console.print(totals)
     console.print(queues_table(overview.queues))
-
-
-def queues_table(queues: inspect.QueueList) -> Table:
-    """Also the dev stack's view of its queues."""
-    table = Table(
-        "QUEUE", "READY", "SCHEDULED", "RUNNING", "WORKERS", "OLDEST READY", title="queues"
-    )
-    for queue in queues.queues:
-        table.add_row(
-            queue.queue_name,
-            _count(queue.ready),
-            _count(queue.scheduled),
-            str(queue.running),
-            str(queue.workers),
-            "-"
-            if queue.oldest_ready_age_seconds is None
-            else f"{queue.oldest_ready_age_seconds:.1f}s",
-        )
-    if queues.truncated:
-        table.caption = "more queues than shown"
-    return table
 
 
 def workers(as_json: JsonFlag = False) -> None:

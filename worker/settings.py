@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import socket
 from functools import lru_cache
-from typing import Annotated
+from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
 from pydantic import AliasChoices, Field, field_validator
@@ -58,6 +58,10 @@ class Settings(BaseSettings):
     )
     poll_interval: float = Field(default=1.0, gt=0, le=3600, validation_alias="POLL_INTERVAL")
     debug: bool = Field(default=False, validation_alias="DEBUG")
+    # unset: each process keeps its own format (worker.logs says which)
+    log_format: Literal["plain", "json"] | None = Field(
+        default=None, validation_alias=_env("LOG_FORMAT")
+    )
 
     # --- worker runtime
     worker_name: str = Field(

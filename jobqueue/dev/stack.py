@@ -26,13 +26,14 @@ from rich.console import Console
 from rich.live import Live
 
 from controller.policy import ScalingConfig
-from worker.db import sql_files
-from worker.db.connection import DatabaseUnavailable, connect
-from worker.db.migrate import migrate
 from jobqueue.dev.autoscaler import LocalAutoscaler, WorkerFleet
 from jobqueue.dev.children import Child, python_command, spawn, stop_all
 from jobqueue.dev.postgres import LocalPostgres, server_user, wheel_bin_dir
 from jobqueue.dev.view import Addresses, EventLog, SnapshotReader, render
+from worker import logs
+from worker.db import sql_files
+from worker.db.connection import DatabaseUnavailable, connect
+from worker.db.migrate import migrate
 from worker.settings import Settings
 
 log = logging.getLogger("jobqueue.dev")
@@ -336,10 +337,7 @@ class DevStack:
 
 
 def run_dev(settings: Settings, options: DevOptions) -> int:
-    logging.basicConfig(
-        level=logging.DEBUG if settings.debug else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    logs.configure(settings.debug, settings.log_format)
     console = Console()
     logging.getLogger("httpx").setLevel(logging.WARNING)
     if options.ui:  # the view shows the events; keep library chatter off the screen

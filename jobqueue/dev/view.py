@@ -15,11 +15,11 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from jobqueue.cli_common import format_age
-from jobqueue.cli_jobs import queues_table
+from jobqueue.dev.autoscaler import LocalAutoscaler, ScaleRecord, WorkerFleet
+from jobqueue.tables import queues_table
+from worker.ages import format_age
 from worker.db import inspect, sql_files
 from worker.db.connection import DatabaseUnavailable, connect
-from jobqueue.dev.autoscaler import LocalAutoscaler, ScaleRecord, WorkerFleet
 
 log = logging.getLogger("jobqueue.dev")
 

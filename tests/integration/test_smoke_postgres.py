@@ -8,9 +8,9 @@ from pathlib import Path
 
 import asyncpg
 
+from jobqueue.dev.postgres import blocked_ancestor, reachable_wheel_bin_dir, server_user
 from tests.fixtures.postgres import PostgresServer
 from worker.db.migrate import expected_version
-from jobqueue.dev.postgres import blocked_ancestor, reachable_wheel_bin_dir, server_user
 
 
 async def test_round_trip(pg_dsn: str) -> None:

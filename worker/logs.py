@@ -1,16 +1,23 @@
-"""Structured logs: one JSON object per line, with the record's `extra` fields kept."""
+"""One logging setup for every process (worker, API, controller, CLI, dev stack): plain lines
+or one JSON object per line, chosen by JOBQUEUE_LOG_FORMAT. Without it each process keeps the
+format it always had: JSON for the controller (its logs feed cluster tooling), plain otherwise."""
 
 from __future__ import annotations
 
 import json
 import logging
 from datetime import UTC, datetime
+from typing import Literal
 
+LogFormat = Literal["plain", "json"]
+PLAIN_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 # kopf adds its whole settings object to every record: not worth a log line's bytes
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName", "settings"}
 
 
 class JsonFormatter(logging.Formatter):
+    """The record's `extra` fields are kept as keys of the object."""
+
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, object] = {
             "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
@@ -28,14 +35,11 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry)
 
 
-def configure(debug: bool = False) -> None:
+def configure(debug: bool, log_format: LogFormat | None, default: LogFormat = "plain") -> None:
+    """Replace the root logger's handlers with one stderr handler in the chosen format."""
     handler = logging.StreamHandler()
-    handler.setFormatter(JsonFormatter())
+    chosen = log_format or default
+    handler.setFormatter(JsonFormatter() if chosen == "json" else logging.Formatter(PLAIN_FORMAT))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(logging.DEBUG if debug else logging.INFO)
-    # kopf narrates every watch event at DEBUG; keep its INFO and up unless debugging
-    logging.getLogger("kopf").setLevel(logging.DEBUG if debug else logging.INFO)
-    # ... and says "Handler succeeded" at INFO for every watch event of every Deployment
-    logging.getLogger("kopf.objects").setLevel(logging.DEBUG if debug else logging.WARNING)
-    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
