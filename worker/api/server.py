@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import logging
 import math
 
 import uvicorn
 from fastapi import FastAPI
 
+from worker import logs
 from worker.api.app import create_app
 from worker.settings import Settings, get_settings
 
@@ -18,7 +18,7 @@ def app_from_environment() -> FastAPI:
 
 
 def serve(settings: Settings) -> None:
-    logging.basicConfig(level=logging.DEBUG if settings.debug else logging.INFO)
+    logs.configure(settings.debug, settings.log_format)
     several = settings.api_workers > 1
     uvicorn.run(
         # worker processes build their own app, and pool, from the environment

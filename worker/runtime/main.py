@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Coroutine
 from typing import Any
 
+from worker import logs
 from worker.db import claims
 from worker.db.connection import create_pool
 from worker.handlers.base import HandlerRegistry
@@ -177,10 +178,7 @@ def _run(coro: Coroutine[Any, Any, int]) -> int:
 
 
 def run_worker(settings: Settings) -> int:
-    logging.basicConfig(
-        level=logging.DEBUG if settings.debug else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    logs.configure(settings.debug, settings.log_format)
     import worker.handlers  # noqa: F401 - the built-in handlers register on import
     from worker.handlers import registry
 
