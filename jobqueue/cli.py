@@ -9,13 +9,18 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from pydantic import ValidationError
 
 from jobqueue import cli_jobs
 from jobqueue.cli_common import load_settings, print_error
 from worker.db.connection import DatabaseUnavailable
+from worker.settings import get_settings
 
 app = typer.Typer(
-    help="Job-Queue: a PostgreSQL job queue with a Kubernetes autoscaler.", no_args_is_help=True
+    help="Job-Queue: a PostgreSQL job queue with a Kubernetes autoscaler.",
+    no_args_is_help=True,
+    # with DEBUG=true the plain traceback goes to the log, where it can be copied whole
+    pretty_exceptions_enable=False,
 )
 app.command()(cli_jobs.enqueue)
 app.add_typer(cli_jobs.jobs_app, name="jobs")
@@ -97,12 +102,25 @@ def dev(
     raise typer.Exit(run_dev(load_settings(), options))
 
 
+def _debugging() -> bool:
+    try:
+        return get_settings().debug
+    except ValidationError:  # the command itself reports bad settings
+        return False
+
+
 def main() -> None:
     # one place for every command: an unreachable database is a message, not a traceback
     try:
         app()
     except DatabaseUnavailable as exc:
         print_error(str(exc))
+        sys.exit(1)
+    except Exception as exc:
+        # a bug or an unforeseen fault: one line for users, the traceback only when debugging
+        if _debugging():
+            raise
+        print_error(f"unexpected {type(exc).__name__}: {exc} (set DEBUG=true to log the traceback)")
         sys.exit(1)
 
 

@@ -175,3 +175,26 @@ def test_missing_schema_and_bad_settings_are_explained(pg_dsn_empty: str) -> Non
     assert "DB_URL" in wrong_scheme.stderr and "postgresql://" in wrong_scheme.stderr
     for result in (bare, wrong_scheme):
         assert "Traceback" not in result.stderr
+
+
+def _broken_handlers(tmp_path: Path) -> dict[str, str]:
+    (tmp_path / "broken_handlers.py").write_text("raise RuntimeError('handler module exploded')\n")
+    return {"JOBQUEUE_HANDLER_MODULES": "broken_handlers", "PYTHONPATH": str(tmp_path)}
+
+
+def test_an_unknown_exception_is_one_line_with_the_hint(pg_dsn: str, tmp_path: Path) -> None:
+    result = jobqueue(pg_dsn, "worker", **_broken_handlers(tmp_path), DEBUG="false")
+    assert result.returncode == 1
+    lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert lines == [
+        "error: unexpected RuntimeError: handler module exploded "
+        "(set DEBUG=true to log the traceback)"
+    ], result.stderr
+    assert "Traceback" not in result.stderr and "╭" not in result.stderr, result.stderr
+
+
+def test_debug_shows_the_plain_traceback(pg_dsn: str, tmp_path: Path) -> None:
+    result = jobqueue(pg_dsn, "worker", **_broken_handlers(tmp_path), DEBUG="true")
+    assert result.returncode == 1
+    assert "Traceback (most recent call last)" in result.stderr, result.stderr
+    assert "RuntimeError: handler module exploded" in result.stderr
