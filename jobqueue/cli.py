@@ -13,7 +13,9 @@ from pydantic import ValidationError
 
 from jobqueue import cli_jobs
 from jobqueue.cli_common import load_settings, print_error
+from worker import logs
 from worker.db.connection import DatabaseUnavailable
+from worker.logs import LogFormat
 from worker.settings import get_settings
 
 app = typer.Typer(
@@ -102,14 +104,18 @@ def dev(
     raise typer.Exit(run_dev(load_settings(), options))
 
 
-def _debugging() -> bool:
+def _logging_settings() -> tuple[bool, LogFormat | None]:
     try:
-        return get_settings().debug
+        settings = get_settings()
     except ValidationError:  # the command itself reports bad settings
-        return False
+        return False, None
+    return settings.debug, settings.log_format
 
 
 def main() -> None:
+    debug, log_format = _logging_settings()
+    # the service commands configure their own level when they start
+    logs.configure(debug, log_format, quiet=True)
     # one place for every command: an unreachable database is a message, not a traceback
     try:
         app()
@@ -118,7 +124,7 @@ def main() -> None:
         sys.exit(1)
     except Exception as exc:
         # a bug or an unforeseen fault: one line for users, the traceback only when debugging
-        if _debugging():
+        if debug:
             raise
         print_error(f"unexpected {type(exc).__name__}: {exc} (set DEBUG=true to log the traceback)")
         sys.exit(1)

@@ -35,11 +35,15 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry)
 
 
-def configure(debug: bool, log_format: LogFormat | None, default: LogFormat = "plain") -> None:
-    """Replace the root logger's handlers with one stderr handler in the chosen format."""
+def configure(
+    debug: bool, log_format: LogFormat | None, default: LogFormat = "plain", quiet: bool = False
+) -> None:
+    """Replace the root logger's handlers with one stderr handler in the chosen format. `quiet`
+    (the CLI's short commands) keeps warnings and up unless debugging: their output is the
+    answer, not a narration."""
     handler = logging.StreamHandler()
     chosen = log_format or default
     handler.setFormatter(JsonFormatter() if chosen == "json" else logging.Formatter(PLAIN_FORMAT))
     root = logging.getLogger()
     root.handlers[:] = [handler]
-    root.setLevel(logging.DEBUG if debug else logging.INFO)
+    root.setLevel(logging.DEBUG if debug else logging.WARNING if quiet else logging.INFO)
