@@ -30,6 +30,7 @@ from kubernetes_asyncio import client as kube
 from kubernetes_asyncio import config as kube_config
 from kubernetes_asyncio import watch
 
+from bench import common
 from controller import annotations as ann
 from controller.depth import DepthSource
 from controller.policy import ScalingConfig
@@ -37,7 +38,6 @@ from tests.fixtures.kube import ControlPlane
 from tests.fixtures.postgres import PostgresServer, create_migrated_database
 from tests.fixtures.processes import free_port, log_tail, start_logged, stop_process, wait_until
 from tests.fixtures.tools import REPO_ROOT, find_binary
-from worker.db import sql_files
 from worker.db.claims import claim_jobs
 from worker.db.connection import connect
 from worker.db.jobs import NewJob, cancel_job, enqueue_many
@@ -230,7 +230,7 @@ async def probe_cost(dsn: str, backlog: int, rounds: int) -> tuple[list[float], 
     try:
         depth = await source.depth([QUEUE], cap)
         capped = await _time(lambda: source.depth([QUEUE], cap), rounds)
-        uncapped_sql = sql_files.query("depth", "uncapped_ready_count")
+        uncapped_sql = common.SQL["uncapped_ready_count"]
         total = await conn.fetchval(uncapped_sql, [QUEUE])
         uncapped = await _time(lambda: conn.fetchval(uncapped_sql, [QUEUE]), max(5, rounds // 20))
         print(

@@ -9,15 +9,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 import asyncpg
 
-from worker.db import NEW_JOB_CHANNEL, sql_files
+from worker.db import NEW_JOB_CHANNEL
+from worker.db import depth as depth_sql
 from worker.db.connection import DatabaseUnavailable, connect
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 _FAILURES = (OSError, asyncio.TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError)
 
@@ -31,9 +34,6 @@ class Depth:
     ready: int  # pending with run_at <= now, capped
     running: int  # capped
     oldest_ready_seconds: float | None  # None when nothing is ready
-
-
-_sql = sql_files.statements("depth")
 
 
 class DepthSource:
@@ -65,11 +65,10 @@ class DepthSource:
         if self._on_new_job is not None:
             self._on_new_job(str(payload))
 
-    async def _fetch(self, statement: str, *args: object) -> list[asyncpg.Record]:
+    async def _read(self, read: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
         async with self._lock:
             try:
-                conn = await self._connection()
-                return await conn.fetch(_sql(statement), *args, timeout=self._timeout)
+                return await read(await self._connection())
             except (*_FAILURES, DatabaseUnavailable) as exc:
                 await self._drop()
                 raise DepthUnavailable(f"cannot read queue depth: {exc}") from exc
@@ -85,16 +84,16 @@ class DepthSource:
 
     async def depth(self, queues: Sequence[str], cap: int) -> Depth:
         """Ready and running jobs over `queues`, each counted up to `cap`."""
-        rows = await self._fetch("queue_depth", list(queues), cap)
-        row = rows[0]
+        row = await self._read(lambda c: depth_sql.count_jobs_depth(c, queues, cap, self._timeout))
         return Depth(row["ready"], row["running"], row["oldest_ready_seconds"])
 
     async def in_flight(self, worker_names: Sequence[str]) -> dict[str, int]:
         """In-flight jobs per worker name (pod name), for workers whose lease is fresh."""
         if not worker_names:
             return {}
-        rows = await self._fetch("in_flight_by_worker_name", list(worker_names))
-        return {row["name"]: row["in_flight"] for row in rows}
+        return await self._read(
+            lambda c: depth_sql.sum_workers_in_flight(c, worker_names, self._timeout)
+        )
 
     async def close(self) -> None:
         async with self._lock:

@@ -37,3 +37,9 @@ GROUP BY application_name;
 
 -- name: latencies
 SELECT (result ->> 'latency')::float8 FROM jobs WHERE status = 'completed';
+
+-- name: uncapped_ready_count
+-- The count(*) a depth-polling scaler typically runs, kept here as
+-- bench_controller's point of comparison for the capped probe. Its cost grows with the backlog.
+SELECT count(*)::int FROM jobs
+WHERE status = 'pending' AND queue_name = ANY ($1::text[]) AND run_at <= now();

@@ -31,14 +31,14 @@ from jobqueue.dev.children import Child, python_command, spawn, stop_all
 from jobqueue.dev.postgres import LocalPostgres, server_user, wheel_bin_dir
 from jobqueue.dev.view import Addresses, EventLog, SnapshotReader, render
 from worker import logs
-from worker.db import sql_files
+from worker.db import dev as dev_sql
 from worker.db.connection import DatabaseUnavailable, connect
 from worker.db.migrate import migrate
 from worker.settings import Settings
 
 log = logging.getLogger("jobqueue.dev")
 
-DATABASE = "jobqueue"
+DATABASE = dev_sql.DEV_DATABASE
 PREFERRED_PG_PORT = 54320  # a stable DB_URL across runs when it is free; any free port if not
 API_READY_TIMEOUT = 60.0
 API_STOP_GRACE = 15.0
@@ -163,8 +163,7 @@ class DevStack:
         assert self.pg is not None
         conn = await connect(self.pg.dsn("postgres"), timeout=10)
         try:
-            if not await conn.fetchval(sql_files.query("dev", "database_exists"), DATABASE):
-                await conn.execute(sql_files.query("dev", "create_database"))
+            await dev_sql.create_dev_database(conn)
         finally:
             await conn.close()
 

@@ -18,7 +18,8 @@ from rich.text import Text
 from jobqueue.dev.autoscaler import LocalAutoscaler, ScaleRecord, WorkerFleet
 from jobqueue.tables import queues_table
 from worker.ages import format_age
-from worker.db import inspect, sql_files
+from worker.db import dev as dev_sql
+from worker.db import inspect
 from worker.db.connection import DatabaseUnavailable, connect
 
 log = logging.getLogger("jobqueue.dev")
@@ -66,10 +67,8 @@ class SnapshotReader:
             conn = self._conn
             queues = await inspect.queue_depths(conn)
             workers = await inspect.live_workers(conn)
-            rows = await conn.fetch(
-                sql_files.query("dev", "recently_finished"),
-                float(THROUGHPUT_WINDOW_SECONDS),
-                THROUGHPUT_COUNT_BOUND,
+            finished = await dev_sql.count_jobs_recently_finished(
+                conn, float(THROUGHPUT_WINDOW_SECONDS), THROUGHPUT_COUNT_BOUND
             )
         except (*_FAILURES, DatabaseUnavailable) as exc:
             await self.close()
@@ -77,7 +76,7 @@ class SnapshotReader:
         return Snapshot(
             queues=queues,
             workers={w.name: w for w in workers},
-            finished={row["status"]: row["n"] for row in rows},
+            finished=finished,
         )
 
     async def close(self) -> None:

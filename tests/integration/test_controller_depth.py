@@ -70,7 +70,7 @@ async def test_probe_uses_the_partial_indexes(pg_dsn: str) -> None:
         plan = "\n".join(
             row[0]
             for row in await conn.fetch(
-                "EXPLAIN " + sql_files.query("depth", "queue_depth"), ["a", "b"], 10
+                "EXPLAIN " + sql_files.query("depth", "count_jobs_depth"), ["a", "b"], 10
             )
         )
     finally:

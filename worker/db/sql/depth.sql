@@ -1,7 +1,7 @@
 -- The autoscaler's depth probe and its view of workers. Each count is capped ($2), so the
 -- probe costs the same with ten jobs or ten million waiting.
 
--- name: queue_depth
+-- name: count_jobs_depth
 -- $1 queues, $2 cap. Ready jobs through the claim's partial index (jobs_claim_idx), running
 -- jobs through jobs_running_idx, both LIMITed. The oldest ready job is found by a loose index
 -- scan: one descent per (queue, priority level), at most 64 levels per queue.
@@ -38,16 +38,10 @@ SELECT
          LIMIT 1) AS first_ready
      WHERE l.priority IS NOT NULL) AS oldest_ready_seconds;
 
--- name: in_flight_by_worker_name
+-- name: sum_workers_in_flight
 -- $1 pod names. Workers whose lease is still fresh, summed per name (a pod runs one worker,
 -- but a restarted container briefly leaves its predecessor's row behind).
 SELECT name, sum(in_flight)::int AS in_flight
 FROM workers
 WHERE name = ANY ($1::text[]) AND lease_expires_at > now()
 GROUP BY name;
-
--- name: uncapped_ready_count
--- Not used by the controller: the count(*) a depth-polling scaler typically runs, kept only as
--- the benchmark's point of comparison. Its cost grows with the backlog.
-SELECT count(*)::int FROM jobs
-WHERE status = 'pending' AND queue_name = ANY ($1::text[]) AND run_at <= now();

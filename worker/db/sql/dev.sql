@@ -1,6 +1,6 @@
 -- The local stack's live view (`jobqueue dev`).
 
--- name: recently_finished
+-- name: count_jobs_recently_finished
 -- Jobs that finished in the last $1 seconds, per final status, through jobs_finished_idx;
 -- the count stops at $2.
 SELECT status::text AS status, count(*)::int AS n
@@ -15,5 +15,5 @@ GROUP BY status;
 SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1);
 
 -- name: create_database
--- The stack's one database; its name is jobqueue/dev/stack.py's DATABASE.
+-- The stack's one database; its name is worker/db/dev.py's DEV_DATABASE.
 CREATE DATABASE jobqueue;
