@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from controller.policy import ScalingConfig
 
@@ -19,6 +21,8 @@ ACTIVATION_JOBS = PREFIX + "activation-jobs"
 SCALE_DOWN_DELAY = PREFIX + "scale-down-delay"
 PAUSED = PREFIX + "paused"
 STATUS = PREFIX + "status"
+# the Deployments the controller manages, and the only ones `kubectl jobqueue` lists
+LABEL_SELECTOR = f"{AUTOSCALE_LABEL}=true"
 POD_DELETION_COST = "controller.kubernetes.io/pod-deletion-cost"
 
 # The annotations that configure scaling; the controller's own status annotation is not one.
@@ -133,3 +137,13 @@ def config_fingerprint(annotations: Mapping[str, str] | None) -> tuple[tuple[str
     """The configuring annotations only, so the status annotation we write changes nothing."""
     annotations = annotations or {}
     return tuple((key, annotations[key]) for key in CONFIG_ANNOTATIONS if key in annotations)
+
+
+def status_of(annotations: Mapping[str, str] | None) -> dict[str, Any] | None:
+    """The status the controller wrote (jobqueue.dev/status), or None when there is none or
+    it is not a JSON object (someone edited it by hand)."""
+    try:
+        found = json.loads((annotations or {}).get(STATUS) or "")
+    except ValueError:
+        return None
+    return found if isinstance(found, dict) else None

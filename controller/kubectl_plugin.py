@@ -26,7 +26,6 @@ from controller import annotations as ann
 from worker.ages import format_age
 
 SCALING_REASONS = ("ScaledUp", "ScaledDown")
-LABEL_SELECTOR = f"{ann.AUTOSCALE_LABEL}=true"
 _SERVICE_ACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
 
 
@@ -53,19 +52,11 @@ class DeploymentStatus:
     reason: str
 
 
-def _status_annotation(annotations: dict[str, str]) -> dict[str, Any]:
-    try:
-        found = json.loads(annotations.get(ann.STATUS) or "{}")
-    except ValueError:
-        return {}
-    return found if isinstance(found, dict) else {}
-
-
 def describe_deployment(deployment: Any) -> DeploymentStatus:
     """One Deployment as `status` shows it; pure, so it is easy to reason about."""
     metadata = deployment.metadata
     annotations = dict(metadata.annotations or {})
-    status = _status_annotation(annotations)
+    status = ann.status_of(annotations) or {}
     try:
         config = ann.parse(annotations)
         queues = ",".join(config.queues)
@@ -281,8 +272,8 @@ async def _deployments(api: Any, namespace: str | None) -> list[Any]:
         api,
         "deployments",
         namespace,
-        partial(apps.list_deployment_for_all_namespaces, label_selector=LABEL_SELECTOR),
-        partial(apps.list_namespaced_deployment, label_selector=LABEL_SELECTOR),
+        partial(apps.list_deployment_for_all_namespaces, label_selector=ann.LABEL_SELECTOR),
+        partial(apps.list_namespaced_deployment, label_selector=ann.LABEL_SELECTOR),
     )
 
 
@@ -337,7 +328,7 @@ async def run(args: argparse.Namespace) -> str:
 def _nothing(namespace: str | None, name: str | None, what: str = "autoscaled Deployments") -> str:
     where = "in any namespace" if namespace is None else f"in namespace {namespace}"
     named = f" named {name}" if name else ""
-    return f"No {what}{named} found {where} (label {LABEL_SELECTOR})."
+    return f"No {what}{named} found {where} (label {ann.LABEL_SELECTOR})."
 
 
 def build_parser() -> argparse.ArgumentParser:

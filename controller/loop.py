@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import math
 import time
@@ -56,14 +55,6 @@ def _parse(
         return ann.parse(annotations), None
     except ann.InvalidAnnotation as exc:
         return None, exc
-
-
-def _status_on(annotations: Mapping[str, str]) -> dict[str, Any] | None:
-    try:
-        found = json.loads(annotations.get(ann.STATUS, ""))
-    except ValueError:
-        return None
-    return found if isinstance(found, dict) else None
 
 
 class ControlLoop:
@@ -119,7 +110,7 @@ class ControlLoop:
         tracked = self.deployments.get(key)
         if tracked is None or tracked.ref.uid != metadata.get("uid"):
             config, invalid = _parse(annotations)
-            status = _status_on(annotations)
+            status = ann.status_of(annotations)
             self.deployments[key] = Tracked(
                 ref=DeploymentRef(key[0], key[1], metadata.get("uid", "")),
                 replicas=replicas,
@@ -141,7 +132,7 @@ class ControlLoop:
             tracked.replicas, tracked.generation = replicas, generation
         tracked.selector = dict(spec.get("selector") or {})
         # another replica may have scaled while we followed: keep its last scale time
-        shown = (_status_on(annotations) or {}).get("lastScaleTime")
+        shown = (ann.status_of(annotations) or {}).get("lastScaleTime")
         if isinstance(shown, str) and shown > (tracked.last_scale_time or ""):
             tracked.last_scale_time = shown
         if fingerprint != tracked.fingerprint:

@@ -18,7 +18,7 @@ from typing import Any
 import kopf
 from kubernetes_asyncio.config import ConfigException
 
-from controller.annotations import AUTOSCALE_LABEL
+from controller.annotations import AUTOSCALE_LABEL, LABEL_SELECTOR
 from controller.depth import DepthSource
 from controller.kubeclient import api_client, connection_info, load_configuration
 from controller.leader import LeaderElector
@@ -31,7 +31,6 @@ from worker.settings import Settings
 
 log = logging.getLogger(__name__)
 
-LABEL_SELECTOR = f"{AUTOSCALE_LABEL}=true"
 _STARTUP_GRACE = 60.0
 
 

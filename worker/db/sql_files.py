@@ -10,6 +10,8 @@ from collections.abc import Callable
 from functools import cache, partial
 from importlib import resources
 
+from worker.db import NEW_JOB_CHANNEL
+
 _NAME = re.compile(r"^--\s*name:\s*(\w+)\s*$", re.MULTILINE)
 
 
@@ -25,11 +27,22 @@ def parse_named_statements(text: str) -> dict[str, str]:
     return statements
 
 
+# Constants the SQL writes as :NAME (not valid PostgreSQL, so a missed one fails loudly); the
+# loader fills in their one home, so the channel's name is written once.
+PLACEHOLDERS = {":NEW_JOB_CHANNEL": "'" + NEW_JOB_CHANNEL + "'"}
+
+
+def fill_placeholders(text: str) -> str:
+    for placeholder, literal in PLACEHOLDERS.items():
+        text = text.replace(placeholder, literal)
+    return text
+
+
 @cache
 def load(file_stem: str) -> dict[str, str]:
     """All named statements of worker/db/sql/<file_stem>.sql."""
     text = resources.files("worker.db").joinpath("sql", f"{file_stem}.sql").read_text()
-    return parse_named_statements(text)
+    return parse_named_statements(fill_placeholders(text))
 
 
 def query(file_stem: str, name: str) -> str:

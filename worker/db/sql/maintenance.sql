@@ -32,7 +32,7 @@ rescued AS (
 )
 SELECT count(*) FILTER (WHERE status = 'pending') AS requeued,
        count(*) FILTER (WHERE status = 'failed') AS failed,
-       (SELECT count(pg_notify('jobqueue_new_job', queue_name))
+       (SELECT count(pg_notify(:NEW_JOB_CHANNEL, queue_name))
         FROM (SELECT DISTINCT queue_name FROM rescued WHERE status = 'pending') AS q) AS notified
 FROM rescued;
 
