@@ -89,7 +89,7 @@ released AS (
     RETURNING j.queue_name
 )
 SELECT count(*) AS released,
-       (SELECT count(pg_notify('jobqueue_new_job', queue_name))
+       (SELECT count(pg_notify(:NEW_JOB_CHANNEL, queue_name))
         FROM (SELECT DISTINCT queue_name FROM released) AS q) AS notified
 FROM released;
 
@@ -104,7 +104,7 @@ WITH released AS (
     RETURNING j.queue_name
 )
 SELECT count(*) AS released,
-       (SELECT count(pg_notify('jobqueue_new_job', queue_name))
+       (SELECT count(pg_notify(:NEW_JOB_CHANNEL, queue_name))
         FROM (SELECT DISTINCT queue_name FROM released) AS q) AS notified
 FROM released;
 

@@ -84,5 +84,5 @@ WITH retried AS (
     WHERE id = $1 AND status IN ('failed', 'cancelled')
     RETURNING *
 )
-SELECT retried.*, pg_notify('jobqueue_new_job', retried.queue_name) AS notified
+SELECT retried.*, pg_notify(:NEW_JOB_CHANNEL, retried.queue_name) AS notified
 FROM retried;
