@@ -9,13 +9,7 @@ import time
 from dataclasses import dataclass
 
 from worker.db.claims import ClaimedJob
-from worker.handlers.base import (
-    HandlerConfig,
-    HandlerRegistry,
-    HandlerSpec,
-    JobContext,
-    PermanentError,
-)
+from worker.handlers.base import HandlerRegistry, HandlerSpec, JobContext, PermanentError
 from worker.runtime.resilience import backoff_delay
 from worker.settings import Settings
 
@@ -103,7 +97,7 @@ class JobRunner:
             queue_name=job.queue_name,
             attempt=job.attempts,
             max_tries=job.max_tries,
-            config=HandlerConfig.from_settings(self._settings),
+            settings=self._settings,
             worker_id=self._worker_id,
         )
         timeout = self.timeout_for(job, spec)
