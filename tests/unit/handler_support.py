@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from worker.handlers import HandlerConfig, JobContext
+from worker.handlers import JobContext
 from worker.settings import Settings
 
 
@@ -25,7 +25,7 @@ def job_context(
         queue_name="default",
         attempt=1,
         max_tries=3,
-        config=HandlerConfig.from_settings(Settings(**values)),
+        settings=Settings(**values),
         worker_id="test-worker",
     )
 

@@ -7,7 +7,6 @@ docs/handlers.md.
 from worker.handlers import emails, images_processing, noop, report_generation
 from worker.handlers.base import (
     Handler,
-    HandlerConfig,
     HandlerRegistry,
     HandlerSpec,
     JobContext,
@@ -20,7 +19,6 @@ BUILTIN_MODULES = (emails, images_processing, noop, report_generation)
 
 __all__ = [
     "Handler",
-    "HandlerConfig",
     "HandlerRegistry",
     "HandlerSpec",
     "JSONResult",

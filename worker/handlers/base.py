@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import importlib
-import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from worker.settings import Settings
@@ -16,43 +15,15 @@ class PermanentError(Exception):
 
 
 @dataclass(frozen=True)
-class HandlerConfig:
-    """The settings handlers use: the built-ins' folders and SMTP. Deliberately not the whole
-    Settings, so a handler never sees the database URL or the API token."""
-
-    worker_name: str = ""
-    outbox_dir: str = "./outbox"
-    reports_dir: str = "./reports"
-    images_dir: str = "./images"
-    smtp_host: str | None = None
-    smtp_port: int = 587
-    smtp_username: str | None = None
-    smtp_password: str | None = None
-    smtp_tls: str = "starttls"
-    smtp_from: str = "jobqueue@localhost"
-    smtp_ca_file: str | None = None
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> HandlerConfig:
-        return cls(**{name.name: getattr(settings, name.name) for name in fields(cls)})
-
-
-@dataclass(frozen=True)
 class JobContext:
-    """What a handler gets beside its payload: the job's fields, a logger, its config."""
-
     job_id: int
     job_type: str
     queue_name: str
     attempt: int
     max_tries: int
-    config: HandlerConfig
+    settings: Settings
     worker_id: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def logger(self) -> logging.Logger:
-        return logging.getLogger(f"worker.handlers.{self.job_type}")
 
 
 JSONResult = dict[str, Any] | list[Any] | str | int | float | bool | None

@@ -16,9 +16,10 @@ from typing import Any
 
 import aiosmtplib
 
-from worker.handlers.base import HandlerConfig, JobContext, PermanentError, registry
+from worker.handlers.base import JobContext, PermanentError, registry
 from worker.handlers.payload import InvalidPayload, optional_str, require_str, str_list
 from worker.handlers.storage import write_file
+from worker.settings import Settings
 
 SMTP_TIMEOUT_SECONDS = 30.0
 
@@ -61,7 +62,7 @@ def _addresses(payload: dict[str, Any], field: str, *, required: bool) -> list[A
     return [parse_address(name or f"{field}[{i}]", item) for i, item in enumerate(items)]
 
 
-def _sender(settings: HandlerConfig) -> Address:
+def _sender(settings: Settings) -> Address:
     try:
         return parse_address("smtp_from", settings.smtp_from, dotted_domain=False)
     except InvalidPayload as exc:
@@ -83,7 +84,7 @@ def build_message(
         raise InvalidPayload("subject", "must not contain line breaks")
     body = require_str(payload, "body")
     html = optional_str(payload, "html")
-    sender = _sender(ctx.config)
+    sender = _sender(ctx.settings)
 
     message = EmailMessage(policy=policy.SMTP)
     message["From"] = sender
@@ -113,7 +114,7 @@ def job_digest(payload: dict[str, Any], ctx: JobContext) -> str:
 
 
 async def _deliver(
-    message: EmailMessage, recipients: list[str], settings: HandlerConfig
+    message: EmailMessage, recipients: list[str], settings: Settings
 ) -> dict[str, str]:
     """Send over SMTP; returns the recipients the server refused while accepting others."""
     del message["Bcc"]  # blind copies travel in the envelope only
@@ -149,9 +150,11 @@ async def send_email(payload: dict[str, Any], ctx: JobContext) -> dict[str, Any]
     digest = job_digest(payload, ctx)
     message, recipients = build_message(payload, ctx, digest)
     result: dict[str, Any] = {"message_id": str(message["Message-ID"]), "recipients": recipients}
-    if not ctx.config.smtp_host:
+    if not ctx.settings.smtp_host:
         name = f"job-{ctx.job_id}-{digest[:12]}.eml"
-        path = await asyncio.to_thread(write_file, ctx.config.outbox_dir, name, message.as_bytes())
+        path = await asyncio.to_thread(
+            write_file, ctx.settings.outbox_dir, name, message.as_bytes()
+        )
         return {**result, "dry_run": True, "eml_path": str(path)}
-    refused = await _deliver(message, recipients, ctx.config)
+    refused = await _deliver(message, recipients, ctx.settings)
     return {**result, "dry_run": False, "refused": refused}
