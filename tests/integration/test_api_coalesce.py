@@ -11,8 +11,8 @@ import pytest
 
 from tests.integration.api_support import JOBS, SEED_JOB, api_client, api_settings
 from worker.api.coalesce import EnqueueCoalescer
-from worker.api.errors import NOT_READY_ERRORS
 from worker.db.connection import create_pool
+from worker.db.errors import is_transient
 from worker.db.jobs import Job, NewJob, enqueue_many
 
 
@@ -52,9 +52,7 @@ async def test_a_bad_job_fails_only_its_own_request(pool: asyncpg.Pool) -> None:
         batches.append(len(jobs))
         return await enqueue_many(pool, jobs)
 
-    coalescer = EnqueueCoalescer(
-        recorded, flushers=1, max_batch=100, is_outage=lambda e: isinstance(e, NOT_READY_ERRORS)
-    )
+    coalescer = EnqueueCoalescer(recorded, flushers=1, max_batch=100, is_outage=is_transient)
     # priority past PostgreSQL's integer: the API refuses it, the database would too
     jobs = [NewJob("noop", {"n": i}, priority=2**40 if i == 3 else 0) for i in range(8)]
     outcomes = await asyncio.gather(*(coalescer.enqueue(j) for j in jobs), return_exceptions=True)

@@ -18,7 +18,7 @@ from worker.api.routes_jobs import jobs_router
 from worker.api.routes_probes import probes_router
 from worker.api.state import ApiState
 from worker.api.validation import known_job_types
-from worker.db.connection import DatabaseUnavailable, create_pool
+from worker.db.connection import DatabaseRefused, DatabaseUnavailable, create_pool
 from worker.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -59,6 +59,8 @@ async def open_pool(settings: Settings) -> asyncpg.Pool:
 
     try:
         return await pool(settings.api_pool_min)
+    except DatabaseRefused:
+        raise  # a wrong password or database: no retry fixes it
     except DatabaseUnavailable as exc:
         log.warning("%s; starting anyway, /readyz reports 503 until it is reachable", exc)
         return await pool(0)  # connects on first use

@@ -11,10 +11,10 @@ import asyncpg
 from fastapi import Depends, HTTPException, Request
 
 from worker.api.coalesce import EnqueueCoalescer
-from worker.api.errors import NOT_READY_ERRORS
 from worker.api.metrics import ApiMetrics
 from worker.api.models import JobIn
 from worker.api.validation import Loc, check_job_type, check_payload
+from worker.db.errors import is_transient
 from worker.db.jobs import Job, NewJob, enqueue_many
 from worker.settings import Settings
 
@@ -34,7 +34,7 @@ class ApiState:
             # leave connections for reads and batches
             flushers=max(1, self.settings.api_pool_max // 2),
             max_batch=self.settings.api_max_batch,
-            is_outage=lambda exc: isinstance(exc, NOT_READY_ERRORS),
+            is_outage=is_transient,
         )
 
     async def enqueue(self, job: NewJob) -> tuple[Job, bool]:
