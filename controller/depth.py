@@ -16,6 +16,7 @@ import asyncpg
 
 from worker.db import NEW_JOB_CHANNEL, sql_files
 from worker.db.connection import DatabaseUnavailable, connect
+from worker.db.errors import is_transient
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +73,9 @@ class DepthSource:
                 return await conn.fetch(_sql(statement), *args, timeout=self._timeout)
             except (*_FAILURES, DatabaseUnavailable) as exc:
                 await self._drop()
-                raise DepthUnavailable(f"cannot read queue depth: {exc}") from exc
+                # held replicas either way; a permanent cause needs a person, so say so
+                hint = "" if is_transient(exc) else " (not transient: check DB_URL and the schema)"
+                raise DepthUnavailable(f"cannot read queue depth: {exc}{hint}") from exc
 
     async def _drop(self) -> None:
         conn, self._conn = self._conn, None
