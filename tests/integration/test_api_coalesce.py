@@ -18,7 +18,7 @@ from worker.db.jobs import Job, NewJob, enqueue_many
 
 async def test_concurrent_posts_each_get_their_own_job(pg_dsn: str) -> None:
     async with api_client(api_settings(pg_dsn)) as client:
-        bodies = [{**SEED_JOB, "payload": {"n": i}} for i in range(60)]
+        bodies = [{**SEED_JOB, "payload": {**SEED_JOB["payload"], "n": i}} for i in range(60)]
         responses = await asyncio.gather(*(client.post(JOBS, json=b) for b in bodies))
         assert {r.status_code for r in responses} == {201}
         jobs = [r.json() for r in responses]

@@ -11,6 +11,7 @@ import asyncpg
 from fastapi import FastAPI
 
 from worker.api.docs import install_docs
+from worker.api.enqueue import EnqueueService
 from worker.api.errors import install_error_handlers
 from worker.api.metrics import ApiMetrics, MetricsMiddleware
 from worker.api.routes_inspect import inspect_router
@@ -75,7 +76,9 @@ async def close_pool(pool: asyncpg.Pool) -> None:
 
 def create_app(settings: Settings) -> FastAPI:
     state = ApiState(
-        settings=settings, metrics=ApiMetrics(), known_job_types=known_job_types(settings)
+        settings=settings,
+        metrics=ApiMetrics(),
+        enqueue=EnqueueService(settings, known_job_types(settings)),
     )
 
     @asynccontextmanager
@@ -85,7 +88,7 @@ def create_app(settings: Settings) -> FastAPI:
         try:
             yield
         finally:
-            state.pool = state.coalescer = None
+            state.close()
             await close_pool(pool)
 
     app = FastAPI(

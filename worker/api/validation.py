@@ -81,8 +81,10 @@ def check_storable_json(value: Any, loc: Loc) -> None:
             stack.extend((child, (*here, index)) for index, child in enumerate(item))
 
 
-def check_payload(payload: dict[str, Any], loc: Loc, max_bytes: int) -> None:
-    """Serializing in C is the fast path: it refuses NaN and Infinity, encoding refuses lone
+def check_payload(payload: dict[str, Any], loc: Loc, max_bytes: int) -> str:
+    """The payload as JSON text, once it is known to be storable and within the cap.
+
+    Serializing in C is the fast path: it refuses NaN and Infinity, encoding refuses lone
     surrogates, and a NUL can only show up as the escape \\u0000. Only a payload that may hold
     a problem is walked in Python, to name where it is."""
     try:
@@ -101,6 +103,7 @@ def check_payload(payload: dict[str, Any], loc: Loc, max_bytes: int) -> None:
             "(JOBQUEUE_API_MAX_PAYLOAD_BYTES)",
             "payload_too_large",
         )
+    return text  # what is inserted: each payload is serialised once
 
 
 def known_job_types(settings: Settings) -> list[str]:

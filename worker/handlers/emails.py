@@ -7,6 +7,8 @@ import asyncio
 import hashlib
 import json
 import re
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from email import policy
 from email.headerregistry import Address
@@ -17,7 +19,13 @@ from typing import Any
 import aiosmtplib
 
 from worker.handlers.base import JobContext, PermanentError, registry
-from worker.handlers.payload import InvalidPayload, optional_str, require_str, str_list
+from worker.handlers.payload import (
+    InvalidPayload,
+    optional_str,
+    payload_model,
+    require_str,
+    str_list,
+)
 from worker.handlers.storage import write_file
 from worker.settings import Settings
 
@@ -56,7 +64,7 @@ def parse_address(field: str, text: str, *, dotted_domain: bool = True) -> Addre
     return Address(display_name=display_name, username=local, domain=ascii_domain.lower())
 
 
-def _addresses(payload: dict[str, Any], field: str, *, required: bool) -> list[Address]:
+def _addresses(payload: Mapping[str, Any], field: str, *, required: bool) -> list[Address]:
     items = str_list(payload, field, required=required)
     name = field if isinstance(payload.get(field), str) else None
     return [parse_address(name or f"{field}[{i}]", item) for i, item in enumerate(items)]
@@ -71,19 +79,40 @@ def _sender(settings: Settings) -> Address:
         raise ValueError(f"setting JOBQUEUE_SMTP_FROM is not a valid address: {problem}") from None
 
 
+@dataclass(frozen=True)
+class EmailFields:
+    to: list[Address]
+    cc: list[Address]
+    bcc: list[Address]
+    reply_to: list[Address]
+    subject: str
+    body: str
+    html: str | None
+
+
+@payload_model("emails")  # the API refuses a bad payload with a 422 before it is a job
+def read_email(payload: Mapping[str, Any]) -> EmailFields:
+    subject = require_str(payload, "subject")
+    if "\r" in subject or "\n" in subject:
+        raise InvalidPayload("subject", "must not contain line breaks")
+    return EmailFields(
+        to=_addresses(payload, "to", required=True),
+        cc=_addresses(payload, "cc", required=False),
+        bcc=_addresses(payload, "bcc", required=False),
+        reply_to=_addresses(payload, "reply_to", required=False),
+        subject=subject,
+        body=require_str(payload, "body"),
+        html=optional_str(payload, "html"),
+    )
+
+
 def build_message(
     payload: dict[str, Any], ctx: JobContext, digest: str
 ) -> tuple[EmailMessage, list[str]]:
     """The message with its headers (Bcc included), and the envelope recipients."""
-    to = _addresses(payload, "to", required=True)
-    cc = _addresses(payload, "cc", required=False)
-    bcc = _addresses(payload, "bcc", required=False)
-    reply_to = _addresses(payload, "reply_to", required=False)
-    subject = require_str(payload, "subject")
-    if "\r" in subject or "\n" in subject:
-        raise InvalidPayload("subject", "must not contain line breaks")
-    body = require_str(payload, "body")
-    html = optional_str(payload, "html")
+    fields = read_email(payload)
+    to, cc, bcc, reply_to = fields.to, fields.cc, fields.bcc, fields.reply_to
+    subject, body, html = fields.subject, fields.body, fields.html
     sender = _sender(ctx.settings)
 
     message = EmailMessage(policy=policy.SMTP)
