@@ -18,6 +18,7 @@ import asyncpg
 from worker.db import NEW_JOB_CHANNEL
 from worker.db import depth as depth_sql
 from worker.db.connection import DatabaseUnavailable, connect
+from worker.db.errors import is_transient
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -71,7 +72,9 @@ class DepthSource:
                 return await read(await self._connection())
             except (*_FAILURES, DatabaseUnavailable) as exc:
                 await self._drop()
-                raise DepthUnavailable(f"cannot read queue depth: {exc}") from exc
+                # held replicas either way; a permanent cause needs a person, so say so
+                hint = "" if is_transient(exc) else " (not transient: check DB_URL and the schema)"
+                raise DepthUnavailable(f"cannot read queue depth: {exc}{hint}") from exc
 
     async def _drop(self) -> None:
         conn, self._conn = self._conn, None

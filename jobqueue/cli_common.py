@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from worker.db.connection import DatabaseUnavailable, connect
+from worker.db.errors import is_transient
 from worker.settings import Settings, describe_dsn, get_settings
 
 T = TypeVar("T")
@@ -67,7 +68,9 @@ def run_db(settings: Settings, work: Callable[[asyncpg.Connection], Awaitable[T]
         if _schema_missing(exc):
             fail(f"the database at {where} has no job-queue schema ({exc}): run `jobqueue migrate`")
         fail(f"PostgreSQL at {where} refused the request: {exc}")
-    except (OSError, asyncpg.InterfaceError, TimeoutError) as exc:
+    except Exception as exc:
+        if not is_transient(exc):
+            raise
         fail(f"lost the connection to PostgreSQL at {describe_dsn(settings.dsn)}: {exc}")
 
 

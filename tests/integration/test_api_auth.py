@@ -19,7 +19,7 @@ API_CALLS = [
     ("GET", "/api/v1/queue/workers", None),
     ("GET", "/api/v1/queue/queues", None),
 ]
-PROBES = ["/healthz", "/readyz", "/metrics"]
+PROBES = ["/livez", "/healthz", "/readyz", "/metrics"]
 
 
 async def call(client: httpx.AsyncClient, method: str, path: str, body: object) -> httpx.Response:

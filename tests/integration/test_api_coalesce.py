@@ -11,14 +11,14 @@ import pytest
 
 from tests.integration.api_support import JOBS, SEED_JOB, api_client, api_settings
 from worker.api.coalesce import EnqueueCoalescer
-from worker.api.errors import NOT_READY_ERRORS
 from worker.db.connection import create_pool
+from worker.db.errors import is_transient
 from worker.db.jobs import Job, NewJob, enqueue_many
 
 
 async def test_concurrent_posts_each_get_their_own_job(pg_dsn: str) -> None:
     async with api_client(api_settings(pg_dsn)) as client:
-        bodies = [{**SEED_JOB, "payload": {"n": i}} for i in range(60)]
+        bodies = [{**SEED_JOB, "payload": {**SEED_JOB["payload"], "n": i}} for i in range(60)]
         responses = await asyncio.gather(*(client.post(JOBS, json=b) for b in bodies))
         assert {r.status_code for r in responses} == {201}
         jobs = [r.json() for r in responses]
@@ -52,9 +52,7 @@ async def test_a_bad_job_fails_only_its_own_request(pool: asyncpg.Pool) -> None:
         batches.append(len(jobs))
         return await enqueue_many(pool, jobs)
 
-    coalescer = EnqueueCoalescer(
-        recorded, flushers=1, max_batch=100, is_outage=lambda e: isinstance(e, NOT_READY_ERRORS)
-    )
+    coalescer = EnqueueCoalescer(recorded, flushers=1, max_batch=100, is_outage=is_transient)
     # priority past PostgreSQL's integer: the API refuses it, the database would too
     jobs = [NewJob("noop", {"n": i}, priority=2**40 if i == 3 else 0) for i in range(8)]
     outcomes = await asyncio.gather(*(coalescer.enqueue(j) for j in jobs), return_exceptions=True)

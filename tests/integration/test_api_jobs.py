@@ -91,7 +91,9 @@ async def test_run_at_and_delay_together_are_refused(client: httpx.AsyncClient) 
 async def test_idempotency_key_returns_the_first_job_with_200(client: httpx.AsyncClient) -> None:
     body = {**SEED_JOB, "idempotency_key": "welcome-42"}
     first = await client.post(JOBS, json=body)
-    again = await client.post(JOBS, json={**body, "payload": {"to": "other@example.com"}})
+    again = await client.post(
+        JOBS, json={**body, "payload": {**SEED_JOB["payload"], "to": "other@example.com"}}
+    )
     assert first.status_code == 201
     assert again.status_code == 200
     assert again.json() == first.json()
@@ -192,7 +194,11 @@ async def test_cancel_and_retry_follow_the_job_states(client: httpx.AsyncClient)
 async def test_list_filters_and_pages_newest_first(client: httpx.AsyncClient) -> None:
     ids = []
     for index in range(7):
-        body = {"job_type": "noop" if index % 2 else "emails", "queue_name": f"q{index % 3}"}
+        body = {
+            "job_type": "noop" if index % 2 else "emails",
+            "payload": {} if index % 2 else SEED_JOB["payload"],
+            "queue_name": f"q{index % 3}",
+        }
         ids.append((await client.post(JOBS, json=body)).json()["id"])
     await client.post(f"{JOBS}/{ids[0]}/cancel")
 

@@ -62,6 +62,9 @@ async def test_without_a_database_the_api_starts_and_answers_503() -> None:
     dsn = f"postgresql://nobody@127.0.0.1:{free_port()}/nothing"
     async with api_client(api_settings(dsn)) as client:
         assert (await client.get("/healthz")).status_code == 200
+        # liveness must not depend on the database
+        assert (await client.get("/livez")).json() == {"status": "ok"}
+        assert (await client.post("/livez")).status_code == 405  # bad input: wrong method
         ready = await client.get("/readyz")
         assert ready.status_code == 503
         assert ready.json()["database"].startswith("unreachable")

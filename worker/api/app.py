@@ -11,6 +11,7 @@ import asyncpg
 from fastapi import FastAPI
 
 from worker.api.docs import install_docs
+from worker.api.enqueue import EnqueueService
 from worker.api.errors import install_error_handlers
 from worker.api.metrics import ApiMetrics, MetricsMiddleware
 from worker.api.routes_inspect import inspect_router
@@ -18,7 +19,7 @@ from worker.api.routes_jobs import jobs_router
 from worker.api.routes_probes import probes_router
 from worker.api.state import ApiState
 from worker.api.validation import known_job_types
-from worker.db.connection import DatabaseUnavailable, create_pool
+from worker.db.connection import DatabaseRefused, DatabaseUnavailable, create_pool
 from worker.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -59,6 +60,8 @@ async def open_pool(settings: Settings) -> asyncpg.Pool:
 
     try:
         return await pool(settings.api_pool_min)
+    except DatabaseRefused:
+        raise  # a wrong password or database: no retry fixes it
     except DatabaseUnavailable as exc:
         log.warning("%s; starting anyway, /readyz reports 503 until it is reachable", exc)
         return await pool(0)  # connects on first use
@@ -73,7 +76,9 @@ async def close_pool(pool: asyncpg.Pool) -> None:
 
 def create_app(settings: Settings) -> FastAPI:
     state = ApiState(
-        settings=settings, metrics=ApiMetrics(), known_job_types=known_job_types(settings)
+        settings=settings,
+        metrics=ApiMetrics(),
+        enqueue=EnqueueService(settings, known_job_types(settings)),
     )
 
     @asynccontextmanager
@@ -83,7 +88,7 @@ def create_app(settings: Settings) -> FastAPI:
         try:
             yield
         finally:
-            state.pool = state.coalescer = None
+            state.close()
             await close_pool(pool)
 
     app = FastAPI(

@@ -14,24 +14,18 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.body_limit import MAX_BODY_SIZE_SCOPE_KEY
 
 from worker.api.validation import InputError, sanitize_errors
-from worker.db.connection import DatabaseUnavailable
-from worker.db.errors import JobNotFound, JobStateConflict
+from worker.db.errors import DatabaseUnavailable, JobNotFound, JobStateConflict, is_transient
 
 log = logging.getLogger(__name__)
 
-# The database is down, restarting, or out of connections: retry later, it is not the client.
+# Whatever the database layer can raise; `is_transient` tells an outage (503) from a bug.
 DATABASE_ERRORS: tuple[type[Exception], ...] = (
     DatabaseUnavailable,
     OSError,
-    asyncpg.InterfaceError,  # includes ConnectionDoesNotExistError
-    asyncpg.PostgresConnectionError,  # SQLSTATE class 08
-    asyncpg.InsufficientResourcesError,  # class 53, e.g. too many connections
-    asyncpg.OperatorInterventionError,  # class 57, e.g. shutting down, cannot connect now
+    TimeoutError,  # also the pool giving no connection in time
+    asyncpg.InterfaceError,
+    asyncpg.PostgresError,
 )
-
-
-# ...and for /readyz, a pool that could not hand out a connection in time
-NOT_READY_ERRORS: tuple[type[Exception], ...] = (*DATABASE_ERRORS, TimeoutError)
 
 
 class ErrorResponse(JSONResponse):
@@ -74,6 +68,9 @@ async def _conflict(request: Request, exc: Exception) -> ErrorResponse:
 
 
 async def _database_down(request: Request, exc: Exception) -> ErrorResponse:
+    if not is_transient(exc):  # a bug or a refused login: not something to retry
+        log.error("%s %s failed: %r", request.method, request.url.path, exc, exc_info=exc)
+        return _detail(500, "internal error; the API's log has the details")
     log.warning("database unavailable during %s %s: %r", request.method, request.url.path, exc)
     return _detail(503, "the database is unavailable; retry later", {"Retry-After": "5"})
 
@@ -92,7 +89,10 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(JobNotFound, _not_found)
     app.add_exception_handler(JobStateConflict, _conflict)
-    for error in NOT_READY_ERRORS:  # TimeoutError: the pool gave no connection in time
+    # Database errors go to one handler that asks is_transient: an outage is a 503 with
+    # Retry-After, whatever form it took (a reset socket, a closed connection, a pool with
+    # no free connection in time, a server shutting down).
+    for error in DATABASE_ERRORS:
         app.add_exception_handler(error, _database_down)
     # SQLSTATE class 22 (data exception) and CHECK violations come only from values sent
     app.add_exception_handler(asyncpg.DataError, _database_refused_value)

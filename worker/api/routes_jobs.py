@@ -23,7 +23,7 @@ from worker.api.state import State
 from worker.api.validation import InputError, TextParam
 from worker.db import inspect
 from worker.db.errors import JobNotFound
-from worker.db.jobs import cancel_job, enqueue_many_brief, get_job, retry_job
+from worker.db.jobs import cancel_job, get_job, retry_job
 from worker.settings import Settings
 
 BIGINT_MAX = 2**63 - 1
@@ -68,16 +68,85 @@ def decode_cursor(cursor: str) -> int:
     return job_id
 
 
+async def create_job(
+    job: Annotated[JobIn, Body(openapi_examples=ENQUEUE_EXAMPLES)],
+    response: Response,
+    state: State,
+) -> Any:
+    created_job, created = await state.enqueue.one(job)
+    state.metrics.count_enqueued(created_job.queue_name, created)
+    if not created:
+        response.status_code = 200
+    return created_job
+
+
+async def create_jobs(batch: BatchIn, state: State) -> Any:
+    pairs = await state.enqueue.batch(batch.jobs)
+    state.metrics.count_enqueued_many(pairs)
+    items = [
+        {"id": job.id, "status": job.status, "created": was_created} for job, was_created in pairs
+    ]
+    created = sum(was_created for _, was_created in pairs)
+    body = {"created": created, "duplicates": len(pairs) - created, "jobs": items}
+    # Already BatchOut's shape, from the database's own values: skip validating up to
+    # a thousand items again on the way out.
+    return JSONResponse(body, status_code=201 if created else 200)
+
+
+async def list_jobs(
+    state: State,
+    status: Annotated[
+        list[JobStatus] | None, Query(description="Repeat to match any of several.")
+    ] = None,
+    queue_name: Annotated[TextParam | None, Query()] = None,
+    job_type: Annotated[TextParam | None, Query()] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+    cursor: Annotated[
+        str | None, Query(max_length=64, description="`next_cursor` of the previous page.")
+    ] = None,
+) -> Any:
+    jobs = await inspect.list_jobs(
+        state.require_pool(),
+        statuses=[s.value for s in status] if status else None,
+        queue_name=queue_name,
+        job_type=job_type,
+        before_id=decode_cursor(cursor) if cursor else None,
+        limit=limit,
+    )
+    next_cursor = encode_cursor(jobs[-1].id) if len(jobs) == limit else None
+    return {"jobs": jobs, "next_cursor": next_cursor}
+
+
+async def show_job(job_id: JobId, state: State) -> Any:
+    job = await get_job(state.require_pool(), job_id)
+    if job is None:
+        raise JobNotFound(job_id)
+    return job
+
+
+async def cancel(job_id: JobId, state: State) -> Any:
+    return await cancel_job(state.require_pool(), job_id)
+
+
+async def retry(job_id: JobId, state: State) -> Any:
+    return await retry_job(state.require_pool(), job_id)
+
+
+NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "No job has this id."}}
+
+
 def jobs_router(settings: Settings) -> APIRouter:
+    """The routes, with what depends on settings: the token and the body size limits."""
     router = APIRouter(
         prefix="/api/v1/queue",
         tags=["jobs"],
         dependencies=token_dependencies(settings.api_token),
         responses=ERRORS,
     )
-
-    @router.post(
+    router.add_api_route(
         "/jobs",
+        create_job,
+        methods=["POST"],
         status_code=201,
         response_model=JobOut,
         summary="Enqueue a job",
@@ -87,19 +156,10 @@ def jobs_router(settings: Settings) -> APIRouter:
             413: {"description": "The payload is over JOBQUEUE_API_MAX_PAYLOAD_BYTES."},
         },
     )
-    async def create_job(
-        job: Annotated[JobIn, Body(openapi_examples=ENQUEUE_EXAMPLES)],
-        response: Response,
-        state: State,
-    ) -> Any:
-        created_job, created = await state.enqueue(state.new_job(job, ("body",)))
-        state.metrics.count_enqueued(created_job.queue_name, created)
-        if not created:
-            response.status_code = 200
-        return created_job
-
-    @router.post(
+    router.add_api_route(
         "/jobs/batch",
+        create_jobs,
+        methods=["POST"],
         status_code=201,
         response_model=BatchOut,
         summary="Enqueue many jobs in one transaction",
@@ -109,84 +169,35 @@ def jobs_router(settings: Settings) -> APIRouter:
             413: {"description": "A payload or the whole body is over its limit."},
         },
     )
-    async def create_jobs(batch: BatchIn, state: State) -> Any:
-        if len(batch.jobs) > settings.api_max_batch:
-            raise InputError(
-                422,
-                ("body", "jobs"),
-                f"at most {settings.api_max_batch} jobs per batch (JOBQUEUE_API_MAX_BATCH), "
-                f"got {len(batch.jobs)}",
-                "too_long",
-            )
-        new_jobs = [state.new_job(job, ("body", "jobs", i)) for i, job in enumerate(batch.jobs)]
-        async with state.connection() as conn, conn.transaction():
-            pairs = await enqueue_many_brief(conn, new_jobs)
-        state.metrics.count_enqueued_many(pairs)
-        items = [
-            {"id": job.id, "status": job.status, "created": was_created}
-            for job, was_created in pairs
-        ]
-        created = sum(was_created for _, was_created in pairs)
-        body = {"created": created, "duplicates": len(pairs) - created, "jobs": items}
-        # Already BatchOut's shape, from the database's own values: skip validating up to
-        # a thousand items again on the way out.
-        return JSONResponse(body, status_code=201 if created else 200)
-
-    @router.get("/jobs", response_model=JobPage, summary="List jobs, newest first")
-    async def list_jobs(
-        state: State,
-        status: Annotated[
-            list[JobStatus] | None, Query(description="Repeat to match any of several.")
-        ] = None,
-        queue_name: Annotated[TextParam | None, Query()] = None,
-        job_type: Annotated[TextParam | None, Query()] = None,
-        limit: Annotated[int, Query(ge=1, le=1000)] = 50,
-        cursor: Annotated[
-            str | None, Query(max_length=64, description="`next_cursor` of the previous page.")
-        ] = None,
-    ) -> Any:
-        jobs = await inspect.list_jobs(
-            state.require_pool(),
-            statuses=[s.value for s in status] if status else None,
-            queue_name=queue_name,
-            job_type=job_type,
-            before_id=decode_cursor(cursor) if cursor else None,
-            limit=limit,
-        )
-        next_cursor = encode_cursor(jobs[-1].id) if len(jobs) == limit else None
-        return {"jobs": jobs, "next_cursor": next_cursor}
-
-    @router.get(
+    router.add_api_route(
+        "/jobs",
+        list_jobs,
+        methods=["GET"],
+        response_model=JobPage,
+        summary="List jobs, newest first",
+    )
+    router.add_api_route(
         "/jobs/{job_id}",
+        show_job,
+        methods=["GET"],
         response_model=JobOut,
         summary="One job",
-        responses={404: {"description": "No job has this id."}},
+        responses=NOT_FOUND,
     )
-    async def show_job(job_id: JobId, state: State) -> Any:
-        job = await get_job(state.require_pool(), job_id)
-        if job is None:
-            raise JobNotFound(job_id)
-        return job
-
-    @router.post(
+    router.add_api_route(
         "/jobs/{job_id}/cancel",
+        cancel,
+        methods=["POST"],
         response_model=JobOut,
         summary="Cancel a pending or running job",
-        responses={404: {"description": "No job has this id."}, 409: {"description": "Finished."}},
+        responses={**NOT_FOUND, 409: {"description": "Finished."}},
     )
-    async def cancel(job_id: JobId, state: State) -> Any:
-        return await cancel_job(state.require_pool(), job_id)
-
-    @router.post(
+    router.add_api_route(
         "/jobs/{job_id}/retry",
+        retry,
+        methods=["POST"],
         response_model=JobOut,
         summary="Run a failed or cancelled job again",
-        responses={
-            404: {"description": "No job has this id."},
-            409: {"description": "Not failed or cancelled."},
-        },
+        responses={**NOT_FOUND, 409: {"description": "Not failed or cancelled."}},
     )
-    async def retry(job_id: JobId, state: State) -> Any:
-        return await retry_job(state.require_pool(), job_id)
-
     return router

@@ -8,9 +8,10 @@ from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 
 from worker.api.auth import token_dependencies
-from worker.api.errors import NOT_READY_ERRORS
+from worker.api.errors import DATABASE_ERRORS
 from worker.api.models import Health, Readiness
 from worker.api.state import State
+from worker.db.errors import is_transient
 from worker.db.migrate import current_version, expected_version
 from worker.settings import Settings
 
@@ -35,8 +36,10 @@ def probes_router(settings: Settings) -> APIRouter:
         dependencies=token_dependencies(settings.api_token if protected else None),
     )
 
-    @router.get("/healthz", response_model=Health, summary="The process is up")
-    async def healthz() -> Any:
+    # Liveness never touches the database: an outage must not get every API pod restarted.
+    @router.get("/livez", response_model=Health, summary="The process is up (liveness)")
+    @router.get("/healthz", response_model=Health, summary="The process is up (as /livez)")
+    async def livez() -> Any:
         return {"status": "ok"}
 
     @router.get(
@@ -51,8 +54,9 @@ def probes_router(settings: Settings) -> APIRouter:
         try:
             async with state.connection(acquire_timeout=READY_TIMEOUT_SECONDS) as conn:
                 version = await current_version(conn)
-        except NOT_READY_ERRORS as exc:
-            database = f"unreachable: {type(exc).__name__}: {exc}"
+        except DATABASE_ERRORS as exc:
+            problem = "unreachable" if is_transient(exc) else "refused"
+            database = f"{problem}: {type(exc).__name__}: {exc}"
         else:
             database = describe_schema(version, expected)
         body = {

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import math
 
 import uvicorn
 from fastapi import FastAPI
 
 from worker import logs
-from worker.api.app import create_app
+from worker.api.app import CONNECT_TIMEOUT_SECONDS, create_app
+from worker.db.connection import DatabaseRefused, DatabaseUnavailable, connect
 from worker.settings import Settings, get_settings
 
 
@@ -17,8 +19,22 @@ def app_from_environment() -> FastAPI:
     return create_app(get_settings())
 
 
+async def _check_login(settings: Settings) -> None:
+    """Fail fast on a login PostgreSQL refuses; an unreachable server is only a warning
+    (the API starts, and /readyz says why it is not ready)."""
+    try:
+        conn = await connect(settings.dsn, timeout=CONNECT_TIMEOUT_SECONDS)
+    except DatabaseRefused:
+        raise
+    except DatabaseUnavailable:
+        return
+    await conn.close()
+
+
 def serve(settings: Settings) -> None:
     logs.configure(settings.debug, settings.log_format)
+    # Raises DatabaseRefused, which the CLI prints as one line before exiting with 1.
+    asyncio.run(_check_login(settings))
     several = settings.api_workers > 1
     uvicorn.run(
         # worker processes build their own app, and pool, from the environment

@@ -81,13 +81,19 @@ def check_storable_json(value: Any, loc: Loc) -> None:
             stack.extend((child, (*here, index)) for index, child in enumerate(item))
 
 
-def check_payload(payload: dict[str, Any], loc: Loc, max_bytes: int) -> None:
-    """Serializing in C is the fast path: it refuses NaN and Infinity, encoding refuses lone
+# One encoder for every payload: json.dumps builds a new one per call when given options.
+_compact_json = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode
+
+
+def check_payload(payload: dict[str, Any], loc: Loc, max_bytes: int) -> str:
+    """The payload as JSON text, once it is known to be storable and within the cap.
+
+    Serializing in C is the fast path: it refuses NaN and Infinity, encoding refuses lone
     surrogates, and a NUL can only show up as the escape \\u0000. Only a payload that may hold
     a problem is walked in Python, to name where it is."""
     try:
-        text = json.dumps(payload, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
-        size = len(text.encode("utf-8"))
+        text = _compact_json(payload)
+        size = len(text) if text.isascii() else len(text.encode("utf-8"))
     except (ValueError, UnicodeEncodeError):
         check_storable_json(payload, loc)
         raise InputError(422, loc, "is not storable as JSON", "value_error") from None
@@ -101,6 +107,7 @@ def check_payload(payload: dict[str, Any], loc: Loc, max_bytes: int) -> None:
             "(JOBQUEUE_API_MAX_PAYLOAD_BYTES)",
             "payload_too_large",
         )
+    return text  # what is inserted: each payload is serialised once
 
 
 def known_job_types(settings: Settings) -> list[str]:

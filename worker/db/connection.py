@@ -7,11 +7,10 @@ from typing import Any
 
 import asyncpg
 
+from worker.db.errors import REFUSED_LOGIN, DatabaseRefused, DatabaseUnavailable
 from worker.settings import describe_dsn
 
-
-class DatabaseUnavailable(RuntimeError):
-    """PostgreSQL could not be reached; the message names host, port and what to check."""
+__all__ = ["DatabaseRefused", "DatabaseUnavailable", "connect", "create_pool"]
 
 
 async def _init_connection(conn: asyncpg.Connection) -> None:
@@ -21,6 +20,11 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
 
 
 def _unavailable(dsn: str, exc: BaseException) -> DatabaseUnavailable:
+    if isinstance(exc, REFUSED_LOGIN):
+        return DatabaseRefused(
+            f"PostgreSQL at {describe_dsn(dsn)} refused the login: {exc}. "
+            "Check the user, password and database name in DB_URL; retrying cannot help."
+        )
     return DatabaseUnavailable(
         f"cannot reach PostgreSQL at {describe_dsn(dsn)}: {exc}. "
         "Check that the server is running, and that DB_URL has the right host, port, "

@@ -84,6 +84,9 @@ class NewJob:
     max_tries: int = 3
     idempotency_key: str | None = None
     timeout_seconds: float | None = None
+    # The payload's JSON text when the caller has it already (the API measured it): saves
+    # serialising it twice. It must encode `payload`.
+    payload_json: str | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not self.job_type:
@@ -116,7 +119,10 @@ def _columns(jobs: Sequence[NewJob]) -> list[list[Any]]:
     """The nine parallel arrays insert_jobs unnests."""
     return [
         [job.job_type for job in jobs],
-        [_payload_json(job.payload) for job in jobs],
+        [
+            job.payload_json if job.payload_json is not None else _payload_json(job.payload)
+            for job in jobs
+        ],
         [job.queue_name for job in jobs],
         [job.priority for job in jobs],
         [job.run_at for job in jobs],

@@ -12,6 +12,7 @@ import base64
 import binascii
 import hashlib
 import io
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ from worker.handlers.payload import (
     choice,
     optional_int,
     optional_str,
+    payload_model,
     require_str,
 )
 from worker.handlers.storage import check_file_name, resolve_inside, safe_file_stem, write_file
@@ -56,7 +58,16 @@ class ImageJob:
     output_name: str | None
 
 
-def read_job(payload: dict[str, Any]) -> ImageJob:
+@payload_model("images_processing")
+def check_payload(payload: Mapping[str, Any]) -> ImageJob:
+    """What the API can check: the operation and its options, and one source given (whether
+    the source file exists and decodes is for the worker, which sees its images folder)."""
+    if (payload.get("path") is not None) == (payload.get("image_base64") is not None):
+        raise InvalidPayload("path", "give exactly one of 'path' and 'image_base64'")
+    return read_job(payload)
+
+
+def read_job(payload: Mapping[str, Any]) -> ImageJob:
     operation = choice(payload, "operation", OPERATIONS, default=None)
     width = optional_int(payload, "width", minimum=1, maximum=MAX_SIDE)
     height = optional_int(payload, "height", minimum=1, maximum=MAX_SIDE)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
+
+from pydantic import BaseModel, ValidationError
 
 from worker.handlers.base import PermanentError
 
@@ -102,3 +104,45 @@ def str_list(payload: Mapping[str, Any], field: str, *, required: bool) -> list[
     if required and not items:
         raise InvalidPayload(field, "must not be empty")
     return items
+
+
+# --- payload models: checks the REST API runs at enqueue time, so that a payload the handler
+# would refuse gets a 422 naming the field instead of a job that fails in the worker.
+
+PayloadCheck = Callable[[Mapping[str, Any]], object]
+
+_payload_checks: dict[str, PayloadCheck] = {}
+
+
+def _pydantic_check(model: type[BaseModel]) -> PayloadCheck:
+    def check(payload: Mapping[str, Any]) -> object:
+        try:
+            return model.model_validate(payload)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            field = ".".join(str(part) for part in first["loc"]) or "payload"
+            raise InvalidPayload(field, first["msg"]) from None
+
+    return check
+
+
+def payload_model(job_type: str, model: type[BaseModel] | None = None) -> Callable[[Any], Any]:
+    """Declare what a job type's payload must look like; the API checks it on every POST.
+
+    Either a pydantic model (`payload_model("resize", ResizePayload)`, or as a class
+    decorator), or a function of the payload that raises `InvalidPayload` (as a decorator).
+    The check must be pure and quick: no I/O, no settings; the worker's handler still owns
+    what only it can see (files, the network)."""
+
+    def declare(target: Any) -> Any:
+        is_model = isinstance(target, type) and issubclass(target, BaseModel)
+        _payload_checks[job_type] = _pydantic_check(target) if is_model else target
+        return target
+
+    if model is not None:
+        declare(model)
+    return declare
+
+
+def payload_check(job_type: str) -> PayloadCheck | None:
+    return _payload_checks.get(job_type)

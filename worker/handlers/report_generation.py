@@ -24,6 +24,7 @@ from worker.handlers.payload import (
     optional_bool,
     optional_int,
     optional_str,
+    payload_model,
     require_str,
     str_list,
 )
@@ -199,6 +200,18 @@ def render(fmt: str, columns: list[str], rows: list[Row], meta: dict[str, Any]) 
     writer.writerow(columns)
     writer.writerows([_csv_cell(row[name]) for name in columns] for row in rows)
     return buffer.getvalue().encode()
+
+
+@payload_model("report_generation")
+def check_payload(payload: dict[str, Any]) -> None:
+    """The fields the API can check cheaply; sorting and limits are checked by the worker,
+    against the report's columns after grouping."""
+    require_str(payload, "report_type")
+    choice(payload, "format", ("csv", "json"), default="csv")
+    optional_str(payload, "title")
+    columns, _ = read_dataset(payload)
+    str_list(payload, "group_by", required=False)
+    read_aggregations(payload, columns)
 
 
 def build_report(payload: dict[str, Any], ctx: JobContext) -> dict[str, Any]:

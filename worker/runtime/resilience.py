@@ -10,21 +10,12 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-import asyncpg
+from worker.db.errors import is_transient
 
-from worker.db.connection import DatabaseUnavailable
+__all__ = ["backoff_delay", "is_transient", "retry_transient", "run_periodically"]
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
-
-_TRANSIENT = (
-    OSError,  # includes ConnectionError: refused, reset
-    asyncio.TimeoutError,
-    DatabaseUnavailable,
-    asyncpg.PostgresConnectionError,  # class 08, and ConnectionDoesNotExistError
-    asyncpg.exceptions.OperatorInterventionError,  # 57: admin shutdown, starting up, ...
-    asyncpg.exceptions.TooManyConnectionsError,
-)
 
 
 def backoff_delay(
@@ -35,13 +26,6 @@ def backoff_delay(
     exponent = min(max(attempt - 1, 0), 62)
     full = min(cap, base * (2.0**exponent))
     return full / 2 + rand() * full / 2
-
-
-def is_transient(exc: BaseException) -> bool:
-    if isinstance(exc, _TRANSIENT):
-        return True
-    # asyncpg reports use of a connection the server closed as an InterfaceError
-    return isinstance(exc, asyncpg.InterfaceError) and "closed" in str(exc)
 
 
 async def retry_transient(

@@ -1,0 +1,130 @@
+"""The enqueue service: one place that turns the API's JobIn into rows, for POST /jobs and
+POST /jobs/batch alike.
+
+It checks what the model's types cannot (known job type, what PostgreSQL will store, the size
+cap, the job type's payload model), serialising each payload once: the JSON text that was
+measured is the text that is inserted. Single jobs go through group commit (coalesce.py);
+a batch is one statement in one transaction.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from typing import cast
+
+import asyncpg
+
+from worker.api.coalesce import EnqueueCoalescer
+from worker.api.models import JobIn
+from worker.api.validation import InputError, Loc, check_job_type, check_payload
+from worker.db.errors import DatabaseUnavailable, is_transient
+from worker.db.jobs import Enqueued, Job, NewJob, enqueue_many, enqueue_many_brief
+from worker.handlers.payload import InvalidPayload, payload_check
+from worker.settings import Settings
+
+_FIELD_PART = re.compile(r"\[(\d+)\]|([^.\[\]]+)")
+
+
+def field_loc(field: str) -> Loc:
+    """`aggregations[0].column` as a loc: ("aggregations", 0, "column")."""
+    return tuple(int(index) if index else name for index, name in _FIELD_PART.findall(field)) or (
+        field,
+    )
+
+
+@asynccontextmanager
+async def pooled(
+    pool: asyncpg.Pool, acquire_timeout: float | None = None
+) -> AsyncIterator[asyncpg.Connection]:
+    """One pooled connection; one that an outage left unusable is dropped, as an outage."""
+    async with pool.acquire(timeout=acquire_timeout) as proxy:
+        try:
+            # the pool's proxy forwards every Connection method
+            yield cast(asyncpg.Connection, proxy)
+        except asyncpg.InternalClientError as exc:
+            # A server that went away mid-statement can leave asyncpg's protocol stuck in
+            # "another operation is in progress": close that connection so that the pool
+            # opens a fresh one, and answer as for any outage (503).
+            proxy.terminate()
+            raise DatabaseUnavailable(f"a database connection broke: {exc}") from exc
+
+
+class EnqueueService:
+    def __init__(self, settings: Settings, known_job_types: Sequence[str]) -> None:
+        self.settings = settings
+        self.known_job_types = list(known_job_types)
+        self._pool: asyncpg.Pool | None = None
+        self._coalescer: EnqueueCoalescer | None = None
+
+    def open(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+        self._coalescer = EnqueueCoalescer(
+            self._insert,
+            # leave connections for reads and batches
+            flushers=max(1, self.settings.api_pool_max // 2),
+            max_batch=self.settings.api_max_batch,
+            is_outage=is_transient,
+        )
+
+    def close(self) -> None:
+        self._pool = self._coalescer = None
+
+    def prepare(self, job: JobIn, loc: Loc) -> NewJob:
+        """The data layer's input, or an InputError naming the field."""
+        settings = self.settings
+        check_job_type(
+            job.job_type, (*loc, "job_type"), self.known_job_types, settings.allow_unknown_job_types
+        )
+        payload_loc = (*loc, "payload")
+        text = check_payload(job.payload, payload_loc, settings.api_max_payload_bytes)
+        check = payload_check(job.job_type)  # only job types that declare a model pay for it
+        if check is not None:
+            try:
+                check(job.payload)
+            except InvalidPayload as exc:
+                where = (*payload_loc, *field_loc(exc.field))
+                raise InputError(422, where, f"{job.job_type}: {exc.problem}", "payload") from None
+        return NewJob(
+            job_type=job.job_type,
+            payload=job.payload,
+            queue_name=job.queue_name,
+            priority=job.priority,
+            run_at=job.run_at,
+            delay_seconds=job.delay_seconds,
+            max_tries=job.max_tries,
+            idempotency_key=job.idempotency_key,
+            timeout_seconds=job.timeout_seconds,
+            payload_json=text,
+        )
+
+    async def one(self, job: JobIn) -> tuple[Job, bool]:
+        """One job, committed before this returns; grouped with concurrent ones."""
+        new_job = self.prepare(job, ("body",))
+        if self._coalescer is None:
+            raise DatabaseUnavailable("the database pool is not open")
+        return await self._coalescer.enqueue(new_job)
+
+    async def batch(self, jobs: Sequence[JobIn]) -> list[tuple[Enqueued, bool]]:
+        """All jobs in one transaction, or none."""
+        limit = self.settings.api_max_batch
+        if len(jobs) > limit:
+            raise InputError(
+                422,
+                ("body", "jobs"),
+                f"at most {limit} jobs per batch (JOBQUEUE_API_MAX_BATCH), got {len(jobs)}",
+                "too_long",
+            )
+        new_jobs = [self.prepare(job, ("body", "jobs", i)) for i, job in enumerate(jobs)]
+        async with pooled(self._require_pool()) as conn, conn.transaction():
+            return await enqueue_many_brief(conn, new_jobs)
+
+    def _require_pool(self) -> asyncpg.Pool:
+        if self._pool is None:
+            raise DatabaseUnavailable("the database pool is not open")
+        return self._pool
+
+    async def _insert(self, jobs: Sequence[NewJob]) -> list[tuple[Job, bool]]:
+        async with pooled(self._require_pool()) as conn:
+            return await enqueue_many(conn, jobs)
