@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds etcd, kube-apiserver, kube-controller-manager, kubectl, kwok and helm from Go modules
+# Builds etcd, kube-apiserver, kube-controller-manager, kubectl, kwok, helm and kube-score from Go modules
 # into a per-machine cache keyed by tools/versions.env. Idempotent and safe to run concurrently.
 # Prints the bin directory on the last line of stdout.
 set -euo pipefail
@@ -14,15 +14,18 @@ log() { echo "build-tools: $*" >&2; }
 command -v go >/dev/null 2>&1 || die "'go' is not on PATH. Install Go 1.24 or newer (https://go.dev/doc/install), then run: tools/build-tools.sh"
 command -v flock >/dev/null 2>&1 || die "'flock' is missing; install util-linux."
 
-key=$(grep -v '^#' "$here/versions.env" | sha256sum | cut -c1-12)
+# kube-score's line is left out of the key: its binary carries a version stamp of its own, so
+# adding or bumping it does not rebuild Kubernetes on every machine.
+key=$(grep -v -e '^#' -e '^KUBE_SCORE_VERSION=' "$here/versions.env" | sha256sum | cut -c1-12)
 root=${JOBQUEUE_TOOLS_DIR:-"${XDG_CACHE_HOME:-$HOME/.cache}/job-queue/tools/$key"}
 bin="$root/bin"
-tools=(etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kwok helm)
+tools=(etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kwok helm kube-score)
 k8s_commands=(kube-apiserver kube-controller-manager kube-scheduler kubectl)
 
 all_built() {
   [ -f "$root/.complete" ] || return 1
   for t in "${tools[@]}"; do [ -x "$bin/$t" ] || return 1; done
+  [ -f "$root/.kube-score-$KUBE_SCORE_VERSION" ]
 }
 
 if [ "${1:-}" = "--print-bin" ]; then
@@ -113,6 +116,13 @@ if [ ! -x "$bin/helm" ]; then
   build_step "helm $HELM_VERSION" env GOBIN="$bin" go install -trimpath \
     -ldflags "-s -w -X $hv.version=$HELM_VERSION -X $cu.k8sVersionMajor=1 -X $cu.k8sVersionMinor=$kube_minor" \
     "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"
+fi
+
+if [ ! -f "$root/.kube-score-$KUBE_SCORE_VERSION" ]; then
+  rm -f "$bin/kube-score" "$root"/.kube-score-*
+  build_step "kube-score $KUBE_SCORE_VERSION" env GOBIN="$bin" go install -trimpath -ldflags '-s -w' \
+    "github.com/zegl/kube-score/cmd/kube-score@$KUBE_SCORE_VERSION"
+  touch "$root/.kube-score-$KUBE_SCORE_VERSION"
 fi
 
 all_built_now=1
