@@ -17,7 +17,7 @@ version=$(sed -n 's/^appVersion: *"\{0,1\}\([^"]*\)"\{0,1\}$/\1/p' "$repo/charts
 image=${JOBQUEUE_IMAGE:-job-queue:$version}
 ca_bundle=${JOBQUEUE_CA_BUNDLE:-/etc/ssl/certs/ca-certificates.crt}
 base_packages=python3,python3-venv,ca-certificates
-base_revision=1  # bump when the way the base is made changes
+base_revision=2  # bump when the way the base is made changes
 
 need=()
 command -v dockerd >/dev/null 2>&1 || need+=(docker.io)
@@ -57,7 +57,10 @@ if ! docker image inspect "$base" >/dev/null 2>&1; then
     debootstrap --variant=minbase --include="$base_packages" bookworm "$root" >&2
     # The host's CA bundle, the one its package clients trust, so pip inside the build works.
     cp "$ca_bundle" "$root/etc/ssl/certs/ca-certificates.crt"
-    rm -rf "$root"/var/cache/apt/archives/*.deb "$root"/var/lib/apt/lists/*
+    # Package caches, manuals and translations: nothing in a container reads them.
+    rm -rf "$root"/var/cache/apt/archives/*.deb "$root"/var/lib/apt/lists/* \
+      "$root"/usr/share/doc/* "$root"/usr/share/man/* "$root"/usr/share/info/* \
+      "$root"/usr/share/locale/*
     tar -C "$root" -cf "$cache/base-$key.tar.tmp" . && mv "$cache/base-$key.tar.tmp" "$cache/base-$key.tar"
     rm -rf "$root"
   fi
@@ -69,4 +72,8 @@ docker build --network host --build-arg PYTHON_IMAGE="$base" \
   --build-arg PIP_CERT=/etc/ssl/certs/ca-certificates.crt \
   --build-arg VERSION="$version" -t "$image" "$repo" >&2
 log "image size: $(docker image inspect --format '{{.Size}}' "$image") bytes"
+# The chart's rules: read-only root, uid 10001, no capabilities, no network.
+log "checking that $image runs under the chart's rules"
+docker run --rm --read-only --user 10001:10001 --cap-drop ALL --network none \
+  --security-opt no-new-privileges "$image" --help >/dev/null
 echo "$image"
