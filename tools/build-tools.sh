@@ -14,19 +14,32 @@ log() { echo "build-tools: $*" >&2; }
 command -v go >/dev/null 2>&1 || die "'go' is not on PATH. Install Go 1.24 or newer (https://go.dev/doc/install), then run: tools/build-tools.sh"
 command -v flock >/dev/null 2>&1 || die "'flock' is missing; install util-linux."
 
-# kube-score's line is left out of the key: its binary carries a version stamp of its own, so
-# adding or bumping it does not rebuild Kubernetes on every machine.
-key=$(grep -v -e '^#' -e '^KUBE_SCORE_VERSION=' "$here/versions.env" | sha256sum | cut -c1-12)
+# Tools stamped by their own version are left out of the key, so adding or bumping one does not
+# rebuild Kubernetes on every machine.
+stamped='^(KUBE_SCORE|CONTAINERD|RUNC)_VERSION='
+key=$(grep -v -E -e '^#' -e "$stamped" "$here/versions.env" | sha256sum | cut -c1-12)
 root=${JOBQUEUE_TOOLS_DIR:-"${XDG_CACHE_HOME:-$HOME/.cache}/job-queue/tools/$key"}
 bin="$root/bin"
 tools=(etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kwok helm kube-score)
 k8s_commands=(kube-apiserver kube-controller-manager kube-scheduler kubectl)
+stamps=("kube-score-$KUBE_SCORE_VERSION")
 
 all_built() {
   [ -f "$root/.complete" ] || return 1
   for t in "${tools[@]}"; do [ -x "$bin/$t" ] || return 1; done
-  [ -f "$root/.kube-score-$KUBE_SCORE_VERSION" ]
+  for s in "${stamps[@]}"; do [ -f "$root/.$s" ] || return 1; done
 }
+
+# --node also builds what a real node needs (kubelet, kube-proxy), for the container tests.
+if [ "${1:-}" = "--node" ]; then
+  shift
+  tools+=(kubelet kube-proxy containerd containerd-shim-runc-v2 ctr runc)
+  k8s_commands+=(kubelet kube-proxy)
+  stamps+=("containerd-$CONTAINERD_VERSION" "runc-$RUNC_VERSION")
+  if [ ! -f "$root/.runc-$RUNC_VERSION" ] && ! pkg-config --exists libseccomp 2>/dev/null; then
+    die "--node builds runc with seccomp, which needs gcc, pkg-config and libseccomp-dev (apt-get install gcc pkg-config libseccomp-dev)"
+  fi
+fi
 
 if [ "${1:-}" = "--print-bin" ]; then
   echo "$bin"; exit 0
@@ -118,11 +131,25 @@ if [ ! -x "$bin/helm" ]; then
     "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"
 fi
 
-if [ ! -f "$root/.kube-score-$KUBE_SCORE_VERSION" ]; then
-  rm -f "$bin/kube-score" "$root"/.kube-score-*
-  build_step "kube-score $KUBE_SCORE_VERSION" env GOBIN="$bin" go install -trimpath -ldflags '-s -w' \
-    "github.com/zegl/kube-score/cmd/kube-score@$KUBE_SCORE_VERSION"
-  touch "$root/.kube-score-$KUBE_SCORE_VERSION"
+# stamped_install STAMP BINARIES -- go install args: (re)installs when the stamp is missing.
+stamped_install() {
+  local stamp=$1 binaries=$2; shift 2; shift  # the "--"
+  [ -f "$root/.$stamp" ] && return 0
+  for b in $binaries; do rm -f "$bin/$b"; done
+  build_step "$stamp" env GOBIN="$bin" go install -trimpath "$@"
+  touch "$root/.$stamp"
+}
+stamped_install "kube-score-$KUBE_SCORE_VERSION" kube-score -- -ldflags '-s -w' \
+  "github.com/zegl/kube-score/cmd/kube-score@$KUBE_SCORE_VERSION"
+if [[ " ${stamps[*]} " == *" runc-$RUNC_VERSION "* ]]; then
+  c=github.com/containerd/containerd/v2/cmd
+  stamped_install "containerd-$CONTAINERD_VERSION" "containerd containerd-shim-runc-v2 ctr" -- \
+    -ldflags '-s -w' "$c/containerd@$CONTAINERD_VERSION" \
+    "$c/containerd-shim-runc-v2@$CONTAINERD_VERSION" "$c/ctr@$CONTAINERD_VERSION"
+  # runc needs CGO and libseccomp (Debian's libseccomp-dev) for its seccomp filters. Debian's own
+  # runc 1.1 and crun 1.8 fail under containerd 2.4, so it is built here.
+  CGO_ENABLED=1 stamped_install "runc-$RUNC_VERSION" runc -- -tags seccomp \
+    "github.com/opencontainers/runc@$RUNC_VERSION"
 fi
 
 all_built_now=1
