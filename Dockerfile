@@ -6,20 +6,24 @@ ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 
 # --- build: a virtualenv holding the pinned dependencies and the project
 FROM ${PYTHON_IMAGE} AS build
+# Set by tools/build-image.sh when the base is a local Debian one that trusts the host's CA bundle.
+ARG PIP_CERT
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PYTHONDONTWRITEBYTECODE=1
-RUN python -m venv /opt/jobqueue
+RUN python3 -m venv /opt/jobqueue
 WORKDIR /src
 # Dependencies first, at the versions the tests ran with, so a code change reuses this layer.
 COPY constraints.txt ./
 RUN /opt/jobqueue/bin/pip install --no-deps --requirement constraints.txt
-COPY pyproject.toml README.md ./
-COPY worker ./worker
-COPY controller ./controller
+# The sources: .dockerignore lets in only pyproject.toml, README.md and the packages
+# (jobqueue/ when present, worker/, controller/).
+COPY . ./
 RUN /opt/jobqueue/bin/pip install --no-deps --constraint constraints.txt . \
  && /opt/jobqueue/bin/pip check \
- && /opt/jobqueue/bin/jobqueue --help >/dev/null
+ && /opt/jobqueue/bin/jobqueue --help >/dev/null \
+ # pip and setuptools only install; the runtime never needs them (about 23 MB).
+ && /opt/jobqueue/bin/python -m pip uninstall --yes --quiet pip setuptools
 
 # --- runtime: the virtualenv only, run by a non-root user
 FROM ${PYTHON_IMAGE} AS runtime

@@ -5,12 +5,13 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: help venv tools test test-fast lint dev e2e-kind bench manifests clean
+.PHONY: help venv tools image test test-fast lint dev e2e-kind bench manifests clean
 
 help:
 	@echo "make test      create the venv, build the control-plane tools, run every test"
 	@echo "make dev       run the local stack (embedded PostgreSQL, API, autoscaled workers)"
 	@echo "make tools     build etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubectl, kwok, helm"
+	@echo "make image     build the job-queue image with no registry (debootstrap base, docker)"
 	@echo "make e2e-kind  the kind suite (needs docker and kind)"
 	@echo "make bench     run the benchmarks"
 	@echo "make manifests regenerate manifests/ from the chart"
@@ -25,6 +26,9 @@ venv: $(STAMP)
 
 tools:
 	bash tools/build-tools.sh
+
+image:
+	bash tools/build-image.sh
 
 test: venv tools
 	JOBQUEUE_TOOLS_DIR="$$(dirname "$$(bash tools/build-tools.sh --print-bin)")" \

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds etcd, kube-apiserver, kube-controller-manager, kubectl, kwok and helm from Go modules
+# Builds etcd, kube-apiserver, kube-controller-manager, kubectl, kwok, helm and kube-score from Go modules
 # into a per-machine cache keyed by tools/versions.env. Idempotent and safe to run concurrently.
 # Prints the bin directory on the last line of stdout.
 set -euo pipefail
@@ -14,16 +14,32 @@ log() { echo "build-tools: $*" >&2; }
 command -v go >/dev/null 2>&1 || die "'go' is not on PATH. Install Go 1.24 or newer (https://go.dev/doc/install), then run: tools/build-tools.sh"
 command -v flock >/dev/null 2>&1 || die "'flock' is missing; install util-linux."
 
-key=$(grep -v '^#' "$here/versions.env" | sha256sum | cut -c1-12)
+# Tools stamped by their own version are left out of the key, so adding or bumping one does not
+# rebuild Kubernetes on every machine.
+stamped='^(KUBE_SCORE|CONTAINERD|RUNC)_VERSION='
+key=$(grep -v -E -e '^#' -e "$stamped" "$here/versions.env" | sha256sum | cut -c1-12)
 root=${JOBQUEUE_TOOLS_DIR:-"${XDG_CACHE_HOME:-$HOME/.cache}/job-queue/tools/$key"}
 bin="$root/bin"
-tools=(etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kwok helm)
+tools=(etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kwok helm kube-score)
 k8s_commands=(kube-apiserver kube-controller-manager kube-scheduler kubectl)
+stamps=("kube-score-$KUBE_SCORE_VERSION")
 
 all_built() {
   [ -f "$root/.complete" ] || return 1
   for t in "${tools[@]}"; do [ -x "$bin/$t" ] || return 1; done
+  for s in "${stamps[@]}"; do [ -f "$root/.$s" ] || return 1; done
 }
+
+# --node also builds what a real node needs (kubelet, kube-proxy), for the container tests.
+if [ "${1:-}" = "--node" ]; then
+  shift
+  tools+=(kubelet kube-proxy containerd containerd-shim-runc-v2 ctr runc)
+  k8s_commands+=(kubelet kube-proxy)
+  stamps+=("containerd-$CONTAINERD_VERSION" "runc-$RUNC_VERSION")
+  if [ ! -f "$root/.runc-$RUNC_VERSION" ] && ! pkg-config --exists libseccomp 2>/dev/null; then
+    die "--node builds runc with seccomp, which needs gcc, pkg-config and libseccomp-dev (apt-get install gcc pkg-config libseccomp-dev)"
+  fi
+fi
 
 if [ "${1:-}" = "--print-bin" ]; then
   echo "$bin"; exit 0
@@ -113,6 +129,27 @@ if [ ! -x "$bin/helm" ]; then
   build_step "helm $HELM_VERSION" env GOBIN="$bin" go install -trimpath \
     -ldflags "-s -w -X $hv.version=$HELM_VERSION -X $cu.k8sVersionMajor=1 -X $cu.k8sVersionMinor=$kube_minor" \
     "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"
+fi
+
+# stamped_install STAMP BINARIES -- go install args: (re)installs when the stamp is missing.
+stamped_install() {
+  local stamp=$1 binaries=$2; shift 2; shift  # the "--"
+  [ -f "$root/.$stamp" ] && return 0
+  for b in $binaries; do rm -f "$bin/$b"; done
+  build_step "$stamp" env GOBIN="$bin" go install -trimpath "$@"
+  touch "$root/.$stamp"
+}
+stamped_install "kube-score-$KUBE_SCORE_VERSION" kube-score -- -ldflags '-s -w' \
+  "github.com/zegl/kube-score/cmd/kube-score@$KUBE_SCORE_VERSION"
+if [[ " ${stamps[*]} " == *" runc-$RUNC_VERSION "* ]]; then
+  c=github.com/containerd/containerd/v2/cmd
+  stamped_install "containerd-$CONTAINERD_VERSION" "containerd containerd-shim-runc-v2 ctr" -- \
+    -ldflags '-s -w' "$c/containerd@$CONTAINERD_VERSION" \
+    "$c/containerd-shim-runc-v2@$CONTAINERD_VERSION" "$c/ctr@$CONTAINERD_VERSION"
+  # runc needs CGO and libseccomp (Debian's libseccomp-dev) for its seccomp filters. Debian's own
+  # runc 1.1 and crun 1.8 fail under containerd 2.4, so it is built here.
+  CGO_ENABLED=1 stamped_install "runc-$RUNC_VERSION" runc -- -tags seccomp \
+    "github.com/opencontainers/runc@$RUNC_VERSION"
 fi
 
 all_built_now=1

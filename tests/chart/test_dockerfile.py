@@ -111,7 +111,21 @@ def test_copied_paths_exist_and_pass_the_dockerignore() -> None:
         *sources, _destination = shlex.split(rest)
         for source in sources:
             assert (REPO_ROOT / source).exists(), source
-            assert source.rstrip("/") in allowed, f"{source} is excluded by .dockerignore"
+            # "." is the whole context, which the allow-list above already limits
+            if source != ".":
+                assert source.rstrip("/") in allowed, f"{source} is excluded by .dockerignore"
+
+
+def test_dockerignore_lets_in_every_package_the_distribution_ships() -> None:
+    """A package left out of the context would install a `jobqueue` that cannot import it."""
+    allowed = {
+        line[1:].rstrip("/")
+        for line in (REPO_ROOT / ".dockerignore").read_text().splitlines()
+        if line.startswith("!")
+    }
+    find = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    packages = {pattern.rstrip("*") for pattern in find["packages"]["find"]["include"]}
+    assert packages <= allowed, packages - allowed
 
 
 def test_chart_runs_the_image_with_a_read_only_root() -> None:

@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# `make image`: builds the job-queue image on a machine where no container registry is reachable.
+# - installs docker.io and debootstrap with apt when they are missing (needs root);
+# - starts dockerd when none runs, and stops only the one it started;
+# - makes a Debian bookworm base with python3 (debootstrap), trusting the host's CA bundle, cached
+#   per machine and keyed by its inputs; then builds the Dockerfile on it.
+# With a registry, `docker build .` uses the real python:3.11-slim-bookworm and nothing changes.
+# Prints the image reference on the last line of stdout.
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+repo=$(dirname "$here")
+log() { echo "build-image: $*" >&2; }
+die() { echo "build-image: $*" >&2; exit 1; }
+
+version=$(sed -n 's/^appVersion: *"\{0,1\}\([^"]*\)"\{0,1\}$/\1/p' "$repo/charts/job-queue/Chart.yaml")
+image=${JOBQUEUE_IMAGE:-job-queue:$version}
+ca_bundle=${JOBQUEUE_CA_BUNDLE:-/etc/ssl/certs/ca-certificates.crt}
+base_packages=python3,python3-venv,ca-certificates
+base_revision=2  # bump when the way the base is made changes
+
+need=()
+command -v dockerd >/dev/null 2>&1 || need+=(docker.io)
+command -v debootstrap >/dev/null 2>&1 || need+=(debootstrap)
+if [ "${#need[@]}" -gt 0 ]; then
+  [ "$(id -u)" = 0 ] || die "missing ${need[*]}; install them (apt-get install ${need[*]}) or run as root"
+  log "installing ${need[*]} with apt"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${need[@]}" >&2
+fi
+
+started_dockerd=""
+stop_dockerd() {
+  if [ -n "$started_dockerd" ]; then
+    log "stopping the dockerd this script started (pid $started_dockerd)"
+    kill "$started_dockerd" 2>/dev/null || true
+    for _ in $(seq 1 30); do kill -0 "$started_dockerd" 2>/dev/null || break; sleep 1; done
+  fi
+}
+trap stop_dockerd EXIT
+if ! docker info >/dev/null 2>&1; then
+  # No bridge and no iptables: this machine allows only host networking; builds use --network host.
+  log "no dockerd answers; starting one"
+  dockerd --iptables=false --bridge=none --storage-driver=overlay2 >/tmp/jobqueue-dockerd.log 2>&1 &
+  started_dockerd=$!
+  for _ in $(seq 1 60); do docker info >/dev/null 2>&1 && break; sleep 1; done
+  docker info >/dev/null 2>&1 || die "dockerd did not start; see /tmp/jobqueue-dockerd.log"
+fi
+
+key=$( { echo "bookworm $base_packages $base_revision"; sha256sum <"$ca_bundle"; } | sha256sum | cut -c1-12)
+base=jobqueue-base:$key
+cache=${XDG_CACHE_HOME:-$HOME/.cache}/job-queue/images
+if ! docker image inspect "$base" >/dev/null 2>&1; then
+  mkdir -p "$cache"
+  if [ ! -f "$cache/base-$key.tar" ]; then
+    root=$(mktemp -d "${TMPDIR:-/tmp}/jobqueue-base.XXXXXX")
+    log "debootstrap bookworm ($base_packages) into $root"
+    debootstrap --variant=minbase --include="$base_packages" bookworm "$root" >&2
+    # The host's CA bundle, the one its package clients trust, so pip inside the build works.
+    cp "$ca_bundle" "$root/etc/ssl/certs/ca-certificates.crt"
+    # Package caches, manuals and translations: nothing in a container reads them.
+    rm -rf "$root"/var/cache/apt/archives/*.deb "$root"/var/lib/apt/lists/* \
+      "$root"/usr/share/doc/* "$root"/usr/share/man/* "$root"/usr/share/info/* \
+      "$root"/usr/share/locale/*
+    tar -C "$root" -cf "$cache/base-$key.tar.tmp" . && mv "$cache/base-$key.tar.tmp" "$cache/base-$key.tar"
+    rm -rf "$root"
+  fi
+  docker import "$cache/base-$key.tar" "$base" >&2
+fi
+
+log "building $image on $base"
+docker build --network host --build-arg PYTHON_IMAGE="$base" \
+  --build-arg PIP_CERT=/etc/ssl/certs/ca-certificates.crt \
+  --build-arg VERSION="$version" -t "$image" "$repo" >&2
+log "image size: $(docker image inspect --format '{{.Size}}' "$image") bytes"
+# The chart's rules: read-only root, uid 10001, no capabilities, no network.
+log "checking that $image runs under the chart's rules"
+docker run --rm --read-only --user 10001:10001 --cap-drop ALL --network none \
+  --security-opt no-new-privileges "$image" --help >/dev/null
+echo "$image"
