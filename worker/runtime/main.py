@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
 import signal
+import sys
 import time
 import uuid
 from collections.abc import Coroutine
@@ -32,6 +34,10 @@ log = logging.getLogger("worker")
 
 POOL_SIZE = 2  # plus the LISTEN connection: three per process, whatever the concurrency
 SHUTDOWN_WRITES_SECONDS = 5.0  # after the drain: final release and deregistration
+
+
+class PortBusy(RuntimeError):
+    """The explicitly set health port is taken; the message names the setting."""
 
 
 class WorkerProcess:
@@ -69,10 +75,7 @@ class WorkerProcess:
             self._on_cancel,
             {"server_settings": server_settings},
         )
-        self.http = HealthServer(
-            "0.0.0.0", settings.worker_port, self.metrics.registry, self.health
-        )
-        await self.http.start()
+        await self._start_http()
         self._services = [TaskService("waker", self.waker.run)]
         self._services.append(TaskService("heartbeat", self.heartbeat.run))
         if settings.rescue_enabled:
@@ -103,6 +106,30 @@ class WorkerProcess:
             self.http.port,
         )
 
+    async def _start_http(self) -> None:
+        """Bind the health port. Several workers on one host with default settings must all
+        run: a busy default port falls back to a free one; a busy port that was asked for is
+        an error naming the setting."""
+        settings = self.settings
+        port = settings.worker_port
+        for attempt in (port, 0):
+            self.http = HealthServer(
+                "0.0.0.0", attempt, self.metrics.registry, self.health, ready=self.ready
+            )
+            try:
+                await self.http.start()
+                break
+            except OSError as exc:
+                if exc.errno != errno.EADDRINUSE or attempt == 0:
+                    raise
+                if "worker_port" in settings.model_fields_set:
+                    raise PortBusy(
+                        f"JOBQUEUE_WORKER_PORT={port}: the port is already in use; "
+                        "choose another, or leave it unset to take a free one"
+                    ) from None
+        if self.http.port != port:
+            log.info("health port %d is in use; serving health on port %d", port, self.http.port)
+
     def _on_cancel(self, job_id: int) -> None:
         if job_id in self.tracker.running:
             self.heartbeat.check_soon()
@@ -120,6 +147,15 @@ class WorkerProcess:
             "listening": self.waker.connected.is_set(),
             "seconds_since_heartbeat": None if last is None else round(time.monotonic() - last, 3),
         }
+
+    def ready(self) -> dict[str, Any]:
+        """Ready while the heartbeat lands (so the database answers) and not draining."""
+        body = self.health()
+        since = body["seconds_since_heartbeat"]
+        body["healthy"] = (
+            not self.draining and since is not None and since < self.settings.lease_seconds
+        )
+        return body
 
     async def shutdown(self) -> None:
         """Drain: stop claiming, finish or interrupt running jobs, write every acknowledgement,
@@ -182,4 +218,8 @@ def run_worker(settings: Settings) -> int:
     from worker.handlers import registry
 
     registry.load_modules(settings.handler_modules)
-    return _run(serve(settings, registry))
+    try:
+        return _run(serve(settings, registry))
+    except PortBusy as exc:
+        print(f"jobqueue worker: {exc}", file=sys.stderr)  # one line, never a traceback
+        return 2
