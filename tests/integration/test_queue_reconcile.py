@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 
 from tests.fixtures.faultproxy import FaultProxy
 from tests.integration.queue_support import eventually, running_worker
+from worker.db import sql_files
 from worker.db.connection import connect
 from worker.db.jobs import NewJob, enqueue, enqueue_many
 from worker.handlers.base import HandlerRegistry, JobContext
@@ -92,3 +93,19 @@ async def test_lost_claim_replies_lose_no_job_and_run_none_twice(pg_dsn: str) ->
     finally:
         await conn.close()
         await proxy.close()
+
+
+async def test_the_reconcile_reads_only_the_workers_own_rows(pg_dsn: str) -> None:
+    conn = await connect(pg_dsn)
+    try:
+        await conn.execute("SET enable_seqscan = off")  # tiny tables would otherwise be scanned
+        sql = sql_files.query("claims", "release_unknown_jobs")
+        plan = "\n".join(
+            row[0]
+            for row in await conn.fetch(
+                "EXPLAIN " + sql, "00000000-0000-0000-0000-000000000001", [1, 2]
+            )
+        )
+    finally:
+        await conn.close()
+    assert "jobs_worker_running_idx" in plan, plan
