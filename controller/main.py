@@ -121,7 +121,9 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> int:
                 "deployments": len(loop.deployments),
             }
 
-        server = HealthServer("0.0.0.0", settings.controller_port, metrics.registry, health)
+        server = HealthServer(
+            "0.0.0.0", settings.controller_port, metrics.registry, health, ready=health
+        )
         await server.start()
         cleanup.push_async_callback(server.close)
         cleanup.push_async_callback(depth.close)

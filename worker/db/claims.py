@@ -1,5 +1,6 @@
-"""The worker's hot path in SQL: batch claims, fenced batched acknowledgements, releases,
-registration and heartbeat. Statements are prepared once per connection by asyncpg's cache."""
+"""The worker's hot path in SQL: batch claims, fenced batched acknowledgements, releases and
+the reconcile (registration and heartbeat are in worker.db.workers). Statements are prepared
+once per connection by asyncpg's cache."""
 
 from __future__ import annotations
 
@@ -12,6 +13,9 @@ import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
 from worker.db import sql_files
+
+# older callers (tests, tools) import the registration from here
+from worker.db.workers import register_worker as register_worker
 
 # a plain connection, or one acquired from a pool
 Conn = asyncpg.Connection | PoolConnectionProxy
@@ -106,29 +110,9 @@ async def release_jobs(
 
 
 async def release_unknown_jobs(conn: Conn, worker_id: UUID, known_ids: Sequence[int]) -> int:
-    """Give back jobs running under this worker that it does not know of (a lost claim reply)."""
+    """Reconcile: give back jobs running under this worker that it does not hold (a lost claim
+    reply); `known_ids` must be every job it holds."""
     return int(await conn.fetchval(_sql("release_unknown_jobs"), worker_id, list(known_ids)))
-
-
-async def register_worker(
-    conn: Conn,
-    worker_id: UUID,
-    name: str,
-    queues: Sequence[str],
-    concurrency: int,
-    in_flight: int,
-    lease_seconds: float,
-) -> None:
-    """Register, or heartbeat: renews the worker's lease and reports its in-flight count."""
-    await conn.execute(
-        _sql("register_worker"),
-        worker_id,
-        name,
-        list(queues),
-        concurrency,
-        in_flight,
-        lease_seconds,
-    )
 
 
 async def lost_jobs(
@@ -138,11 +122,3 @@ async def lost_jobs(
     rows = await conn.fetch(_sql("still_running"), worker_id, list(ids), _tokens(ids, attempts))
     ours = {row[0] for row in rows}
     return [job_id for job_id in ids if job_id not in ours]
-
-
-async def deregister_worker(conn: Conn, worker_id: UUID) -> None:
-    await conn.execute(_sql("deregister_worker"), worker_id)
-
-
-async def probe(conn: Conn) -> None:
-    await conn.fetchval(_sql("probe"))

@@ -17,6 +17,7 @@ import asyncpg
 from worker.db import claims
 from worker.runtime.metrics import WorkerMetrics
 from worker.runtime.resilience import is_transient, retry_transient
+from worker.runtime.tracker import Tracker
 
 log = logging.getLogger(__name__)
 
@@ -32,21 +33,18 @@ class AckBuffer:
         worker_id: UUID,
         batch_size: int,
         metrics: WorkerMetrics,
-        on_acked: Callable[[list[int]], None],
+        tracker: Tracker,
     ) -> None:
         self._pool = pool
         self._worker_id = worker_id
         self._batch_size = batch_size
         self._metrics = metrics
-        self._on_acked = on_acked
+        self._tracker = tracker
         self._completed: list[Completion] = []
         self._failed: list[Failure] = []
         self._wanted = asyncio.Event()
         self._closing = False
         self._deadline: float | None = None
-        # jobs that ran but whose outcome could not be written: they stay running under this
-        # worker until their lease expires, and must not be released as never started
-        self.abandoned: list[int] = []
 
     def complete(self, job_id: int, attempts: int, result_json: str) -> None:
         self._completed.append((job_id, attempts, result_json))
@@ -80,12 +78,12 @@ class AckBuffer:
             done = self._completed[: self._batch_size]
             await self._write(done, self._write_completions, self._write_completions_one_by_one)
             del self._completed[: len(done)]
-            self._on_acked([item[0] for item in done])
+            self._tracker.release([item[0] for item in done])
         if self._failed:
             failed = self._failed[: self._batch_size]
             await self._write(failed, self._write_failures, self._write_failures_one_by_one)
             del self._failed[: len(failed)]
-            self._on_acked([item[0] for item in failed])
+            self._tracker.release([item[0] for item in failed])
 
     async def _write(
         self,
@@ -102,7 +100,7 @@ class AckBuffer:
                 # Past the drain deadline with the database away: the leases will expire and
                 # the sweeper will hand these jobs out again.
                 log.error("gave up acknowledging %d jobs: %s", len(items), exc)
-                self.abandoned.extend(item[0] for item in items)
+                self._tracker.abandon(item[0] for item in items)
                 return
             log.warning("batch acknowledgement failed (%s); writing one by one", exc)
             await fallback(items)
@@ -155,4 +153,4 @@ class AckBuffer:
                 )
             except Exception:
                 log.exception("job %d: its failure could not be recorded", item[0])
-                self.abandoned.append(item[0])
+                self._tracker.abandon([item[0]])

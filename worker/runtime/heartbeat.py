@@ -1,6 +1,10 @@
 """The heartbeat renews the worker's lease in `workers` (never the job rows) and reports its
-in-flight count; it also asks which running jobs are no longer ours, so that cancelled or
-rescued jobs stop at once."""
+in-flight count. At every beat it also reconciles the database with the tracker, both ways:
+- jobs the tracker runs that are no longer running under our lease (cancelled, rescued) stop;
+- rows running under our id that the tracker does not hold (a lost claim reply, a connection
+  that broke on release) go back to pending.
+So a row running under a live worker is held by it, or comes back within a lease plus one
+heartbeat interval."""
 
 from __future__ import annotations
 
@@ -12,22 +16,38 @@ from uuid import UUID
 
 import asyncpg
 
-from worker.db import claims
-from worker.runtime.loop import ClaimLoop
+from worker.db import claims, workers
+from worker.runtime.loop import reconcile
 from worker.runtime.resilience import is_transient
+from worker.runtime.tracker import Tracker
 from worker.settings import Settings
 
 log = logging.getLogger(__name__)
 
 
+async def renew_lease(
+    pool: asyncpg.Pool, settings: Settings, worker_id: UUID, tracker: Tracker
+) -> None:
+    async with pool.acquire() as conn:
+        await workers.register_worker(
+            conn,
+            worker_id,
+            settings.worker_name,
+            settings.worker_queues,
+            settings.max_concurrent_jobs,
+            tracker.in_flight,
+            settings.lease_seconds,
+        )
+
+
 class Heartbeat:
     def __init__(
-        self, pool: asyncpg.Pool, settings: Settings, worker_id: UUID, loop: ClaimLoop
+        self, pool: asyncpg.Pool, settings: Settings, worker_id: UUID, tracker: Tracker
     ) -> None:
         self._pool = pool
         self._settings = settings
         self._worker_id = worker_id
-        self._loop = loop
+        self._tracker = tracker
         self._check_soon = asyncio.Event()
         # a beat must land well within the lease it renews
         self.interval = min(settings.heartbeat_seconds, settings.lease_seconds / 3)
@@ -38,25 +58,21 @@ class Heartbeat:
         self._check_soon.set()
 
     async def beat(self) -> None:
-        async with self._pool.acquire() as conn:
-            await claims.register_worker(
-                conn,
-                self._worker_id,
-                self._settings.worker_name,
-                self._settings.worker_queues,
-                self._settings.max_concurrent_jobs,
-                len(self._loop.running),
-                self._settings.lease_seconds,
-            )
+        await renew_lease(self._pool, self._settings, self._worker_id, self._tracker)
         self.last_beat = time.monotonic()
 
+    async def reconcile(self) -> int:
+        async with self._tracker.claim_gate, self._pool.acquire() as conn:
+            return await reconcile(conn, self._worker_id, self._tracker)
+
     async def check_lost(self) -> None:
-        ids, attempts = self._loop.running_tokens()
+        ids, attempts = self._tracker.running_tokens()
         if not ids:
             return
         async with self._pool.acquire() as conn:
             lost = await claims.lost_jobs(conn, self._worker_id, ids, attempts)
-        self._loop.drop(lost)
+        for job_id in self._tracker.cancel(lost):
+            log.info("job %d is no longer ours (cancelled or rescued); stopping it", job_id)
 
     async def run(self) -> None:
         next_beat = time.monotonic() + self.interval
@@ -69,6 +85,7 @@ class Heartbeat:
                 if time.monotonic() >= next_beat:
                     next_beat = time.monotonic() + self.interval
                     await self.beat()
+                    await self.reconcile()
                 await self.check_lost()
             except Exception as exc:
                 if not is_transient(exc):

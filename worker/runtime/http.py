@@ -1,4 +1,10 @@
-"""A tiny asyncio HTTP server for the worker's /healthz and /metrics (no framework needed)."""
+"""A tiny asyncio HTTP server for health and /metrics (no framework needed), used by the
+worker and the controller.
+
+- /livez: is the process alive? Never depends on the database: an outage must not make the
+  kubelet restart every pod (a restart cannot bring the database back).
+- /readyz: can it do its work now? Depends on the database (through `ready()`).
+- /healthz: the full status, as before, kept for compatibility."""
 
 from __future__ import annotations
 
@@ -16,8 +22,17 @@ log = logging.getLogger(__name__)
 _REASONS = {200: "OK", 404: "Not Found", 405: "Method Not Allowed", 503: "Service Unavailable"}
 
 
+Status = Callable[[], dict[str, Any]]
+
+
+def _alive() -> dict[str, Any]:
+    # answering at all proves the event loop runs
+    return {"healthy": True}
+
+
 class HealthServer:
-    """GET /healthz answers `health()` as JSON (503 when it says healthy=False); GET /metrics
+    """GET /healthz answers `health()` as JSON (503 when it says healthy=False), /readyz
+    `ready()` (default: `health()`), /livez `live()` (default: always alive); GET /metrics
     answers the Prometheus registry."""
 
     def __init__(
@@ -25,12 +40,19 @@ class HealthServer:
         host: str,
         port: int,
         registry: CollectorRegistry,
-        health: Callable[[], dict[str, Any]],
+        health: Status,
+        *,
+        ready: Status | None = None,
+        live: Status | None = None,
     ) -> None:
         self._host = host
         self._port = port
         self._registry = registry
-        self._health = health
+        self._routes: dict[str, Status] = {
+            "/healthz": health,
+            "/readyz": ready or health,
+            "/livez": live or _alive,
+        }
         self._server: asyncio.Server | None = None
 
     @property
@@ -51,8 +73,9 @@ class HealthServer:
     def _respond(self, path: str) -> tuple[int, str, bytes]:
         if path == "/metrics":
             return 200, CONTENT_TYPE_LATEST, generate_latest(self._registry)
-        if path in ("/healthz", "/readyz", "/livez"):
-            body = self._health()
+        status = self._routes.get(path)
+        if status is not None:
+            body = status()
             code = 200 if body.get("healthy", True) else 503
             return code, "application/json", json.dumps(body).encode()
         return 404, "text/plain", b"not found\n"

@@ -22,6 +22,7 @@ from worker.runtime.acks import AckBuffer
 from worker.runtime.executor import JobRunner, Outcome
 from worker.runtime.metrics import WorkerMetrics
 from worker.runtime.resilience import retry_transient
+from worker.runtime.tracker import RunningJob, Tracker
 from worker.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -37,56 +38,42 @@ class ClaimLoop:
         pool: asyncpg.Pool,
         worker_id: UUID,
         metrics: WorkerMetrics,
+        tracker: Tracker,
     ) -> None:
         self._settings = settings
         self._runner = runner
         self._pool = pool
         self._worker_id = worker_id
         self._metrics = metrics
-        self._concurrency = settings.max_concurrent_jobs
         self._queues = list(settings.worker_queues)
-        # every job claimed and not yet acknowledged: id -> attempts (the fencing token)
-        self._held: dict[int, int] = {}
-        # jobs whose handler runs now, with their tasks and start times
-        self.running: dict[int, tuple[ClaimedJob, asyncio.Task[None], float]] = {}
+        self.tracker = tracker
         self._interrupted: set[int] = set()
-        self.acks = AckBuffer(
-            pool, worker_id, settings.ack_batch_size, metrics, self._release_slots
-        )
+        self.acks = AckBuffer(pool, worker_id, settings.ack_batch_size, metrics, tracker)
         self.wake = asyncio.Event()
-        self._slot_freed = asyncio.Event()
         self._stopping = False
         self._unknown_claims = False
         self._claim_task: asyncio.Task[None] | None = None
         self._flush_task: asyncio.Task[None] | None = None
+
+    @property
+    def running(self) -> dict[int, RunningJob]:
+        return self.tracker.running
 
     def start(self) -> None:
         self._create_task = asyncio.get_running_loop().create_task
         self._claim_task = asyncio.create_task(self.run(), name="claim-loop")
         self._flush_task = asyncio.create_task(self.acks.run(), name="ack-flusher")
 
-    # --- slots
-    def _release_slots(self, ids: list[int]) -> None:
-        for job_id in ids:
-            self._held.pop(job_id, None)
-        self._slot_freed.set()
-
-    def known_ids(self) -> list[int]:
-        """Jobs this worker claimed and knows of: held, or run but left unacknowledged."""
-        return [*self._held, *self.acks.abandoned]
-
-    def running_tokens(self) -> tuple[list[int], list[int]]:
-        """Ids and attempts of the jobs whose handlers run now."""
-        jobs = [entry[0] for entry in self.running.values()]
-        return [job.id for job in jobs], [job.attempts for job in jobs]
+    async def stop(self) -> None:
+        await self.drain(self._settings.drain_timeout)
 
     # --- the loop
     async def run(self) -> None:
         while not self._stopping:
-            free = self._concurrency - len(self._held)
+            free = self.tracker.free
             if free <= 0:
-                self._slot_freed.clear()
-                await self._slot_freed.wait()
+                self.tracker.slot_freed.clear()
+                await self.tracker.slot_freed.wait()
                 continue
             self.wake.clear()
             try:
@@ -112,32 +99,37 @@ class ClaimLoop:
 
     async def _claim(self, limit: int) -> list[ClaimedJob]:
         async def attempt() -> list[ClaimedJob]:
-            async with self._pool.acquire() as conn:
-                if self._unknown_claims:
-                    released = await claims.release_unknown_jobs(
-                        conn, self._worker_id, self.known_ids()
+            received: list[ClaimedJob] | None = None
+            started = time.perf_counter()
+            try:
+                async with self.tracker.claim_gate, self._pool.acquire() as conn:
+                    if self._unknown_claims:
+                        await reconcile(conn, self._worker_id, self.tracker)
+                    # Until the reply arrives, a broken connection may have claimed jobs we
+                    # never see; the next attempt (or the next heartbeat) gives those back.
+                    self._unknown_claims = True
+                    received = await claims.claim_jobs(
+                        conn, self._queues, limit, self._worker_id, self._settings.lease_seconds
                     )
-                    if released:
-                        log.info("released %d jobs claimed by a lost reply", released)
-                # Until the reply arrives, a broken connection may have claimed jobs we never
-                # see; the next attempt gives those back first.
-                self._unknown_claims = True
-                started = time.perf_counter()
-                jobs = await claims.claim_jobs(
-                    conn, self._queues, limit, self._worker_id, self._settings.lease_seconds
-                )
-                self._unknown_claims = False
+                    # Held before anything else can fail, the release of this connection
+                    # included: rows whose reply arrived are never forgotten.
+                    self.tracker.hold(received)
+                    self._unknown_claims = False
+            except Exception as exc:
+                if received is None:
+                    raise
+                # The reply arrived; only giving the connection back failed (asyncpg found it
+                # mid-protocol, e.g. a server shutting down, and the pool discarded it).
+                log.warning("claimed %d jobs, then the connection broke: %r", len(received), exc)
             self._metrics.claim_latency.observe(time.perf_counter() - started)
-            self._metrics.claimed.inc(len(jobs))
-            return jobs
+            self._metrics.claimed.inc(len(received))
+            return received
 
         # a stopping worker stops retrying: drain must not wait out an outage for new work
         return await retry_transient(attempt, what="claim jobs", give_up=lambda: self._stopping)
 
     def _start(self, job: ClaimedJob) -> None:
-        self._held[job.id] = job.attempts
-        task = self._create_task(self._execute(job))
-        self.running[job.id] = (job, task, time.monotonic())
+        self.tracker.start(job, self._create_task(self._execute(job)))
 
     async def _execute(self, job: ClaimedJob) -> None:
         try:
@@ -145,14 +137,14 @@ class ClaimLoop:
         except asyncio.CancelledError:
             if job.id not in self._interrupted:
                 # cancelled or taken away: the job is no longer ours, so nothing to write
-                self.running.pop(job.id, None)
-                self._release_slots([job.id])
+                self.tracker.finished(job.id)
+                self.tracker.release([job.id])
                 return
-            started = self.running[job.id][2]
+            started = self.running[job.id].started
             outcome = self._runner.failure(job, INTERRUPTED, permanent=False, started=started)
             if outcome.retry_delay is not None:  # another worker may take it at once
                 outcome = dataclasses.replace(outcome, retry_delay=0.0)
-        self.running.pop(job.id, None)
+        self.tracker.finished(job.id)
         self._record(job, outcome)
 
     def _record(self, job: ClaimedJob, outcome: Outcome) -> None:
@@ -165,18 +157,13 @@ class ClaimLoop:
                 log.warning("job %d (%s) failed: %s", job.id, job.job_type, outcome.error)
             self.acks.fail(job.id, job.attempts, outcome.error, outcome.retry_delay)
 
-    def drop(self, job_ids: list[int]) -> None:
-        """Stop the handlers of jobs that are no longer this worker's (cancelled, rescued)."""
-        for job_id in job_ids:
-            entry = self.running.get(job_id)
-            if entry is not None:
-                log.info("job %d is no longer ours (cancelled or rescued); stopping it", job_id)
-                entry[1].cancel()
-
     async def _give_back(self, jobs: list[ClaimedJob]) -> None:
         """Release claimed jobs that never started, without using up a try."""
         if not jobs:
             return
+
+        # no longer held: if the release fails, the final reconcile gives them back
+        self.tracker.release(j.id for j in jobs)
 
         async def attempt() -> int:
             async with self._pool.acquire() as conn:
@@ -196,7 +183,7 @@ class ClaimLoop:
     def stop_claiming(self) -> None:
         self._stopping = True
         self.wake.set()
-        self._slot_freed.set()
+        self.tracker.slot_freed.set()
 
     async def drain(self, seconds: float) -> None:
         """Stop claiming, let running jobs finish within `seconds`, interrupt the rest (a failed
@@ -209,7 +196,7 @@ class ClaimLoop:
             )
             for task in stuck:  # still retrying a claim against an absent database
                 task.cancel()
-        tasks = [entry[1] for entry in self.running.values()]
+        tasks = [entry.task for entry in self.running.values()]
         if tasks:
             log.info("draining %d running jobs (up to %.0fs)", len(tasks), seconds)
             _, late = await asyncio.wait(tasks, timeout=max(0.0, deadline - time.monotonic()))
@@ -222,3 +209,12 @@ class ClaimLoop:
         self.acks.close(deadline=max(deadline, time.monotonic()) + 3)
         if self._flush_task is not None:
             await self._flush_task
+
+
+async def reconcile(conn: claims.Conn, worker_id: UUID, tracker: Tracker) -> int:
+    """Give back every row running under `worker_id` that the tracker does not hold. The
+    caller holds the tracker's claim gate, so no claim reply is on its way."""
+    released = await claims.release_unknown_jobs(conn, worker_id, tracker.known_ids())
+    if released:
+        log.warning("reconcile: gave back %d running jobs this worker did not hold", released)
+    return released

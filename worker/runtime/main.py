@@ -5,15 +5,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
 import signal
+import sys
 import time
 import uuid
 from collections.abc import Coroutine
 from typing import Any
 
 from worker import logs
-from worker.db import claims
+from worker.db import claims, workers
 from worker.db.connection import create_pool
 from worker.handlers.base import HandlerRegistry
 from worker.runtime.cleaner import prune_once
@@ -23,7 +25,9 @@ from worker.runtime.http import HealthServer
 from worker.runtime.loop import ClaimLoop
 from worker.runtime.metrics import WorkerMetrics
 from worker.runtime.rescuer import rescue_once
-from worker.runtime.resilience import retry_transient, run_periodically
+from worker.runtime.resilience import retry_transient
+from worker.runtime.services import PeriodicService, Service, TaskService
+from worker.runtime.tracker import Tracker
 from worker.runtime.waker import Waker
 from worker.settings import Settings
 
@@ -33,6 +37,10 @@ POOL_SIZE = 2  # plus the LISTEN connection: three per process, whatever the con
 SHUTDOWN_WRITES_SECONDS = 5.0  # after the drain: final release and deregistration
 
 
+class PortBusy(RuntimeError):
+    """The explicitly set health port is taken; the message names the setting."""
+
+
 class WorkerProcess:
     def __init__(self, settings: Settings, registry: HandlerRegistry) -> None:
         self.settings = settings
@@ -40,7 +48,8 @@ class WorkerProcess:
         self.id = uuid.uuid4()
         self.metrics = WorkerMetrics()
         self.draining = False
-        self._tasks: list[asyncio.Task[Any]] = []
+        self._services: list[Service] = []
+        self.tracker = Tracker(settings.max_concurrent_jobs)
 
     @property
     def application_name(self) -> str:
@@ -53,9 +62,10 @@ class WorkerProcess:
             settings.dsn, min_size=1, max_size=POOL_SIZE, server_settings=server_settings
         )
         runner = JobRunner(settings, self.registry, str(self.id))
-        self.loop = ClaimLoop(settings, runner, self.pool, self.id, self.metrics)
-        self.metrics.track_in_flight(lambda: len(self.loop.running))
-        self.heartbeat = Heartbeat(self.pool, settings, self.id, self.loop)
+        tracker = self.tracker
+        self.loop = ClaimLoop(settings, runner, self.pool, self.id, self.metrics, tracker)
+        self.metrics.track_in_flight(lambda: tracker.in_flight)
+        self.heartbeat = Heartbeat(self.pool, settings, self.id, tracker)
         await retry_transient(
             self.heartbeat.beat, what="register worker", deadline=time.monotonic() + 30
         )
@@ -66,26 +76,27 @@ class WorkerProcess:
             self._on_cancel,
             {"server_settings": server_settings},
         )
-        self.http = HealthServer(
-            "0.0.0.0", settings.worker_port, self.metrics.registry, self.health
-        )
-        await self.http.start()
-        self._spawn(self.waker.run(), "waker")
-        self._spawn(self.heartbeat.run(), "heartbeat")
+        await self._start_http()
+        self._services = [TaskService("waker", self.waker.run)]
+        self._services.append(TaskService("heartbeat", self.heartbeat.run))
         if settings.rescue_enabled:
-            rescue = run_periodically(
-                settings.rescue_interval,
-                lambda: rescue_once(self.pool, settings, self.heartbeat),
-                what="lease rescue",
+            self._services.append(
+                PeriodicService(
+                    "lease rescue",
+                    settings.rescue_interval,
+                    lambda: rescue_once(self.pool, settings, self.id, tracker),
+                )
             )
-            self._spawn(rescue, "rescuer")
         if settings.retention_seconds > 0:
-            prune = run_periodically(
-                settings.retention_interval,
-                lambda: prune_once(self.pool, settings),
-                what="retention",
+            self._services.append(
+                PeriodicService(
+                    "retention",
+                    settings.retention_interval,
+                    lambda: prune_once(self.pool, settings),
+                )
             )
-            self._spawn(prune, "cleaner")
+        for service in self._services:
+            service.start()
         self.loop.start()
         log.info(
             "worker %s (%s) serving queues %s with %d slots; health on port %d",
@@ -96,13 +107,32 @@ class WorkerProcess:
             self.http.port,
         )
 
-    def _spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> None:
-        task = asyncio.create_task(coro, name=name)
-        task.add_done_callback(_log_crash)
-        self._tasks.append(task)
+    async def _start_http(self) -> None:
+        """Bind the health port. Several workers on one host with default settings must all
+        run: a busy default port falls back to a free one; a busy port that was asked for is
+        an error naming the setting."""
+        settings = self.settings
+        port = settings.worker_port
+        for attempt in (port, 0):
+            self.http = HealthServer(
+                "0.0.0.0", attempt, self.metrics.registry, self.health, ready=self.ready
+            )
+            try:
+                await self.http.start()
+                break
+            except OSError as exc:
+                if exc.errno != errno.EADDRINUSE or attempt == 0:
+                    raise
+                if "worker_port" in settings.model_fields_set:
+                    raise PortBusy(
+                        f"JOBQUEUE_WORKER_PORT={port}: the port is already in use; "
+                        "choose another, or leave it unset to take a free one"
+                    ) from None
+        if self.http.port != port:
+            log.info("health port %d is in use; serving health on port %d", port, self.http.port)
 
     def _on_cancel(self, job_id: int) -> None:
-        if job_id in self.loop.running:
+        if job_id in self.tracker.running:
             self.heartbeat.check_soon()
 
     def health(self) -> dict[str, Any]:
@@ -113,11 +143,20 @@ class WorkerProcess:
             "name": self.settings.worker_name,
             "queues": self.settings.worker_queues,
             "concurrency": self.settings.max_concurrent_jobs,
-            "in_flight": len(self.loop.running),
+            "in_flight": self.tracker.in_flight,
             "draining": self.draining,
             "listening": self.waker.connected.is_set(),
             "seconds_since_heartbeat": None if last is None else round(time.monotonic() - last, 3),
         }
+
+    def ready(self) -> dict[str, Any]:
+        """Ready while the heartbeat lands (so the database answers) and not draining."""
+        body = self.health()
+        since = body["seconds_since_heartbeat"]
+        body["healthy"] = (
+            not self.draining and since is not None and since < self.settings.lease_seconds
+        )
+        return body
 
     async def shutdown(self) -> None:
         """Drain: stop claiming, finish or interrupt running jobs, write every acknowledgement,
@@ -125,9 +164,8 @@ class WorkerProcess:
         self.draining = True
         log.info("draining (up to %.0fs)", self.settings.drain_timeout)
         await self.loop.drain(self.settings.drain_timeout)
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        for service in reversed(self._services):
+            await service.stop()
         with contextlib.suppress(Exception):
             await retry_transient(
                 self._final_writes,
@@ -145,15 +183,10 @@ class WorkerProcess:
         async with self.pool.acquire() as conn:
             # Nothing runs any more: a job still running under our id that we do not know of
             # is one whose claim reply was lost; it never started.
-            released = await claims.release_unknown_jobs(conn, self.id, self.loop.known_ids())
+            released = await claims.release_unknown_jobs(conn, self.id, self.tracker.known_ids())
             if released:
                 log.info("released %d claimed jobs that never started", released)
-            await claims.deregister_worker(conn, self.id)
-
-
-def _log_crash(task: asyncio.Task[Any]) -> None:
-    if not task.cancelled() and task.exception() is not None:
-        log.error("%s stopped", task.get_name(), exc_info=task.exception())
+            await workers.deregister_worker(conn, self.id)
 
 
 async def serve(settings: Settings, registry: HandlerRegistry) -> int:
@@ -183,4 +216,8 @@ def run_worker(settings: Settings) -> int:
     from worker.handlers import registry
 
     registry.load_modules(settings.handler_modules)
-    return _run(serve(settings, registry))
+    try:
+        return _run(serve(settings, registry))
+    except PortBusy as exc:
+        print(f"jobqueue worker: {exc}", file=sys.stderr)  # one line, never a traceback
+        return 2

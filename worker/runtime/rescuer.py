@@ -5,11 +5,13 @@ lets one sweep at a time."""
 from __future__ import annotations
 
 import logging
+from uuid import UUID
 
 import asyncpg
 
 from worker.db import maintenance
-from worker.runtime.heartbeat import Heartbeat
+from worker.runtime.heartbeat import renew_lease
+from worker.runtime.tracker import Tracker
 from worker.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -17,10 +19,12 @@ log = logging.getLogger(__name__)
 RESCUE_BATCH = 1000
 
 
-async def rescue_once(pool: asyncpg.Pool, settings: Settings, heartbeat: Heartbeat) -> int:
+async def rescue_once(
+    pool: asyncpg.Pool, settings: Settings, worker_id: UUID, tracker: Tracker
+) -> int:
     """One sweep; returns how many jobs it moved."""
     # Renew our own lease first, so that after an outage we do not rescue our own live jobs.
-    await heartbeat.beat()
+    await renew_lease(pool, settings, worker_id, tracker)
     moved = 0
     async with pool.acquire() as conn:
         while True:

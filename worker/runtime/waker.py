@@ -12,7 +12,7 @@ from typing import Any
 
 import asyncpg
 
-from worker.db import NEW_JOB_CHANNEL, claims
+from worker.db import NEW_JOB_CHANNEL, workers
 from worker.db.connection import connect
 from worker.runtime.resilience import backoff_delay, is_transient
 
@@ -86,5 +86,5 @@ class Waker:
             if lost.is_set() or conn.is_closed():
                 break
             async with asyncio.timeout(PROBE_SECONDS):
-                await claims.probe(conn)
+                await workers.probe(conn)
         log.warning("LISTEN connection closed; reconnecting")

@@ -1,4 +1,4 @@
--- The worker's hot path: claim, acknowledge, release; plus its registration and heartbeat.
+-- The worker's hot path: claim, acknowledge, release, reconcile (registration is in workers.sql).
 -- Fencing: a write touches a job only while it is still running under the same worker_id and
 -- attempts (every claim increments attempts), so a stale worker's write changes nothing.
 --
@@ -94,8 +94,10 @@ SELECT count(*) AS released,
 FROM released;
 
 -- name: release_unknown_jobs
--- After a claim whose reply was lost (the connection broke), jobs may be running under this
--- worker that it never received; they never started, so they go back untouched.
+-- Reconcile: jobs running under this worker that its runtime does not hold ($2: every job it
+-- holds) were claimed by a reply it never received (a lost reply, a connection that broke or
+-- was released in error); they never started, so they go back untouched.
+-- jobs_worker_running_idx serves it: the cost is bounded by this worker's own rows.
 WITH released AS (
     UPDATE jobs AS j
     SET status = 'pending', attempts = j.attempts - 1, worker_id = NULL, started_at = NULL,
@@ -108,15 +110,6 @@ SELECT count(*) AS released,
         FROM (SELECT DISTINCT queue_name FROM released) AS q) AS notified
 FROM released;
 
--- name: register_worker
--- Also the heartbeat: it renews the worker's lease (and re-registers a worker that a sweeper
--- removed while it was cut off).
-INSERT INTO workers AS w (id, name, queues, concurrency, in_flight, heartbeat_at, lease_expires_at)
-VALUES ($1, $2, $3, $4, $5, now(), now() + make_interval(secs => $6))
-ON CONFLICT (id) DO UPDATE
-SET in_flight = excluded.in_flight, heartbeat_at = excluded.heartbeat_at,
-    lease_expires_at = excluded.lease_expires_at;
-
 -- name: still_running
 -- Which of the jobs this worker runs ($2 ids, $3 a JSON object {"<id>:<attempts>": true, ...})
 -- are still running under its lease; the others were cancelled, rescued or pruned.
@@ -126,10 +119,3 @@ FROM jobs AS j, mine
 WHERE j.id = ANY (ARRAY(SELECT unnest($2::bigint[])))
   AND j.status::text = 'running' AND j.worker_id = $1
   AND mine.by_token ? (j.id || ':' || j.attempts);
-
--- name: deregister_worker
-DELETE FROM workers WHERE id = $1;
-
--- name: probe
--- Proves an idle connection (the LISTEN one) is still alive.
-SELECT 1;

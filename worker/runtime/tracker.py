@@ -1,0 +1,85 @@
+"""The one owner of a worker's jobs: which it holds (claimed, not yet acknowledged), which run
+now, and how many slots are free. The claim loop, the acknowledgements, the heartbeat and the
+rescuer each read or change this, and none of them knows the others.
+
+A job is held from the moment its claim reply arrives until its acknowledgement is written (or
+given up on), so "held" is exactly the set of rows this worker may leave running in the
+database; the reconcile gives back every other row running under its id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from worker.db.claims import ClaimedJob
+
+
+@dataclass
+class RunningJob:
+    job: ClaimedJob
+    task: asyncio.Task[None]
+    started: float = field(default_factory=time.monotonic)
+
+
+class Tracker:
+    def __init__(self, concurrency: int) -> None:
+        self.concurrency = concurrency
+        # id -> attempts (the fencing token) of every job claimed and not yet acknowledged
+        self.held: dict[int, int] = {}
+        self.running: dict[int, RunningJob] = {}
+        # jobs that ran but whose outcome could not be written: they stay running under this
+        # worker until their lease expires, and must not be given back as never started
+        self.abandoned: set[int] = set()
+        self.slot_freed = asyncio.Event()
+        # A claim and a reconcile never overlap: while a claim's reply is on its way, rows it
+        # committed are running under our id yet not held, and must not be given back.
+        self.claim_gate = asyncio.Lock()
+
+    @property
+    def free(self) -> int:
+        return self.concurrency - len(self.held)
+
+    @property
+    def in_flight(self) -> int:
+        return len(self.running)
+
+    def hold(self, jobs: Iterable[ClaimedJob]) -> None:
+        for job in jobs:
+            self.held[job.id] = job.attempts
+
+    def start(self, job: ClaimedJob, task: asyncio.Task[None]) -> None:
+        self.running[job.id] = RunningJob(job, task)
+
+    def finished(self, job_id: int) -> RunningJob | None:
+        return self.running.pop(job_id, None)
+
+    def release(self, job_ids: Iterable[int]) -> None:
+        """Free the slots of jobs whose acknowledgement is written (or that were given back)."""
+        for job_id in job_ids:
+            self.held.pop(job_id, None)
+        self.slot_freed.set()
+
+    def abandon(self, job_ids: Iterable[int]) -> None:
+        self.abandoned.update(job_ids)
+
+    def known_ids(self) -> list[int]:
+        """Jobs this worker claimed and knows of: held, or run but left unacknowledged."""
+        return [*self.held, *self.abandoned]
+
+    def running_tokens(self) -> tuple[list[int], list[int]]:
+        """Ids and attempts of the jobs whose handlers run now."""
+        jobs = [entry.job for entry in self.running.values()]
+        return [job.id for job in jobs], [job.attempts for job in jobs]
+
+    def cancel(self, job_ids: Iterable[int]) -> list[int]:
+        """Stop the handlers of these jobs; returns the ids that were running."""
+        stopped = []
+        for job_id in job_ids:
+            entry = self.running.get(job_id)
+            if entry is not None:
+                entry.task.cancel()
+                stopped.append(job_id)
+        return stopped
