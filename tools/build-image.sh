@@ -25,6 +25,8 @@ command -v debootstrap >/dev/null 2>&1 || need+=(debootstrap)
 if [ "${#need[@]}" -gt 0 ]; then
   [ "$(id -u)" = 0 ] || die "missing ${need[*]}; install them (apt-get install ${need[*]}) or run as root"
   log "installing ${need[*]} with apt"
+  # A fresh machine may have no package lists yet; install finds nothing without them.
+  apt-get update -qq >&2
   DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${need[@]}" >&2
 fi
 
