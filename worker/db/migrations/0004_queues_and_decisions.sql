@@ -41,3 +41,39 @@ CREATE INDEX IF NOT EXISTS scaling_decisions_deployment_idx
     ON scaling_decisions (namespace, deployment, decided_at DESC);
 CREATE INDEX IF NOT EXISTS scaling_decisions_decided_at_idx
     ON scaling_decisions (decided_at);
+
+-- Periodic jobs: one row per schedule. `job` is the spec each tick enqueues
+-- ({job_type, payload, queue_name?, priority?, max_tries?}); exactly one job per tick comes from
+-- a unique key per (schedule, tick), which the scheduling feature adds with its own index.
+CREATE TABLE IF NOT EXISTS schedules (
+    name          text PRIMARY KEY,
+    cron          text,
+    every_seconds double precision,
+    timezone      text        NOT NULL DEFAULT 'UTC',
+    job           jsonb       NOT NULL,
+    paused        boolean     NOT NULL DEFAULT false,
+    catch_up      text        NOT NULL DEFAULT 'one',
+    next_run_at   timestamptz,
+    last_run_at   timestamptz,
+    last_job_id   bigint,
+    source        text        NOT NULL DEFAULT 'api',
+    created_at    timestamptz NOT NULL DEFAULT now(),
+    updated_at    timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT schedules_name_not_empty CHECK (name <> ''),
+    CONSTRAINT schedules_one_timing CHECK ((cron IS NULL) <> (every_seconds IS NULL)),
+    CONSTRAINT schedules_every_positive CHECK (every_seconds > 0),
+    CONSTRAINT schedules_catch_up_known CHECK (catch_up IN ('one', 'skip')),
+    CONSTRAINT schedules_job_is_object CHECK (jsonb_typeof(job) = 'object')
+);
+
+-- The optional job fields that DESIGN.md names, all nullable or defaulted, so adding them
+-- rewrites nothing and the previous release's INSERTs and SELECTs are unchanged. Each feature
+-- adds the indexes that its own queries need.
+ALTER TABLE jobs
+    ADD COLUMN IF NOT EXISTS unique_key       text,
+    ADD COLUMN IF NOT EXISTS concurrency_key  text,
+    ADD COLUMN IF NOT EXISTS batch_id         bigint,
+    ADD COLUMN IF NOT EXISTS progress         real,
+    ADD COLUMN IF NOT EXISTS progress_message text,
+    ADD COLUMN IF NOT EXISTS snoozes          integer NOT NULL DEFAULT 0,
+    ADD COLUMN IF NOT EXISTS traceparent      text;
