@@ -20,6 +20,10 @@ JOBS_PER_REPLICA = PREFIX + "jobs-per-replica"
 ACTIVATION_JOBS = PREFIX + "activation-jobs"
 SCALE_DOWN_DELAY = PREFIX + "scale-down-delay"
 PAUSED = PREFIX + "paused"
+TARGET_WAIT_SECONDS = PREFIX + "target-wait-seconds"
+CONCURRENCY = PREFIX + "concurrency"
+DB_CONNECTIONS_PER_REPLICA = PREFIX + "db-connections-per-replica"
+DB_RESERVED_CONNECTIONS = PREFIX + "db-reserved-connections"
 STATUS = PREFIX + "status"
 # the Deployments the controller manages, and the only ones `kubectl jobqueue` lists
 LABEL_SELECTOR = f"{AUTOSCALE_LABEL}=true"
@@ -34,6 +38,10 @@ CONFIG_ANNOTATIONS = (
     ACTIVATION_JOBS,
     SCALE_DOWN_DELAY,
     PAUSED,
+    TARGET_WAIT_SECONDS,
+    CONCURRENCY,
+    DB_CONNECTIONS_PER_REPLICA,
+    DB_RESERVED_CONNECTIONS,
 )
 
 _QUEUE_NAME = re.compile(r"^\S{1,200}$")
@@ -52,9 +60,17 @@ class InvalidAnnotation(ValueError):
 
 
 @dataclass(frozen=True)
+class CapacityConfig:
+    concurrency: int | None = None  # job slots per replica; None: the pod template's, else 3
+    db_connections_per_replica: int = 3
+    db_reserved_connections: int = 10
+
+
+@dataclass(frozen=True)
 class DeploymentConfig:
     queues: tuple[str, ...]
     scaling: ScalingConfig
+    capacity: CapacityConfig = CapacityConfig()
 
 
 def _integer(annotations: Mapping[str, str], key: str, default: int, minimum: int) -> int:
@@ -129,8 +145,25 @@ def parse(annotations: Mapping[str, str] | None) -> DeploymentConfig:
             activation_jobs=_integer(annotations, ACTIVATION_JOBS, 0, 0),
             scale_down_delay=_seconds(annotations, SCALE_DOWN_DELAY, 60.0),
             paused=_boolean(annotations, PAUSED),
+            target_wait_seconds=_target_wait(annotations),
+        ),
+        capacity=CapacityConfig(
+            concurrency=_integer(annotations, CONCURRENCY, 0, 1) or None,
+            db_connections_per_replica=_integer(annotations, DB_CONNECTIONS_PER_REPLICA, 3, 1),
+            db_reserved_connections=_integer(annotations, DB_RESERVED_CONNECTIONS, 10, 0),
         ),
     )
+
+
+def _target_wait(annotations: Mapping[str, str]) -> float | None:
+    if TARGET_WAIT_SECONDS not in annotations:
+        return None
+    value = _seconds(annotations, TARGET_WAIT_SECONDS, 0.0)
+    if value <= 0:
+        raise InvalidAnnotation(
+            TARGET_WAIT_SECONDS, annotations[TARGET_WAIT_SECONDS], "expected seconds above 0"
+        )
+    return value
 
 
 def config_fingerprint(annotations: Mapping[str, str] | None) -> tuple[tuple[str, str], ...]:

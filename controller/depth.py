@@ -85,6 +85,11 @@ class DepthSource:
             except (*_FAILURES, RuntimeError):
                 conn.terminate()
 
+    async def read(self, read: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
+        """Another read over the same one connection (the capacity reads, the decisions
+        record), failing as the depth does."""
+        return await self._read(read)
+
     async def depth(self, queues: Sequence[str], cap: int) -> Depth:
         """Ready and running jobs over `queues`, each counted up to `cap`."""
         row = await self._read(lambda c: depth_sql.count_jobs_depth(c, queues, cap, self._timeout))

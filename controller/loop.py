@@ -20,6 +20,8 @@ from typing import Any
 from kubernetes_asyncio.client.exceptions import ApiException
 
 from controller import annotations as ann
+from controller.capacity_guard import CapacityGuard
+from controller.decisions import DecisionLog
 from controller.depth import Depth, DepthSource, DepthUnavailable
 from controller.metrics import ControllerMetrics
 from controller.policy import Decision, Demand, PolicyState, decide
@@ -28,7 +30,8 @@ from controller.scaler import DeploymentRef, ScaleConflict, Scaler, api_time
 log = logging.getLogger(__name__)
 
 _MIN_TICK_GAP = 0.05  # a burst of NOTIFYs wakes the loop once, not once per statement
-_VOLATILE = ("depth", "running", "oldestReadySeconds", "reason")  # rate-limited in the status
+# rate-limited in the status
+_VOLATILE = ("depth", "running", "oldestReadySeconds", "reason", "capacity")
 
 
 @dataclass
@@ -68,7 +71,11 @@ class ControlLoop:
         status_interval: float,
         is_leader: Callable[[], bool],
         clock: Callable[[], float] = time.monotonic,
+        capacity: CapacityGuard | None = None,
+        decisions: DecisionLog | None = None,
     ) -> None:
+        self._capacity = capacity or CapacityGuard(depth, timeout=5.0, window_seconds=120.0)
+        self._decisions = decisions
         self.deployments: dict[tuple[str, str], Tracked] = {}
         self._depth = depth
         self._scaler = scaler
@@ -107,6 +114,7 @@ class ControlLoop:
         replicas = int(spec.get("replicas") or 0)
         generation = int(metadata.get("generation") or 0)
         fingerprint = ann.config_fingerprint(annotations)
+        self._capacity.observe(key, body)
         tracked = self.deployments.get(key)
         if tracked is None or tracked.ref.uid != metadata.get("uid"):
             config, invalid = _parse(annotations)
@@ -137,13 +145,19 @@ class ControlLoop:
             tracked.last_scale_time = shown
         if fingerprint != tracked.fingerprint:
             tracked.fingerprint = fingerprint
-            tracked.config, tracked.invalid = _parse(annotations)
-            tracked.state, tracked.invalid_warned = PolicyState(), False
+            config, tracked.invalid = _parse(annotations)
+            # a bad edit keeps the last good config; only a good one restarts the policy
+            if config is not None:
+                tracked.config, tracked.state = config, PolicyState()
+            tracked.invalid_warned = False
             changed = True
         if changed:
             self.wake()
 
     def _forget(self, namespace: str, name: str) -> None:
+        self._capacity.forget((namespace, name))
+        if self._decisions is not None:
+            self._decisions.forget((namespace, name))
         if self.deployments.pop((namespace, name), None) is not None:
             self._metrics.forget(namespace, name)
             log.info("stopped managing deployment", extra={"deployment": f"{namespace}/{name}"})
@@ -188,12 +202,13 @@ class ControlLoop:
         self,
         config: ann.DeploymentConfig,
         probes: dict[tuple[tuple[str, ...], int], Depth | DepthUnavailable],
+        rate: float | None,
     ) -> Depth | DepthUnavailable:
-        key = (config.queues, config.scaling.depth_cap)
+        key = (config.queues, config.scaling.depth_cap_at(rate))
         if key not in probes:
             started = time.perf_counter()
             try:
-                probes[key] = await self._depth.depth(config.queues, config.scaling.depth_cap)
+                probes[key] = await self._depth.depth(config.queues, key[1])
                 self._metrics.probe_seconds.observe(time.perf_counter() - started)
             except DepthUnavailable as exc:
                 self._metrics.errors.labels("database").inc()
@@ -203,15 +218,19 @@ class ControlLoop:
     async def _reconcile(
         self, tracked: Tracked, probes: dict[tuple[tuple[str, ...], int], Depth | DepthUnavailable]
     ) -> None:
-        if tracked.config is None:
+        if tracked.invalid is not None:
             await self._warn_invalid(tracked)
+        if tracked.config is None:
             return
-        config = tracked.config
-        probed = await self._probe(config, probes)
+        config, key = tracked.config, _labels(tracked)
+        rate = self._capacity.rate_per_replica(key, config)
+        probed = await self._probe(config, probes, rate)
         depth = probed if isinstance(probed, Depth) else None
-        demand = Demand(depth.ready, depth.running) if depth else None
+        demand = Demand(depth.ready, depth.running, rate) if depth else None
         decision = decide(config.scaling, tracked.replicas, demand, tracked.state, self._clock())
         tracked.state = decision.state
+        decision, _ = await self._capacity.bind(tracked.ref, config, decision, self._post)
+        before = tracked.replicas
         if isinstance(probed, DepthUnavailable):
             await self._warn_depth_unknown(tracked, probed)
         else:
@@ -220,6 +239,15 @@ class ControlLoop:
             await self._apply(tracked, decision, depth)
         await self._write_status(tracked, decision, depth)
         self._record(tracked, decision, depth)
+        if self._decisions is not None and tracked.replicas == decision.replicas:
+            detail: dict[str, Any] = {
+                "ready": depth.ready if depth else None,
+                "running": depth.running if depth else None,
+                "target": decision.target,
+                "capacity": self._capacity.status(key),
+            }
+            await self._decisions.record(key, before, decision.replicas, decision.reason, detail)
+        await self._capacity.measure(key, config)
 
     async def _apply(self, tracked: Tracked, decision: Decision, depth: Depth | None) -> None:
         old, new = tracked.replicas, decision.replicas
@@ -265,10 +293,18 @@ class ControlLoop:
             log.warning("could not post event %s: %s", reason, exc)
             self._metrics.errors.labels("event").inc()
 
+    async def _post(self, ref: DeploymentRef, reason: str, message: str, warning: bool) -> None:
+        tracked = self.deployments.get((ref.namespace, ref.name))
+        if tracked is not None:
+            await self._event(tracked, reason, message, warning)
+
     async def _warn_invalid(self, tracked: Tracked) -> None:
         if tracked.invalid_warned or tracked.invalid is None:
             return
-        message = f"{tracked.invalid}; leaving the Deployment alone until it is fixed"
+        if tracked.config is None:
+            message = f"{tracked.invalid}; leaving the Deployment alone until it is fixed"
+        else:
+            message = f"{tracked.invalid}; keeping the last good configuration until it is fixed"
         log.warning(
             message, extra={"deployment": _name(tracked), "annotation": tracked.invalid.annotation}
         )
@@ -287,7 +323,7 @@ class ControlLoop:
     async def _write_status(
         self, tracked: Tracked, decision: Decision, depth: Depth | None
     ) -> None:
-        status = {
+        status: dict[str, Any] = {
             "depth": depth.ready if depth else None,
             "running": depth.running if depth else None,
             "oldestReadySeconds": (
@@ -300,6 +336,9 @@ class ControlLoop:
             "lastScaleTime": tracked.last_scale_time,
             "reason": decision.reason.value,
         }
+        capped = self._capacity.status(_labels(tracked))
+        if capped is not None:
+            status["capacity"] = capped
         if status == tracked.status:
             return
         previous = tracked.status or {}

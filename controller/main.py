@@ -19,6 +19,8 @@ import kopf
 from kubernetes_asyncio.config import ConfigException
 
 from controller.annotations import AUTOSCALE_LABEL, LABEL_SELECTOR
+from controller.capacity_guard import CapacityGuard
+from controller.decisions import DecisionLog
 from controller.depth import DepthSource
 from controller.kubeclient import api_client, connection_info, load_configuration
 from controller.leader import LeaderElector
@@ -101,6 +103,17 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> int:
             interval=settings.controller_interval,
             status_interval=settings.controller_status_interval,
             is_leader=lambda: leader.is_leader,
+            capacity=CapacityGuard(
+                depth,
+                timeout=settings.controller_db_timeout,
+                window_seconds=settings.controller_rate_window,
+            ),
+            decisions=DecisionLog(
+                depth,
+                keep_seconds=settings.controller_decisions_keep,
+                timeout=settings.controller_db_timeout,
+                on_error=lambda: metrics.errors.labels("decisions").inc(),
+            ),
         )
         leader = LeaderElector(
             api,

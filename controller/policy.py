@@ -19,6 +19,7 @@ class ScalingConfig:
     activation_jobs: int = 0
     scale_down_delay: float = 60.0
     paused: bool = False
+    target_wait_seconds: float | None = None  # also drain the ready backlog within this time
 
     def __post_init__(self) -> None:
         if not 0 <= self.min_replicas <= self.max_replicas:
@@ -29,6 +30,8 @@ class ScalingConfig:
             raise ValueError("jobs_per_replica must be at least 1")
         if self.activation_jobs < 0 or self.scale_down_delay < 0:
             raise ValueError("activation_jobs and scale_down_delay must not be negative")
+        if self.target_wait_seconds is not None and not self.target_wait_seconds > 0:
+            raise ValueError("target_wait_seconds must be positive")
 
     @property
     def depth_cap(self) -> int:
@@ -36,11 +39,21 @@ class ScalingConfig:
         activation threshold counts too: a threshold above max x ratio needs counting past it)."""
         return max(self.max_replicas * self.jobs_per_replica, self.activation_jobs) + 1
 
+    def depth_cap_at(self, rate_per_replica: float | None) -> int:
+        """The depth cap once a wait target is set: the backlog that max_replicas drain within
+        the target at the measured rate must be countable, or the target would undercount."""
+        if self.target_wait_seconds is None or not rate_per_replica:
+            return self.depth_cap
+        drained = self.max_replicas * rate_per_replica * self.target_wait_seconds
+        return max(self.depth_cap, math.ceil(min(drained, 10_000_000)) + 1)
+
 
 @dataclass(frozen=True)
 class Demand:
     ready: int
     running: int
+    # jobs one replica completes per second, measured; None until jobs have finished
+    rate_per_replica: float | None = None
 
 
 @dataclass(frozen=True)
@@ -60,6 +73,9 @@ class Reason(StrEnum):
     BELOW_ACTIVATION = "below-activation"
     PAUSED = "paused"
     DEPTH_UNKNOWN = "depth-unknown"
+    # set by controller.capacity when a cap is below what the policy asks for
+    LIMIT_CAPPED = "limit-capped"
+    DB_CONNECTION_BUDGET = "db-connection-budget"
 
 
 @dataclass(frozen=True)
@@ -79,7 +95,18 @@ def target_replicas(config: ScalingConfig, demand: Demand, current: int) -> int:
     if current == 0 and demand.ready <= config.activation_jobs:
         return config.min_replicas
     wanted = math.ceil((demand.ready + demand.running) / config.jobs_per_replica)
+    wanted = max(wanted, wait_target_replicas(config.target_wait_seconds, demand))
     return clamp(wanted, config.min_replicas, config.max_replicas)
+
+
+def wait_target_replicas(target_wait_seconds: float | None, demand: Demand) -> int:
+    """Replicas that drain the ready backlog within the target wait at the measured rate; 0
+    when there is no target or no measurement yet (the jobs-per-replica ratio alone decides)."""
+    rate = demand.rate_per_replica
+    if target_wait_seconds is None or rate is None or rate <= 0 or demand.ready <= 0:
+        return 0
+    # the replicas busy with running jobs keep working too: the backlog drains on all of them
+    return math.ceil(demand.ready / (rate * target_wait_seconds))
 
 
 def decide(

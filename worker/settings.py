@@ -163,6 +163,14 @@ class Settings(BaseSettings):
     )
     kubeconfig: str | None = Field(default=None, validation_alias=AliasChoices("KUBECONFIG"))
 
+    # --- capacity-aware scaling
+    controller_rate_window: float = Field(
+        default=120.0, gt=0, le=86400, validation_alias=_env("CONTROLLER_RATE_WINDOW")
+    )
+    controller_decisions_keep: float = Field(
+        default=7 * 86400.0, gt=0, validation_alias=_env("CONTROLLER_DECISIONS_KEEP")
+    )
+
     @field_validator("db_url")
     @classmethod
     def _normalize_db_url(cls, value: str) -> str:
