@@ -25,7 +25,7 @@ from typing import Any
 from controller import annotations as ann
 from worker.ages import format_age
 
-SCALING_REASONS = ("ScaledUp", "ScaledDown")
+SCALING_REASONS = ("ScaledUp", "ScaledDown", "LimitCapped", "DBConnectionBudget")
 _SERVICE_ACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
 
 
@@ -62,6 +62,9 @@ def describe_deployment(deployment: Any) -> DeploymentStatus:
         queues = ",".join(config.queues)
         low, high = config.scaling.min_replicas, config.scaling.max_replicas
         reason = str(status.get("reason") or "no status yet")
+        capacity = status.get("capacity")
+        if isinstance(capacity, dict) and capacity.get("summary"):
+            reason = f"{reason}: {capacity['summary']}"
     except ann.InvalidAnnotation as exc:
         queues, low, high = annotations.get(ann.QUEUES, "default"), None, None
         reason = f"invalid {exc.annotation}"

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # Builds etcd, kube-apiserver, kube-controller-manager, kubectl, kwok, helm and kube-score from Go modules
+# (--node adds kubelet, kube-proxy, containerd and runc; --keda adds KEDA's operator and adapter)
 # into a per-machine cache keyed by tools/versions.env. Idempotent and safe to run concurrently.
 # Prints the bin directory on the last line of stdout.
 set -euo pipefail
@@ -16,7 +17,7 @@ command -v flock >/dev/null 2>&1 || die "'flock' is missing; install util-linux.
 
 # Tools stamped by their own version are left out of the key, so adding or bumping one does not
 # rebuild Kubernetes on every machine.
-stamped='^(KUBE_SCORE|CONTAINERD|RUNC)_VERSION='
+stamped='^(KUBE_SCORE|CONTAINERD|RUNC|KEDA)_VERSION='
 key=$(grep -v -E -e '^#' -e "$stamped" "$here/versions.env" | sha256sum | cut -c1-12)
 root=${JOBQUEUE_TOOLS_DIR:-"${XDG_CACHE_HOME:-$HOME/.cache}/job-queue/tools/$key"}
 bin="$root/bin"
@@ -39,6 +40,13 @@ if [ "${1:-}" = "--node" ]; then
   if [ ! -f "$root/.runc-$RUNC_VERSION" ] && ! pkg-config --exists libseccomp 2>/dev/null; then
     die "--node builds runc with seccomp, which needs gcc, pkg-config and libseccomp-dev (apt-get install gcc pkg-config libseccomp-dev)"
   fi
+fi
+
+# --keda also builds KEDA's operator and metrics adapter, for bench/bench_vs_keda.py only.
+if [ "${1:-}" = "--keda" ]; then
+  shift
+  tools+=(keda-operator keda-adapter)
+  stamps+=("keda-$KEDA_VERSION")
 fi
 
 if [ "${1:-}" = "--print-bin" ]; then
@@ -150,6 +158,31 @@ if [[ " ${stamps[*]} " == *" runc-$RUNC_VERSION "* ]]; then
   # runc 1.1 and crun 1.8 fail under containerd 2.4, so it is built here.
   CGO_ENABLED=1 stamped_install "runc-$RUNC_VERSION" runc -- -tags seccomp \
     "github.com/opencontainers/runc@$RUNC_VERSION"
+fi
+
+# --- KEDA: a wrapper module that requires KEDA and repeats its go.mod's one replace line (it
+# names a module version, not a local path), so KEDA's own main packages build directly.
+if [[ " ${stamps[*]} " == *" keda-$KEDA_VERSION "* ]] && [ ! -f "$root/.keda-$KEDA_VERSION" ]; then
+  kd="$work/keda"; mkdir -p "$kd"
+  keda=github.com/kedacore/keda/v2
+  gomod=$(cd "$kd" && go mod download -json "$keda@$KEDA_VERSION" | sed -n 's/^[[:space:]]*"GoMod": "\(.*\)",\{0,1\}$/\1/p')
+  [ -f "$gomod" ] || die "could not download $keda@$KEDA_VERSION"
+  {
+    echo "module jobqueue.local/keda-tools"
+    echo
+    echo "go $(sed -n 's/^go \(.*\)$/\1/p' "$gomod" | head -1)"
+    echo
+    echo "require $keda $KEDA_VERSION"
+    echo
+    sed -n 's#^replace \([^ ]* [^ ]* => [^ ]* v[^ ]*\)$#replace \1#p' "$gomod"
+  } > "$kd/go.mod"
+  build_step "go get (keda $KEDA_VERSION)" bash -c "cd '$kd' && go get $keda/cmd/operator@$KEDA_VERSION $keda/cmd/adapter@$KEDA_VERSION"
+  keda_ldflags="-s -w -X $keda/version.Version=$KEDA_VERSION"
+  for pair in operator:keda-operator adapter:keda-adapter; do
+    rm -f "$bin/${pair#*:}"
+    build_step "${pair#*:} $KEDA_VERSION" bash -c "cd '$kd' && nice -n 10 go build -trimpath -ldflags '$keda_ldflags' -o '$bin/${pair#*:}.tmp' $keda/cmd/${pair%%:*} && mv '$bin/${pair#*:}.tmp' '$bin/${pair#*:}'"
+  done
+  touch "$root/.keda-$KEDA_VERSION"
 fi
 
 all_built_now=1
