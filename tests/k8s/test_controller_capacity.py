@@ -9,14 +9,13 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import uuid
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import pytest
 
 from controller import annotations as ann
+from tests.fixtures.pg_roles import restricted_dsn
 from tests.k8s import harness as h
 
 pytestmark = pytest.mark.k8s
@@ -174,13 +173,7 @@ async def test_unreadable_connection_settings_skip_the_cap_with_one_warning(
     control_plane, namespace, pg_dsn, kubeconfig, controllers, tmp_path
 ) -> None:
     plane = control_plane
-    role = f"capacity_{uuid.uuid4().hex[:8]}"
-    await _sql(pg_dsn, f"CREATE ROLE {role} LOGIN PASSWORD 'pw'")
-    await _sql(pg_dsn, f"GRANT SELECT, INSERT, DELETE ON ALL TABLES IN SCHEMA public TO {role}")
-    # as a managed service may: this database's pg_stat_activity is not for everyone
-    await _sql(pg_dsn, "REVOKE SELECT ON pg_catalog.pg_stat_activity FROM PUBLIC")
-    parts = urlsplit(pg_dsn)
-    restricted = urlunsplit(parts._replace(netloc=f"{role}:pw@{parts.hostname}:{parts.port}"))
+    restricted, drop = await restricted_dsn(pg_dsn)
     try:
         plane.apply(
             h.deployment("unbudgeted", annotations={ann.QUEUES: "nobudget", ann.MAX_REPLICAS: "4"}),
@@ -209,9 +202,7 @@ async def test_unreadable_connection_settings_skip_the_cap_with_one_warning(
     finally:
         for controller in controllers:
             controller.stop()
-        await _sql(pg_dsn, f"REASSIGN OWNED BY {role} TO CURRENT_USER")
-        await _sql(pg_dsn, f"DROP OWNED BY {role}")
-        await _sql(pg_dsn, f"DROP ROLE {role}")
+        await drop()
 
 
 async def test_a_bad_annotation_keeps_the_last_good_configuration(
