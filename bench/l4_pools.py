@@ -1,0 +1,317 @@
+"""What the capacity benchmarks share: the L4 control plane (kube-apiserver, kube-controller-
+manager, kube-scheduler and kwok) with worker Deployments whose pods are real local `jobqueue
+worker` processes (tests/fixtures/pod_runner), our controller as a process, and one burst
+measured from the commit of its enqueue to the pool back at zero.
+
+The figures of a burst: time to the first scale-up, to the first job started, to drain (last
+job finished) and back to zero (no replicas and no process left); peak replicas; replica-seconds;
+jobs that were running on a pod when it was deleted; and the most database connections held by
+the scaler (client connections that are neither a worker's nor the benchmark's).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+from kubernetes import client as kube_client
+from kubernetes import config as kube_config
+
+from bench import common
+from controller import annotations as ann
+from tests.fixtures.kube import ControlPlane
+from tests.fixtures.pod_runner import PodRunner
+from tests.fixtures.processes import free_port, log_tail, start_logged, stop_process
+from tests.fixtures.tools import REPO_ROOT, find_binary
+from worker.db.jobs import NewJob, enqueue_many
+from worker.db.sql_files import parse_named_statements
+
+SQL = parse_named_statements((Path(__file__).parent / "sql" / "pools.sql").read_text())
+NAMESPACE = "bench"
+JOB_TYPE = "bench_sleep"
+BINARIES = (
+    "etcd",
+    "kube-apiserver",
+    "kubectl",
+    "kube-controller-manager",
+    "kube-scheduler",
+    "kwok",
+)
+SAMPLE_EVERY = 0.2
+
+
+@dataclass(frozen=True)
+class PoolSpec:
+    name: str
+    queue: str
+    concurrency: int = 5
+    max_replicas: int = 10
+    annotations: dict[str, str] = field(default_factory=dict)
+    ours: bool = True  # labelled for our controller; False: another scaler's
+
+
+def worker_deployment(spec: PoolSpec, dsn: str) -> dict[str, Any]:
+    env = {
+        "DB_URL": dsn,
+        "WORKER_QUEUES": spec.queue,
+        "MAX_CONCURRENT_JOBS": str(spec.concurrency),
+        "POLL_INTERVAL": "0.5",
+        "JOBQUEUE_HANDLER_MODULES": "bench.bench_handlers",
+        "JOBQUEUE_HEARTBEAT_SECONDS": "1",
+        "JOBQUEUE_DRAIN_TIMEOUT": "15",
+        "JOBQUEUE_LOG_FORMAT": "plain",
+    }
+    labels = {ann.AUTOSCALE_LABEL: "true"} if spec.ours else {}
+    annotations = {ann.QUEUES: spec.queue, ann.MAX_REPLICAS: str(spec.max_replicas)}
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {
+            "name": spec.name,
+            "labels": labels,
+            "annotations": {**annotations, **spec.annotations} if spec.ours else {},
+        },
+        "spec": {
+            "replicas": 0,
+            "selector": {"matchLabels": {"app": spec.name}},
+            "template": {
+                "metadata": {"labels": {"app": spec.name}},
+                "spec": {
+                    "automountServiceAccountToken": False,
+                    "terminationGracePeriodSeconds": 20,
+                    "containers": [
+                        {
+                            "name": "worker",
+                            "image": "example.invalid/worker:bench",
+                            "command": ["jobqueue"],
+                            "args": ["worker"],
+                            "env": [{"name": k, "value": v} for k, v in env.items()],
+                        }
+                    ],
+                },
+            },
+        },
+    }
+
+
+@dataclass
+class Burst:
+    """One burst's figures, seconds after the enqueue committed."""
+
+    jobs: int
+    first_scale_up: float | None = None
+    first_started: float | None = None
+    drained: float | None = None
+    back_to_zero: float | None = None
+    peak_replicas: int = 0
+    replica_seconds: float = 0.0
+    jobs_on_deleted_pods: int = 0
+    scaler_connections: int = 0
+    completed: int = 0
+
+
+@dataclass
+class Stack:
+    plane: ControlPlane
+    dsn: str
+    log_dir: Path
+    runners: list[PodRunner] = field(default_factory=list)
+    _apps: Any = None
+
+    def add_pool(self, spec: PoolSpec) -> PodRunner:
+        self.plane.apply(worker_deployment(spec, self.dsn), NAMESPACE)
+        runner = PodRunner(self.plane, NAMESPACE, f"app={spec.name}", log_dir=self.log_dir)
+        runner.start()
+        self.runners.append(runner)
+        return runner
+
+    def replicas(self, name: str) -> int:
+        if self._apps is None:
+            api = kube_config.new_client_from_config(str(self.plane.kubeconfig))
+            self._apps = kube_client.AppsV1Api(api)
+        scale: Any = self._apps.read_namespaced_deployment_scale(name, NAMESPACE)
+        return int(scale.spec.replicas or 0)
+
+
+def _binaries() -> dict[str, Path]:
+    found = {name: find_binary(name) for name in BINARIES}
+    missing = [name for name, path in found.items() if path is None]
+    if missing:
+        sys.exit(f"missing {', '.join(missing)}: build them with `bash tools/build-tools.sh`")
+    return {name: path for name, path in found.items() if path is not None}
+
+
+@contextlib.contextmanager
+def control_plane(
+    *, aggregation: bool = False, extra: Sequence[str] = ()
+) -> Iterator[ControlPlane]:
+    binaries = _binaries()
+    for name in extra:
+        path = find_binary(name)
+        if path is None:
+            sys.exit(f"missing {name}: build it with `bash tools/build-tools.sh --keda`")
+        binaries[name] = path
+    plane = ControlPlane(binaries, aggregation=aggregation)
+    try:
+        plane.start()
+        plane.start_workloads()
+        plane.create_namespace(NAMESPACE)
+        yield plane
+    finally:
+        plane.stop()
+
+
+@contextlib.asynccontextmanager
+async def stack(plane: ControlPlane, log_dir: Path) -> AsyncIterator[Stack]:
+    with common.server() as server:
+        dsn = await common.fresh_database(server, f"pools_{uuid.uuid4().hex[:8]}", migrated=True)
+        built = Stack(plane, dsn, log_dir)
+        try:
+            yield built
+        finally:
+            for runner in built.runners:
+                runner.stop()
+
+
+@contextlib.contextmanager
+def our_controller(plane: ControlPlane, dsn: str, log_dir: Path, **env: str) -> Iterator[None]:
+    """`jobqueue controller` with the admin kubeconfig, watching the bench namespace."""
+    settings = {
+        **os.environ,
+        "KUBECONFIG": str(plane.kubeconfig),
+        "DB_URL": dsn,
+        "JOBQUEUE_CONTROLLER_NAMESPACES": NAMESPACE,
+        "JOBQUEUE_CONTROLLER_LEASE_NAMESPACE": NAMESPACE,
+        "JOBQUEUE_CONTROLLER_PORT": str(free_port()),
+        "JOBQUEUE_CONTROLLER_IDENTITY": "bench-controller",
+        "JOBQUEUE_LOG_FORMAT": "plain",
+        **env,
+    }
+    log = log_dir / "controller.log"
+    proc = start_logged(
+        [sys.executable, "-m", "worker", "controller"], log, env=settings, cwd=REPO_ROOT
+    )
+    try:
+        yield
+    finally:
+        stop_process(proc)
+        if proc.returncode not in (0, -15, None):
+            print(log_tail(log, 30), file=sys.stderr)
+
+
+async def _bench_connection(dsn: str) -> asyncpg.Connection:
+    return await asyncpg.connect(dsn, server_settings={"application_name": "bench"})
+
+
+async def run_burst(
+    built: Stack,
+    spec: PoolSpec,
+    runner: PodRunner,
+    durations: Sequence[float],
+    *,
+    within: float = 900.0,
+) -> Burst:
+    """Enqueue one job per duration in one statement, then sample until the pool is back at
+    zero (or `within` seconds pass, when back_to_zero stays None)."""
+    conn = await _bench_connection(built.dsn)
+    try:
+        jobs = [NewJob(JOB_TYPE, {"seconds": s}, queue_name=spec.queue) for s in durations]
+        async with conn.transaction():
+            await enqueue_many(conn, jobs)
+        committed_at: datetime = await conn.fetchval("SELECT clock_timestamp()")
+        t0 = time.monotonic()
+        burst = Burst(len(jobs))
+        worker_names: dict[str, uuid.UUID] = {}
+        previous = t0
+        while time.monotonic() - t0 < within:
+            now = time.monotonic()
+            elapsed = now - t0
+            replicas = await asyncio.to_thread(built.replicas, spec.name)
+            row = await conn.fetchrow(SQL["sample_burst"], spec.queue)
+            assert row is not None
+            for worker in await conn.fetch(SQL["select_workers"]):
+                worker_names.setdefault(worker["name"], worker["id"])
+            burst.scaler_connections = max(burst.scaler_connections, row["scaler_connections"])
+            burst.peak_replicas = max(burst.peak_replicas, replicas)
+            burst.replica_seconds += replicas * (now - previous)
+            previous = now
+            if replicas > 0 and burst.first_scale_up is None:
+                burst.first_scale_up = elapsed
+            if burst.drained is None and row["finished"] >= len(jobs):
+                burst.drained = elapsed
+            if burst.drained is not None and replicas == 0 and runner.process_count() == 0:
+                burst.back_to_zero = elapsed
+                break
+            await asyncio.sleep(SAMPLE_EVERY)
+        times = await conn.fetchrow(SQL["burst_times"], spec.queue, committed_at)
+        assert times is not None
+        burst.first_started = times["first_started"]
+        if times["last_finished"] is not None and burst.drained is not None:
+            burst.drained = times["last_finished"]
+        burst.completed = times["completed"]
+        burst.jobs_on_deleted_pods = await _jobs_on_deleted_pods(conn, spec, runner, worker_names)
+        return burst
+    finally:
+        await conn.close()
+
+
+async def _jobs_on_deleted_pods(
+    conn: asyncpg.Connection, spec: PoolSpec, runner: PodRunner, names: dict[str, uuid.UUID]
+) -> int:
+    deleted = [
+        (names[pod], at) for at, kind, pod in runner.events if kind == "sigterm" and pod in names
+    ]
+    if not deleted:
+        return 0
+    ids = [worker for worker, _ in deleted]
+    moments = [datetime.fromtimestamp(at, UTC) for _, at in deleted]
+    return int(await conn.fetchval(SQL["jobs_on_deleted_pods"], spec.queue, ids, moments))
+
+
+def seconds(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f} s"
+
+
+def burst_rows(
+    named: Sequence[tuple[str, Burst]], anchor: Burst | None = None
+) -> list[tuple[str, ...]]:
+    """One column per burst, one row per figure; with an anchor, a ratio after each figure."""
+    header = ("", *[name for name, _ in named])
+    figures: list[tuple[str, Any]] = [
+        ("time to first scale-up", lambda b: b.first_scale_up),
+        ("time to first job started", lambda b: b.first_started),
+        ("peak replicas", lambda b: b.peak_replicas),
+        ("time to drain", lambda b: b.drained),
+        ("time back to zero", lambda b: b.back_to_zero),
+        ("replica-seconds", lambda b: b.replica_seconds),
+        ("jobs running on a deleted pod", lambda b: b.jobs_on_deleted_pods),
+        ("scaler's DB connections (peak)", lambda b: b.scaler_connections),
+        ("jobs completed", lambda b: b.completed),
+    ]
+    rows: list[tuple[str, ...]] = [header]
+    for label, get in figures:
+        cells = []
+        for _, burst in named:
+            value = get(burst)
+            text = (
+                str(value)
+                if isinstance(value, int)
+                else seconds(value)
+                if label.startswith("time")
+                else f"{value:.0f}"
+            )
+            if anchor is not None and burst is not anchor and value is not None and get(anchor):
+                text += f" ({common.ratio(float(value), float(get(anchor)))})"
+            cells.append(text)
+        rows.append((label, *cells))
+    return rows
