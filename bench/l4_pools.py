@@ -189,7 +189,8 @@ def our_controller(plane: ControlPlane, dsn: str, log_dir: Path, **env: str) -> 
     settings = {
         **os.environ,
         "KUBECONFIG": str(plane.kubeconfig),
-        "DB_URL": dsn,
+        # named, so the benchmark tells its connection from another scaler's
+        "DB_URL": f"{dsn}{'&' if '?' in dsn else '?'}application_name=jobqueue-controller",
         "JOBQUEUE_CONTROLLER_NAMESPACES": NAMESPACE,
         "JOBQUEUE_CONTROLLER_LEASE_NAMESPACE": NAMESPACE,
         "JOBQUEUE_CONTROLLER_PORT": str(free_port()),
@@ -241,7 +242,8 @@ async def run_burst(
             assert row is not None
             for worker in await conn.fetch(SQL["select_workers"]):
                 worker_names.setdefault(worker["name"], worker["id"])
-            burst.scaler_connections = max(burst.scaler_connections, row["scaler_connections"])
+            held = row["controller_connections" if spec.ours else "other_connections"]
+            burst.scaler_connections = max(burst.scaler_connections, held)
             burst.peak_replicas = max(burst.peak_replicas, replicas)
             burst.replica_seconds += replicas * (now - previous)
             previous = now

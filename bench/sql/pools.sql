@@ -1,8 +1,9 @@
 -- The capacity benchmarks' probes of a burst: counts, workers seen, scaler connections.
 
 -- name: sample_burst
--- $1 queue. One sample: the burst's jobs by state, and the client connections that are
--- neither a worker's nor the benchmark's own (those are the scaler's).
+-- $1 queue. One sample: the burst's jobs by state, our controller's connections, and the
+-- client connections that are neither a worker's, the benchmark's nor our controller's
+-- (another scaler's).
 SELECT
     (SELECT count(*) FROM jobs WHERE queue_name = $1 AND status = 'pending')::int AS pending,
     (SELECT count(*) FROM jobs WHERE queue_name = $1 AND status = 'running')::int AS running,
@@ -10,8 +11,11 @@ SELECT
      WHERE queue_name = $1 AND status IN ('completed', 'failed'))::int AS finished,
     (SELECT count(*) FROM pg_stat_activity
      WHERE backend_type = 'client backend' AND datname = current_database()
+           AND application_name = 'jobqueue-controller')::int AS controller_connections,
+    (SELECT count(*) FROM pg_stat_activity
+     WHERE backend_type = 'client backend' AND datname = current_database()
            AND application_name NOT LIKE 'jobqueue-worker %'
-           AND application_name <> 'bench')::int AS scaler_connections;
+           AND application_name NOT IN ('bench', 'jobqueue-controller'))::int AS other_connections;
 
 -- name: select_workers
 SELECT id, name FROM workers;
