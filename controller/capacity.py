@@ -126,10 +126,15 @@ def connection_cap(use: ConnectionUse, reserved_for_others: int, per_replica: in
     return Cap(Reason.DB_CONNECTION_BUDGET, replicas, detail, summary)
 
 
+def holding(decision: Decision) -> bool:
+    """Paused or depth unknown: replicas stay as they are, whatever the caps say."""
+    return decision.reason in _HOLDING
+
+
 def bind(decision: Decision, caps: Sequence[Cap | None]) -> tuple[Decision, Cap | None]:
     """The decision lowered to the tightest cap below it, and that cap (None if none binds).
     A held decision (paused, depth unknown) stays held: holding is what those promise."""
-    if decision.reason in _HOLDING:
+    if holding(decision):
         return decision, None
     binding: Cap | None = None
     for cap in caps:

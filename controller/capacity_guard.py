@@ -21,7 +21,15 @@ from typing import Any
 import asyncpg
 
 from controller import annotations as ann
-from controller.capacity import Cap, ConnectionUse, QueueLimits, bind, connection_cap, limit_cap
+from controller.capacity import (
+    Cap,
+    ConnectionUse,
+    QueueLimits,
+    bind,
+    connection_cap,
+    holding,
+    limit_cap,
+)
 from controller.completion_rate import CompletionWindow, Finished
 from controller.depth import DepthSource, DepthUnavailable
 from controller.policy import Decision
@@ -116,6 +124,9 @@ class CapacityGuard:
     ) -> tuple[Decision, Cap | None]:
         key = (ref.namespace, ref.name)
         measured = self._of(key)
+        if holding(decision):  # nothing to cap, so nothing to read (the database may be down)
+            measured.cap = None
+            return decision, None
         caps: list[Cap | None] = [await self._limit_cap(config, measured)]
         caps.append(await self._connection_cap(ref, config, measured, post_event))
         bound, cap = bind(decision, caps)

@@ -247,7 +247,8 @@ class ControlLoop:
                 "capacity": self._capacity.status(key),
             }
             await self._decisions.record(key, before, decision.replicas, decision.reason, detail)
-        await self._capacity.measure(key, config)
+        if depth is not None:
+            await self._capacity.measure(key, config)
 
     async def _apply(self, tracked: Tracked, decision: Decision, depth: Depth | None) -> None:
         old, new = tracked.replicas, decision.replicas
