@@ -211,8 +211,10 @@ async def enqueue(dsn: str, queue: str, count: int) -> list[Job]:
 async def cancel(dsn: str, jobs: Sequence[Job]) -> None:
     conn = await asyncpg.connect(dsn)
     try:
-        for job in jobs:
-            await cancel_job(conn, job.id)
+        # one transaction: the controller sees all of them go at once, never a part-way depth
+        async with conn.transaction():
+            for job in jobs:
+                await cancel_job(conn, job.id)
     finally:
         await conn.close()
 
