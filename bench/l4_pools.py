@@ -312,8 +312,11 @@ def burst_rows(
                 if label.startswith("time")
                 else f"{value:.0f}"
             )
-            if anchor is not None and burst is not anchor and value is not None and get(anchor):
-                text += f" ({common.ratio(float(value), float(get(anchor)))})"
+            base = get(anchor) if anchor is not None else None
+            # a ratio to a time under a sample's length says nothing
+            meaningful = base and (not label.startswith("time") or base >= 2 * SAMPLE_EVERY)
+            if burst is not anchor and value is not None and meaningful:
+                text += f" ({common.ratio(float(value), float(base))})"
             cells.append(text)
         rows.append((label, *cells))
     return rows
