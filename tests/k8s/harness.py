@@ -94,6 +94,22 @@ def start_controller(
     return Controller(proc, log, port, identity)
 
 
+def start_tracked(
+    controllers: list[Controller],
+    kubeconfig: Path,
+    namespace: str,
+    dsn: str,
+    log_dir: Path,
+    **extra_env: str,
+) -> Controller:
+    """start_controller, and the controller added to the `controllers` fixture's list."""
+    controller = start_controller(
+        kubeconfig=kubeconfig, namespace=namespace, dsn=dsn, log_dir=log_dir, **extra_env
+    )
+    controllers.append(controller)
+    return controller
+
+
 # ---------------------------------------------------------------- RBAC
 def restricted_kubeconfig(plane: ControlPlane, namespace: str, path: Path) -> Path:
     """A ServiceAccount bound only to controller/rbac.yaml's Role; a kubeconfig with its token."""

@@ -21,12 +21,7 @@ from tests.k8s import harness as h
 pytestmark = pytest.mark.k8s
 
 
-def _start(controllers, kubeconfig, namespace, dsn, tmp_path, **kwargs) -> h.Controller:
-    controller = h.start_controller(
-        kubeconfig=kubeconfig, namespace=namespace, dsn=dsn, log_dir=tmp_path, **kwargs
-    )
-    controllers.append(controller)
-    return controller
+_start = h.start_tracked  # started now, stopped after the test
 
 
 def _with_slots(deployment: dict[str, Any], slots: int) -> dict[str, Any]:
