@@ -99,9 +99,11 @@ class CapacityGuard:
         self._measured.pop(key, None)
 
     # ---- before the policy
+    def slots(self, key: tuple[str, str], config: ann.DeploymentConfig) -> int:
+        return slots_per_replica(config, self._of(key).template_slots)
+
     def rate_per_replica(self, key: tuple[str, str], config: ann.DeploymentConfig) -> float | None:
-        measured = self._of(key)
-        return measured.window.rate_per_replica(slots_per_replica(config, measured.template_slots))
+        return self._of(key).window.rate_per_replica(self.slots(key, config))
 
     async def measure(self, key: tuple[str, str], config: ann.DeploymentConfig) -> None:
         """Adds the jobs finished since the last read to the Deployment's window."""

@@ -226,7 +226,8 @@ class ControlLoop:
         rate = self._capacity.rate_per_replica(key, config)
         probed = await self._probe(config, probes, rate)
         depth = probed if isinstance(probed, Depth) else None
-        demand = Demand(depth.ready, depth.running, rate) if depth else None
+        slots = self._capacity.slots(key, config)
+        demand = Demand(depth.ready, depth.running, rate, slots) if depth else None
         decision = decide(config.scaling, tracked.replicas, demand, tracked.state, self._clock())
         tracked.state = decision.state
         decision, _ = await self._capacity.bind(tracked.ref, config, decision, self._post)

@@ -54,6 +54,7 @@ class Demand:
     running: int
     # jobs one replica completes per second, measured; None until jobs have finished
     rate_per_replica: float | None = None
+    slots_per_replica: int | None = None  # job slots of one replica, when known
 
 
 @dataclass(frozen=True)
@@ -100,13 +101,19 @@ def target_replicas(config: ScalingConfig, demand: Demand, current: int) -> int:
 
 
 def wait_target_replicas(target_wait_seconds: float | None, demand: Demand) -> int:
-    """Replicas that drain the ready backlog within the target wait at the measured rate; 0
-    when there is no target or no measurement yet (the jobs-per-replica ratio alone decides)."""
-    rate = demand.rate_per_replica
-    if target_wait_seconds is None or rate is None or rate <= 0 or demand.ready <= 0:
+    """Replicas that drain the ready backlog within the target wait at the measured rate, and
+    no fewer than the running jobs occupy; 0 when there is no target (the jobs-per-replica
+    ratio alone decides), and only the occupied ones until a rate is measured."""
+    if target_wait_seconds is None:
         return 0
+    # the replicas that the running jobs occupy: as the backlog shrinks, the target shrinks
+    # with it, and without this floor a scale-down would take pods still running jobs
+    busy = math.ceil(demand.running / demand.slots_per_replica) if demand.slots_per_replica else 0
+    rate = demand.rate_per_replica
+    if rate is None or rate <= 0 or demand.ready <= 0:
+        return busy
     # the replicas busy with running jobs keep working too: the backlog drains on all of them
-    return math.ceil(demand.ready / (rate * target_wait_seconds))
+    return max(busy, math.ceil(demand.ready / (rate * target_wait_seconds)))
 
 
 def decide(

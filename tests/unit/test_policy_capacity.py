@@ -3,6 +3,8 @@ hypothesis like the rest of the policy."""
 
 from __future__ import annotations
 
+import math
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -160,6 +162,17 @@ def test_the_wait_target_drains_the_backlog_in_time_with_no_replica_to_spare(
     assert ready / (replicas * rate) <= wait * (1 + 1e-9)
     if replicas > 1:
         assert ready / ((replicas - 1) * rate) > wait * (1 - 1e-9)
+
+
+@given(
+    st.integers(0, 10_000), st.integers(0, 10_000), rates, st.integers(1, 64), st.floats(0.1, 600)
+)
+def test_the_wait_target_keeps_the_replicas_running_jobs_occupy(
+    ready, running, rate, slots, wait
+) -> None:
+    replicas = wait_target_replicas(wait, Demand(ready, running, rate, slots))
+    assert replicas >= math.ceil(running / slots)
+    assert wait_target_replicas(None, Demand(ready, running, rate, slots)) == 0
 
 
 @given(st.integers(0, 10_000), st.integers(0, 10_000), st.floats(0.001, 100), st.floats(0.1, 600))
