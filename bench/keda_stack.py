@@ -107,7 +107,9 @@ def keda(plane: ControlPlane, log_dir: Path) -> Iterator[None]:
     certs = write_serving_pair(
         log_dir / "keda-certs",
         plane.pki,
-        ["localhost", "127.0.0.1", address, f"keda-operator.{KEDA_NAMESPACE}.svc"],
+        # the aggregator checks the Service's name; the adapter checks "localhost" (its
+        # --metrics-service-grpc-authority) on the operator's side
+        ["localhost", "127.0.0.1", address, f"{METRICS_SERVICE}.{KEDA_NAMESPACE}.svc"],
     )
     cert_dir = str(certs["ca.crt"].parent)
     grpc_port, adapter_port = free_port(), free_port()
