@@ -61,6 +61,8 @@ async def main(args: argparse.Namespace) -> None:
                         name, name, MAX_REPLICAS, JOBS_PER_REPLICA, fastest=fastest
                     )
                     plane.apply(scaled, pools.NAMESPACE)
+                    # the HPA KEDA creates starts at one replica: the burst starts from zero
+                    await pools.settle_at_zero(built, spec, runner)
                     try:
                         burst = await pools.run_burst(built, spec, runner, durations)
                     finally:

@@ -210,6 +210,23 @@ def our_controller(plane: ControlPlane, dsn: str, log_dir: Path, **env: str) -> 
             print(log_tail(log, 30), file=sys.stderr)
 
 
+async def settle_at_zero(
+    built: Stack, spec: PoolSpec, runner: PodRunner, quiet: float = 5.0, within: float = 300.0
+) -> None:
+    """Returns once the pool has had no replica and no process for `quiet` seconds."""
+    deadline, since = time.monotonic() + within, None
+    while time.monotonic() < deadline:
+        idle = await asyncio.to_thread(built.replicas, spec.name) == 0
+        if idle and runner.process_count() == 0:
+            since = since or time.monotonic()
+            if time.monotonic() - since >= quiet:
+                return
+        else:
+            since = None
+        await asyncio.sleep(SAMPLE_EVERY)
+    raise RuntimeError(f"{spec.name} did not settle at zero replicas within {within:.0f} s")
+
+
 async def _bench_connection(dsn: str) -> asyncpg.Connection:
     return await asyncpg.connect(dsn, server_settings={"application_name": "bench"})
 
