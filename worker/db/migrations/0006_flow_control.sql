@@ -1,0 +1,156 @@
+-- Flow control: concurrency limits per queue and per concurrency key, and rate limits per
+-- queue, enforced inside the claim. Additive only: the previous release's worker claims
+-- without reading any of this (it ignores limits) and keeps working on this schema.
+
+-- Running jobs per queue and key: what a limited claim counts. One entry per running job; a
+-- claim of a queue without limits never reads it.
+CREATE INDEX IF NOT EXISTS jobs_queue_running_idx
+    ON jobs (queue_name, concurrency_key)
+    WHERE status = 'running';
+
+-- Pending jobs by key, in claim order within each key: a key-limited claim walks the distinct
+-- keys (one descent each) and takes the best few of every key with room, so a hot key's
+-- backlog is never scanned. Jobs without a key pay nothing for it.
+CREATE INDEX IF NOT EXISTS jobs_key_claim_idx
+    ON jobs (queue_name, concurrency_key, priority DESC, run_at, id)
+    WHERE status = 'pending' AND concurrency_key IS NOT NULL;
+
+-- A sliding window of recent starts per rate-limited queue: (claim time, jobs started) pairs
+-- younger than the queue's period. Exact under concurrency because only a claim holding the
+-- queue's limit lock reads or writes its row; it holds at most one pair per claim.
+CREATE TABLE IF NOT EXISTS queue_rate_windows (
+    queue_name   text PRIMARY KEY,
+    start_times  timestamptz[] NOT NULL DEFAULT '{}',
+    start_counts integer[]     NOT NULL DEFAULT '{}',
+    CONSTRAINT queue_rate_windows_pairs CHECK (
+        cardinality(start_times) = cardinality(start_counts))
+);
+
+-- The claim for queues that have limits; claim_jobs (worker/db/sql/claims.sql) calls it with
+-- the names of its limited queues and claims every other queue itself, as before.
+--
+-- Why a function: a limit is only exact if counting and claiming are atomic across workers.
+-- A per-queue advisory lock serialises the limited claims of one queue, but a single SQL
+-- statement keeps the snapshot it took before waiting for the lock and would not see the
+-- claim committed just before it. In a VOLATILE function under READ COMMITTED every query
+-- takes a fresh snapshot, so the counts read after the lock see every committed claim. The
+-- lock is held to the end of the claim's transaction, i.e. until its claims are committed.
+-- Queues are locked in name order, so claims over several limited queues never deadlock.
+CREATE OR REPLACE FUNCTION jobqueue_claim_limited(
+    p_queues text[], p_budget integer, p_worker uuid, p_lease double precision)
+RETURNS SETOF jobs
+LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+    q       queues;
+    room    integer;
+    got     integer;
+    started timestamptz;
+BEGIN
+    FOR q IN SELECT * FROM queues WHERE name = ANY (p_queues) ORDER BY name LOOP
+        EXIT WHEN p_budget <= 0;
+        -- 0x6A716C6D: "jqlm", the limit locks' class; a hash collision only serialises more
+        PERFORM pg_advisory_xact_lock(1785818221, hashtext(q.name));
+        -- read after the lock: starts are stamped in lock order, which the window relies on
+        started := clock_timestamp();
+        room := p_budget;
+        IF q.concurrency_limit IS NOT NULL THEN
+            room := least(room, q.concurrency_limit - (
+                SELECT count(*) FROM jobs j
+                WHERE j.status = 'running' AND j.queue_name = q.name)::integer);
+        END IF;
+        IF q.rate_limit_jobs IS NOT NULL THEN
+            room := least(room, q.rate_limit_jobs - coalesce((
+                SELECT sum(s.n) FROM queue_rate_windows w,
+                    unnest(w.start_times, w.start_counts) AS s(t, n)
+                WHERE w.queue_name = q.name
+                  AND s.t > started - make_interval(secs => q.rate_limit_per_seconds)), 0)::integer);
+        END IF;
+        CONTINUE WHEN room <= 0;
+
+        IF q.key_concurrency_limit IS NULL THEN
+            RETURN QUERY
+            WITH picked AS (
+                SELECT j.id FROM jobs j
+                WHERE j.status = 'pending' AND j.queue_name = q.name AND j.run_at <= now()
+                ORDER BY j.priority DESC, j.run_at, j.id
+                LIMIT room
+                FOR UPDATE SKIP LOCKED
+            )
+            UPDATE jobs AS j
+            SET status = 'running', attempts = j.attempts + 1, worker_id = p_worker,
+                started_at = started, lease_expires_at = started + make_interval(secs => p_lease)
+            WHERE j.id = ANY (ARRAY(SELECT id FROM picked))
+            RETURNING j.*;
+        ELSE
+            -- Per key: the distinct pending keys by a loose index scan, the running count of
+            -- each, then at most (limit - running) of each key's best jobs; jobs without a key
+            -- are limited by the queue's limits only. The best `room` of those are claimed.
+            RETURN QUERY
+            WITH RECURSIVE keys(k) AS (
+                (SELECT j.concurrency_key FROM jobs j
+                 WHERE j.status = 'pending' AND j.queue_name = q.name
+                   AND j.concurrency_key IS NOT NULL
+                 ORDER BY j.concurrency_key LIMIT 1)
+                UNION ALL
+                SELECT (SELECT j.concurrency_key FROM jobs j
+                        WHERE j.status = 'pending' AND j.queue_name = q.name
+                          AND j.concurrency_key IS NOT NULL AND j.concurrency_key > keys.k
+                        ORDER BY j.concurrency_key LIMIT 1)
+                FROM keys WHERE keys.k IS NOT NULL
+            ),
+            busy AS (
+                SELECT j.concurrency_key AS k, count(*)::integer AS n FROM jobs j
+                WHERE j.status = 'running' AND j.queue_name = q.name
+                  AND j.concurrency_key IS NOT NULL
+                GROUP BY j.concurrency_key
+            ),
+            candidates AS (
+                SELECT c.id, c.priority, c.run_at
+                FROM keys
+                LEFT JOIN busy ON busy.k = keys.k
+                CROSS JOIN LATERAL (
+                    SELECT j.id, j.priority, j.run_at FROM jobs j
+                    WHERE j.status = 'pending' AND j.queue_name = q.name
+                      AND j.concurrency_key IS NOT NULL AND j.concurrency_key = keys.k
+                      AND j.run_at <= now()
+                    ORDER BY j.priority DESC, j.run_at, j.id
+                    LIMIT least(room, greatest(q.key_concurrency_limit - coalesce(busy.n, 0), 0))
+                    FOR UPDATE SKIP LOCKED
+                ) AS c
+                WHERE keys.k IS NOT NULL
+                UNION ALL
+                SELECT u.id, u.priority, u.run_at FROM (
+                    SELECT j.id, j.priority, j.run_at FROM jobs j
+                    WHERE j.status = 'pending' AND j.queue_name = q.name
+                      AND j.concurrency_key IS NULL AND j.run_at <= now()
+                    ORDER BY j.priority DESC, j.run_at, j.id
+                    LIMIT room
+                    FOR UPDATE SKIP LOCKED
+                ) AS u
+            ),
+            picked AS (
+                SELECT id FROM candidates ORDER BY priority DESC, run_at, id LIMIT room
+            )
+            UPDATE jobs AS j
+            SET status = 'running', attempts = j.attempts + 1, worker_id = p_worker,
+                started_at = started, lease_expires_at = started + make_interval(secs => p_lease)
+            WHERE j.id = ANY (ARRAY(SELECT id FROM picked))
+            RETURNING j.*;
+        END IF;
+        GET DIAGNOSTICS got = ROW_COUNT;
+        p_budget := p_budget - got;
+
+        IF q.rate_limit_jobs IS NOT NULL AND got > 0 THEN
+            INSERT INTO queue_rate_windows AS w (queue_name, start_times, start_counts)
+            VALUES (q.name, ARRAY[started], ARRAY[got])
+            ON CONFLICT (queue_name) DO UPDATE
+            SET (start_times, start_counts) = (
+                SELECT coalesce(array_agg(s.t ORDER BY s.t), '{}'),
+                       coalesce(array_agg(s.n ORDER BY s.t), '{}')
+                FROM (SELECT * FROM unnest(w.start_times, w.start_counts) AS o(t, n)
+                      WHERE o.t > started - make_interval(secs => q.rate_limit_per_seconds)
+                      UNION ALL
+                      SELECT started, got) AS s);
+        END IF;
+    END LOOP;
+END $$;
