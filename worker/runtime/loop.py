@@ -76,6 +76,7 @@ class ClaimLoop:
                 await self.tracker.slot_freed.wait()
                 continue
             self.wake.clear()
+            self.tracker.slot_freed.clear()
             try:
                 jobs = await self._claim(free)
             except Exception:
@@ -90,12 +91,30 @@ class ClaimLoop:
             for job in jobs:
                 self._start(job)
             if len(jobs) < free:  # a full batch means more may be waiting: claim again at once
-                await self._sleep_until_woken()
+                await self._sleep_until_woken(also_on_slot=self._holds_limited())
 
-    async def _sleep_until_woken(self) -> None:
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(self._settings.poll_interval):
-                await self.wake.wait()
+    def _holds_limited(self) -> bool:
+        # Flow control: no NOTIFY says a limit has room again, but the end of a limited job
+        # does; its holder claims again once the acknowledgement is written (slot_freed).
+        return any(entry.job.limited for entry in self.running.values())
+
+    async def _sleep_until_woken(self, also_on_slot: bool = False) -> None:
+        if not also_on_slot:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self._settings.poll_interval):
+                    await self.wake.wait()
+            return
+        tasks = [
+            asyncio.ensure_future(self.wake.wait()),
+            asyncio.ensure_future(self.tracker.slot_freed.wait()),
+        ]
+        try:
+            await asyncio.wait(
+                tasks, timeout=self._settings.poll_interval, return_when=asyncio.FIRST_COMPLETED
+            )
+        finally:
+            for task in tasks:
+                task.cancel()
 
     async def _claim(self, limit: int) -> list[ClaimedJob]:
         async def attempt() -> list[ClaimedJob]:

@@ -20,7 +20,8 @@
 -- is claimed by jobqueue_claim_limited (migration 0006), which counts and claims under the
 -- queue's lock; it goes first, as its room is scarce, and the rest of the batch goes to the
 -- other queues. A queue without a row costs one primary-key probe of `queues` and nothing
--- else: the function is not even called when none of $1 is limited.
+-- else: the function is not even called when none of $1 is limited. `limited` tells the
+-- worker that finishing the job frees room under a limit, worth claiming again for.
 WITH served AS MATERIALIZED (
     SELECT q.queue_name,
            (s.concurrency_limit IS NOT NULL OR s.key_concurrency_limit IS NOT NULL
@@ -55,16 +56,16 @@ claimed AS (
         lease_expires_at = now() + make_interval(secs => $4)
     WHERE j.id = ANY (ARRAY(SELECT id FROM picked))  -- primary-key lookups, never a scan
     RETURNING j.id, j.job_type, j.payload, j.queue_name, j.attempts, j.max_tries,
-              j.timeout_seconds, j.priority, j.run_at
+              j.timeout_seconds, j.priority, j.run_at, false AS limited
 ),
 everything AS (
     SELECT * FROM claimed
     UNION ALL
     SELECT id, job_type, payload, queue_name, attempts, max_tries, timeout_seconds, priority,
-           run_at
+           run_at, true
     FROM limited
 )
-SELECT id, job_type, payload::text, queue_name, attempts, max_tries, timeout_seconds
+SELECT id, job_type, payload::text, queue_name, attempts, max_tries, timeout_seconds, limited
 FROM everything
 ORDER BY priority DESC, run_at, id;
 
