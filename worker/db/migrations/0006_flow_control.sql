@@ -3,10 +3,12 @@
 -- without reading any of this (it ignores limits) and keeps working on this schema.
 
 -- Running jobs per queue and key: what a limited claim counts. One entry per running job; a
--- claim of a queue without limits never reads it.
+-- claim of a queue without limits never reads it. `queue_name IS NOT NULL` (always true) keeps
+-- it out of queries that name no queue: only a queue_name comparison implies it, so the
+-- reconcile and rescue keep the indexes their tests pin.
 CREATE INDEX IF NOT EXISTS jobs_queue_running_idx
     ON jobs (queue_name, concurrency_key)
-    WHERE status = 'running';
+    WHERE status = 'running' AND queue_name IS NOT NULL;
 
 -- Pending jobs by key, in claim order within each key: a key-limited claim walks the distinct
 -- keys (one descent each) and takes the best few of every key with room, so a hot key's
