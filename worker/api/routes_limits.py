@@ -17,10 +17,7 @@ from worker.api.validation import TextParam
 from worker.db import limits
 from worker.settings import Settings
 
-INT32_MAX = 2**31 - 1  # the columns are PostgreSQL integers
-MAX_PERIOD_SECONDS = 366 * 24 * 3600.0
-
-Limit = Annotated[int, Field(strict=True, ge=1, le=INT32_MAX)]
+Limit = Annotated[int, Field(strict=True, ge=1, le=limits.MAX_LIMIT)]
 QueueName = Annotated[TextParam, Path(description="The queue.")]
 
 
@@ -29,7 +26,10 @@ class RateLimitIn(BaseModel):
 
     jobs: Limit = Field(description="Starts allowed in any window of `per_seconds`.")
     per_seconds: float = Field(
-        gt=0, le=MAX_PERIOD_SECONDS, allow_inf_nan=False, description="The window, in seconds."
+        gt=0,
+        le=limits.MAX_PERIOD_SECONDS,
+        allow_inf_nan=False,
+        description="The window, in seconds.",
     )
 
 

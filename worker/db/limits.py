@@ -13,6 +13,8 @@ from worker.db import sql_files
 from worker.db.jobs import Executor
 
 DEFAULT_COUNT_BOUND = 10_000
+MAX_LIMIT = 2**31 - 1  # the columns are PostgreSQL integers
+MAX_PERIOD_SECONDS = 366 * 24 * 3600.0  # a rate's window: up to a year
 
 _sql = sql_files.statements("limits")
 
@@ -56,7 +58,9 @@ class QueueFlow:
             "paused": self.paused,
             "concurrency_limit": self.concurrency_limit,
             "key_concurrency_limit": self.key_concurrency_limit,
-            "rate_limit": None if rate is None else {"jobs": rate.jobs, "per_seconds": rate.per_seconds},
+            "rate_limit": None
+            if rate is None
+            else {"jobs": rate.jobs, "per_seconds": rate.per_seconds},
             "running": self.running,
             "recent_starts": self.recent_starts,
             "blocked": {
@@ -104,7 +108,5 @@ async def queue_flows(
 ) -> list[QueueFlow]:
     """The flow view of the named queues that have a row (all of them when `names` is None),
     in name order. A queue without a row has no limits: nothing is blocked by one."""
-    rows = await executor.fetch(
-        _sql("queues_flow"), None if names is None else list(names), bound
-    )
+    rows = await executor.fetch(_sql("queues_flow"), None if names is None else list(names), bound)
     return [_flow(row, bound) for row in rows]
