@@ -46,6 +46,7 @@ DECLARE
     q       queues;
     room    integer;
     got     integer;
+    claimed integer;
     started timestamptz;
 BEGIN
     FOR q IN SELECT * FROM queues WHERE name = ANY (p_queues) ORDER BY name LOOP
@@ -83,22 +84,18 @@ BEGIN
                 started_at = started, lease_expires_at = started + make_interval(secs => p_lease)
             WHERE j.id = ANY (ARRAY(SELECT id FROM picked))
             RETURNING j.*;
+            GET DIAGNOSTICS got = ROW_COUNT;
         ELSE
-            -- Per key: the distinct pending keys by a loose index scan, the running count of
-            -- each, then at most (limit - running) of each key's best jobs; jobs without a key
-            -- are limited by the queue's limits only. The best `room` of those are claimed.
+            -- Per key, first the common case: the head of the queue (twice the room, in
+            -- claim order), each key admitted up to (limit - running). Locked only once
+            -- picked, as window functions cannot lock; the claims of this queue are
+            -- serialised, so a picked row is rarely gone, and then it is only skipped.
             RETURN QUERY
-            WITH RECURSIVE keys(k) AS (
-                (SELECT j.concurrency_key FROM jobs j
-                 WHERE j.status = 'pending' AND j.queue_name = q.name
-                   AND j.concurrency_key IS NOT NULL
-                 ORDER BY j.concurrency_key LIMIT 1)
-                UNION ALL
-                SELECT (SELECT j.concurrency_key FROM jobs j
-                        WHERE j.status = 'pending' AND j.queue_name = q.name
-                          AND j.concurrency_key IS NOT NULL AND j.concurrency_key > keys.k
-                        ORDER BY j.concurrency_key LIMIT 1)
-                FROM keys WHERE keys.k IS NOT NULL
+            WITH head AS (
+                SELECT j.id, j.concurrency_key AS k, j.priority, j.run_at FROM jobs j
+                WHERE j.status = 'pending' AND j.queue_name = q.name AND j.run_at <= now()
+                ORDER BY j.priority DESC, j.run_at, j.id
+                LIMIT 2 * room
             ),
             busy AS (
                 SELECT j.concurrency_key AS k, count(*)::integer AS n FROM jobs j
@@ -106,40 +103,91 @@ BEGIN
                   AND j.concurrency_key IS NOT NULL
                 GROUP BY j.concurrency_key
             ),
-            candidates AS (
-                SELECT c.id, c.priority, c.run_at
-                FROM keys
-                LEFT JOIN busy ON busy.k = keys.k
-                CROSS JOIN LATERAL (
-                    SELECT j.id, j.priority, j.run_at FROM jobs j
-                    WHERE j.status = 'pending' AND j.queue_name = q.name
-                      AND j.concurrency_key IS NOT NULL AND j.concurrency_key = keys.k
-                      AND j.run_at <= now()
-                    ORDER BY j.priority DESC, j.run_at, j.id
-                    LIMIT least(room, greatest(q.key_concurrency_limit - coalesce(busy.n, 0), 0))
-                    FOR UPDATE SKIP LOCKED
-                ) AS c
-                WHERE keys.k IS NOT NULL
-                UNION ALL
-                SELECT u.id, u.priority, u.run_at FROM (
-                    SELECT j.id, j.priority, j.run_at FROM jobs j
-                    WHERE j.status = 'pending' AND j.queue_name = q.name
-                      AND j.concurrency_key IS NULL AND j.run_at <= now()
-                    ORDER BY j.priority DESC, j.run_at, j.id
-                    LIMIT room
-                    FOR UPDATE SKIP LOCKED
-                ) AS u
+            ranked AS (
+                SELECT h.id, h.k, h.priority, h.run_at, coalesce(busy.n, 0) AS n,
+                       row_number() OVER (
+                           PARTITION BY h.k ORDER BY h.priority DESC, h.run_at, h.id) AS nth
+                FROM head AS h LEFT JOIN busy ON busy.k = h.k
             ),
             picked AS (
-                SELECT id FROM candidates ORDER BY priority DESC, run_at, id LIMIT room
+                SELECT id FROM ranked
+                WHERE k IS NULL OR n + nth <= q.key_concurrency_limit
+                ORDER BY priority DESC, run_at, id
+                LIMIT room
+            ),
+            locked AS (
+                SELECT j.id FROM jobs j
+                WHERE j.id = ANY (ARRAY(SELECT id FROM picked)) AND j.status = 'pending'
+                FOR UPDATE SKIP LOCKED
             )
             UPDATE jobs AS j
             SET status = 'running', attempts = j.attempts + 1, worker_id = p_worker,
                 started_at = started, lease_expires_at = started + make_interval(secs => p_lease)
-            WHERE j.id = ANY (ARRAY(SELECT id FROM picked))
+            WHERE j.id = ANY (ARRAY(SELECT id FROM locked))
             RETURNING j.*;
+            GET DIAGNOSTICS claimed = ROW_COUNT;
+            room := room - claimed;
+            got := 0;
+            IF room > 0 THEN
+                -- Then behind keys at their limit: the distinct pending keys by a loose index
+                -- scan (one descent each, never a hot key's backlog), at most (limit - running)
+                -- of each key's best jobs, and jobs without a key; the best `room` of those.
+                -- Running counts now include the rows just claimed (our own writes).
+                RETURN QUERY
+                WITH RECURSIVE keys(k) AS (
+                    (SELECT j.concurrency_key FROM jobs j
+                     WHERE j.status = 'pending' AND j.queue_name = q.name
+                       AND j.concurrency_key IS NOT NULL
+                     ORDER BY j.concurrency_key LIMIT 1)
+                    UNION ALL
+                    SELECT (SELECT j.concurrency_key FROM jobs j
+                            WHERE j.status = 'pending' AND j.queue_name = q.name
+                              AND j.concurrency_key IS NOT NULL AND j.concurrency_key > keys.k
+                            ORDER BY j.concurrency_key LIMIT 1)
+                    FROM keys WHERE keys.k IS NOT NULL
+                ),
+                busy AS (
+                    SELECT j.concurrency_key AS k, count(*)::integer AS n FROM jobs j
+                    WHERE j.status = 'running' AND j.queue_name = q.name
+                      AND j.concurrency_key IS NOT NULL
+                    GROUP BY j.concurrency_key
+                ),
+                candidates AS (
+                    SELECT c.id, c.priority, c.run_at
+                    FROM keys
+                    LEFT JOIN busy ON busy.k = keys.k
+                    CROSS JOIN LATERAL (
+                        SELECT j.id, j.priority, j.run_at FROM jobs j
+                        WHERE j.status = 'pending' AND j.queue_name = q.name
+                          AND j.concurrency_key IS NOT NULL AND j.concurrency_key = keys.k
+                          AND j.run_at <= now()
+                        ORDER BY j.priority DESC, j.run_at, j.id
+                        LIMIT least(room, greatest(q.key_concurrency_limit - coalesce(busy.n, 0), 0))
+                        FOR UPDATE SKIP LOCKED
+                    ) AS c
+                    WHERE keys.k IS NOT NULL
+                    UNION ALL
+                    SELECT u.id, u.priority, u.run_at FROM (
+                        SELECT j.id, j.priority, j.run_at FROM jobs j
+                        WHERE j.status = 'pending' AND j.queue_name = q.name
+                          AND j.concurrency_key IS NULL AND j.run_at <= now()
+                        ORDER BY j.priority DESC, j.run_at, j.id
+                        LIMIT room
+                        FOR UPDATE SKIP LOCKED
+                    ) AS u
+                ),
+                picked AS (
+                    SELECT id FROM candidates ORDER BY priority DESC, run_at, id LIMIT room
+                )
+                UPDATE jobs AS j
+                SET status = 'running', attempts = j.attempts + 1, worker_id = p_worker,
+                    started_at = started, lease_expires_at = started + make_interval(secs => p_lease)
+                WHERE j.id = ANY (ARRAY(SELECT id FROM picked))
+                RETURNING j.*;
+                GET DIAGNOSTICS got = ROW_COUNT;
+            END IF;
+            got := got + claimed;
         END IF;
-        GET DIAGNOSTICS got = ROW_COUNT;
         p_budget := p_budget - got;
 
         IF q.rate_limit_jobs IS NOT NULL AND got > 0 THEN
