@@ -6,35 +6,14 @@ from __future__ import annotations
 import asyncio
 import bisect
 import subprocess
-from collections.abc import Iterator
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
-import pytest
-
-from tests.fixtures.processes import log_tail, stop_process
 from tests.integration.limits_support import add_jobs, running_counts, set_limits
-from tests.integration.queue_support import eventually, start_worker_process
+from tests.integration.queue_support import eventually
 from worker.db.connection import connect
 
 Popen = subprocess.Popen  # type: ignore[type-arg]
-
-
-@pytest.fixture
-def workers(tmp_path: Path) -> Iterator[Any]:
-    started: list[tuple[Popen, Path]] = []
-
-    def start(dsn: str, **env: str) -> Popen:
-        log = tmp_path / f"worker-{len(started)}.log"
-        proc = start_worker_process(dsn, log, **env)
-        started.append((proc, log))
-        return proc
-
-    yield start
-    for proc, log in started:
-        stop_process(proc)
-        print(f"--- {log.name} (exit {proc.returncode})\n{log_tail(log)}")
 
 
 async def _all_done(conn: Any, within: float = 240) -> None:

@@ -7,37 +7,16 @@ import asyncio
 import os
 import signal
 import subprocess
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import asyncpg
-import pytest
 
-from tests.fixtures.processes import log_tail, stop_process
 from tests.integration.queue_handlers import RUNS_TABLE_DDL
-from tests.integration.queue_support import eventually, start_worker_process
+from tests.integration.queue_support import eventually
 from worker.db.connection import connect
 from worker.db.jobs import NewJob, enqueue_many, get_job
 
 Popen = subprocess.Popen  # type: ignore[type-arg]
-
-
-@pytest.fixture
-def workers(tmp_path: Path) -> Iterator[Any]:
-    """Starts worker processes; ends those still running when the test ends."""
-    started: list[tuple[Popen, Path]] = []
-
-    def start(dsn: str, **env: str) -> Popen:
-        log = tmp_path / f"worker-{len(started)}.log"
-        proc = start_worker_process(dsn, log, **env)
-        started.append((proc, log))
-        return proc
-
-    yield start
-    for proc, log in started:
-        stop_process(proc)
-        print(f"--- {log.name} (exit {proc.returncode})\n{log_tail(log)}")
 
 
 async def _prepare(dsn: str) -> asyncpg.Connection:

@@ -28,6 +28,19 @@ CREATE TABLE IF NOT EXISTS queue_rate_windows (
         cardinality(start_times) = cardinality(start_counts))
 );
 
+-- The one write of a limited claim: the picked rows become running under the worker's lease,
+-- stamped with the claim's time (taken after the queue's lock).
+CREATE OR REPLACE FUNCTION jobqueue_start_claimed(
+    p_ids bigint[], p_worker uuid, p_lease double precision, p_started timestamptz)
+RETURNS SETOF jobs
+LANGUAGE sql VOLATILE AS $$
+    UPDATE jobs AS j
+    SET status = 'running', attempts = j.attempts + 1, worker_id = p_worker,
+        started_at = p_started, lease_expires_at = p_started + make_interval(secs => p_lease)
+    WHERE j.id = ANY (p_ids)  -- primary-key lookups, never a scan
+    RETURNING j.*
+$$;
+
 -- The claim for queues that have limits; claim_jobs (worker/db/sql/claims.sql) calls it with
 -- the names of its limited queues and claims every other queue itself, as before.
 --
@@ -79,11 +92,8 @@ BEGIN
                 LIMIT room
                 FOR UPDATE SKIP LOCKED
             )
-            UPDATE jobs AS j
-            SET status = 'running', attempts = j.attempts + 1, worker_id = p_worker,
-                started_at = started, lease_expires_at = started + make_interval(secs => p_lease)
-            WHERE j.id = ANY (ARRAY(SELECT id FROM picked))
-            RETURNING j.*;
+            SELECT * FROM jobqueue_start_claimed(
+                ARRAY(SELECT id FROM picked), p_worker, p_lease, started);
             GET DIAGNOSTICS got = ROW_COUNT;
         ELSE
             -- Per key, first the common case: the head of the queue (twice the room, in
@@ -120,11 +130,8 @@ BEGIN
                 WHERE j.id = ANY (ARRAY(SELECT id FROM picked)) AND j.status = 'pending'
                 FOR UPDATE SKIP LOCKED
             )
-            UPDATE jobs AS j
-            SET status = 'running', attempts = j.attempts + 1, worker_id = p_worker,
-                started_at = started, lease_expires_at = started + make_interval(secs => p_lease)
-            WHERE j.id = ANY (ARRAY(SELECT id FROM locked))
-            RETURNING j.*;
+            SELECT * FROM jobqueue_start_claimed(
+                ARRAY(SELECT id FROM locked), p_worker, p_lease, started);
             GET DIAGNOSTICS claimed = ROW_COUNT;
             room := room - claimed;
             got := 0;
@@ -179,11 +186,8 @@ BEGIN
                 picked AS (
                     SELECT id FROM candidates ORDER BY priority DESC, run_at, id LIMIT room
                 )
-                UPDATE jobs AS j
-                SET status = 'running', attempts = j.attempts + 1, worker_id = p_worker,
-                    started_at = started, lease_expires_at = started + make_interval(secs => p_lease)
-                WHERE j.id = ANY (ARRAY(SELECT id FROM picked))
-                RETURNING j.*;
+                SELECT * FROM jobqueue_start_claimed(
+                    ARRAY(SELECT id FROM picked), p_worker, p_lease, started);
                 GET DIAGNOSTICS got = ROW_COUNT;
             END IF;
             got := got + claimed;
