@@ -121,3 +121,28 @@ async def test_patch_needs_the_token_when_one_is_set(pg_dsn: str) -> None:
             headers={"Authorization": "Bearer s3cret"},
         )
         assert answer.status_code == 200
+
+
+async def test_jobs_enqueued_with_a_concurrency_key_are_held_by_the_key_limit(
+    pg_dsn: str,
+) -> None:
+    conn = await connect(pg_dsn)
+    try:
+        async with api_client(api_settings(pg_dsn, allow_unknown_job_types=True)) as client:
+            await client.patch(f"{QUEUES}/default", json={"key_concurrency_limit": 1})
+            for key in ["tenant-a", "tenant-a", "tenant-b", None]:
+                job = {"job_type": "t", "payload": {}, "concurrency_key": key}
+                answer = await client.post("/api/v1/queue/jobs", json=job)
+                assert answer.status_code in (200, 201), answer.text
+            answer = await client.post(
+                "/api/v1/queue/jobs", json={"job_type": "t", "concurrency_key": ""}
+            )
+            assert answer.status_code == 422
+            assert answer.json()["detail"][0]["loc"] == ["body", "concurrency_key"]
+        keys = await conn.fetch("SELECT concurrency_key FROM jobs ORDER BY id")
+        assert [r["concurrency_key"] for r in keys] == ["tenant-a", "tenant-a", "tenant-b", None]
+        worker = uuid.uuid4()
+        await claims.register_worker(conn, worker, "w", ["default"], 4, 0, 30)
+        assert len(await claims.claim_jobs(conn, ["default"], 10, worker, 30)) == 3
+    finally:
+        await conn.close()

@@ -64,8 +64,16 @@ class JobIn(BaseModel):
     timeout_seconds: float | None = Field(
         default=None, gt=0, le=7 * 24 * 3600.0, description="Per-attempt time limit."
     )
+    concurrency_key: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=255,
+        description="Held by the queue's key_concurrency_limit, e.g. a tenant id.",
+    )
 
-    _check_text = field_validator("job_type", "queue_name", "idempotency_key")(no_nul)
+    _check_text = field_validator("job_type", "queue_name", "idempotency_key", "concurrency_key")(
+        no_nul
+    )
 
     @field_validator("run_at")
     @classmethod
