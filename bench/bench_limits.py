@@ -23,19 +23,21 @@ from bench import contenders
 from bench.bench_drain import check_all_completed, fill_ours, measure
 from bench.common import SQL, fresh_database, machine_note, print_table, ratio, server
 from worker.db import limits
-from worker.db.sql_files import parse_named_statements
+from worker.db.jobs import NewJob, enqueue_many
 
-LIMITS_SQL = parse_named_statements((Path(__file__).parent / "sql" / "limits.sql").read_text())
 GOAL = "goal: a limit that does not bind costs at most 10% of the drain rate"
 KEYS = 100
 
 
 async def fill_keyed(dsn: str, count: int, chunk: int = 10_000) -> None:
-    """As fill_ours, with each job's concurrency key one of KEYS tenants."""
-    await fill_ours(dsn, count, chunk)
+    """As fill_ours, with each job's concurrency key one of KEYS tenants, round robin."""
     conn = await asyncpg.connect(dsn)
     try:
-        await conn.execute(LIMITS_SQL["spread_keys"], KEYS)
+        for start in range(0, count, chunk):
+            batch = range(start, min(start + chunk, count))
+            await enqueue_many(
+                conn, [NewJob("noop", concurrency_key=f"tenant-{i % KEYS}") for i in batch]
+            )
     finally:
         await conn.close()
 
