@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+
+from tests.integration.queue_support import fetchval
 from tests.integration.test_cli import flat, jobqueue, ok_json
 
 
@@ -40,3 +43,13 @@ def test_bad_limits_name_the_option_and_change_nothing(pg_dsn: str) -> None:
         assert result.returncode == 2, result.stdout + result.stderr
         assert f"Invalid value for '{option}'" in flat(result.stderr), result.stderr
     assert ok_json(pg_dsn, "queues", "set", "emails")["concurrency_limit"] is None
+
+
+def test_enqueue_takes_a_concurrency_key(pg_dsn: str) -> None:
+    created = ok_json(pg_dsn, "enqueue", "noop", "--concurrency-key", "tenant-7")
+    result = jobqueue(pg_dsn, "enqueue", "noop", "--concurrency-key", "")
+    assert result.returncode == 2 and "'--concurrency-key'" in flat(result.stderr)
+    key = asyncio.run(
+        fetchval(pg_dsn, "SELECT concurrency_key FROM jobs WHERE id = $1", created["id"])
+    )
+    assert key == "tenant-7"
