@@ -109,6 +109,23 @@ async def test_a_full_limited_queue_leaves_the_batch_to_the_others(
     assert [j.queue_name for j in batch] == ["free", "free"]
 
 
+async def test_limited_queues_share_the_batch_fairly(conn: asyncpg.Connection) -> None:
+    """The first name never starves the others: each limited queue gets its share of the batch,
+    counted among the queues that have ready jobs."""
+    for queue in ("a", "b"):
+        await set_limits(conn, queue, concurrency=100)
+        await add_jobs(conn, queue, [None] * 20)
+    await add_jobs(conn, "c", [None] * 20)
+    worker = await new_worker(conn, ["a", "b", "c", "empty"])
+    batch = await claims.claim_jobs(conn, ["a", "b", "c", "empty"], 9, worker, 30)
+    assert sorted(j.queue_name for j in batch) == ["a"] * 3 + ["b"] * 3 + ["c"] * 3
+    batch = await claims.claim_jobs(conn, ["a", "b"], 9, worker, 30)
+    assert sorted(j.queue_name for j in batch) == ["a"] * 5 + ["b"] * 4
+    # with no other queue ready, a limited queue may take the whole batch
+    batch = await claims.claim_jobs(conn, ["b", "empty"], 9, worker, 30)
+    assert [j.queue_name for j in batch] == ["b"] * 9
+
+
 async def test_a_rate_limit_admits_n_starts_per_sliding_period(
     conn: asyncpg.Connection,
 ) -> None:

@@ -51,8 +51,13 @@ $$;
 -- takes a fresh snapshot, so the counts read after the lock see every committed claim. The
 -- lock is held to the end of the claim's transaction, i.e. until its claims are committed.
 -- Queues are locked in name order, so claims over several limited queues never deadlock.
+--
+-- The batch ($2 slots) is shared among p_shares queues: each limited queue takes at most its
+-- share of what is left (ceil(left / shares left)), so the first name never starves the
+-- others; the caller counts its other queues in p_shares only when they have ready jobs.
 CREATE OR REPLACE FUNCTION jobqueue_claim_limited(
-    p_queues text[], p_budget integer, p_worker uuid, p_lease double precision)
+    p_queues text[], p_budget integer, p_shares integer, p_worker uuid,
+    p_lease double precision)
 RETURNS SETOF jobs
 LANGUAGE plpgsql VOLATILE AS $$
 DECLARE
@@ -64,11 +69,12 @@ DECLARE
 BEGIN
     FOR q IN SELECT * FROM queues WHERE name = ANY (p_queues) ORDER BY name LOOP
         EXIT WHEN p_budget <= 0;
+        room := (p_budget + p_shares - 1) / greatest(p_shares, 1);
+        p_shares := p_shares - 1;
         -- 0x6A716C6D: "jqlm", the limit locks' class; a hash collision only serialises more
         PERFORM pg_advisory_xact_lock(1785818221, hashtext(q.name));
         -- read after the lock: starts are stamped in lock order, which the window relies on
         started := clock_timestamp();
-        room := p_budget;
         IF q.concurrency_limit IS NOT NULL THEN
             room := least(room, q.concurrency_limit - (
                 SELECT count(*) FROM jobs j

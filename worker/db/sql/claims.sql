@@ -18,8 +18,9 @@
 --
 -- Flow control: a queue with a concurrency, key or rate limit (a `queues` row with one set)
 -- is claimed by jobqueue_claim_limited (migration 0006), which counts and claims under the
--- queue's lock; it goes first, as its room is scarce, and the rest of the batch goes to the
--- other queues. A queue without a row costs one primary-key probe of `queues` and nothing
+-- queue's lock. Limited queues go first, each up to its share of the batch (split among all
+-- the queues when the others have ready jobs, else among the limited ones), and the rest of
+-- the batch goes to the other queues. A queue without a row costs one primary-key probe of `queues` and nothing
 -- else: the function is not even called when none of $1 is limited. `limited` tells the
 -- worker that finishing the job frees room under a limit, worth claiming again for.
 WITH served AS MATERIALIZED (
@@ -32,7 +33,21 @@ WITH served AS MATERIALIZED (
 limited AS MATERIALIZED (
     SELECT l.*
     FROM (SELECT ARRAY(SELECT queue_name FROM served WHERE limited) AS names) AS a
-    CROSS JOIN LATERAL jobqueue_claim_limited(a.names, $2, $3, $4) AS l
+    CROSS JOIN LATERAL jobqueue_claim_limited(
+        a.names,
+        $2,
+        -- shares: the limited queues, plus the others that have a ready job (one probe each)
+        cardinality(a.names) + (
+            SELECT count(*) FROM served AS o
+            CROSS JOIN LATERAL (
+                SELECT 1 FROM jobs j
+                WHERE j.status = 'pending' AND j.queue_name = o.queue_name
+                  AND j.run_at <= now()
+                ORDER BY j.priority DESC, j.run_at, j.id  -- so jobs_claim_idx serves it
+                LIMIT 1) AS ready
+            WHERE NOT o.limited)::integer,
+        $3,
+        $4) AS l
     WHERE cardinality(a.names) > 0
 ),
 picked AS (
