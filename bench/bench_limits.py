@@ -1,6 +1,7 @@
 """What limits cost the claim: drain N no-op jobs with our workers with no limits, then with a
 per-queue concurrency limit set too high to bind (and a per-key limit over keyed jobs), on the
-same throwaway server in one run. Rounds alternate the variants, so drift hits each alike.
+same throwaway server in one run. Rounds rotate the order of the variants, so drift and warm-up
+hit each alike.
 
     python bench/bench_limits.py --jobs 100000 --rounds 3
 """
@@ -57,6 +58,7 @@ def variants(slots: int, processes: int) -> list[Variant]:
     roomy = 10 * slots * processes  # far above what the workers can run at once
     return [
         ("no limits", fill_ours, None),
+        (f"no limits, jobs over {KEYS} keys", fill_keyed, None),
         (f"concurrency limit {roomy}", fill_ours, limits.LimitChange(concurrency_limit=roomy)),
         (
             f"limit {roomy}, per-key limit {roomy} over {KEYS} keys",
@@ -69,8 +71,10 @@ def variants(slots: int, processes: int) -> list[Variant]:
 async def run(count: int, slots: int, ack_batch: int, processes: int, rounds: int) -> None:
     rates: dict[str, list[float]] = {}
     with server() as srv:
+        every = list(enumerate(variants(slots, processes)))
         for round_no in range(rounds):
-            for index, (name, fill, change) in enumerate(variants(slots, processes)):
+            turn = round_no % len(every)  # each round starts with another variant
+            for index, (name, fill, change) in every[turn:] + every[:turn]:
                 dsn = await fresh_database(srv, f"bench_limits_{index}", migrated=True)
                 if change is not None:
                     await set_limits(dsn, change)

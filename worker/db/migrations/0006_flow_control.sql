@@ -65,6 +65,7 @@ DECLARE
     room    integer;
     got     integer;
     claimed integer;
+    running integer;
     started timestamptz;
 BEGIN
     FOR q IN SELECT * FROM queues WHERE name = ANY (p_queues) ORDER BY name LOOP
@@ -75,10 +76,10 @@ BEGIN
         PERFORM pg_advisory_xact_lock(1785818221, hashtext(q.name));
         -- read after the lock: starts are stamped in lock order, which the window relies on
         started := clock_timestamp();
-        IF q.concurrency_limit IS NOT NULL THEN
-            room := least(room, q.concurrency_limit - (
-                SELECT count(*) FROM jobs j
-                WHERE j.status = 'running' AND j.queue_name = q.name)::integer);
+        IF q.concurrency_limit IS NOT NULL OR q.key_concurrency_limit IS NOT NULL THEN
+            running := (SELECT count(*) FROM jobs j
+                        WHERE j.status = 'running' AND j.queue_name = q.name);
+            room := least(room, q.concurrency_limit - running);
         END IF;
         IF q.rate_limit_jobs IS NOT NULL THEN
             room := least(room, q.rate_limit_jobs - coalesce((
@@ -89,7 +90,10 @@ BEGIN
         END IF;
         CONTINUE WHEN room <= 0;
 
-        IF q.key_concurrency_limit IS NULL THEN
+        -- No key can reach its limit in this claim when the limit exceeds all running jobs
+        -- of the queue plus the room: then per-key counting is skipped (a limit that does not
+        -- bind costs what a queue limit costs).
+        IF q.key_concurrency_limit IS NULL OR q.key_concurrency_limit >= running + room THEN
             RETURN QUERY
             WITH picked AS (
                 SELECT j.id FROM jobs j
