@@ -71,6 +71,19 @@ async def test_a_key_limit_caps_each_key_and_jobs_without_a_key_pass(
     assert await claims.claim_jobs(conn, ["default"], 100, worker, 30) == []
 
 
+async def test_a_key_limit_holds_at_the_edge_of_its_no_counting_path(
+    conn: asyncpg.Connection,
+) -> None:
+    """A claim skips per-key counting only while the key limit exceeds the queue's running
+    jobs plus its room; at the edge it counts again."""
+    await set_limits(conn, "default", key_concurrency=3)
+    await add_jobs(conn, "default", ["a"] * 10)
+    worker = await new_worker(conn)
+    assert len(await claims.claim_jobs(conn, ["default"], 3, worker, 30)) == 3  # 3 >= 0 + 3
+    assert await claims.claim_jobs(conn, ["default"], 1, worker, 30) == []  # 3 < 3 + 1
+    assert await claims.claim_jobs(conn, ["default"], 5, worker, 30) == []
+
+
 async def test_queue_and_key_limits_together(conn: asyncpg.Connection) -> None:
     await set_limits(conn, "default", concurrency=5, key_concurrency=2)
     await add_jobs(conn, "default", ["a", "b", "c"] * 4)
