@@ -86,7 +86,8 @@ BEGIN
                 SELECT sum(s.n) FROM queue_rate_windows w,
                     unnest(w.start_times, w.start_counts) AS s(t, n)
                 WHERE w.queue_name = q.name
-                  AND s.t > started - make_interval(secs => q.rate_limit_per_seconds)), 0)::integer);
+                  AND s.t > started - make_interval(secs => q.rate_limit_per_seconds)),
+                0)::integer);
         END IF;
         CONTINUE WHEN room <= 0;
 
@@ -179,7 +180,8 @@ BEGIN
                           AND j.concurrency_key IS NOT NULL AND j.concurrency_key = keys.k
                           AND j.run_at <= now()
                         ORDER BY j.priority DESC, j.run_at, j.id
-                        LIMIT least(room, greatest(q.key_concurrency_limit - coalesce(busy.n, 0), 0))
+                        LIMIT least(
+                            room, greatest(q.key_concurrency_limit - coalesce(busy.n, 0), 0))
                         FOR UPDATE SKIP LOCKED
                     ) AS c
                     WHERE keys.k IS NOT NULL

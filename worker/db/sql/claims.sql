@@ -20,9 +20,11 @@
 -- is claimed by jobqueue_claim_limited (migration 0006), which counts and claims under the
 -- queue's lock. Limited queues go first, each up to its share of the batch (split among all
 -- the queues when the others have ready jobs, else among the limited ones), and the rest of
--- the batch goes to the other queues. A queue without a row costs one primary-key probe of `queues` and nothing
--- else: the function is not even called when none of $1 is limited. `limited` tells the
--- worker that finishing the job frees room under a limit, worth claiming again for.
+-- the batch goes to the other queues. A queue without a row costs one primary-key probe of
+-- `queues` and nothing else: the function is not even called when none of $1 is limited.
+-- `limited` tells the worker that the job's end frees room under a limit, worth a new claim.
+-- `served` is the one place that reads `queues`: a filter on the row (say, a paused queue)
+-- belongs there, and then holds for both paths.
 WITH served AS MATERIALIZED (
     SELECT q.queue_name,
            (s.concurrency_limit IS NOT NULL OR s.key_concurrency_limit IS NOT NULL
