@@ -4,16 +4,19 @@ a hot key beside a cold one, limited queues beside free ones, and racing claimer
 from __future__ import annotations
 
 import asyncio
+import itertools
 import random
 from collections.abc import AsyncIterator
+from typing import Any
 
 import asyncpg
 import pytest
 
 from tests.integration.limits_support import add_jobs, new_worker, running_counts, set_limits
-from tests.integration.queue_support import eventually
+from tests.integration.queue_support import eventually, running_worker
 from worker.db import claims
 from worker.db.connection import connect
+from worker.handlers.base import HandlerRegistry, JobContext
 
 
 @pytest.fixture
@@ -223,3 +226,33 @@ async def test_racing_claimers_never_exceed_the_limits(pg_dsn: str) -> None:
     finally:
         for c in [setup, *conns]:
             await c.close()
+
+
+async def test_a_worker_claims_again_when_its_limited_job_ends(pg_dsn: str) -> None:
+    """No notification says a limit has room again; the worker that ran the limited job claims
+    at once after its acknowledgement, not at its next poll (30 s here, longer than the
+    deadline)."""
+    registry = HandlerRegistry()
+
+    @registry.register("quick")
+    async def quick(payload: dict[str, Any], ctx: JobContext) -> Any:
+        return None
+
+    setup = await connect(pg_dsn)
+    try:
+        await set_limits(setup, "default", concurrency=1)
+        await add_jobs(setup, "default", [None] * 4, job_type="quick")
+        async with running_worker(pg_dsn, registry, poll_interval=30.0):
+
+            async def all_done() -> bool:
+                return (
+                    await setup.fetchval("SELECT count(*) FROM jobs WHERE status = 'completed'")
+                    == 4
+                )
+
+            await eventually(all_done, within=25, what="four limited jobs, one at a time")
+        starts = await setup.fetch("SELECT started_at, finished_at FROM jobs ORDER BY started_at")
+        for before, after in itertools.pairwise(starts):
+            assert after["started_at"] >= before["finished_at"]  # one at a time
+    finally:
+        await setup.close()

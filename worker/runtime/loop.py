@@ -77,6 +77,10 @@ class ClaimLoop:
                 continue
             self.wake.clear()
             self.tracker.slot_freed.clear()
+            # Flow control: no NOTIFY says a limit has room again, but the acknowledgement of
+            # a limited job does: while one is held, or was when this claim began (its write
+            # may land during the claim), a freed slot is worth a new claim.
+            limited = bool(self.tracker.limited)
             try:
                 jobs = await self._claim(free)
             except Exception:
@@ -91,12 +95,7 @@ class ClaimLoop:
             for job in jobs:
                 self._start(job)
             if len(jobs) < free:  # a full batch means more may be waiting: claim again at once
-                await self._sleep_until_woken(also_on_slot=self._holds_limited())
-
-    def _holds_limited(self) -> bool:
-        # Flow control: no NOTIFY says a limit has room again, but the end of a limited job
-        # does; its holder claims again once the acknowledgement is written (slot_freed).
-        return any(entry.job.limited for entry in self.running.values())
+                await self._sleep_until_woken(also_on_slot=limited or bool(self.tracker.limited))
 
     async def _sleep_until_woken(self, also_on_slot: bool = False) -> None:
         if not also_on_slot:
