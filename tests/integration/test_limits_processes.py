@@ -10,19 +10,10 @@ from datetime import datetime
 from typing import Any
 
 from tests.integration.limits_support import add_jobs, running_counts, set_limits
-from tests.integration.queue_support import eventually
+from tests.integration.queue_support import all_finished
 from worker.db.connection import connect
 
 Popen = subprocess.Popen  # type: ignore[type-arg]
-
-
-async def _all_done(conn: Any, within: float = 240) -> None:
-    async def done() -> bool:
-        return not await conn.fetchval(
-            "SELECT count(*) FROM jobs WHERE status IN ('pending', 'running')"
-        )
-
-    await eventually(done, within=within, what="every job to finish")
 
 
 async def test_hammer_four_processes_and_100_slots_never_exceed_a_limit(
@@ -80,7 +71,7 @@ async def test_a_rate_limit_holds_in_every_period_across_processes(
         await add_jobs(conn, "default", [None] * 48, job_type="test_sleep")
         for _ in range(3):
             workers(pg_dsn, MAX_CONCURRENT_JOBS="10", POLL_INTERVAL="0.05")
-        await _all_done(conn)
+        await all_finished(conn, within=240)
         starts = [r["started_at"] for r in await conn.fetch("SELECT started_at FROM jobs")]
         assert len(starts) == 48
         # every sliding period, and so every calendar second too

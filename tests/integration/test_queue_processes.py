@@ -12,7 +12,7 @@ from typing import Any
 import asyncpg
 
 from tests.integration.queue_handlers import RUNS_TABLE_DDL
-from tests.integration.queue_support import eventually
+from tests.integration.queue_support import all_finished, eventually
 from worker.db.connection import connect
 from worker.db.jobs import NewJob, enqueue_many, get_job
 
@@ -32,15 +32,6 @@ async def _registered(conn: asyncpg.Connection, count: int) -> None:
     await eventually(enough, what=f"{count} workers to register")
 
 
-async def _all_done(conn: asyncpg.Connection, within: float = 120) -> None:
-    async def done() -> bool:
-        return not await conn.fetchval(
-            "SELECT count(*) FROM jobs WHERE status IN ('pending', 'running')"
-        )
-
-    await eventually(done, within=within, what="every job to finish")
-
-
 async def test_many_claimers_in_many_processes_run_every_job_once(
     pg_dsn: str, workers: Any
 ) -> None:
@@ -53,7 +44,7 @@ async def test_many_claimers_in_many_processes_run_every_job_once(
         for _ in range(6):  # arriving while the workers claim
             await enqueue_many(conn, [NewJob("test_record") for _ in range(250)])
             total += 250
-        await _all_done(conn)
+        await all_finished(conn)
         statuses = await conn.fetch("SELECT status, attempts, count(*) FROM jobs GROUP BY 1, 2")
         assert [(r["status"], r["attempts"], r["count"]) for r in statuses] == [
             ("completed", 1, total)
@@ -148,7 +139,7 @@ async def test_workers_ride_out_a_postgres_restart(private_pg_server: Any, worke
 
         conn = await connect(dsn)
         await enqueue_many(conn, [NewJob("test_sleep", {"seconds": 0.01}) for _ in range(200)])
-        await _all_done(conn)
+        await all_finished(conn)
         rows = await conn.fetch("SELECT status, count(*) FROM jobs GROUP BY 1")
         assert [(r["status"], r["count"]) for r in rows] == [("completed", 800)]
         # the same processes did it all: none restarted
