@@ -1,0 +1,148 @@
+"""The release on the real node: our image for every component, the host's PostgreSQL
+(`postgresql.enabled=false`), the migration hook Job; the test reaches the API through its
+Service's cluster IP (kube-proxy's rules route the host's own connections too) and watches the
+worker pods."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from kubernetes import client as kube_client
+from kubernetes import config as kube_config
+
+from controller import annotations as ann
+from tests.chart.chart_support import CHART, Helm, enforce_restricted
+from tests.e2e import e2e_support as e2e
+from tests.e2e.timeline import PoolView
+from tests.fixtures.node import RealNode
+from tests.fixtures.pod_watch import Pod, PodWatch, core_api
+from tests.kind.kind_stack import watch_events
+
+IMAGE_REPOSITORY, IMAGE_TAG = "job-queue-e2e", "containers"  # tools/build-node-images.sh
+DATABASE_SECRET = "jobqueue-database"
+API_SERVICE = f"{e2e.RELEASE}-job-queue-api"
+INSTALL_TIMEOUT = "10m"
+
+
+def chart_values(scenario: e2e.Scenario, database: e2e.Database) -> dict[str, Any]:
+    values = e2e.pool_values(scenario)
+    values["config"]["handlerModules"] = ["e2e_handlers"]
+    values["image"] = {"repository": IMAGE_REPOSITORY, "tag": IMAGE_TAG, "pullPolicy": "Never"}
+    values["postgresql"] = {"enabled": False}
+    values["externalDatabase"] = {
+        "host": database.host,
+        "port": database.port,
+        "database": database.name,
+        "username": database.user,
+        "existingSecret": DATABASE_SECRET,
+        "existingSecretPasswordKey": "password",
+    }
+    return values
+
+
+@dataclass
+class NodeStack:
+    cluster: Any  # the ControlPlane
+    node: RealNode
+    namespace: str
+    dsn: str
+    scenario: e2e.Scenario
+    api: e2e.QueueApi
+    apps: kube_client.AppsV1Api
+    workers: PodWatch
+    helm: Helm
+
+    def pool_view(self) -> PoolView:
+        response: Any = self.apps.read_namespaced_deployment(
+            e2e.WORKER_DEPLOYMENT, self.namespace, _preload_content=False
+        )
+        deployment = json.loads(response.data)
+        status = json.loads((deployment["metadata"].get("annotations") or {}).get(ann.STATUS, "{}"))
+        with self.workers.lock:
+            pods = len(self.workers.pods)  # a pod object lasts until its container has exited
+        return PoolView(int(deployment["spec"].get("replicas") or 0), status.get("desired"), pods)
+
+    def at_zero(self) -> bool:
+        return self.pool_view().replicas == 0 and not self.workers.pods
+
+    def logs(self) -> str:
+        parts = []
+        for component in ("controller", "api"):
+            out = self.cluster.kubectl(
+                "logs", "-n", self.namespace, f"deployment/{e2e.RELEASE}-job-queue-{component}",
+                "--tail=30", check=False,
+            )  # fmt: skip
+            parts.append(f"--- {component}\n{out.stdout}{out.stderr}")
+        events = self.cluster.kubectl("get", "events", "-n", self.namespace, check=False)
+        parts.append(f"--- events\n{events.stdout[-3000:]}")
+        return "\n".join(parts) + "\n" + self.node.logs(10)
+
+    def pod_events(self) -> list[tuple[float, str, str]]:
+        return watch_events(self.workers.history)
+
+
+def first_container_start(history: list[tuple[float, str, Pod]]) -> float | None:
+    """When the watch first saw a worker container running (wall clock)."""
+    for at, _, pod in history:
+        for status in (pod.get("status") or {}).get("containerStatuses") or []:
+            if (status.get("state") or {}).get("running"):
+                return at
+    return None
+
+
+@contextlib.asynccontextmanager
+async def node_stack(
+    node: RealNode, helm_bin: Path, dsn: str, tmp_path: Path, scenario: e2e.Scenario
+) -> AsyncIterator[NodeStack]:
+    """Install into a fresh restricted namespace (the hook Job migrates), and wait for the API
+    to answer through its Service and for the pool to be at zero."""
+    cluster = node.plane
+    namespace = f"jobqueue-pods-{uuid.uuid4().hex[:6]}"
+    cluster.create_namespace(namespace)
+    enforce_restricted(cluster, namespace)
+    database = e2e.Database.from_dsn(dsn)
+    cluster.kubectl(
+        "create", "secret", "generic", DATABASE_SECRET, "-n", namespace,
+        f"--from-literal=password={database.password}",
+    )  # fmt: skip
+    values_file = tmp_path / "values.yaml"
+    values_file.write_text(yaml.safe_dump(chart_values(scenario, database)))
+    helm = Helm(helm_bin)
+    watch: PodWatch | None = None
+    api: e2e.QueueApi | None = None
+    try:
+        started = time.monotonic()
+        helm.on(
+            cluster, "install", e2e.RELEASE, str(CHART), "--namespace", namespace,
+            "--values", str(values_file), "--wait", "--timeout", INSTALL_TIMEOUT,
+        )  # fmt: skip
+        print(f"helm install --wait took {time.monotonic() - started:.1f} s on the real node")
+        await e2e.create_runs_table(dsn)
+        service = cluster.get_json("service", API_SERVICE, "-n", namespace)
+        token = e2e.secret_value(cluster, namespace, e2e.API_TOKEN_SECRET, "token")
+        api = e2e.QueueApi(f"http://{service['spec']['clusterIP']}:8001", token)
+        deployment = cluster.get_json("deployment", e2e.WORKER_DEPLOYMENT, "-n", namespace)
+        watch = PodWatch(core_api(cluster.kubeconfig), namespace, e2e.selector_of(deployment))
+        watch.start()
+        apps = kube_client.AppsV1Api(kube_config.new_client_from_config(str(cluster.kubeconfig)))
+        stack = NodeStack(cluster, node, namespace, dsn, scenario, api, apps, watch, helm)
+        await e2e.eventually(api.ready, what="the API to answer through its Service",
+                             context=stack.logs)  # fmt: skip
+        await e2e.eventually(
+            stack.at_zero, what="the worker pool to be at zero", context=stack.logs
+        )
+        yield stack
+    finally:
+        if api is not None:
+            await api.close()
+        if watch is not None:
+            watch.stop()
+        cluster.kubectl("delete", "namespace", namespace, "--wait=false", check=False)
