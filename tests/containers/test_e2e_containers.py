@@ -25,6 +25,7 @@ from tests.e2e.scenario import check_scaling, completed_at_least, run_burst
 from tests.e2e.timeline import Timeline
 from tests.fixtures.node import RealNode
 from tests.fixtures.report import report
+from tests.k8s.test_kubectl_plugin import table
 from tests.kind.kind_stack import worker_exit_problems
 
 pytestmark = pytest.mark.containers
@@ -92,12 +93,11 @@ async def test_burst_on_real_pods_scales_from_zero_and_back_running_every_job_on
         # scale-down drained every worker: exit 0 on SIGTERM, no SIGKILL after the grace period
         assert worker_exit_problems(stack.workers.history) == []
 
-        status = plugin_status(stack)
-        print(status)
-        assert e2e.WORKER_DEPLOYMENT.removeprefix(f"{e2e.RELEASE}-") in status or (
-            e2e.WORKER_DEPLOYMENT in status
-        ), status
-        assert "scale-down" in status or "steady" in status or "idle" in status, status
+        (row,) = table(plugin_status(stack))
+        print(f"kubectl jobqueue status: {row}")
+        assert row["NAME"] == e2e.WORKER_DEPLOYMENT, row
+        assert (row["DESIRED"], row["ACTUAL"]) == ("0", "0"), row
+        assert row["LAST SCALE"].endswith("s"), row
 
         # the chart's test Job: enqueue through the API Service by its DNS name, wait for a
         # worker the controller starts from zero
