@@ -102,7 +102,14 @@ async def test_burst_on_real_pods_scales_from_zero_and_back_running_every_job_on
         # the chart's test Job: enqueue through the API Service by its DNS name, wait for a
         # worker the controller starts from zero
         stack.helm.on(
-            stack.cluster, "test", e2e.RELEASE, "--namespace", stack.namespace, "--timeout", "5m"
+            stack.cluster,
+            "test",
+            e2e.RELEASE,
+            "--namespace",
+            stack.namespace,
+            "--timeout",
+            "5m",
+            "--logs",
         )
 
 
