@@ -24,7 +24,7 @@ from tests.e2e import e2e_support as e2e
 from tests.e2e.timeline import PoolView
 from tests.fixtures.node import RealNode
 from tests.fixtures.pod_watch import Pod, PodWatch, core_api
-from tests.kind.kind_stack import watch_events
+from tests.kind.kind_stack import watch_events, worker_exit_problems
 
 IMAGE_REPOSITORY, IMAGE_TAG = "job-queue-e2e", "containers"  # tools/build-node-images.sh
 DATABASE_SECRET = "jobqueue-database"
@@ -88,14 +88,47 @@ class NodeStack:
     def pod_events(self) -> list[tuple[float, str, str]]:
         return watch_events(self.workers.history)
 
+    def exit_problems(self) -> str:
+        """worker_exit_problems, with each container's endings and the pods' Warning events."""
+        problems = worker_exit_problems(self.workers.history)
+        if not problems:
+            return ""
+        warnings = self.cluster.kubectl(
+            "get", "events", "-n", self.namespace, "--field-selector", "type=Warning", check=False
+        )  # fmt: skip
+        return f"{problems}\n{container_endings(self.workers.history)}\n{warnings.stdout}"
 
-def first_container_start(history: list[tuple[float, str, Pod]]) -> float | None:
-    """When the watch first saw a worker container running (wall clock)."""
+
+def first_container_start(history: list[tuple[float, str, Pod]], since: float) -> float | None:
+    """When the watch first saw a container running in a worker pod made after `since` (wall
+    clock): the pod the install starts, before the controller takes it to zero, is not one."""
+    new_pods = {
+        pod["metadata"]["name"] for at, kind, pod in history if kind == "ADDED" and at >= since
+    }
     for at, _, pod in history:
+        if at < since or pod["metadata"]["name"] not in new_pods:
+            continue
         for status in (pod.get("status") or {}).get("containerStatuses") or []:
             if (status.get("state") or {}).get("running"):
                 return at
     return None
+
+
+def container_endings(history: list[tuple[float, str, Pod]]) -> dict[str, set[str]]:
+    """Each worker container's restarts and exits, with the kubelet's reason (OOMKilled,
+    Error, ...), from a watch."""
+    endings: dict[str, set[str]] = {}
+    for _, _, pod in history:
+        for status in (pod.get("status") or {}).get("containerStatuses") or []:
+            name = f"{pod['metadata']['name']}/{status['name']}"
+            for key in ("state", "lastState"):
+                terminated = (status.get(key) or {}).get("terminated")
+                if terminated:
+                    endings.setdefault(name, set()).add(
+                        f"exit {terminated.get('exitCode')} ({terminated.get('reason')}), "
+                        f"restarts {status.get('restartCount', 0)}"
+                    )
+    return endings
 
 
 @contextlib.asynccontextmanager

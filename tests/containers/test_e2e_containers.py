@@ -26,7 +26,6 @@ from tests.e2e.timeline import Timeline
 from tests.fixtures.node import RealNode
 from tests.fixtures.report import report
 from tests.k8s.test_kubectl_plugin import table
-from tests.kind.kind_stack import worker_exit_problems
 
 pytestmark = pytest.mark.containers
 
@@ -57,7 +56,7 @@ async def print_timeline(stack: NodeStack, timeline: Timeline, variant: str) -> 
     )
     samples = timeline.samples
     summary["scale-up"] = next((s.t for s in samples if s.replicas > 0), None)
-    container = first_container_start(stack.workers.history)
+    container = first_container_start(stack.workers.history, timeline.started_wall)
     job = await first_job_start(stack.dsn)
     for key, wall in (("container", container), ("job", job)):
         if wall is not None:
@@ -91,7 +90,7 @@ async def test_burst_on_real_pods_scales_from_zero_and_back_running_every_job_on
         assert await e2e.ledger_problems(stack.dsn, job_ids) == []
         check_scaling(stack, timeline)
         # scale-down drained every worker: exit 0 on SIGTERM, no SIGKILL after the grace period
-        assert worker_exit_problems(stack.workers.history) == []
+        assert stack.exit_problems() == ""
 
         (row,) = table(plugin_status(stack))
         print(f"kubectl jobqueue status: {row}")
@@ -145,7 +144,7 @@ async def test_busy_pod_deleted_mid_burst_drains_and_runs_no_job_twice(
         ((name, _),) = deleted
         ends = terminations(stack, name)
         assert ends and all(code == 0 for code in ends), f"{name} ended with {ends}"
-        assert worker_exit_problems(stack.workers.history) == []
+        assert stack.exit_problems() == ""
 
 
 def terminations(stack: NodeStack, pod_name: str) -> list[int]:
