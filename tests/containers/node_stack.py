@@ -88,9 +88,13 @@ class NodeStack:
     def pod_events(self) -> list[tuple[float, str, str]]:
         return watch_events(self.workers.history)
 
-    def exit_problems(self) -> str:
-        """worker_exit_problems, with each container's endings and the pods' Warning events."""
-        problems = worker_exit_problems(self.workers.history)
+    def exit_problems(self, since: float) -> str:
+        """worker_exit_problems of the pods made after `since` (the burst), with each
+        container's endings and the namespace's Warning events. The pod the install starts
+        is left out: in hook mode it starts before the post-install hook has migrated, exits
+        1 ("relation workers does not exist") and restarts until the schema exists."""
+        # at_zero() held at the burst: every pod seen from then on was made after it
+        problems = worker_exit_problems([e for e in self.workers.history if e[0] >= since])
         if not problems:
             return ""
         warnings = self.cluster.kubectl(

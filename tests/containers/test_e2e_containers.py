@@ -19,7 +19,12 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from tests.containers.node_stack import NodeStack, first_container_start, node_stack
+from tests.containers.node_stack import (
+    NodeStack,
+    container_endings,
+    first_container_start,
+    node_stack,
+)
 from tests.e2e import e2e_support as e2e
 from tests.e2e.scenario import check_scaling, completed_at_least, run_burst
 from tests.e2e.timeline import Timeline
@@ -69,6 +74,8 @@ async def print_timeline(stack: NodeStack, timeline: Timeline, variant: str) -> 
         summary["zero"] = next((s.t for s in samples if s.t > drained and s.replicas == 0), None)
     text = ", ".join(f"{k} {'never' if v is None else f'{v:.1f} s'}" for k, v in summary.items())
     report(f"real-pod timeline ({variant}, from the burst): {text}")
+    before = [e for e in stack.workers.history if e[0] < timeline.started_wall]
+    report(f"the install's worker pod ({variant}): {container_endings(before) or 'no exit'}")
 
 
 def plugin_status(stack: NodeStack) -> str:
@@ -90,7 +97,7 @@ async def test_burst_on_real_pods_scales_from_zero_and_back_running_every_job_on
         assert await e2e.ledger_problems(stack.dsn, job_ids) == []
         check_scaling(stack, timeline)
         # scale-down drained every worker: exit 0 on SIGTERM, no SIGKILL after the grace period
-        assert stack.exit_problems() == ""
+        assert stack.exit_problems(timeline.started_wall) == ""
 
         (row,) = table(plugin_status(stack))
         print(f"kubectl jobqueue status: {row}")
@@ -144,7 +151,7 @@ async def test_busy_pod_deleted_mid_burst_drains_and_runs_no_job_twice(
         ((name, _),) = deleted
         ends = terminations(stack, name)
         assert ends and all(code == 0 for code in ends), f"{name} ended with {ends}"
-        assert stack.exit_problems() == ""
+        assert stack.exit_problems(timeline.started_wall) == ""
 
 
 def terminations(stack: NodeStack, pod_name: str) -> list[int]:
