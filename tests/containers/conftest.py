@@ -38,7 +38,8 @@ def node_images() -> Path:
     return Path(out.stdout.strip().splitlines()[-1])
 
 
-@pytest.fixture(scope="session")
+# module scope: the node goes down after its tests, not at the end of the whole session
+@pytest.fixture(scope="module")
 def real_node() -> Iterator[RealNode]:
     if os.geteuid() != 0:
         missing("real pods need root (kubelet, containerd, the CNI bridge)")
@@ -73,7 +74,7 @@ class HostPostgres(pg.PostgresServer):
                 hba.write(f"host all all {cidr} trust\n")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def host_pg(real_node: RealNode, pg_golden_data: Path) -> Iterator[HostPostgres]:
     server = HostPostgres(real_node.address)
     server.init(golden=pg_golden_data)

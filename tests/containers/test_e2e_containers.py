@@ -106,17 +106,19 @@ async def test_burst_on_real_pods_scales_from_zero_and_back_running_every_job_on
         assert row["LAST SCALE"].endswith("s"), row
 
         # the chart's test Job: enqueue through the API Service by its DNS name, wait for a
-        # worker the controller starts from zero
-        stack.helm.on(
-            stack.cluster,
-            "test",
-            e2e.RELEASE,
-            "--namespace",
-            stack.namespace,
-            "--timeout",
-            "5m",
-            "--logs",
-        )
+        # worker the controller starts from zero. (`helm test --logs` reads a Pod named as the
+        # hook, so it cannot show a Job's log: the log is fetched here when the test fails.)
+        out = stack.helm.run(
+            "--kubeconfig", str(stack.cluster.kubeconfig), "test", e2e.RELEASE,
+            "--namespace", stack.namespace, "--timeout", "5m", timeout=400,
+        )  # fmt: skip
+        if out.returncode != 0:
+            job_log = stack.cluster.kubectl(
+                "logs", "-n", stack.namespace, f"job/{e2e.RELEASE}-job-queue-test-enqueue",
+                check=False,
+            )  # fmt: skip
+            pytest.fail(f"helm test failed:\n{out.stderr}\n{job_log.stdout}{job_log.stderr}")
+        report(f"helm test on real pods: {out.stdout.count('Phase:          Succeeded')} passed")
 
 
 async def test_busy_pod_deleted_mid_burst_drains_and_runs_no_job_twice(
