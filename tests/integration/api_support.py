@@ -50,7 +50,7 @@ def api_settings(dsn: str, **overrides: Any) -> Settings:
 async def api_client(
     settings: Settings, headers: Mapping[str, str] | Mapping[bytes, bytes] | None = None
 ) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(settings)
+    app = create_app(settings.api, settings.dsn)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(

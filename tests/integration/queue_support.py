@@ -49,7 +49,7 @@ def worker_settings(dsn: str, **overrides: Any) -> Settings:
 async def running_worker(
     dsn: str, registry: HandlerRegistry, **overrides: Any
 ) -> AsyncIterator[WorkerProcess]:
-    process = WorkerProcess(worker_settings(dsn, **overrides), registry)
+    process = WorkerProcess(worker_settings(dsn, **overrides).worker, registry, dsn=dsn)
     await process.start()
     try:
         yield process

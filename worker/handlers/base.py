@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import importlib
+import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from worker.settings import Settings
+from worker.settings import HandlerSettings
 
 
 class PermanentError(Exception):
@@ -16,14 +17,23 @@ class PermanentError(Exception):
 
 @dataclass(frozen=True)
 class JobContext:
+    """What a handler gets beside its payload: the job's fields, a logger and its own config
+    (the handlers' part of the settings). Never the database URL or the API token: a handler
+    that needs a database of its own brings its own setting for it."""
+
     job_id: int
     job_type: str
     queue_name: str
     attempt: int
     max_tries: int
-    settings: Settings
+    config: HandlerSettings
     worker_id: str = ""
+    worker_name: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def logger(self) -> logging.Logger:
+        return logging.getLogger(f"worker.handlers.{self.job_type}")
 
 
 JSONResult = dict[str, Any] | list[Any] | str | int | float | bool | None
