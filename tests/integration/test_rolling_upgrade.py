@@ -1,0 +1,223 @@
+"""A rolling upgrade: the previous release's worker and API keep working while, and after, the
+new code migrates the schema under them, side by side with the new code.
+
+The previous release's code comes from git (`git archive`), and runs from that tree with this
+venv (PYTHONPATH first, so its `worker`, `jobqueue` and `controller` packages win). Nothing
+here names a migration: the test stays valid as later migrations land.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+
+from tests.fixtures.processes import free_port, log_tail, start_logged, stop_process, wait_until
+from tests.integration.api_support import JOBS, api_client, api_settings
+from tests.integration.queue_support import REPO, eventually, running_worker
+from worker.db.connection import connect
+from worker.db.jobs import NewJob, enqueue_many
+from worker.db.migrate import current_version, expected_version, migrate
+from worker.handlers import registry
+
+# The previous release: the last commit before the migrations of this release began (0004).
+PREVIOUS_RELEASE = "c23d470"
+OLD_QUEUE, NEW_QUEUE = "old", "new"  # each release's workers serve their own queue
+PER_SOURCE = 40  # jobs each enqueuer puts on each queue
+
+
+@pytest.fixture(scope="module")
+def old_tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The previous release's packages, extracted from git. Without the history this cannot
+    run, and it must not pass silently: it fails saying what is missing."""
+    target = tmp_path_factory.mktemp("previous-release")
+    paths = ("worker", "jobqueue", "controller", "pyproject.toml")
+    archive = subprocess.run(
+        ["git", "-C", str(REPO), "archive", "--format=tar", PREVIOUS_RELEASE, *paths],
+        capture_output=True,
+    )
+    if archive.returncode != 0:
+        pytest.fail(
+            f"the rolling-upgrade test needs git history with commit {PREVIOUS_RELEASE} (the "
+            f"previous release) to extract its code: {archive.stderr.decode().strip()}. "
+            "Use a full clone (git fetch --unshallow).",
+            pytrace=False,
+        )
+    subprocess.run(["tar", "-x", "-C", str(target)], input=archive.stdout, check=True)
+    return target
+
+
+def _old_env(old_tree: Path, dsn: str, **extra: str) -> dict[str, str]:
+    return {
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(old_tree),
+        "PYTHONPATH": str(old_tree),
+        "DB_URL": dsn,
+        "JOBQUEUE_API_TOKEN": "",
+        "JOBQUEUE_RETENTION_SECONDS": "0",
+        **extra,
+    }
+
+
+def _old_command(old_tree: Path, *args: str, env: dict[str, str]) -> str:
+    """`python -m worker <args>` of the previous release, run to its end."""
+    done = subprocess.run(
+        [sys.executable, "-m", "worker", *args],
+        cwd=old_tree,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, f"old `{' '.join(args)}` failed:\n{done.stdout}{done.stderr}"
+    return done.stdout
+
+
+@pytest.fixture
+def old_processes(old_tree: Path, tmp_path: Path) -> Iterator[Any]:
+    started: list[tuple[subprocess.Popen[bytes], Path]] = []
+
+    def start(name: str, *args: str, env: dict[str, str]) -> subprocess.Popen[bytes]:
+        log = tmp_path / f"old-{name}.log"
+        proc = start_logged([sys.executable, "-m", "worker", *args], log, env=env, cwd=old_tree)
+        started.append((proc, log))
+        return proc
+
+    yield start
+    for proc, log in started:
+        stop_process(proc)
+        print(f"--- {log.name} (exit {proc.returncode})\n{log_tail(log)}")
+
+
+def _old_api_up(proc: subprocess.Popen[bytes], url: str) -> None:
+    def answers() -> bool:
+        if proc.poll() is not None:
+            raise RuntimeError(f"the previous release's API exited with {proc.returncode}")
+        try:
+            return httpx.get(f"{url}/healthz", timeout=1).status_code == 200
+        except httpx.TransportError:
+            return False
+
+    wait_until(answers, timeout=60, what="the previous release's API to answer")
+
+
+async def _post_jobs(client: httpx.AsyncClient, queue: str, count: int) -> list[int]:
+    jobs = [{"job_type": "noop", "payload": {"n": i}, "queue_name": queue} for i in range(count)]
+    answer = await client.post(f"{JOBS}/batch", json={"jobs": jobs})
+    assert answer.status_code in (200, 201), answer.text
+    return [job["id"] for job in answer.json()["jobs"]]
+
+
+async def _completed_by(conn: asyncpg.Connection, ids: list[int]) -> set[str]:
+    """The names of the workers that completed these jobs; fails unless all completed."""
+
+    async def all_done() -> bool:
+        return await conn.fetchval(
+            "SELECT count(*) = $2 FROM jobs WHERE id = ANY($1) AND status = 'completed'",
+            ids,
+            len(ids),
+        )
+
+    await eventually(all_done, within=120, what=f"{len(ids)} jobs to complete")
+    rows = await conn.fetch(
+        "SELECT DISTINCT w.name FROM jobs j JOIN workers w ON w.id = j.worker_id"
+        " WHERE j.id = ANY($1)",
+        ids,
+    )
+    return {row["name"] for row in rows}
+
+
+async def test_the_previous_release_runs_on_the_new_schema_beside_the_new_code(
+    old_tree: Path, pg_dsn_empty: str, old_processes: Any
+) -> None:
+    dsn = pg_dsn_empty
+    old_port = free_port()
+    old_url = f"http://127.0.0.1:{old_port}"
+    old_env = _old_env(old_tree, dsn)
+
+    # 1. The previous release, as it ran before the upgrade: its schema, its API, its worker.
+    _old_command(old_tree, "migrate", env=old_env)
+    conn = await connect(dsn)
+    old_client = httpx.AsyncClient(base_url=old_url, timeout=30)
+    try:
+        old_version = await current_version(conn)
+        old_api = old_processes(
+            "api",
+            "api",
+            env={**old_env, "JOBQUEUE_API_HOST": "127.0.0.1", "JOBQUEUE_API_PORT": str(old_port)},
+        )
+        _old_api_up(old_api, old_url)
+        before = await _post_jobs(old_client, OLD_QUEUE, PER_SOURCE)  # waiting through the upgrade
+
+        # 2. The new code migrates under the running API.
+        await migrate(dsn)
+        assert await current_version(conn) == expected_version() >= old_version
+
+        # 3. The previous release does not refuse the newer schema: its migrate is a no-op,
+        # its API is ready, its worker starts and works.
+        assert "up to date" in _old_command(old_tree, "migrate", env=old_env)
+        ready = await old_client.get("/readyz")
+        assert ready.status_code == 200, ready.text
+        assert ready.json()["schema_version"] == expected_version()
+        # ... and it is the previous release answering: it expects its own, older version
+        assert ready.json()["expected_schema_version"] == old_version < expected_version()
+        old_processes(
+            "worker",
+            "worker",
+            env={
+                **old_env,
+                "WORKER_QUEUES": OLD_QUEUE,
+                "POLL_INTERVAL": "0.2",
+                "JOBQUEUE_WORKER_NAME": "old-worker",
+                "JOBQUEUE_WORKER_PORT": "0",
+            },
+        )
+
+        # 4. Each release enqueues onto both queues: the old API, the new data layer and the
+        # new API.
+        by_old_api = {
+            q: await _post_jobs(old_client, q, PER_SOURCE) for q in (OLD_QUEUE, NEW_QUEUE)
+        }
+        by_new_code = {
+            q: [
+                job.id
+                for job, _ in await enqueue_many(
+                    conn, [NewJob("noop", {"n": i}, queue_name=q) for i in range(PER_SOURCE)]
+                )
+            ]
+            for q in (OLD_QUEUE, NEW_QUEUE)
+        }
+        async with api_client(api_settings(dsn)) as client:
+            answer = await client.post(
+                f"{JOBS}/batch",
+                json={"jobs": [{"job_type": "noop", "queue_name": OLD_QUEUE}] * PER_SOURCE},
+            )
+            assert answer.status_code in (200, 201), answer.text
+            by_new_api = [job["id"] for job in answer.json()["jobs"]]
+
+        # 5. The new worker beside the old one.
+        async with running_worker(
+            dsn, registry, worker_queues=[NEW_QUEUE], worker_name="new-worker"
+        ):
+            old_work = before + by_old_api[OLD_QUEUE] + by_new_code[OLD_QUEUE] + by_new_api
+            assert await _completed_by(conn, old_work) == {"old-worker"}
+            new_work = by_old_api[NEW_QUEUE] + by_new_code[NEW_QUEUE]
+            assert await _completed_by(conn, new_work) == {"new-worker"}
+
+        # 6. The old API reads what both wrote.
+        job = await old_client.get(f"{JOBS}/{by_new_code[OLD_QUEUE][0]}")
+        assert job.status_code == 200 and job.json()["status"] == "completed", job.text
+        stats = await old_client.get(f"{JOBS}/stats/overview")
+        assert stats.status_code == 200, stats.text
+        rows = await conn.fetch("SELECT status, attempts, count(*) FROM jobs GROUP BY 1, 2")
+        total = PER_SOURCE * 6
+        assert [(r["status"], r["attempts"], r["count"]) for r in rows] == [("completed", 1, total)]
+    finally:
+        await old_client.aclose()
+        await conn.close()
