@@ -8,19 +8,23 @@ here names a migration: the test stays valid as later migrations land.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import asyncpg
 import httpx
 import pytest
 
-from tests.fixtures.processes import free_port, log_tail, start_logged, stop_process, wait_until
-from tests.integration.api_support import JOBS, api_client, api_settings
-from tests.integration.queue_support import REPO, eventually, running_worker
+from tests.fixtures.processes import log_tail, stop_process
+from tests.integration.api_support import JOBS, api_client, api_process, api_settings
+from tests.integration.queue_support import (
+    REPO,
+    eventually,
+    running_worker,
+    start_worker_process,
+)
 from worker.db.connection import connect
 from worker.db.jobs import NewJob, enqueue_many
 from worker.db.migrate import current_version, expected_version, migrate
@@ -53,15 +57,12 @@ def old_tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return target
 
 
-def _old_env(old_tree: Path, dsn: str, **extra: str) -> dict[str, str]:
+def _old_env(old_tree: Path, dsn: str) -> dict[str, str]:
+    """The previous release's packages first; this repository after, for the test handlers."""
     return {
-        "PATH": "/usr/bin:/bin",
-        "HOME": str(old_tree),
-        "PYTHONPATH": str(old_tree),
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(old_tree), str(REPO)]),
         "DB_URL": dsn,
-        "JOBQUEUE_API_TOKEN": "",
-        "JOBQUEUE_RETENTION_SECONDS": "0",
-        **extra,
     }
 
 
@@ -77,34 +78,6 @@ def _old_command(old_tree: Path, *args: str, env: dict[str, str]) -> str:
     )
     assert done.returncode == 0, f"old `{' '.join(args)}` failed:\n{done.stdout}{done.stderr}"
     return done.stdout
-
-
-@pytest.fixture
-def old_processes(old_tree: Path, tmp_path: Path) -> Iterator[Any]:
-    started: list[tuple[subprocess.Popen[bytes], Path]] = []
-
-    def start(name: str, *args: str, env: dict[str, str]) -> subprocess.Popen[bytes]:
-        log = tmp_path / f"old-{name}.log"
-        proc = start_logged([sys.executable, "-m", "worker", *args], log, env=env, cwd=old_tree)
-        started.append((proc, log))
-        return proc
-
-    yield start
-    for proc, log in started:
-        stop_process(proc)
-        print(f"--- {log.name} (exit {proc.returncode})\n{log_tail(log)}")
-
-
-def _old_api_up(proc: subprocess.Popen[bytes], url: str) -> None:
-    def answers() -> bool:
-        if proc.poll() is not None:
-            raise RuntimeError(f"the previous release's API exited with {proc.returncode}")
-        try:
-            return httpx.get(f"{url}/healthz", timeout=1).status_code == 200
-        except httpx.TransportError:
-            return False
-
-    wait_until(answers, timeout=60, what="the previous release's API to answer")
 
 
 async def _post_jobs(client: httpx.AsyncClient, queue: str, count: int) -> list[int]:
@@ -134,90 +107,94 @@ async def _completed_by(conn: asyncpg.Connection, ids: list[int]) -> set[str]:
 
 
 async def test_the_previous_release_runs_on_the_new_schema_beside_the_new_code(
-    old_tree: Path, pg_dsn_empty: str, old_processes: Any
+    old_tree: Path, pg_dsn_empty: str, tmp_path: Path
 ) -> None:
-    dsn = pg_dsn_empty
-    old_port = free_port()
-    old_url = f"http://127.0.0.1:{old_port}"
-    old_env = _old_env(old_tree, dsn)
-
-    # 1. The previous release, as it ran before the upgrade: its schema, its API, its worker.
+    old_env = _old_env(old_tree, pg_dsn_empty)
+    # 1. The previous release, as it ran before the upgrade: its schema and its API.
     _old_command(old_tree, "migrate", env=old_env)
-    conn = await connect(dsn)
-    old_client = httpx.AsyncClient(base_url=old_url, timeout=30)
+    old_api_log, old_worker_log = tmp_path / "old-api.log", tmp_path / "old-worker.log"
+    started: list[subprocess.Popen[bytes]] = []
+    conn = await connect(pg_dsn_empty)
     try:
-        old_version = await current_version(conn)
-        old_api = old_processes(
-            "api",
-            "api",
-            env={**old_env, "JOBQUEUE_API_HOST": "127.0.0.1", "JOBQUEUE_API_PORT": str(old_port)},
-        )
-        _old_api_up(old_api, old_url)
-        before = await _post_jobs(old_client, OLD_QUEUE, PER_SOURCE)  # waiting through the upgrade
-
-        # 2. The new code migrates under the running API.
-        await migrate(dsn)
-        assert await current_version(conn) == expected_version() >= old_version
-
-        # 3. The previous release does not refuse the newer schema: its migrate is a no-op,
-        # its API is ready, its worker starts and works.
-        assert "up to date" in _old_command(old_tree, "migrate", env=old_env)
-        ready = await old_client.get("/readyz")
-        assert ready.status_code == 200, ready.text
-        assert ready.json()["schema_version"] == expected_version()
-        # ... and it is the previous release answering: it expects its own, older version
-        assert ready.json()["expected_schema_version"] == old_version < expected_version()
-        old_processes(
-            "worker",
-            "worker",
-            env={
-                **old_env,
-                "WORKER_QUEUES": OLD_QUEUE,
-                "POLL_INTERVAL": "0.2",
-                "JOBQUEUE_WORKER_NAME": "old-worker",
-                "JOBQUEUE_WORKER_PORT": "0",
-            },
-        )
-
-        # 4. Each release enqueues onto both queues: the old API, the new data layer and the
-        # new API.
-        by_old_api = {
-            q: await _post_jobs(old_client, q, PER_SOURCE) for q in (OLD_QUEUE, NEW_QUEUE)
-        }
-        by_new_code = {
-            q: [
-                job.id
-                for job, _ in await enqueue_many(
-                    conn, [NewJob("noop", {"n": i}, queue_name=q) for i in range(PER_SOURCE)]
-                )
-            ]
-            for q in (OLD_QUEUE, NEW_QUEUE)
-        }
-        async with api_client(api_settings(dsn)) as client:
-            answer = await client.post(
-                f"{JOBS}/batch",
-                json={"jobs": [{"job_type": "noop", "queue_name": OLD_QUEUE}] * PER_SOURCE},
-            )
-            assert answer.status_code in (200, 201), answer.text
-            by_new_api = [job["id"] for job in answer.json()["jobs"]]
-
-        # 5. The new worker beside the old one.
-        async with running_worker(
-            dsn, registry, worker_queues=[NEW_QUEUE], worker_name="new-worker"
-        ):
-            old_work = before + by_old_api[OLD_QUEUE] + by_new_code[OLD_QUEUE] + by_new_api
-            assert await _completed_by(conn, old_work) == {"old-worker"}
-            new_work = by_old_api[NEW_QUEUE] + by_new_code[NEW_QUEUE]
-            assert await _completed_by(conn, new_work) == {"new-worker"}
-
-        # 6. The old API reads what both wrote.
-        job = await old_client.get(f"{JOBS}/{by_new_code[OLD_QUEUE][0]}")
-        assert job.status_code == 200 and job.json()["status"] == "completed", job.text
-        stats = await old_client.get(f"{JOBS}/stats/overview")
-        assert stats.status_code == 200, stats.text
-        rows = await conn.fetch("SELECT status, attempts, count(*) FROM jobs GROUP BY 1, 2")
-        total = PER_SOURCE * 6
-        assert [(r["status"], r["attempts"], r["count"]) for r in rows] == [("completed", 1, total)]
+        with api_process(
+            pg_dsn_empty, old_api_log, cwd=old_tree, PYTHONPATH=old_env["PYTHONPATH"]
+        ) as old_api:
+            async with httpx.AsyncClient(base_url=old_api.url, timeout=30) as old_client:
+                await _upgrade_under(old_tree, old_env, conn, old_client, started, old_worker_log)
     finally:
-        await old_client.aclose()
         await conn.close()
+        for proc in started:
+            stop_process(proc)
+        print(f"--- old API\n{log_tail(old_api_log)}\n--- old worker\n{log_tail(old_worker_log)}")
+
+
+async def _upgrade_under(
+    old_tree: Path,
+    old_env: dict[str, str],
+    conn: asyncpg.Connection,
+    old_client: httpx.AsyncClient,
+    started: list[subprocess.Popen[bytes]],
+    old_worker_log: Path,
+) -> None:
+    dsn = old_env["DB_URL"]
+    old_version = await current_version(conn)
+    before = await _post_jobs(old_client, OLD_QUEUE, PER_SOURCE)  # waiting through the upgrade
+
+    # 2. The new code migrates under the running API.
+    await migrate(dsn)
+    assert await current_version(conn) == expected_version() >= old_version
+
+    # 3. The previous release does not refuse the newer schema: its migrate is a no-op,
+    # its API is ready, its worker starts and works.
+    assert "up to date" in _old_command(old_tree, "migrate", env=old_env)
+    ready = await old_client.get("/readyz")
+    assert ready.status_code == 200, ready.text
+    assert ready.json()["schema_version"] == expected_version()
+    # ... and it is the previous release answering: it expects its own, older version
+    assert ready.json()["expected_schema_version"] == old_version < expected_version()
+    started.append(
+        start_worker_process(
+            dsn,
+            old_worker_log,
+            cwd=old_tree,
+            PYTHONPATH=old_env["PYTHONPATH"],
+            WORKER_QUEUES=OLD_QUEUE,
+            JOBQUEUE_WORKER_NAME="old-worker",
+        )
+    )
+
+    # 4. Each release enqueues onto both queues: the old API, the new data layer and the
+    # new API.
+    by_old_api = {q: await _post_jobs(old_client, q, PER_SOURCE) for q in (OLD_QUEUE, NEW_QUEUE)}
+    by_new_code = {
+        q: [
+            job.id
+            for job, _ in await enqueue_many(
+                conn, [NewJob("noop", {"n": i}, queue_name=q) for i in range(PER_SOURCE)]
+            )
+        ]
+        for q in (OLD_QUEUE, NEW_QUEUE)
+    }
+    async with api_client(api_settings(dsn)) as client:
+        answer = await client.post(
+            f"{JOBS}/batch",
+            json={"jobs": [{"job_type": "noop", "queue_name": OLD_QUEUE}] * PER_SOURCE},
+        )
+        assert answer.status_code in (200, 201), answer.text
+        by_new_api = [job["id"] for job in answer.json()["jobs"]]
+
+    # 5. The new worker beside the old one.
+    async with running_worker(dsn, registry, worker_queues=[NEW_QUEUE], worker_name="new-worker"):
+        old_work = before + by_old_api[OLD_QUEUE] + by_new_code[OLD_QUEUE] + by_new_api
+        assert await _completed_by(conn, old_work) == {"old-worker"}
+        new_work = by_old_api[NEW_QUEUE] + by_new_code[NEW_QUEUE]
+        assert await _completed_by(conn, new_work) == {"new-worker"}
+
+    # 6. The old API reads what both wrote.
+    job = await old_client.get(f"{JOBS}/{by_new_code[OLD_QUEUE][0]}")
+    assert job.status_code == 200 and job.json()["status"] == "completed", job.text
+    stats = await old_client.get(f"{JOBS}/stats/overview")
+    assert stats.status_code == 200, stats.text
+    rows = await conn.fetch("SELECT status, attempts, count(*) FROM jobs GROUP BY 1, 2")
+    total = PER_SOURCE * 6
+    assert [(r["status"], r["attempts"], r["count"]) for r in rows] == [("completed", 1, total)]
