@@ -128,7 +128,7 @@ class WorkerProcess:
                         f"JOBQUEUE_WORKER_PORT={port}: the port is already in use; "
                         "choose another, or leave it unset to take a free one"
                     ) from None
-        if self.http.port != port:
+        if port and self.http.port != port:  # 0 asked for any free port
             log.info("health port %d is in use; serving health on port %d", port, self.http.port)
 
     def _on_cancel(self, job_id: int) -> None:
