@@ -91,15 +91,15 @@ class JobRunner:
                 permanent=True,
                 started=started,
             )
-        context = JobContext(
-            job_id=job.id,
-            job_type=job.job_type,
-            queue_name=job.queue_name,
-            attempt=job.attempts,
-            max_tries=job.max_tries,
-            config=self._settings.handlers,
-            worker_id=self._worker_id,
-            worker_name=self._settings.worker_name,
+        context = JobContext.for_job(
+            job.id,
+            job.job_type,
+            job.queue_name,
+            job.attempts,
+            job.max_tries,
+            self._settings.handlers,
+            self._worker_id,
+            self._settings.worker_name,
         )
         timeout = self.timeout_for(job, spec)
         scope: asyncio.Timeout | None = None
