@@ -12,19 +12,9 @@ import pytest
 
 from tests.integration.api_support import JOBS, api_client, api_settings
 from worker.db import claims, inspect
-from worker.db.connection import connect
 from worker.db.jobs import NewJob, enqueue_many
 
 QUEUE_API = "/api/v1/queue"
-
-
-@pytest.fixture
-async def conn(pg_dsn: str) -> AsyncIterator[asyncpg.Connection]:
-    connection = await connect(pg_dsn)
-    try:
-        yield connection
-    finally:
-        await connection.close()
 
 
 @pytest.fixture

@@ -51,16 +51,18 @@ class JobContext:
         without a frozen dataclass's `object.__setattr__` per field, which costs a tenth of a
         no-op job's worker CPU. tests/unit/test_handler_context.py keeps the two equal."""
         ctx = object.__new__(cls)
-        ctx.__dict__.update(
-            job_id=job_id,
-            job_type=job_type,
-            queue_name=queue_name,
-            attempt=attempt,
-            max_tries=max_tries,
-            config=config,
-            worker_id=worker_id,
-            worker_name=worker_name,
-            extra={},
+        vars(ctx).update(
+            {
+                "job_id": job_id,
+                "job_type": job_type,
+                "queue_name": queue_name,
+                "attempt": attempt,
+                "max_tries": max_tries,
+                "config": config,
+                "worker_id": worker_id,
+                "worker_name": worker_name,
+                "extra": {},
+            }
         )
         return ctx
 
