@@ -19,6 +19,7 @@ from worker.api.routes_jobs import jobs_router
 from worker.api.routes_probes import probes_router
 from worker.api.state import ApiState
 from worker.api.validation import known_job_types
+from worker.console.routes import install_console
 from worker.db.connection import DatabaseRefused, DatabaseUnavailable, create_pool
 from worker.settings import Settings
 
@@ -106,5 +107,6 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(inspect_router(settings))
     app.include_router(jobs_router(settings))
     app.include_router(probes_router(settings))
+    install_console(app, settings)
     app.add_middleware(MetricsMiddleware, metrics=state.metrics)
     return app

@@ -13,6 +13,42 @@ WHERE ($1::job_status[] IS NULL OR status = ANY ($1::job_status[]))
 ORDER BY id DESC
 LIMIT $5;
 
+-- name: list_jobs_by_status
+-- list_jobs for one status ($1), through jobs_status_queue_id_idx: each queue's range is in id
+-- order, so the newest $5 of every queue (at most $6 queues, skipped to one after another)
+-- merge into the page, instead of a walk down the primary key past every newer job.
+WITH RECURSIVE groups AS (
+    (SELECT queue_name, 1 AS n
+     FROM jobs
+     WHERE status = $1::job_status AND ($2::text IS NULL OR queue_name = $2::text)
+     ORDER BY queue_name
+     LIMIT 1)
+    UNION ALL
+    SELECT nxt.queue_name, g.n + 1
+    FROM groups AS g
+    CROSS JOIN LATERAL (
+        SELECT j.queue_name
+        FROM jobs AS j
+        WHERE j.status = $1::job_status AND j.queue_name > g.queue_name
+        ORDER BY j.queue_name
+        LIMIT 1
+    ) AS nxt
+    WHERE $2::text IS NULL AND g.n < $6
+)
+SELECT page.*
+FROM groups AS g
+CROSS JOIN LATERAL (
+    SELECT *
+    FROM jobs AS j
+    WHERE j.status = $1::job_status AND j.queue_name = g.queue_name
+      AND ($3::text IS NULL OR j.job_type = $3::text)
+      AND ($4::bigint IS NULL OR j.id < $4::bigint)
+    ORDER BY j.id DESC
+    LIMIT $5
+) AS page
+ORDER BY page.id DESC
+LIMIT $5;
+
 -- name: sample_status_counts
 -- Reads at most $1 rows: when fewer come back, these are the exact counts of the whole table.
 SELECT status::text AS status, count(*) AS n

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs Debian's headless Chromium for the console's browser tests, and prints its path on
+# the last line of stdout. Playwright drives it through `executable_path`: Playwright's own
+# browser download is not used, so nothing is fetched from outside Debian's archive.
+# A second run installs nothing. JOBQUEUE_CHROMIUM names another binary and skips the install.
+set -euo pipefail
+
+log() { echo "install-browser: $*" >&2; }
+die() { echo "install-browser: $*" >&2; exit 1; }
+
+if [ -n "${JOBQUEUE_CHROMIUM:-}" ]; then
+  [ -x "$JOBQUEUE_CHROMIUM" ] || die "JOBQUEUE_CHROMIUM=$JOBQUEUE_CHROMIUM is not an executable"
+  echo "$JOBQUEUE_CHROMIUM"
+  exit 0
+fi
+
+browser=/usr/bin/chromium
+if [ ! -x "$browser" ]; then
+  [ "$(id -u)" = 0 ] || die "chromium is missing; install it (apt-get install chromium) or run as root"
+  log "installing chromium with apt"
+  # A fresh machine may have no package lists yet; install finds nothing without them.
+  # Another install may hold dpkg's lock (CI runs scripts in parallel): wait for it.
+  apt-get -o DPkg::Lock::Timeout=600 update -qq >&2
+  DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y \
+    --no-install-recommends chromium fonts-dejavu-core >&2
+fi
+"$browser" --version >&2
+echo "$browser"

@@ -1,0 +1,21 @@
+-- The console's reads. Additive only: the previous release never reads these indexes and
+-- keeps working on this schema.
+
+-- "Jobs with status X (in queue Y), newest first" and per-queue counts of failed and blocked
+-- jobs. Without it, a rare status walks the primary key through every newer job. The status
+-- lead keeps each status's entries together; queue_name second lets one range serve a queue
+-- filter, and a skip from queue to queue serves the status alone (each queue's range is
+-- already in id order). Status changes are never HOT updates (the claim index's predicate
+-- reads status), so this adds one index entry per insert and per status change.
+CREATE INDEX IF NOT EXISTS jobs_status_queue_id_idx
+    ON jobs (status, queue_name, id);
+
+-- Search by unique key, over finished jobs too. Partial: jobs without a key cost nothing.
+CREATE INDEX IF NOT EXISTS jobs_unique_key_lookup_idx
+    ON jobs (unique_key)
+    WHERE unique_key IS NOT NULL;
+
+-- A job's page shows its batch's counts by status. Partial: jobs outside a batch cost nothing.
+CREATE INDEX IF NOT EXISTS jobs_batch_lookup_idx
+    ON jobs (batch_id)
+    WHERE batch_id IS NOT NULL;

@@ -1,0 +1,140 @@
+-- The console's reads and actions. Every read does bounded work on a table of millions of
+-- rows: counts stop at a bound, walks stop at a number of groups.
+
+-- name: jobs_count_by_queue
+-- Jobs of status $1 per queue, each count stopping at $2. Skips from one queue to the next
+-- through jobs_status_queue_id_idx (at most $3 queues), so the cost follows the number of
+-- queues, not of jobs.
+WITH RECURSIVE groups AS (
+    (SELECT queue_name, 1 AS n
+     FROM jobs
+     WHERE status = $1::job_status
+     ORDER BY queue_name
+     LIMIT 1)
+    UNION ALL
+    SELECT nxt.queue_name, g.n + 1
+    FROM groups AS g
+    CROSS JOIN LATERAL (
+        SELECT j.queue_name
+        FROM jobs AS j
+        WHERE j.status = $1::job_status AND j.queue_name > g.queue_name
+        ORDER BY j.queue_name
+        LIMIT 1
+    ) AS nxt
+    WHERE g.n < $3
+)
+SELECT g.queue_name,
+       (SELECT count(*) FROM (
+            SELECT 1 FROM jobs AS j
+            WHERE j.status = $1::job_status AND j.queue_name = g.queue_name
+            LIMIT $2) AS x) AS n
+FROM groups AS g
+ORDER BY g.queue_name;
+
+-- name: queues_select_all
+SELECT name, paused, concurrency_limit, key_concurrency_limit, rate_limit_jobs,
+       rate_limit_per_seconds, updated_at
+FROM queues
+ORDER BY name;
+
+-- name: jobs_throughput_recent
+-- Jobs finished in the last hour per queue and minute, newest first through
+-- jobs_finished_idx, reading at most $1 of them; `oldest` says how far back that reached.
+WITH recent AS (
+    SELECT queue_name, finished_at
+    FROM jobs
+    WHERE status IN ('completed', 'failed') AND finished_at > now() - interval '1 hour'
+    ORDER BY finished_at DESC
+    LIMIT $1
+)
+SELECT queue_name,
+       floor(extract(epoch FROM now() - finished_at) / 60)::int AS minutes_ago,
+       count(*) AS n,
+       (SELECT count(*) FROM recent) AS total,
+       (SELECT min(finished_at) FROM recent) AS oldest
+FROM recent
+GROUP BY queue_name, minutes_ago;
+
+-- name: queues_upsert_paused
+-- A never-seen name gets its row, unlimited.
+INSERT INTO queues (name, paused)
+VALUES ($1, $2)
+ON CONFLICT (name) DO UPDATE SET paused = EXCLUDED.paused, updated_at = now()
+RETURNING name, paused;
+
+-- name: jobs_count_failed_matching
+SELECT count(*) AS n
+FROM (SELECT 1 FROM jobs
+      WHERE status = 'failed'
+        AND ($1::text IS NULL OR queue_name = $1::text)
+        AND ($2::text IS NULL OR job_type = $2::text)
+      LIMIT $3) AS x;
+
+-- name: jobs_retry_failed_matching
+-- One bounded slice ($3 jobs) of a bulk retry, as retry_job does it for one; the caller loops
+-- until a slice comes back short. SKIP LOCKED: a job another transaction holds is left alone.
+WITH picked AS (
+    SELECT id FROM jobs
+    WHERE status = 'failed'
+      AND ($1::text IS NULL OR queue_name = $1::text)
+      AND ($2::text IS NULL OR job_type = $2::text)
+    ORDER BY id
+    LIMIT $3
+    FOR UPDATE SKIP LOCKED
+),
+retried AS (
+    UPDATE jobs
+    SET status = 'pending', run_at = now(), started_at = NULL, finished_at = NULL,
+        worker_id = NULL, lease_expires_at = NULL, result = NULL,
+        max_tries = greatest(max_tries, attempts + 1)
+    FROM picked
+    WHERE jobs.id = picked.id AND jobs.status = 'failed'
+    RETURNING jobs.queue_name
+),
+notified AS (
+    SELECT pg_notify(:NEW_JOB_CHANNEL, queue_name)
+    FROM (SELECT DISTINCT queue_name FROM retried) AS q
+)
+SELECT (SELECT count(*) FROM retried) AS n, (SELECT count(*) FROM notified) AS queues;
+
+-- name: jobs_select_by_key
+-- A search term taken as an idempotency key or a unique key, each through its own index.
+(SELECT id FROM jobs WHERE idempotency_key = $1 ORDER BY id DESC LIMIT $2)
+UNION
+(SELECT id FROM jobs WHERE unique_key = $1 AND unique_key IS NOT NULL ORDER BY id DESC LIMIT $2)
+ORDER BY id DESC
+LIMIT $2;
+
+-- name: jobs_select_one
+-- Every column, including those later migrations add, for the job's page.
+SELECT * FROM jobs WHERE id = $1;
+
+-- name: jobs_count_batch
+SELECT status::text AS status, count(*) AS n
+FROM jobs
+WHERE batch_id = $1
+GROUP BY status;
+
+-- name: schedules_select_all
+SELECT s.name, s.cron, s.every_seconds, s.timezone, s.job, s.paused, s.next_run_at,
+       s.last_run_at, s.last_job_id, j.status::text AS last_job_status
+FROM schedules AS s
+LEFT JOIN jobs AS j ON j.id = s.last_job_id
+ORDER BY s.name
+LIMIT $1;
+
+-- name: scaling_decisions_recent
+-- The newest $2 decisions of each Deployment within $1 seconds.
+SELECT d.id, d.decided_at, d.namespace, d.deployment, d.from_replicas, d.to_replicas,
+       d.reason, d.detail
+FROM (SELECT DISTINCT namespace, deployment
+      FROM scaling_decisions
+      WHERE decided_at > now() - make_interval(secs => $1)) AS dep
+CROSS JOIN LATERAL (
+    SELECT * FROM scaling_decisions AS s
+    WHERE s.namespace = dep.namespace AND s.deployment = dep.deployment
+      AND s.decided_at > now() - make_interval(secs => $1)
+    ORDER BY s.decided_at DESC
+    LIMIT $2
+) AS d
+ORDER BY d.namespace, d.deployment, d.decided_at;
