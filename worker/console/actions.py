@@ -27,28 +27,31 @@ def safe_next(value: str | None) -> str:
     return PREFIX
 
 
-def login_page(console: Console, *, message: str | None = None, status: int = 200) -> Response:
-    return console.page(
-        "login.html",
-        status_code=status,
-        message=message,
-        next=safe_next(console.request.query_params.get("next")),
-    )
+def login_page(
+    console: Console, *, next_page: str | None, message: str | None = None, status: int = 200
+) -> Response:
+    return console.page("login.html", status_code=status, message=message, next=next_page)
 
 
 async def show_login(console: PublicConsole) -> Response:
     if not console.app.keys.login_required:
         return console.redirect(PREFIX)
-    return login_page(console)
+    return login_page(console, next_page=safe_next(console.request.query_params.get("next")))
 
 
 async def login(console: PublicConsole) -> Response:
     form = await console.form()
     if not console.app.keys.login_required:
         return console.redirect(PREFIX)
+    next_page = safe_next(form.get("next"))
     if not console.app.keys.token_ok(form.get("token", "")):
-        return login_page(console, message="That token is not JOBQUEUE_API_TOKEN.", status=401)
-    response = console.redirect(safe_next(form.get("next")))
+        return login_page(
+            console,
+            next_page=next_page,
+            message="That token is not JOBQUEUE_API_TOKEN.",
+            status=401,
+        )
+    response = console.redirect(next_page)
     console.set_cookie(response, SESSION_COOKIE, console.app.keys.session_value())
     return response
 
