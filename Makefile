@@ -5,12 +5,14 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: help venv tools image test test-fast lint dev e2e-kind bench manifests clean
+.PHONY: help venv tools browser image test test-fast lint dev e2e-kind bench manifests clean screenshots
 
 help:
 	@echo "make test      create the venv, build the control-plane tools, run every test"
 	@echo "make dev       run the local stack (embedded PostgreSQL, API, autoscaled workers)"
 	@echo "make tools     build etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubectl, kwok, helm"
+	@echo "make browser   install Debian's headless Chromium for the console's browser tests"
+	@echo "make screenshots  retake the console's screenshots in docs/console/"
 	@echo "make image     build the job-queue image with no registry (debootstrap base, docker)"
 	@echo "make e2e-kind  the kind suite (needs docker and kind)"
 	@echo "make bench     run the benchmarks"
@@ -27,11 +29,15 @@ venv: $(STAMP)
 tools:
 	bash tools/build-tools.sh
 
+browser:
+	bash tools/install-browser.sh
+
 image:
 	bash tools/build-image.sh
 
-test: venv tools
+test: venv tools browser
 	JOBQUEUE_TOOLS_DIR="$$(dirname "$$(bash tools/build-tools.sh --print-bin)")" \
+	JOBQUEUE_CHROMIUM="$$(bash tools/install-browser.sh | tail -n 1)" \
 		$(BIN)/pytest tests $(PYTEST_ARGS)
 
 test-fast: venv
@@ -48,6 +54,10 @@ e2e-kind: venv
 
 bench: venv tools
 	bash bench/run-all.sh
+
+screenshots: venv browser
+	JOBQUEUE_CHROMIUM="$$(bash tools/install-browser.sh | tail -n 1)" \
+		$(BIN)/python docs/console/screenshots.py
 
 manifests: venv tools
 	$(BIN)/python tools/render-manifests.py

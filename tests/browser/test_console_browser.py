@@ -95,9 +95,7 @@ async def test_failed_job_found_through_the_filters_and_retried(
     assert await sql(pg_dsn, "SELECT status::text FROM jobs WHERE id = $1", job_id) == "pending"
 
 
-async def test_queue_paused_and_resumed(
-    page: Page, console_api: ApiProcess, pg_dsn: str
-) -> None:
+async def test_queue_paused_and_resumed(page: Page, console_api: ApiProcess, pg_dsn: str) -> None:
     enqueue(console_api, queue_name="mail")
     await log_in(page, console_api)
     row = page.locator('tr[data-queue="mail"]')
