@@ -4,7 +4,6 @@ the last hour's throughput, pause state and limits, all read in one snapshot."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -35,7 +34,7 @@ class QueueRow:
 class Overview:
     queues: list[QueueRow]
     count_bound: int
-    throughput_partial_since: datetime | None
+    throughput_estimated_minutes: int
 
 
 def describe_limits(settings: dict[str, Any]) -> list[str]:
@@ -79,5 +78,5 @@ async def load_overview(conn: asyncpg.Connection) -> Overview:
     return Overview(
         queues=[rows[name] for name in sorted(rows)],
         count_bound=db.COUNT_BOUND,
-        throughput_partial_since=throughput.partial_since,
+        throughput_estimated_minutes=throughput.estimated,
     )

@@ -23,6 +23,7 @@ SHOWN_FIELDS = {
     "concurrency_key", "batch_id", "progress", "progress_message", "snoozes", "traceparent",
     "depends_on",
 }  # fmt: skip
+SCALING_TABLE_ROWS = 25
 SCALING_WINDOWS = {"1": 3600, "6": 6 * 3600, "24": 86400, "168": 7 * 86400}
 DONE_NOTICES = {
     "retried": "Job retried: it is pending again.",
@@ -163,6 +164,7 @@ async def scaling(console: SignedIn) -> Response:
         hours=hours,
         windows=SCALING_WINDOWS,
         hours_error=error,
+        table_rows=SCALING_TABLE_ROWS,
         now=datetime.now(UTC),
         active="scaling",
     )

@@ -38,22 +38,26 @@ FROM queues
 ORDER BY name;
 
 -- name: jobs_throughput_recent
--- Jobs finished in the last hour per queue and minute, newest first through
--- jobs_finished_idx, reading at most $1 of them; `oldest` says how far back that reached.
-WITH recent AS (
-    SELECT queue_name, finished_at
-    FROM jobs
-    WHERE status IN ('completed', 'failed') AND finished_at > now() - interval '1 hour'
-    ORDER BY finished_at DESC
+-- Jobs finished in each of the last 60 minutes, per queue, reading at most $1 jobs from the
+-- start of each minute through jobs_finished_idx. A minute that has more is estimated from
+-- the time its first $1 jobs took (`last_at`), so the cost stays 60 short range reads
+-- however busy the hour was.
+SELECT m.minutes_ago, s.queue_name, count(*) AS n, max(s.finished_at) AS last_at,
+       min(w.start_at) AS start_at
+FROM generate_series(0, 59) AS m (minutes_ago)
+CROSS JOIN LATERAL (
+    SELECT now() - (m.minutes_ago + 1) * interval '1 minute' AS start_at,
+           now() - m.minutes_ago * interval '1 minute' AS end_at
+) AS w
+CROSS JOIN LATERAL (
+    SELECT j.queue_name, j.finished_at
+    FROM jobs AS j
+    WHERE j.status IN ('completed', 'failed')
+      AND j.finished_at >= w.start_at AND j.finished_at < w.end_at
+    ORDER BY j.finished_at
     LIMIT $1
-)
-SELECT queue_name,
-       floor(extract(epoch FROM now() - finished_at) / 60)::int AS minutes_ago,
-       count(*) AS n,
-       (SELECT count(*) FROM recent) AS total,
-       (SELECT min(finished_at) FROM recent) AS oldest
-FROM recent
-GROUP BY queue_name, minutes_ago;
+) AS s
+GROUP BY m.minutes_ago, s.queue_name;
 
 -- name: queues_upsert_paused
 -- A never-seen name gets its row, unlimited.
@@ -124,17 +128,33 @@ ORDER BY s.name
 LIMIT $1;
 
 -- name: scaling_decisions_recent
--- The newest $2 decisions of each Deployment within $1 seconds.
-SELECT d.id, d.decided_at, d.namespace, d.deployment, d.from_replicas, d.to_replicas,
-       d.reason, d.detail
-FROM (SELECT DISTINCT namespace, deployment
-      FROM scaling_decisions
-      WHERE decided_at > now() - make_interval(secs => $1)) AS dep
+-- The newest $2 decisions of each Deployment within $1 seconds. The Deployments come from a
+-- skip along scaling_decisions_deployment_idx, one probe each, so a long history costs
+-- nothing until it is shown.
+WITH RECURSIVE deployments AS (
+    (SELECT namespace, deployment
+     FROM scaling_decisions
+     ORDER BY namespace, deployment
+     LIMIT 1)
+    UNION ALL
+    SELECT nxt.namespace, nxt.deployment
+    FROM deployments AS d
+    CROSS JOIN LATERAL (
+        SELECT s.namespace, s.deployment
+        FROM scaling_decisions AS s
+        WHERE (s.namespace, s.deployment) > (d.namespace, d.deployment)
+        ORDER BY s.namespace, s.deployment
+        LIMIT 1
+    ) AS nxt
+)
+SELECT r.id, r.decided_at, r.namespace, r.deployment, r.from_replicas, r.to_replicas,
+       r.reason, r.detail
+FROM deployments AS d
 CROSS JOIN LATERAL (
     SELECT * FROM scaling_decisions AS s
-    WHERE s.namespace = dep.namespace AND s.deployment = dep.deployment
+    WHERE s.namespace = d.namespace AND s.deployment = d.deployment
       AND s.decided_at > now() - make_interval(secs => $1)
     ORDER BY s.decided_at DESC
     LIMIT $2
-) AS d
-ORDER BY d.namespace, d.deployment, d.decided_at;
+) AS r
+ORDER BY r.namespace, r.deployment, r.decided_at;
