@@ -3,6 +3,7 @@ chart library, no script: they come with the HTML and refresh with it)."""
 
 from __future__ import annotations
 
+import html
 import json
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -94,42 +95,38 @@ def replica_chart(
     decisions: Sequence[dict[str, Any]], now: datetime, width: int = 640, height: int = 120
 ) -> Markup:
     """Replicas over time as a step line: each decision moves it from from_ to to_replicas;
-    a dot marks each decision, with its reason as the dot's tooltip."""
+    a dot marks each decision, with its time, change and reason as the dot's tooltip."""
     if not decisions:
         return Markup("")
-    start = decisions[0]["decided_at"]
-    span = max((now - start).total_seconds(), 1.0)
-    top = max(max(d["to_replicas"], d["from_replicas"]) for d in decisions)
-    top = max(top, 1)
+    origin = decisions[0]["decided_at"].timestamp()
+    span = max(now.timestamp() - origin, 1.0)
+    top = max(1, max(max(d["to_replicas"], d["from_replicas"]) for d in decisions))
     pad = 16
-
-    def x(moment: datetime) -> float:
-        return pad + (width - 2 * pad) * (moment - start).total_seconds() / span
+    x_scale = (width - 2 * pad) / span
+    y_scale = (height - 2 * pad) / top
 
     def y(replicas: int) -> float:
-        return height - pad - (height - 2 * pad) * replicas / top
+        return height - pad - y_scale * replicas
 
-    points = [(x(start), y(decisions[0]["from_replicas"]))]
+    level = y(decisions[0]["from_replicas"])
+    points = [f"{pad:.1f},{level:.1f}"]
     dots = []
     for decision in decisions:
-        at = x(decision["decided_at"])
-        points.append((at, points[-1][1]))
-        points.append((at, y(decision["to_replicas"])))
-        label = (
-            f"{timestamp(decision['decided_at'])}: {decision['from_replicas']} to "
-            f"{decision['to_replicas']} ({decision['reason']})"
+        at = pad + x_scale * (decision["decided_at"].timestamp() - origin)
+        to = y(decision["to_replicas"])
+        points.append(f"{at:.1f},{level:.1f} {at:.1f},{to:.1f}")
+        level = to
+        label = html.escape(
+            f"{decision['decided_at'].astimezone(UTC).isoformat(' ', 'seconds')}: "
+            f"{decision['from_replicas']} to {decision['to_replicas']} ({decision['reason']})"
         )
-        dots.append(
-            f'<circle cx="{at:.1f}" cy="{y(decision["to_replicas"]):.1f}" r="3">'
-            f"<title>{Markup.escape(label)}</title></circle>"
-        )
-    points.append((x(now), points[-1][1]))
-    path = " ".join(f"{px:.1f},{py:.1f}" for px, py in points)
+        dots.append(f'<circle cx="{at:.1f}" cy="{to:.1f}" r="3"><title>{label}</title></circle>')
+    points.append(f"{width - pad:.1f},{level:.1f}")
     axis = f'<text x="2" y="{y(top) + 4:.1f}">{top}</text><text x="2" y="{y(0) + 4:.1f}">0</text>'
     return Markup(
         f'<svg class="replicas" viewBox="0 0 {width} {height}" width="{width}" '
         f'height="{height}" role="img" aria-label="replicas over time">{axis}'
-        f'<polyline points="{path}"/>{"".join(dots)}</svg>'
+        f'<polyline points="{" ".join(points)}"/>{"".join(dots)}</svg>'
     )
 
 
