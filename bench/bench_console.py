@@ -28,7 +28,7 @@ from pathlib import Path
 import httpx
 
 from bench import common
-from bench.bench_api import fill_table
+from bench.bench_api import fill_table, http_times_of
 from tests.integration.api_support import api_process
 from worker.db import claims
 from worker.db.connection import connect
@@ -63,13 +63,7 @@ def pages(newest: int) -> list[str]:
 
 async def times_ms(client: httpx.AsyncClient, path: str, repeats: int) -> list[float]:
     (await client.get(path)).raise_for_status()  # warm: plans and caches
-    out = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        response = await client.get(path)
-        out.append((time.perf_counter() - started) * 1000)
-        response.raise_for_status()
-    return out
+    return [seconds * 1000 for seconds in await http_times_of(client, path, repeats)]
 
 
 async def time_pages(base_url: str, dsn: str, repeats: int) -> None:

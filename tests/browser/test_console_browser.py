@@ -6,12 +6,12 @@ from __future__ import annotations
 import json
 import re
 
-import asyncpg
 import httpx
 from playwright.async_api import Page, expect
 
 from tests.browser.conftest import TOKEN
 from tests.integration.api_support import JOBS, SEED_JOB, ApiProcess
+from tests.integration.queue_support import fetchval as sql
 
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
@@ -28,14 +28,6 @@ def enqueue(api: ApiProcess, **fields: object) -> int:
     response = httpx.post(api.url + JOBS, json={**SEED_JOB, **fields}, headers=AUTH, timeout=10)
     assert response.status_code == 201, response.text
     return int(response.json()["id"])
-
-
-async def sql(dsn: str, statement: str, *args: object) -> object:
-    conn = await asyncpg.connect(dsn)
-    try:
-        return await conn.fetchval(statement, *args)
-    finally:
-        await conn.close()
 
 
 async def test_login_with_a_token(page: Page, console_api: ApiProcess) -> None:

@@ -19,3 +19,30 @@ CREATE INDEX IF NOT EXISTS jobs_unique_key_lookup_idx
 CREATE INDEX IF NOT EXISTS jobs_batch_lookup_idx
     ON jobs (batch_id)
     WHERE batch_id IS NOT NULL;
+
+-- The queues that have jobs of one status, at most p_max of them: a skip from one queue to the
+-- next along jobs_status_queue_id_idx, one index probe each, so the cost follows the number
+-- of queues, not of jobs. Listing by status and counting by queue both start from it.
+CREATE OR REPLACE FUNCTION jobs_status_queues(p_status job_status, p_max integer)
+RETURNS TABLE (queue_name text)
+LANGUAGE sql STABLE AS $$
+    WITH RECURSIVE walk AS (
+        (SELECT j.queue_name, 1 AS n
+         FROM jobs AS j
+         WHERE j.status = p_status
+         ORDER BY j.queue_name
+         LIMIT 1)
+        UNION ALL
+        SELECT nxt.queue_name, w.n + 1
+        FROM walk AS w
+        CROSS JOIN LATERAL (
+            SELECT j.queue_name
+            FROM jobs AS j
+            WHERE j.status = p_status AND j.queue_name > w.queue_name
+            ORDER BY j.queue_name
+            LIMIT 1
+        ) AS nxt
+        WHERE w.n < p_max
+    )
+    SELECT walk.queue_name FROM walk
+$$;

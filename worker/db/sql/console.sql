@@ -2,33 +2,13 @@
 -- rows: counts stop at a bound, walks stop at a number of groups.
 
 -- name: jobs_count_by_queue
--- Jobs of status $1 per queue, each count stopping at $2. Skips from one queue to the next
--- through jobs_status_queue_id_idx (at most $3 queues), so the cost follows the number of
--- queues, not of jobs.
-WITH RECURSIVE groups AS (
-    (SELECT queue_name, 1 AS n
-     FROM jobs
-     WHERE status = $1::job_status
-     ORDER BY queue_name
-     LIMIT 1)
-    UNION ALL
-    SELECT nxt.queue_name, g.n + 1
-    FROM groups AS g
-    CROSS JOIN LATERAL (
-        SELECT j.queue_name
-        FROM jobs AS j
-        WHERE j.status = $1::job_status AND j.queue_name > g.queue_name
-        ORDER BY j.queue_name
-        LIMIT 1
-    ) AS nxt
-    WHERE g.n < $3
-)
+-- Jobs of status $1 per queue (at most $3 queues), each count stopping at $2.
 SELECT g.queue_name,
        (SELECT count(*) FROM (
             SELECT 1 FROM jobs AS j
             WHERE j.status = $1::job_status AND j.queue_name = g.queue_name
             LIMIT $2) AS x) AS n
-FROM groups AS g
+FROM jobs_status_queues($1::job_status, $3) AS g
 ORDER BY g.queue_name;
 
 -- name: queues_select_all

@@ -15,28 +15,14 @@ LIMIT $5;
 
 -- name: list_jobs_by_status
 -- list_jobs for one status ($1), through jobs_status_queue_id_idx: each queue's range is in id
--- order, so the newest $5 of every queue (at most $6 queues, skipped to one after another)
--- merge into the page, instead of a walk down the primary key past every newer job.
-WITH RECURSIVE groups AS (
-    (SELECT queue_name, 1 AS n
-     FROM jobs
-     WHERE status = $1::job_status AND ($2::text IS NULL OR queue_name = $2::text)
-     ORDER BY queue_name
-     LIMIT 1)
-    UNION ALL
-    SELECT nxt.queue_name, g.n + 1
-    FROM groups AS g
-    CROSS JOIN LATERAL (
-        SELECT j.queue_name
-        FROM jobs AS j
-        WHERE j.status = $1::job_status AND j.queue_name > g.queue_name
-        ORDER BY j.queue_name
-        LIMIT 1
-    ) AS nxt
-    WHERE $2::text IS NULL AND g.n < $6
-)
+-- order, so the newest $5 of every queue (the one in $2, else at most $6 that
+-- jobs_status_queues finds) merge into the page, instead of a walk down the primary key past
+-- every newer job.
 SELECT page.*
-FROM groups AS g
+FROM (SELECT $2::text AS queue_name WHERE $2::text IS NOT NULL
+      UNION ALL
+      SELECT q.queue_name FROM jobs_status_queues($1::job_status, $6) AS q
+      WHERE $2::text IS NULL) AS g
 CROSS JOIN LATERAL (
     SELECT *
     FROM jobs AS j
