@@ -158,7 +158,7 @@ def main() -> int:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--repeats", type=int, default=20)
     parser.add_argument("--write-jobs", type=int, default=100_000, help="0 skips the write cost")
-    parser.add_argument("--write-rounds", type=int, default=2)
+    parser.add_argument("--write-rounds", type=int, default=3)
     parser.add_argument(
         "--api-log", type=Path, default=Path(tempfile.gettempdir()) / "bench-console.log"
     )

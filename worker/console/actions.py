@@ -64,10 +64,16 @@ async def logout(console: PublicConsole) -> Response:
 
 
 def confirm(
-    console: Console, *, question: str, detail: str | None, action: str, fields: dict[str, Any]
+    console: Console,
+    *,
+    question: str,
+    detail: str | None,
+    action: str,
+    fields: dict[str, Any],
+    back: str,
 ) -> Response:
     return console.page(
-        "confirm.html", question=question, detail=detail, action=action, fields=fields
+        "confirm.html", question=question, detail=detail, action=action, fields=fields, back=back
     )
 
 
@@ -86,6 +92,7 @@ async def _job_action(job_id: str, console: Console, verb: str) -> Response:
             detail=f"{job['job_type']} in queue {job['queue_name']}, now {job['status']}.",
             action=f"{url}/{verb}",
             fields={},
+            back=url,
         )
     try:
         await (retry_job if verb == "retry" else cancel_job)(pool, number)
@@ -125,6 +132,7 @@ async def bulk_retry(console: SignedIn) -> Response:
             detail=f"Every failed job{' with ' + scope if scope else ''} goes back to pending.",
             action=f"{PREFIX}/jobs/retry",
             fields={"queue": spec.queue or "", "type": spec.job_type or ""},
+            back=back,
         )
     n = await db.retry_failed(pool, queue_name=spec.queue, job_type=spec.job_type)
     return console.redirect(f"{back}&{urlencode({'done': 'bulk-retried', 'n': n})}")
@@ -144,6 +152,7 @@ async def _queue_action(name: str, console: Console, paused: bool) -> Response:
             else "Workers claim its jobs again.",
             action=f"{PREFIX}/queues/{quote(name, safe='')}/{verb}",
             fields={},
+            back=PREFIX,
         )
     await db.set_queue_paused(console.state.require_pool(), name, paused)
     done = "paused" if paused else "resumed"
