@@ -3,6 +3,7 @@
 # the last line of stdout. Playwright drives it through `executable_path`: Playwright's own
 # browser download is not used, so nothing is fetched from outside Debian's archive.
 # A second run installs nothing. JOBQUEUE_CHROMIUM names another binary and skips the install.
+# Without root and without chromium it installs nothing and prints an empty last line.
 set -euo pipefail
 
 log() { echo "install-browser: $*" >&2; }
@@ -16,7 +17,12 @@ fi
 
 browser=/usr/bin/chromium
 if [ ! -x "$browser" ]; then
-  [ "$(id -u)" = 0 ] || die "chromium is missing; install it (apt-get install chromium) or run as root"
+  if [ "$(id -u)" != 0 ]; then
+    # not fatal: the browser tests then skip and say so (and fail under JOBQUEUE_REQUIRE_K8S=1)
+    log "chromium is missing and this is not root: install it with 'apt-get install chromium'"
+    echo ""
+    exit 0
+  fi
   log "installing chromium with apt"
   # A fresh machine may have no package lists yet; install finds nothing without them.
   # Another install may hold dpkg's lock (CI runs scripts in parallel): wait for it.

@@ -16,7 +16,9 @@ CREATE INDEX IF NOT EXISTS jobs_unique_key_lookup_idx
     WHERE unique_key IS NOT NULL;
 
 -- A job's page shows its batch's counts by status. Partial: jobs outside a batch cost nothing.
-CREATE INDEX IF NOT EXISTS jobs_batch_lookup_idx
+-- The workflows migration makes the same index under the same name; whichever runs first
+-- makes it, and the other finds it there.
+CREATE INDEX IF NOT EXISTS jobs_batch_idx
     ON jobs (batch_id)
     WHERE batch_id IS NOT NULL;
 
