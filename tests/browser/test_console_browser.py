@@ -129,6 +129,12 @@ async def test_scaling_page_shows_a_decision_the_controller_wrote(
 
 
 async def test_counts_refresh_without_a_reload(page: Page, console_api: ApiProcess) -> None:
+    # the Content-Security-Policy must not block htmx, nor htmx fail in any other way
+    errors: list[str] = []
+    page.on(
+        "console", lambda message: errors.append(message.text) if message.type == "error" else None
+    )
+    page.on("pageerror", lambda error: errors.append(str(error)))
     enqueue(console_api, queue_name="live")
     await log_in(page, console_api)
     ready = page.locator('tr[data-queue="live"] [data-count="ready"]')
@@ -137,6 +143,7 @@ async def test_counts_refresh_without_a_reload(page: Page, console_api: ApiProce
     enqueue(console_api, queue_name="live")
     await expect(ready).to_have_text("2", timeout=60_000)
     assert await page.evaluate("window.stillTheSamePage === true")
+    assert errors == []
 
 
 async def test_bad_input_in_the_browser(page: Page, console_api: ApiProcess) -> None:
