@@ -146,6 +146,24 @@ async def test_counts_refresh_without_a_reload(page: Page, console_api: ApiProce
     assert errors == []
 
 
+async def test_a_running_jobs_progress_refreshes(
+    page: Page, console_api: ApiProcess, pg_dsn: str
+) -> None:
+    job_id = enqueue(console_api, queue_name="slow")
+    await log_in(page, console_api, f"/console/jobs/{job_id}")
+    await expect(page.locator("#job-status")).to_have_text("pending")
+    await sql(
+        pg_dsn,
+        "UPDATE jobs SET status = 'running', started_at = now(), progress = 0.4,"
+        " progress_message = 'page 4 of 10' WHERE id = $1",
+        job_id,
+    )
+    await expect(page.locator("#job-status")).to_have_text("running", timeout=60_000)
+    await expect(page.locator("#job-progress")).to_contain_text("40 %", timeout=60_000)
+    await expect(page.locator("#job-progress")).to_contain_text("page 4 of 10")
+    await expect(page.locator("#job-status")).to_have_count(1)
+
+
 async def test_bad_input_in_the_browser(page: Page, console_api: ApiProcess) -> None:
     await log_in(page, console_api, "/console/jobs")
     response = await page.goto(console_api.url + "/console/jobs/424242")

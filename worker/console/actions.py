@@ -11,7 +11,7 @@ from fastapi import APIRouter
 from fastapi.responses import Response
 
 from worker.console.context import PREFIX, Console, PublicConsole, SignedIn
-from worker.console.filters import BIGINT_MAX, parse_filter
+from worker.console.filters import parse_filter, parse_job_id
 from worker.console.security import SESSION_COOKIE
 from worker.db import console as db
 from worker.db.errors import JobNotFound, JobStateConflict
@@ -79,7 +79,7 @@ def confirm(
 
 async def _job_action(job_id: str, console: Console, verb: str) -> Response:
     form = await console.form()
-    number = int(job_id) if job_id.isdigit() and 1 <= int(job_id) <= BIGINT_MAX else None
+    number = parse_job_id(job_id)
     pool = console.state.require_pool()
     job = await db.job_row(pool, number) if number is not None else None
     if job is None or number is None:

@@ -45,6 +45,11 @@ class JobFilter:
         return urlencode({k: v for k, v in values.items() if v not in (None, "")})
 
 
+def parse_job_id(text: str) -> int | None:
+    """A job id from a URL, or None when it cannot be one (the page then says 404)."""
+    return int(text) if text.isdigit() and 1 <= int(text) <= BIGINT_MAX else None
+
+
 def _text(name: str, value: str, errors: dict[str, str]) -> str | None:
     value = value.strip()
     if not value:

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from worker.console.context import SignedIn
-from worker.console.filters import BIGINT_MAX, STATUSES, JobFilter, parse_filter
+from worker.console.filters import STATUSES, JobFilter, parse_filter, parse_job_id
 from worker.console.overview import load_overview
 from worker.db import console as db
 from worker.db import inspect
@@ -108,7 +108,7 @@ async def _search(console: SignedIn, spec: JobFilter) -> list[Any]:
 
 
 async def job_page(job_id: str, console: SignedIn) -> Response:
-    number = int(job_id) if job_id.isdigit() and 1 <= int(job_id) <= BIGINT_MAX else None
+    number = parse_job_id(job_id)
     pool = console.state.require_pool()
     job = await db.job_row(pool, number) if number is not None else None
     if job is None:
@@ -125,6 +125,15 @@ async def job_page(job_id: str, console: SignedIn) -> Response:
         message=None,
         active="jobs",
     )
+
+
+async def job_live(job_id: str, console: SignedIn) -> Response:
+    """The job's status badge and progress, which its page polls for while it is not done."""
+    number = parse_job_id(job_id)
+    job = await db.job_row(console.state.require_pool(), number) if number is not None else None
+    if job is None:
+        return console.page("not_found.html", status_code=404, what=f"job {job_id}")
+    return console.page("job_fragment.html", job=job)
 
 
 async def workers(console: SignedIn) -> Response:
@@ -182,6 +191,7 @@ def pages_router() -> APIRouter:
     get("/overview/queues", overview_queues, methods=["GET"])
     get("/jobs", jobs, methods=["GET"])
     get("/jobs/{job_id}", job_page, methods=["GET"])
+    get("/jobs/{job_id}/live", job_live, methods=["GET"])
     get("/workers", workers, methods=["GET"])
     get("/workers/rows", workers_rows, methods=["GET"])
     get("/schedules", schedules, methods=["GET"])
