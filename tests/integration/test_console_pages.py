@@ -96,6 +96,17 @@ async def test_queue_paused_and_resumed(pg_dsn: str) -> None:
         await conn.close()
 
 
+async def test_a_queue_with_no_job_is_paused_by_name(pg_dsn: str) -> None:
+    async with api_client(api_settings(pg_dsn)) as client:
+        done = await confirmed_post(client, CONSOLE, f"{CONSOLE}/queues/pause", name=" nightly ")
+        assert done.status_code == 303
+        rows = (await client.get(f"{CONSOLE}/overview/queues")).text
+        assert 'data-queue="nightly"' in rows and 'badge paused">paused' in rows
+        token = csrf_of(await client.get(CONSOLE))
+        empty = await client.post(f"{CONSOLE}/queues/pause", data={"csrf_token": token})
+        assert empty.status_code == 404
+
+
 async def test_search_by_id_and_by_key(pg_dsn: str) -> None:
     async with api_client(api_settings(pg_dsn)) as client:
         created = await client.post(JOBS, json={**SEED_JOB, "idempotency_key": "order-42"})

@@ -138,8 +138,11 @@ async def bulk_retry(console: SignedIn) -> Response:
     return console.redirect(f"{back}&{urlencode({'done': 'bulk-retried', 'n': n})}")
 
 
-async def _queue_action(name: str, console: Console, paused: bool) -> Response:
-    form = await console.form()
+async def _queue_action(
+    name: str, console: Console, paused: bool, form: dict[str, str] | None = None
+) -> Response:
+    form = form if form is not None else await console.form()
+    name = name.strip()
     verb = "pause" if paused else "resume"
     if not name or len(name) > 200 or any(ord(ch) < 32 for ch in name):
         return console.page("not_found.html", status_code=404, what=f"queue {name!r}")
@@ -167,6 +170,12 @@ async def resume(name: str, console: SignedIn) -> Response:
     return await _queue_action(name, console, False)
 
 
+async def pause_by_name(console: SignedIn) -> Response:
+    """The overview's "pause a queue by name", for a queue that has no job yet."""
+    form = await console.form()
+    return await _queue_action(form.get("name", ""), console, True, form)
+
+
 def actions_router() -> APIRouter:
     router = APIRouter()
     router.add_api_route("/login", show_login, methods=["GET"])
@@ -175,6 +184,7 @@ def actions_router() -> APIRouter:
     router.add_api_route("/jobs/retry", bulk_retry, methods=["POST"])
     router.add_api_route("/jobs/{job_id}/retry", retry, methods=["POST"])
     router.add_api_route("/jobs/{job_id}/cancel", cancel, methods=["POST"])
+    router.add_api_route("/queues/pause", pause_by_name, methods=["POST"])
     router.add_api_route("/queues/{name}/pause", pause, methods=["POST"])
     router.add_api_route("/queues/{name}/resume", resume, methods=["POST"])
     return router
