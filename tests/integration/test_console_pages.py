@@ -193,3 +193,28 @@ async def test_token_is_asked_once_and_kept_in_a_strict_cookie(pg_dsn: str) -> N
         out = await client.post(f"{CONSOLE}/logout", data={"csrf_token": csrf_of(page)})
         assert out.status_code == 303
         assert (await client.get(f"{CONSOLE}/jobs")).status_code == 303
+
+
+async def test_schedules_and_workers_pages_show_their_rows(pg_dsn: str) -> None:
+    job_id = await failed_job(pg_dsn, queue="reports")
+    conn = await asyncpg.connect(pg_dsn)
+    try:
+        await conn.execute(
+            "INSERT INTO schedules (name, every_seconds, job, next_run_at, last_run_at,"
+            " last_job_id) VALUES ('digest', 900, '{\"job_type\": \"emails\"}',"
+            " now() + interval '5 minutes', now() - interval '10 minutes', $1)",
+            job_id,
+        )
+        await conn.execute(
+            "INSERT INTO workers (id, name, queues, concurrency, lease_expires_at)"
+            " VALUES (gen_random_uuid(), 'worker-a', ARRAY['reports'], 4,"
+            " now() + interval '1 minute')"
+        )
+    finally:
+        await conn.close()
+    async with api_client(api_settings(pg_dsn)) as client:
+        schedules = (await client.get(f"{CONSOLE}/schedules")).text
+        workers = (await client.get(f"{CONSOLE}/workers/rows")).text
+    assert "digest" in schedules and "every 900 s" in schedules
+    assert f'href="/console/jobs/{job_id}"' in schedules and 'badge failed">failed' in schedules
+    assert "worker-a" in workers and "0/4" in workers
