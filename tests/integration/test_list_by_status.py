@@ -34,5 +34,12 @@ async def test_status_pages_merge_queues_in_id_order(pg_dsn: str) -> None:
 
         both = await inspect.list_jobs(conn, statuses=["pending", "cancelled"], limit=7)
         assert [j.id for j in both] == sorted(created, reverse=True)[:7]
+
+        # each status through its own index: running, failed, and pending by the primary key
+        running, failed = created[1:3], created[4:6]
+        await conn.execute("UPDATE jobs SET status = 'running' WHERE id = ANY($1)", running)
+        await conn.execute("UPDATE jobs SET status = 'failed' WHERE id = ANY($1)", failed)
+        mixed = await inspect.list_jobs(conn, statuses=["failed", "running"], limit=10)
+        assert [j.id for j in mixed] == sorted(running + failed, reverse=True)
     finally:
         await conn.close()

@@ -92,6 +92,9 @@ async def list_jobs(
     return [Job.from_record(row) for row in rows]
 
 
+RARE_STATUSES = ("failed", "cancelled", "blocked")  # those jobs_rare_status_idx holds
+
+
 async def _list_jobs_by_status(
     executor: Executor,
     statuses: Sequence[str],
@@ -100,19 +103,18 @@ async def _list_jobs_by_status(
     before_id: int | None,
     limit: int,
 ) -> list[Job]:
-    # One indexed statement per status, merged here: an ANY() over the index's leading column
-    # would come back in status order and need a sort of every match.
+    # One statement per status, each through the index that suits it, merged here: an ANY()
+    # over several would come back in status order and need a sort of every match.
     rows: list[Any] = []
     for status in dict.fromkeys(statuses):
-        rows += await executor.fetch(
-            _sql("list_jobs_by_status"),
-            status,
-            queue_name,
-            job_type,
-            before_id,
-            limit,
-            MAX_QUEUE_GROUPS,
-        )
+        if status in RARE_STATUSES:
+            statement, args = "list_jobs_by_rare_status", (status, queue_name, job_type)
+            extra: tuple[Any, ...] = (MAX_QUEUE_GROUPS,)
+        elif status == "running":
+            statement, args, extra = "list_jobs_running", (queue_name, job_type), ()
+        else:  # pending and completed: most of the newest ids, found by walking them
+            statement, args, extra = "list_jobs", ([status], queue_name, job_type), ()
+        rows += await executor.fetch(_sql(statement), *args, before_id, limit, *extra)
     rows.sort(key=lambda row: row["id"], reverse=True)
     return [Job.from_record(row) for row in rows[:limit]]
 

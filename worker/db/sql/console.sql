@@ -2,11 +2,13 @@
 -- rows: counts stop at a bound, walks stop at a number of groups.
 
 -- name: jobs_count_by_queue
--- Jobs of status $1 per queue (at most $3 queues), each count stopping at $2.
+-- Jobs of status $1 (failed, cancelled or blocked) per queue (at most $3 queues), each count
+-- stopping at $2, through jobs_rare_status_idx.
 SELECT g.queue_name,
        (SELECT count(*) FROM (
             SELECT 1 FROM jobs AS j
-            WHERE j.status = $1::job_status AND j.queue_name = g.queue_name
+            WHERE j.status = $1::job_status AND j.status IN ('failed', 'cancelled', 'blocked')
+              AND j.queue_name = g.queue_name
             LIMIT $2) AS x) AS n
 FROM jobs_status_queues($1::job_status, $3) AS g
 ORDER BY g.queue_name;
