@@ -107,6 +107,7 @@ async def _list_jobs_by_status(
     # over several would come back in status order and need a sort of every match.
     rows: list[Any] = []
     for status in dict.fromkeys(statuses):
+        args: tuple[Any, ...]
         if status in RARE_STATUSES:
             statement, args = "list_jobs_by_rare_status", (status, queue_name, job_type)
             extra: tuple[Any, ...] = (MAX_QUEUE_GROUPS,)
