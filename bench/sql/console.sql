@@ -26,3 +26,8 @@ ANALYZE;
 
 -- name: newest_job
 SELECT max(id) AS id FROM jobs;
+
+-- name: status_index_size
+-- Pages in jobs_rare_status_idx (1 is its empty metapage), or NULL when it is dropped.
+SELECT pg_relation_size(to_regclass('jobs_rare_status_idx')) / current_setting('block_size')::int
+    AS pages;
