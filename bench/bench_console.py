@@ -145,6 +145,7 @@ async def write_cost(srv: object, jobs: int, rounds: int) -> None:
                 await conn.execute(SQL["drop_status_index"])
                 await conn.close()
             seconds, size = await write_cycle(dsn, jobs)
+            print(f"    round {round_number} {variant}: {seconds:.2f} s")
             best[variant] = min(best[variant], seconds)
             pages = size if variant == "with" else pages
     ratio = best["with"] / best["without"]
