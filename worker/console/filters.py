@@ -7,7 +7,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlencode
 
-STATUSES = ("pending", "running", "blocked", "completed", "failed", "cancelled")
+from worker.db.statuses import JOB_STATUSES
+
+STATUSES = JOB_STATUSES
 BIGINT_MAX = 2**63 - 1
 MAX_TEXT = 200
 PAGE_SIZES = (25, 50, 100)

@@ -15,7 +15,7 @@ from worker.console.context import PREFIX, ConsoleApp, CsrfRejected, LoginRequir
 from worker.console.pages import fallback_router, pages_router
 from worker.console.render import SECURITY_HEADERS, environment
 from worker.console.security import ConsoleKeys
-from worker.settings import Settings
+from worker.settings import ApiSettings
 
 STATIC = Path(__file__).parent / "static"
 
@@ -37,7 +37,7 @@ async def _csrf_rejected(request: Request, exc: Exception) -> Response:
     return HTMLResponse(html, status_code=403, headers=SECURITY_HEADERS)
 
 
-def install_console(app: FastAPI, settings: Settings) -> None:
+def install_console(app: FastAPI, settings: ApiSettings) -> None:
     app.state.console = ConsoleApp(ConsoleKeys(settings.api_token), environment())
     # the assets first: the console's fallback route would otherwise answer for them
     app.mount(f"{PREFIX}/static", StaticFiles(directory=STATIC), name="console-static")
