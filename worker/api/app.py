@@ -20,6 +20,7 @@ from worker.api.routes_limits import limits_router
 from worker.api.routes_probes import probes_router
 from worker.api.state import ApiState
 from worker.api.validation import known_job_types
+from worker.console.routes import install_console
 from worker.db.connection import DatabaseRefused, DatabaseUnavailable, create_pool
 from worker.settings import ApiSettings
 
@@ -108,5 +109,6 @@ def create_app(settings: ApiSettings, dsn: str) -> FastAPI:
     app.include_router(jobs_router(settings))
     app.include_router(probes_router(settings))
     app.include_router(limits_router(settings))
+    install_console(app, settings)
     app.add_middleware(MetricsMiddleware, metrics=state.metrics)
     return app
