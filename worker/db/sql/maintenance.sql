@@ -28,12 +28,17 @@ rescued AS (
         lease_expires_at = NULL
     FROM expired
     WHERE j.id = expired.id
-    RETURNING j.id, j.status, j.queue_name
+    RETURNING j.id, j.status, j.queue_name,
+              (j.has_dependents OR j.has_waiters OR j.batch_id IS NOT NULL) AS follow
 )
 SELECT count(*) FILTER (WHERE status = 'pending') AS requeued,
        count(*) FILTER (WHERE status = 'failed') AS failed,
        (SELECT count(pg_notify(:NEW_JOB_CHANNEL, queue_name))
-        FROM (SELECT DISTINCT queue_name FROM rescued WHERE status = 'pending') AS q) AS notified
+        FROM (SELECT DISTINCT queue_name FROM rescued WHERE status = 'pending') AS q) AS notified,
+       -- jobs that failed for good follow up as acknowledged failures do (migration 0007)
+       CASE WHEN bool_or(follow AND status = 'failed')
+            THEN jobqueue_jobs_finished(
+                array_agg(id) FILTER (WHERE follow AND status = 'failed')) END AS followed
 FROM rescued;
 
 -- name: forget_dead_workers
