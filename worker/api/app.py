@@ -14,6 +14,7 @@ from worker.api.docs import install_docs
 from worker.api.enqueue import EnqueueService
 from worker.api.errors import install_error_handlers
 from worker.api.metrics import ApiMetrics, MetricsMiddleware
+from worker.api.routes_batches import batches_router
 from worker.api.routes_inspect import inspect_router
 from worker.api.routes_jobs import jobs_router
 from worker.api.routes_probes import probes_router
@@ -88,6 +89,7 @@ def create_app(settings: Settings) -> FastAPI:
         try:
             yield
         finally:
+            await state.waiters.close()
             state.close()
             await close_pool(pool)
 
@@ -106,5 +108,6 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(inspect_router(settings))
     app.include_router(jobs_router(settings))
     app.include_router(probes_router(settings))
+    app.include_router(batches_router(settings))
     app.add_middleware(MetricsMiddleware, metrics=state.metrics)
     return app

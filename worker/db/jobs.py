@@ -50,6 +50,10 @@ class Job:
     finished_at: datetime | None
     worker_id: UUID | None
     timeout_seconds: float | None = None
+    # --- workflows (migrations 0004 and 0007)
+    batch_id: int | None = None
+    progress: float | None = None
+    progress_message: str | None = None
 
     @classmethod
     def from_record(cls, record: asyncpg.Record | Mapping[str, Any]) -> Job:

@@ -136,11 +136,9 @@ async def enqueue_batch(
     once all its jobs are terminal (at once if they already are)."""
     external = sorted({job_id for item in items for job_id in item.depends_on})
     referenced = {index for item in items for index in item.depends_on_items}
-    keys = [item.job.idempotency_key for item in items if item.job.idempotency_key]
-    existing: set[str] = set()
-    if keys:
-        rows = await conn.fetch(_sql("jobs_existing_keys"), keys)
-        existing = {row[0] for row in rows}
+    existing = await keys_taken(
+        conn, [item.job.idempotency_key for item in items if item.job.idempotency_key]
+    )
     try:
         if external:
             await conn.fetchval(_sql("dependencies_lock"), external, "jobs")
@@ -185,6 +183,13 @@ async def enqueue_batch(
         seen.add(job_id)
         out.append((job_id, statuses[job_id], created))
     return BatchEnqueued(batch_id, callback, out)
+
+
+async def keys_taken(executor: Executor, keys: Sequence[str]) -> set[str]:
+    """Which of these idempotency keys some job holds already."""
+    if not keys:
+        return set()
+    return {row[0] for row in await executor.fetch(_sql("jobs_existing_keys"), list(keys))}
 
 
 async def get_batch(executor: Executor, batch_id: int) -> Batch | None:
