@@ -24,6 +24,17 @@ class JobContext:
     settings: Settings
     worker_id: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+    # --- progress (docs/workflows.md): where ctx.progress() reports go; None outside a worker
+    progress_sink: ProgressSink | None = field(default=None, repr=False, compare=False)
+
+    def progress(self, fraction: float, message: str | None = None) -> None:
+        """Report how far the job is, 0..1, with an optional message. Cheap, and safe from a
+        thread: the worker stores the latest report at most once per second."""
+        if self.progress_sink is not None:
+            self.progress_sink(fraction, message)
+
+
+ProgressSink = Callable[[float, "str | None"], None]
 
 
 JSONResult = dict[str, Any] | list[Any] | str | int | float | bool | None

@@ -7,9 +7,11 @@ import asyncio
 import json
 import time
 from dataclasses import dataclass
+from functools import partial
 
 from worker.db.claims import ClaimedJob
 from worker.handlers.base import HandlerRegistry, HandlerSpec, JobContext, PermanentError
+from worker.runtime.progress import ProgressWriter
 from worker.runtime.resilience import backoff_delay
 from worker.settings import Settings
 
@@ -56,10 +58,17 @@ def unknown_type_error(job_type: str, registry: HandlerRegistry) -> str:
 
 
 class JobRunner:
-    def __init__(self, settings: Settings, registry: HandlerRegistry, worker_id: str) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        registry: HandlerRegistry,
+        worker_id: str,
+        progress: ProgressWriter | None = None,
+    ) -> None:
         self._settings = settings
         self._registry = registry
         self._worker_id = worker_id
+        self._progress = progress
 
     def timeout_for(self, job: ClaimedJob, spec: HandlerSpec) -> float | None:
         """The job's own timeout, else its handler's, else the worker's default."""
@@ -99,6 +108,11 @@ class JobRunner:
             max_tries=job.max_tries,
             settings=self._settings,
             worker_id=self._worker_id,
+            progress_sink=(
+                None
+                if self._progress is None
+                else partial(self._progress.report, job.id, job.attempts)
+            ),
         )
         timeout = self.timeout_for(job, spec)
         scope: asyncio.Timeout | None = None
