@@ -205,3 +205,31 @@ async def test_a_ref_outside_a_batch_is_422(client: httpx.AsyncClient) -> None:
     response = await client.post(JOBS, json={"job_type": "echo", "ref": "a"})
     assert response.status_code == 422, response.text
     assert response.json()["detail"][0]["loc"] == ["body", "ref"]
+
+
+# ------------------------------------------------------------------ docs/workflows.md
+@pytest.mark.parametrize("name", ["chain", "batch", "progress"])
+async def test_doc_examples_run_against_a_real_api(
+    pg_dsn: str,
+    tmp_path: Any,
+    name: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from tests.fixtures.doc_examples import example
+    from tests.integration.api_support import api_process
+    from worker.handlers import registry as builtin
+
+    code = example("docs/workflows.md", name).code
+    with api_process(pg_dsn, tmp_path / "api.log") as api:
+        monkeypatch.setenv("API", api.url)
+        async with running_worker(pg_dsn, builtin, reports_dir=str(tmp_path / "reports")):
+            # the example blocks on HTTP: run it off the loop the worker runs on
+            await asyncio.to_thread(exec, compile(code, "docs/workflows.md", "exec"), {})
+    out = capsys.readouterr().out.split("\n")
+    expected = {
+        "chain": ["blocked", "completed"],
+        "batch": ["['pending', 'pending', 'blocked']"],
+        "progress": ["completed 1.0 wrote sales-job1.csv"],
+    }[name]
+    assert out[: len(expected)] == expected

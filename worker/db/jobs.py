@@ -57,9 +57,12 @@ class Job:
 
     @classmethod
     def from_record(cls, record: asyncpg.Record | Mapping[str, Any]) -> Job:
-        values = {name: record[name] for name in _JOB_FIELDS}
+        values = {name: record[name] for name in _JOB_FIELDS if name not in _OPTIONAL_FIELDS}
+        values.update({name: record.get(name) for name in _OPTIONAL_FIELDS})
         values["payload"] = _json_value(values["payload"])
         values["result"] = _json_value(values["result"])
+        if values["progress"] is not None:  # a `real` column: show 0.1, not 0.10000000149
+            values["progress"] = round(values["progress"], 6)
         return cls(**values)
 
     def to_dict(self) -> dict[str, Any]:
@@ -75,6 +78,8 @@ class Job:
 
 
 _JOB_FIELDS = tuple(f.name for f in fields(Job))
+# newer columns, which rows from older shapes of a statement may lack
+_OPTIONAL_FIELDS = frozenset({"batch_id", "progress", "progress_message"})
 
 
 @dataclass

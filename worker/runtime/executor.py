@@ -122,6 +122,8 @@ class JobRunner:
             else:
                 async with asyncio.timeout(timeout) as scope:
                     result = await spec.handler(job.payload, context)
+            if self._progress is not None and self._progress.has_pending(job.id, job.attempts):
+                await self._progress.flush_job(job.id, job.attempts)
             return Outcome(
                 True, result_json=result_to_json(result), seconds=time.monotonic() - started
             )

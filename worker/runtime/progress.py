@@ -73,6 +73,20 @@ class ProgressWriter:
         if loop is not None:
             loop.call_soon_threadsafe(self._wanted.set)
 
+    def has_pending(self, job_id: int, attempts: int) -> bool:
+        return (job_id, attempts) in self._latest
+
+    async def flush_job(self, job_id: int, attempts: int) -> None:
+        """Write a finishing job's last report now, while it is still running, so that a
+        completed job never shows a stale fraction; the one write beyond the throttle."""
+        with self._lock:
+            value = self._latest.pop((job_id, attempts), None)
+        if value is not None:
+            try:
+                await self._write({(job_id, attempts): value})
+            except Exception:  # advisory: a report never fails the job it describes
+                log.exception("job %d: its last progress report could not be stored", job_id)
+
     async def run(self) -> None:
         self._loop = asyncio.get_running_loop()
         while True:
