@@ -150,3 +150,28 @@ async def test_fan_in_unblocks_once_the_last_of_many_completes(pg_dsn: str) -> N
         assert await conn.fetchval("SELECT started_at FROM jobs WHERE id = $1", last) >= latest
     finally:
         await conn.close()
+
+
+async def test_a_dependency_rescued_to_failed_cancels_its_dependents(pg_dsn: str) -> None:
+    import uuid
+
+    from worker.db import claims, maintenance
+
+    conn = await asyncpg.connect(pg_dsn)
+    try:
+        root, _ = await enqueue(conn, NewJob("echo", max_tries=1))
+        child = await enqueue_job(conn, NewJob("echo"), depends_on=[root.id])
+        # claimed by a worker that then vanished: its lease runs out with no tries left
+        (claimed,) = await claims.claim_jobs(conn, ["default"], 1, uuid.uuid4(), 0.01)
+        assert claimed.id == root.id
+
+        async def rescued() -> bool:
+            result = await maintenance.rescue_expired_leases(conn)
+            return result is not None and result.failed == 1
+
+        await eventually(rescued, what="the lease rescue")
+        job = await get_job(conn, child)
+        assert job is not None and job.status == "cancelled"
+        assert job.last_error == f"cancelled: its dependency job {root.id} failed"
+    finally:
+        await conn.close()
