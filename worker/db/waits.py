@@ -10,23 +10,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import time
 from collections import defaultdict
 from typing import Any
 
-import asyncpg
-
-from worker.db import sql_files, workers
-from worker.db.connection import connect
-from worker.db.errors import is_transient
+from worker.db import sql_files
 from worker.db.jobs import Executor, Job, get_job
-
-log = logging.getLogger(__name__)
+from worker.db.listen import Listener
 
 FINISHED_CHANNEL = "jobqueue_job_finished"
 TERMINAL = frozenset({"completed", "failed", "cancelled"})
-PROBE_SECONDS = 10.0
 CONNECT_WAIT_SECONDS = 5.0
 
 _sql = sql_files.statements("waits")
@@ -38,12 +31,20 @@ async def mark_waited(executor: Executor, job_id: int) -> None:
 
 class JobWaiters:
     def __init__(self, dsn: str, connect_kwargs: dict[str, Any] | None = None) -> None:
-        self._dsn = dsn
-        self._connect_kwargs = connect_kwargs or {}
         self._events: dict[int, set[asyncio.Event]] = defaultdict(set)
+        self._listener = Listener(
+            dsn, {FINISHED_CHANNEL: self._notified}, self._wake_all, connect_kwargs
+        )
         self._task: asyncio.Task[None] | None = None
-        self.connected = asyncio.Event()
-        self.connections = 0  # LISTEN set-ups so far (1 + reconnects)
+
+    @property
+    def connected(self) -> asyncio.Event:
+        return self._listener.connected
+
+    @property
+    def connections(self) -> int:
+        """LISTEN set-ups so far (1 + reconnects)."""
+        return self._listener.connections
 
     @property
     def waiting(self) -> int:
@@ -55,51 +56,15 @@ class JobWaiters:
                 event.set()
 
     def _wake_all(self) -> None:
+        """After a (re)connect every waiter reads its job again: what finished meanwhile was
+        announced to nobody."""
         for events in self._events.values():
             for event in events:
                 event.set()
 
-    async def _run(self) -> None:
-        failures = 0
-        while True:
-            try:
-                conn = await connect(self._dsn, **self._connect_kwargs)
-            except Exception as exc:
-                if not is_transient(exc):
-                    raise
-                failures += 1
-                await asyncio.sleep(min(5.0, 0.1 * 2**failures))
-                continue
-            failures = 0
-            try:
-                await self._listen(conn)
-            except Exception as exc:
-                if not is_transient(exc):
-                    raise
-                log.warning("wait LISTEN connection lost (%s); reconnecting", exc)
-            finally:
-                self.connected.clear()
-                conn.terminate()
-
-    async def _listen(self, conn: asyncpg.Connection) -> None:
-        lost = asyncio.Event()
-        conn.add_termination_listener(lambda _conn: lost.set())
-        await conn.add_listener(FINISHED_CHANNEL, self._notified)
-        self.connections += 1
-        self.connected.set()
-        self._wake_all()  # whatever finished while nobody listened
-        while not conn.is_closed():
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(PROBE_SECONDS):
-                    await lost.wait()
-            if lost.is_set() or conn.is_closed():
-                return
-            async with asyncio.timeout(PROBE_SECONDS):
-                await workers.probe(conn)
-
     async def _ensure_listening(self) -> None:
         if self._task is None or self._task.done():
-            self._task = asyncio.create_task(self._run(), name="job-waiters")
+            self._task = asyncio.create_task(self._listener.run(), name="job-waiters")
         with contextlib.suppress(TimeoutError):
             # without LISTEN, a waiter still answers: by reading the job at its deadline
             await asyncio.wait_for(self.connected.wait(), CONNECT_WAIT_SECONDS)
