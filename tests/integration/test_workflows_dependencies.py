@@ -175,3 +175,38 @@ async def test_a_dependency_rescued_to_failed_cancels_its_dependents(pg_dsn: str
         assert job.last_error == f"cancelled: its dependency job {root.id} failed"
     finally:
         await conn.close()
+
+
+async def test_two_workers_finish_a_random_graph_in_order(pg_dsn: str) -> None:
+    """Dependents share parents across acknowledgements of two workers: every job runs once,
+    after all it waits for, and no acknowledgement deadlocks."""
+    import random
+
+    shuffle = random.Random(7)
+    items = [WorkflowItem(NewJob("echo")) for _ in range(150)]
+    for index in range(150, 230):
+        parents = shuffle.sample(range(index), k=min(index, 6))
+        items.append(WorkflowItem(NewJob("echo"), depends_on_items=parents))
+    conn = await asyncpg.connect(pg_dsn)
+    try:
+        async with conn.transaction():
+            batch = await enqueue_batch(conn, items)
+        ids = [job_id for job_id, _, _ in batch.jobs]
+        async with (
+            running_worker(pg_dsn, _registry(), worker_name="a", max_concurrent_jobs=8),
+            running_worker(pg_dsn, _registry(), worker_name="b", max_concurrent_jobs=8),
+        ):
+            await eventually(lambda: _all_terminal(conn, ids), within=120, what="the graph")
+        rows = {
+            r["id"]: r
+            for r in await conn.fetch(
+                "SELECT id, status::text, attempts, started_at, finished_at FROM jobs"
+            )
+        }
+        assert {r["status"] for r in rows.values()} == {"completed"}
+        assert {r["attempts"] for r in rows.values()} == {1}
+        for item, job_id in zip(items, ids, strict=True):
+            for parent in item.depends_on_items:
+                assert rows[job_id]["started_at"] >= rows[ids[parent]]["finished_at"]
+    finally:
+        await conn.close()
