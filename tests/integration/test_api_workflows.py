@@ -51,6 +51,9 @@ async def test_depends_on_blocks_and_names_a_missing_job(
     second = await client.post(JOBS, json={"job_type": "echo", "depends_on": [first["id"]]})
     assert second.status_code == 201, second.text
     assert second.json()["status"] == "blocked"
+    shown = (await client.get(f"{JOBS}/{second.json()['id']}")).json()
+    assert shown["depends_on"] == [first["id"]]
+    assert (await client.get(f"{JOBS}/{first['id']}")).json()["depends_on"] is None
     bad = await client.post(JOBS, json={"job_type": "echo", "depends_on": [first["id"], 424242]})
     assert bad.status_code == 422, bad.text
     (detail,) = bad.json()["detail"]

@@ -152,6 +152,7 @@ class JobOut(BaseModel):
     finished_at: datetime | None = None
     worker_id: UUID | None = None
     batch_id: int | None = None
+    depends_on: list[int] | None = Field(default=None, description="The jobs it waits for.")
     progress: float | None = Field(default=None, description="0..1, as the handler reported.")
     progress_message: str | None = None
 

@@ -30,6 +30,7 @@ from worker.api.workflows import (
 from worker.db import inspect
 from worker.db.errors import JobNotFound
 from worker.db.jobs import cancel_job, get_job, retry_job
+from worker.db.workflows import dependencies_of
 from worker.settings import Settings
 
 BIGINT_MAX = 2**63 - 1
@@ -147,6 +148,8 @@ async def show_job(
         job = await get_job(state.require_pool(), job_id)
     if job is None:
         raise JobNotFound(job_id)
+    if job.dependencies_left is not None:
+        job.depends_on = await dependencies_of(state.require_pool(), job_id)
     return job
 
 

@@ -54,6 +54,8 @@ class Job:
     batch_id: int | None = None
     progress: float | None = None
     progress_message: str | None = None
+    dependencies_left: int | None = None  # set only on jobs enqueued with depends_on
+    depends_on: list[int] | None = None  # not a column: filled from job_dependencies on demand
 
     @classmethod
     def from_record(cls, record: asyncpg.Record | Mapping[str, Any]) -> Job:
@@ -79,7 +81,9 @@ class Job:
 
 _JOB_FIELDS = tuple(f.name for f in fields(Job))
 # newer columns, which rows from older shapes of a statement may lack
-_OPTIONAL_FIELDS = frozenset({"batch_id", "progress", "progress_message"})
+_OPTIONAL_FIELDS = frozenset(
+    {"batch_id", "progress", "progress_message", "dependencies_left", "depends_on"}
+)
 
 
 @dataclass
