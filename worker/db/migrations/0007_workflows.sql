@@ -277,6 +277,10 @@ BEGIN
 
         wave := '{}';
         CONTINUE WHEN parents IS NULL;
+        -- Dependents are updated in id order (met is sorted, and the = ANY index scan visits
+        -- keys in order: whichever side drives the join, rows come by id), so acknowledgements
+        -- that share dependents lock them in the same order and cannot deadlock, without a
+        -- separate locking pass.
         WITH met AS MATERIALIZED (
             SELECT e.job_id,
                    count(*)::integer AS n,
@@ -286,14 +290,15 @@ BEGIN
                        WHERE NOT e.run_on_failure
                          AND (e.depends_on_id = ANY (failed_parents)
                               OR e.depends_on_id = ANY (cancelled_parents))) AS broken
-            FROM job_dependencies AS e
-            WHERE e.depends_on_id = ANY (parents)
+            -- one primary-key range scan per finished parent, whatever the planner estimates
+            FROM unnest(parents) AS p(id)
+            CROSS JOIN LATERAL (
+                SELECT x.job_id, x.depends_on_id, x.run_on_failure
+                FROM job_dependencies AS x WHERE x.depends_on_id = p.id
+                OFFSET 0  -- not flattened: the planner cannot trade it for a scan by job_id
+            ) AS e
             GROUP BY e.job_id
-        ),
-        locked AS MATERIALIZED (
-            SELECT d.id FROM jobs AS d
-            WHERE d.id = ANY (ARRAY(SELECT met.job_id FROM met)) AND d.status::text = 'blocked'
-            ORDER BY d.id FOR NO KEY UPDATE
+            ORDER BY e.job_id
         ),
         changed AS (
             UPDATE jobs AS d
@@ -306,7 +311,8 @@ BEGIN
                                   ELSE d.last_error END,
                 finished_at = CASE WHEN met.broken IS NOT NULL THEN now() END
             FROM met
-            WHERE d.id = met.job_id AND d.id IN (SELECT locked.id FROM locked)
+            WHERE d.id = ANY (ARRAY(SELECT met.job_id FROM met)) AND d.id = met.job_id
+              AND d.status::text = 'blocked'
             RETURNING d.id, d.status, d.queue_name
         ),
         woken AS (
