@@ -9,3 +9,4 @@ py=.venv/bin/python
 # one API process is held to one core; two share the machine with PostgreSQL
 "$py" -m bench.bench_api --stats-rows 0 --api-workers 2 --batch-connections 8
 "$py" -m bench.bench_controller
+"$py" -m bench.bench_workflows --jobs 10000
