@@ -236,3 +236,25 @@ async def test_doc_examples_run_against_a_real_api(
         "progress": ["completed 1.0 wrote sales-job1.csv"],
     }[name]
     assert out[: len(expected)] == expected
+
+
+async def test_a_dependent_job_with_a_repeated_key_returns_the_first(
+    client: httpx.AsyncClient,
+) -> None:
+    first = (await client.post(JOBS, json={"job_type": "echo"})).json()
+    body = {"job_type": "echo", "depends_on": [first["id"]], "idempotency_key": "k-1"}
+    created = await client.post(JOBS, json=body)
+    again = await client.post(JOBS, json=body)
+    assert (created.status_code, again.status_code) == (201, 200)
+    assert again.json()["id"] == created.json()["id"]
+
+
+async def test_the_callback_spec_is_checked_like_a_job(pg_dsn: str) -> None:
+    async with api_client(api_settings(pg_dsn)) as strict:
+        response = await strict.post(
+            f"{JOBS}/batch",
+            json={"jobs": [{"job_type": "noop"}], "on_complete": {"job_type": "nope"}},
+        )
+    assert response.status_code == 422, response.text
+    assert response.json()["detail"][0]["loc"] == ["body", "on_complete", "job_type"]
+    assert await _count(pg_dsn, "SELECT count(*) FROM jobs") == 0
