@@ -83,3 +83,18 @@ class Listener:
             async with asyncio.timeout(PROBE_SECONDS):
                 await workers.probe(conn)
         log.warning("LISTEN connection closed; reconnecting")
+
+
+class ListeningService:
+    """What a user of one Listener shows: whether it listens, and how many times it set up."""
+
+    _listener: Listener
+
+    @property
+    def connected(self) -> asyncio.Event:
+        return self._listener.connected
+
+    @property
+    def connections(self) -> int:
+        """How many times LISTEN was set up (1 + reconnects)."""
+        return self._listener.connections

@@ -16,7 +16,7 @@ from typing import Any
 
 from worker.db import sql_files
 from worker.db.jobs import Executor, Job, get_job
-from worker.db.listen import Listener
+from worker.db.listen import Listener, ListeningService
 
 FINISHED_CHANNEL = "jobqueue_job_finished"
 TERMINAL = frozenset({"completed", "failed", "cancelled"})
@@ -29,22 +29,13 @@ async def mark_waited(executor: Executor, job_id: int) -> None:
     await executor.execute(_sql("jobs_mark_waited"), job_id)
 
 
-class JobWaiters:
+class JobWaiters(ListeningService):
     def __init__(self, dsn: str, connect_kwargs: dict[str, Any] | None = None) -> None:
         self._events: dict[int, set[asyncio.Event]] = defaultdict(set)
         self._listener = Listener(
             dsn, {FINISHED_CHANNEL: self._notified}, self._wake_all, connect_kwargs
         )
         self._task: asyncio.Task[None] | None = None
-
-    @property
-    def connected(self) -> asyncio.Event:
-        return self._listener.connected
-
-    @property
-    def connections(self) -> int:
-        """LISTEN set-ups so far (1 + reconnects)."""
-        return self._listener.connections
 
     @property
     def waiting(self) -> int:

@@ -4,18 +4,17 @@ loop anyway, since notifications sent meanwhile are gone."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections.abc import Callable
 from typing import Any
 
 from worker.db import NEW_JOB_CHANNEL
-from worker.db.listen import Listener
+from worker.db.listen import Listener, ListeningService
 
 CANCEL_CHANNEL = "jobqueue_cancel"
 
 
-class Waker:
+class Waker(ListeningService):
     def __init__(
         self,
         dsn: str,
@@ -33,15 +32,6 @@ class Waker:
             on_new_job,  # whatever was enqueued while we were not listening
             connect_kwargs,
         )
-
-    @property
-    def connected(self) -> asyncio.Event:
-        return self._listener.connected
-
-    @property
-    def connections(self) -> int:
-        """How many times LISTEN was set up (1 + reconnects)."""
-        return self._listener.connections
 
     def _new_job(self, _conn: object, _pid: int, _channel: str, queue: object) -> None:
         if queue in self._queues:
