@@ -210,3 +210,20 @@ async def test_two_workers_finish_a_random_graph_in_order(pg_dsn: str) -> None:
                 assert rows[job_id]["started_at"] >= rows[ids[parent]]["finished_at"]
     finally:
         await conn.close()
+
+
+async def test_pruning_a_finished_dependent_removes_its_edges(pg_dsn: str) -> None:
+    from worker.db import maintenance
+
+    conn = await asyncpg.connect(pg_dsn)
+    try:
+        root, _ = await enqueue(conn, NewJob("echo"))
+        child = await enqueue_job(conn, NewJob("echo"), depends_on=[root.id])
+        await conn.execute(
+            "UPDATE jobs SET status = 'completed', finished_at = now() - interval '2 hours'"
+        )
+        assert await maintenance.prune_finished_batch(conn, 3600, 10) == 2
+        assert await conn.fetchval("SELECT count(*) FROM job_dependencies") == 0
+        assert await get_job(conn, child) is None
+    finally:
+        await conn.close()

@@ -48,14 +48,23 @@ WHERE w.lease_expires_at < now() - make_interval(secs => $1)
   AND NOT EXISTS (SELECT 1 FROM jobs AS j WHERE j.status = 'running' AND j.worker_id = w.id);
 
 -- name: prune_finished
--- One batch of finished jobs older than $1 seconds, at most $2 rows.
-DELETE FROM jobs
-WHERE id IN (
-    SELECT id
-    FROM jobs
-    WHERE status IN ('completed', 'failed', 'cancelled')
-      AND finished_at < now() - make_interval(secs => $1)
-    ORDER BY finished_at
-    LIMIT $2
-    FOR UPDATE SKIP LOCKED
-);
+-- One batch of finished jobs older than $1 seconds, at most $2 rows; returns how many. The
+-- dependency edges of a pruned job go with it (found through job_dependencies_job_idx).
+WITH pruned AS (
+    DELETE FROM jobs
+    WHERE id IN (
+        SELECT id
+        FROM jobs
+        WHERE status IN ('completed', 'failed', 'cancelled')
+          AND finished_at < now() - make_interval(secs => $1)
+        ORDER BY finished_at
+        LIMIT $2
+        FOR UPDATE SKIP LOCKED
+    )
+    RETURNING id, dependencies_left IS NOT NULL AS had_dependencies
+),
+edges AS (
+    DELETE FROM job_dependencies
+    WHERE job_id = ANY (ARRAY(SELECT id FROM pruned WHERE had_dependencies))
+)
+SELECT count(*) FROM pruned;
