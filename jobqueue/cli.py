@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 from pydantic import ValidationError
 
-from jobqueue import cli_jobs
+from jobqueue import cli_jobs, cli_limits
 from jobqueue.cli_common import load_settings, print_error
 from worker import logs
 from worker.db.connection import DatabaseUnavailable
@@ -28,6 +28,8 @@ app.command()(cli_jobs.enqueue)
 app.add_typer(cli_jobs.jobs_app, name="jobs")
 app.command()(cli_jobs.stats)
 app.command()(cli_jobs.workers)
+# `queues set` (flow control); once the `queues` group exists: attach cli_limits.set_limits to it
+app.add_typer(cli_limits.queues_app, name="queues")
 
 
 @app.command()

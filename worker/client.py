@@ -44,6 +44,7 @@ async def enqueue(
     timeout_seconds: float | None = None,
     depends_on: Sequence[int] | None = None,
     run_on_failure: bool = False,
+    concurrency_key: str | None = None,
 ) -> int:
     """Enqueue one job on the caller's connection; returns its id (the existing job's id for a
     repeated idempotency_key). With depends_on, it waits blocked until those jobs complete."""
@@ -60,6 +61,7 @@ async def enqueue(
         timeout_seconds=timeout_seconds,
         depends_on=list(depends_on) if depends_on else None,
         run_on_failure=run_on_failure,
+        concurrency_key=concurrency_key,
     )
 
 

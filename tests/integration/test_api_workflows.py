@@ -51,6 +51,16 @@ async def test_depends_on_blocks_and_names_a_missing_job(
     second = await client.post(JOBS, json={"job_type": "echo", "depends_on": [first["id"]]})
     assert second.status_code == 201, second.text
     assert second.json()["status"] == "blocked"
+    keyed = await client.post(
+        JOBS, json={"job_type": "echo", "depends_on": [first["id"]], "concurrency_key": "t1"}
+    )
+    assert (
+        await _count(
+            pg_dsn,
+            f"SELECT count(*) FROM jobs WHERE id = {keyed.json()['id']} AND concurrency_key = 't1'",
+        )
+        == 1
+    )
     shown = (await client.get(f"{JOBS}/{second.json()['id']}")).json()
     assert shown["depends_on"] == [first["id"]]
     assert (await client.get(f"{JOBS}/{first['id']}")).json()["depends_on"] is None
@@ -61,7 +71,7 @@ async def test_depends_on_blocks_and_names_a_missing_job(
     assert "424242" in detail["msg"] and "item 0" in detail["msg"]
     ref = await client.post(JOBS, json={"job_type": "echo", "depends_on": ["ref:a"]})
     assert ref.status_code == 422 and ref.json()["detail"][0]["loc"] == ["body", "depends_on", 0]
-    assert await _count(pg_dsn, "SELECT count(*) FROM jobs") == 2
+    assert await _count(pg_dsn, "SELECT count(*) FROM jobs") == 3
 
 
 async def test_a_batch_with_refs_runs_in_order_and_calls_back(

@@ -17,6 +17,7 @@ from worker.api.metrics import ApiMetrics, MetricsMiddleware
 from worker.api.routes_batches import batches_router
 from worker.api.routes_inspect import inspect_router
 from worker.api.routes_jobs import jobs_router
+from worker.api.routes_limits import limits_router
 from worker.api.routes_probes import probes_router
 from worker.api.state import ApiState
 from worker.api.validation import known_job_types
@@ -109,5 +110,6 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(jobs_router(settings))
     app.include_router(probes_router(settings))
     app.include_router(batches_router(settings))
+    app.include_router(limits_router(settings))
     app.add_middleware(MetricsMiddleware, metrics=state.metrics)
     return app

@@ -69,6 +69,12 @@ class JobIn(BaseModel):
     timeout_seconds: float | None = Field(
         default=None, gt=0, le=7 * 24 * 3600.0, description="Per-attempt time limit."
     )
+    concurrency_key: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=255,
+        description="Held by the queue's key_concurrency_limit, e.g. a tenant id.",
+    )
 
     # --- workflows (docs/workflows.md)
     depends_on: list[DependencyRef] | None = Field(
@@ -86,7 +92,9 @@ class JobIn(BaseModel):
         default=False, description="Run even when a dependency failed or was cancelled."
     )
 
-    _check_text = field_validator("job_type", "queue_name", "idempotency_key", "ref")(no_nul)
+    _check_text = field_validator(
+        "job_type", "queue_name", "idempotency_key", "concurrency_key", "ref"
+    )(no_nul)
 
     @field_validator("run_at")
     @classmethod

@@ -85,6 +85,7 @@ async def enqueue(conn: Any, **fields: Any) -> int:
         "depends_on": None,
         "run_on_failure": False,
         "delay_seconds": None,
+        "concurrency_key": None,
         **fields,
     }
     params["payload"] = _json(fields.get("payload") or {})

@@ -85,6 +85,7 @@ def spec_json(job: NewJob) -> str:
         "delay_seconds": job.delay_seconds,
         "idempotency_key": job.idempotency_key,
         "timeout_seconds": job.timeout_seconds,
+        "concurrency_key": job.concurrency_key,
     }
     return _json({k: v for k, v in spec.items() if v is not None})
 
@@ -120,6 +121,7 @@ async def enqueue_job(
                 list(depends_on) or None,
                 run_on_failure,
                 job.delay_seconds,
+                job.concurrency_key,
             )
         )
     except asyncpg.PostgresError as exc:
@@ -166,6 +168,7 @@ async def enqueue_batch(
                     item.run_on_failure,
                     batch_id,
                     index in referenced,
+                    job.concurrency_key,
                 )
             )
         callback = None

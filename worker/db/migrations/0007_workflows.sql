@@ -40,7 +40,8 @@ CREATE INDEX IF NOT EXISTS jobs_batch_idx ON jobs (batch_id) WHERE batch_id IS N
 -- SQLSTATE 22023 and the field in their COLUMN, so drivers can name it.
 CREATE OR REPLACE FUNCTION jobqueue_check_job(
     job_type text, payload jsonb, queue_name text, max_tries integer,
-    idempotency_key text, timeout_seconds double precision, delay_seconds double precision
+    idempotency_key text, timeout_seconds double precision, delay_seconds double precision,
+    concurrency_key text DEFAULT NULL
 ) RETURNS void
 LANGUAGE plpgsql IMMUTABLE AS $$
 BEGIN
@@ -67,6 +68,10 @@ BEGIN
     IF idempotency_key IS NOT NULL AND length(idempotency_key) NOT BETWEEN 1 AND 255 THEN
         RAISE EXCEPTION 'jobqueue_enqueue: idempotency_key must be 1 to 255 characters'
             USING ERRCODE = '22023', COLUMN = 'idempotency_key';
+    END IF;
+    IF concurrency_key IS NOT NULL AND length(concurrency_key) NOT BETWEEN 1 AND 255 THEN
+        RAISE EXCEPTION 'jobqueue_enqueue: concurrency_key must be 1 to 255 characters'
+            USING ERRCODE = '22023', COLUMN = 'concurrency_key';
     END IF;
     IF timeout_seconds IS NOT NULL
        AND NOT (timeout_seconds > 0 AND timeout_seconds <= 7 * 24 * 3600) THEN
@@ -115,7 +120,7 @@ CREATE OR REPLACE FUNCTION jobqueue_insert_job(
     job_type text, payload jsonb, queue_name text, priority integer, run_at timestamptz,
     delay_seconds double precision, max_tries integer, idempotency_key text,
     timeout_seconds double precision, depends_on bigint[], run_on_failure boolean,
-    batch_id bigint, has_dependents boolean
+    batch_id bigint, has_dependents boolean, concurrency_key text DEFAULT NULL
 ) RETURNS bigint
 LANGUAGE plpgsql AS $$
 #variable_conflict use_column
@@ -143,14 +148,14 @@ BEGIN
     END IF;
     INSERT INTO jobs (job_type, payload, queue_name, priority, run_at, max_tries,
                       idempotency_key, timeout_seconds, status, dependencies_left,
-                      has_dependents, batch_id, last_error, finished_at)
+                      has_dependents, batch_id, last_error, finished_at, concurrency_key)
     VALUES (job_type, payload, queue_name, priority,
             coalesce(run_at, now() + make_interval(secs => coalesce(delay_seconds, 0))),
             max_tries, idempotency_key, timeout_seconds, new_status,
             CASE WHEN cardinality(depends_on) > 0 THEN left_count END,
             coalesce(has_dependents, false), batch_id,
             CASE WHEN broken IS NOT NULL THEN 'cancelled: its dependency ' || broken END,
-            CASE WHEN broken IS NOT NULL THEN now() END)
+            CASE WHEN broken IS NOT NULL THEN now() END, concurrency_key)
     ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
     RETURNING id INTO new_id;
     IF new_id IS NULL THEN  -- a concurrent transaction committed the same key meanwhile
@@ -177,12 +182,13 @@ CREATE OR REPLACE FUNCTION jobqueue_enqueue(
     timeout_seconds double precision DEFAULT NULL,
     depends_on bigint[] DEFAULT NULL,
     run_on_failure boolean DEFAULT false,
-    delay_seconds double precision DEFAULT NULL
+    delay_seconds double precision DEFAULT NULL,
+    concurrency_key text DEFAULT NULL
 ) RETURNS bigint
 LANGUAGE plpgsql AS $$
 BEGIN
     PERFORM jobqueue_check_job(job_type, payload, queue_name, max_tries, idempotency_key,
-                               timeout_seconds, delay_seconds);
+                               timeout_seconds, delay_seconds, concurrency_key);
     IF run_at IS NOT NULL AND delay_seconds IS NOT NULL THEN
         RAISE EXCEPTION 'jobqueue_enqueue: give run_at or delay_seconds, not both'
             USING ERRCODE = '22023', COLUMN = 'run_at';
@@ -192,7 +198,7 @@ BEGIN
     END IF;
     RETURN jobqueue_insert_job(job_type, payload, queue_name, priority, run_at, delay_seconds,
                                max_tries, idempotency_key, timeout_seconds, depends_on,
-                               run_on_failure, NULL, false);
+                               run_on_failure, NULL, false, concurrency_key);
 END $$;
 
 -- Enqueue a batch's callback: its spec's payload, extended with the batch id and the counts
@@ -219,7 +225,7 @@ BEGIN
         coalesce((spec ->> 'max_tries')::integer, 3),
         spec ->> 'idempotency_key',
         (spec ->> 'timeout_seconds')::double precision,
-        NULL, false, NULL, false);
+        NULL, false, NULL, false, spec ->> 'concurrency_key');
     UPDATE batches SET callback_job_id = callback, completed_at = now() WHERE id = batch;
     RETURN callback;
 END $$;

@@ -14,5 +14,6 @@ SELECT jobqueue_enqueue(
     timeout_seconds => CAST(:timeout_seconds AS double precision),
     depends_on => CAST(:depends_on AS bigint[]),
     run_on_failure => CAST(:run_on_failure AS boolean),
-    delay_seconds => CAST(:delay_seconds AS double precision)
+    delay_seconds => CAST(:delay_seconds AS double precision),
+    concurrency_key => CAST(:concurrency_key AS text)
 ) AS id;

@@ -6,7 +6,8 @@
 SELECT jobqueue_enqueue(
     job_type => $1, payload => $2::text::jsonb, queue_name => $3, priority => $4,
     run_at => $5, max_tries => $6, idempotency_key => $7, timeout_seconds => $8,
-    depends_on => $9::bigint[], run_on_failure => $10, delay_seconds => $11);
+    depends_on => $9::bigint[], run_on_failure => $10, delay_seconds => $11,
+    concurrency_key => $12);
 
 -- name: dependencies_lock
 -- $1 every job id the batch's items depend on; $2 the batch's field path for errors.
@@ -17,7 +18,7 @@ SELECT count(*) FROM jobqueue_lock_dependencies($1::bigint[], $2);
 -- the ids earlier items got), $13 whether later items depend on it.
 SELECT jobqueue_insert_job($1::text, $2::text::jsonb, $3::text, $4::integer, $5::timestamptz,
                            $6::float8, $7::integer, $8::text, $9::float8, $10::bigint[],
-                           $11::boolean, $12::bigint, $13::boolean);
+                           $11::boolean, $12::bigint, $13::boolean, $14::text);
 
 -- name: batches_insert
 INSERT INTO batches (on_complete) VALUES ($1::text::jsonb) RETURNING id;
