@@ -181,7 +181,7 @@ async def test_wait_returns_the_current_state_when_time_is_up(client: httpx.Asyn
 
 async def test_a_thousand_waiters_share_one_listening_connection(pg_dsn: str) -> None:
     settings = api_settings(pg_dsn, allow_unknown_job_types=True, api_pool_max=5)
-    app = create_app(settings)
+    app = create_app(settings.api, settings.dsn)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
@@ -207,7 +207,7 @@ async def test_a_thousand_waiters_share_one_listening_connection(pg_dsn: str) ->
                 " WHERE datname = current_database() AND pid <> pg_backend_pid()",
             )
             print(f"\n1000 waiters: {connections} database connections (pool max 5 + LISTEN)")
-            assert connections <= settings.api_pool_max + 1
+            assert connections <= settings.api.api_pool_max + 1
             assert waiters.connections == 1
             async with running_worker(pg_dsn, _registry(), max_concurrent_jobs=10):
                 answers = await asyncio.gather(*waits)

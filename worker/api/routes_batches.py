@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 from worker.api.auth import token_dependencies
 from worker.api.state import State
 from worker.db.workflows import get_batch
-from worker.settings import Settings
+from worker.settings import ApiSettings
 
 BatchId = Annotated[int, Path(ge=1, le=2**63 - 1, description="The batch's id.")]
 
@@ -35,7 +35,7 @@ async def show_batch(batch_id: BatchId, state: State) -> Any:
     return batch
 
 
-def batches_router(settings: Settings) -> APIRouter:
+def batches_router(settings: ApiSettings) -> APIRouter:
     router = APIRouter(
         prefix="/api/v1/queue",
         tags=["workflows"],

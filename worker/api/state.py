@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Annotated
 
 import asyncpg
@@ -13,21 +13,17 @@ from fastapi import Depends, HTTPException, Request
 from worker.api.enqueue import EnqueueService, pooled
 from worker.api.metrics import ApiMetrics
 from worker.db.waits import JobWaiters
-from worker.settings import Settings
+from worker.settings import ApiSettings
 
 
 @dataclass
 class ApiState:
-    settings: Settings
+    settings: ApiSettings
     metrics: ApiMetrics
     enqueue: EnqueueService
-    pool: asyncpg.Pool | None = None
     # GET /jobs/{id}?wait_seconds=N: one LISTEN connection for every waiting request
-    waiters: JobWaiters = field(init=False)
-
-    def __post_init__(self) -> None:
-        server_settings = {"application_name": "jobqueue-api waits"}
-        self.waiters = JobWaiters(self.settings.dsn, {"server_settings": server_settings})
+    waiters: JobWaiters
+    pool: asyncpg.Pool | None = None
 
     def open(self, pool: asyncpg.Pool) -> None:
         self.pool = pool
