@@ -10,3 +10,4 @@ py=.venv/bin/python
 "$py" -m bench.bench_api --stats-rows 0 --api-workers 2 --batch-connections 8
 "$py" -m bench.bench_controller
 "$py" -m bench.bench_console
+"$py" -m bench.bench_workflows --jobs 10000

@@ -14,6 +14,7 @@ from worker.api.docs import install_docs
 from worker.api.enqueue import EnqueueService
 from worker.api.errors import install_error_handlers
 from worker.api.metrics import ApiMetrics, MetricsMiddleware
+from worker.api.routes_batches import batches_router
 from worker.api.routes_inspect import inspect_router
 from worker.api.routes_jobs import jobs_router
 from worker.api.routes_limits import limits_router
@@ -22,6 +23,7 @@ from worker.api.state import ApiState
 from worker.api.validation import known_job_types
 from worker.console.routes import install_console
 from worker.db.connection import DatabaseRefused, DatabaseUnavailable, create_pool
+from worker.db.waits import JobWaiters
 from worker.settings import ApiSettings
 
 log = logging.getLogger(__name__)
@@ -81,6 +83,7 @@ def create_app(settings: ApiSettings, dsn: str) -> FastAPI:
         settings=settings,
         metrics=ApiMetrics(),
         enqueue=EnqueueService(settings, known_job_types(settings.handler_modules)),
+        waiters=JobWaiters(dsn, {"server_settings": {"application_name": "jobqueue-api waits"}}),
     )
 
     @asynccontextmanager
@@ -90,6 +93,7 @@ def create_app(settings: ApiSettings, dsn: str) -> FastAPI:
         try:
             yield
         finally:
+            await state.waiters.close()
             state.close()
             await close_pool(pool)
 
@@ -108,6 +112,7 @@ def create_app(settings: ApiSettings, dsn: str) -> FastAPI:
     app.include_router(inspect_router(settings))
     app.include_router(jobs_router(settings))
     app.include_router(probes_router(settings))
+    app.include_router(batches_router(settings))
     app.include_router(limits_router(settings))
     install_console(app, settings)
     app.add_middleware(MetricsMiddleware, metrics=state.metrics)

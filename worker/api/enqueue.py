@@ -107,8 +107,7 @@ class EnqueueService:
             raise DatabaseUnavailable("the database pool is not open")
         return await self._coalescer.enqueue(new_job)
 
-    async def batch(self, jobs: Sequence[JobIn]) -> list[tuple[Enqueued, bool]]:
-        """All jobs in one transaction, or none."""
+    def check_batch_size(self, jobs: Sequence[JobIn]) -> None:
         limit = self.settings.api_max_batch
         if len(jobs) > limit:
             raise InputError(
@@ -117,6 +116,10 @@ class EnqueueService:
                 f"at most {limit} jobs per batch (JOBQUEUE_API_MAX_BATCH), got {len(jobs)}",
                 "too_long",
             )
+
+    async def batch(self, jobs: Sequence[JobIn]) -> list[tuple[Enqueued, bool]]:
+        """All jobs in one transaction, or none."""
+        self.check_batch_size(jobs)
         new_jobs = [self.prepare(job, ("body", "jobs", i)) for i, job in enumerate(jobs)]
         async with pooled(self._require_pool()) as conn, conn.transaction():
             return await enqueue_many_brief(conn, new_jobs)

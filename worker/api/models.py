@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -11,6 +11,10 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from worker.api.validation import check_schedule, no_nul
 from worker.db.inspect import CountKind
 from worker.db.statuses import JobStatus
+
+# A dependency: an existing job's id, or "ref:<name>" of an earlier item of the same batch.
+DependencyRef = Annotated[int, Field(ge=1, le=2**63 - 1)] | Annotated[str, Field(max_length=204)]
+MAX_DEPENDENCIES = 10_000
 
 # PostgreSQL `integer` columns (priority, max_tries) and the longest delay we accept.
 INT32_MAX = 2**31 - 1
@@ -63,9 +67,25 @@ class JobIn(BaseModel):
         description="Held by the queue's key_concurrency_limit, e.g. a tenant id.",
     )
 
-    _check_text = field_validator("job_type", "queue_name", "idempotency_key", "concurrency_key")(
-        no_nul
+    # --- workflows (docs/workflows.md)
+    depends_on: list[DependencyRef] | None = Field(
+        default=None,
+        max_length=MAX_DEPENDENCIES,
+        description="Job ids this job waits for; in a batch also 'ref:<name>' of earlier items.",
     )
+    ref: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=200,
+        description="In a batch: a name later items can depend on as 'ref:<name>'.",
+    )
+    run_on_failure: bool = Field(
+        default=False, description="Run even when a dependency failed or was cancelled."
+    )
+
+    _check_text = field_validator(
+        "job_type", "queue_name", "idempotency_key", "concurrency_key", "ref"
+    )(no_nul)
 
     @field_validator("run_at")
     @classmethod
@@ -104,6 +124,11 @@ class BatchIn(BaseModel):
     )
 
     jobs: list[JobIn] = Field(min_length=1, description="Enqueued in one transaction.")
+    on_complete: JobIn | None = Field(
+        default=None,
+        description="Enqueued once every job of the batch is terminal, whatever the outcomes; "
+        "its payload gains `batch_id` and `counts` (jobs by status).",
+    )
 
 
 class JobOut(BaseModel):
@@ -124,6 +149,10 @@ class JobOut(BaseModel):
     started_at: datetime | None = None
     finished_at: datetime | None = None
     worker_id: UUID | None = None
+    batch_id: int | None = None
+    depends_on: list[int] | None = Field(default=None, description="The jobs it waits for.")
+    progress: float | None = Field(default=None, description="0..1, as the handler reported.")
+    progress_message: str | None = None
 
 
 class BatchItem(BaseModel):
@@ -139,6 +168,9 @@ class BatchOut(BaseModel):
     created: int
     duplicates: int
     jobs: list[BatchItem]
+    batch_id: int | None = Field(
+        default=None, description="Set when the batch has `on_complete`: GET /batches/{id}."
+    )
 
 
 class JobPage(BaseModel):

@@ -12,6 +12,7 @@ from fastapi import Depends, HTTPException, Request
 
 from worker.api.enqueue import EnqueueService, pooled
 from worker.api.metrics import ApiMetrics
+from worker.db.waits import JobWaiters
 from worker.settings import ApiSettings
 
 
@@ -20,6 +21,8 @@ class ApiState:
     settings: ApiSettings
     metrics: ApiMetrics
     enqueue: EnqueueService
+    # GET /jobs/{id}?wait_seconds=N: one LISTEN connection for every waiting request
+    waiters: JobWaiters
     pool: asyncpg.Pool | None = None
 
     def open(self, pool: asyncpg.Pool) -> None:

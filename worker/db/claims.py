@@ -84,8 +84,7 @@ async def complete_jobs(
 ) -> int:
     """Mark jobs completed with their results; returns how many were still ours."""
     by_token = _by_token(ids, attempts, results_json)
-    status = await conn.execute(_sql("complete_jobs"), list(ids), worker_id, by_token)
-    return row_count(status)
+    return int(await conn.fetchval(_sql("complete_jobs"), list(ids), worker_id, by_token))
 
 
 async def fail_jobs(
@@ -99,8 +98,7 @@ async def fail_jobs(
     """Record failed attempts: a delay sends the job back to pending, None fails it for good."""
     values = [json.dumps([e, d]) for e, d in zip(errors, retry_delays, strict=True)]
     by_token = _by_token(ids, attempts, values)
-    status = await conn.execute(_sql("fail_jobs"), list(ids), worker_id, by_token)
-    return row_count(status)
+    return int(await conn.fetchval(_sql("fail_jobs"), list(ids), worker_id, by_token))
 
 
 async def release_jobs(

@@ -51,12 +51,21 @@ class Job:
     finished_at: datetime | None
     worker_id: UUID | None
     timeout_seconds: float | None = None
+    # --- workflows (migrations 0004 and 0007)
+    batch_id: int | None = None
+    progress: float | None = None
+    progress_message: str | None = None
+    dependencies_left: int | None = None  # set only on jobs enqueued with depends_on
+    depends_on: list[int] | None = None  # not a column: filled from job_dependencies on demand
 
     @classmethod
     def from_record(cls, record: asyncpg.Record | Mapping[str, Any]) -> Job:
-        values = {name: record[name] for name in _JOB_FIELDS}
+        values = {name: record[name] for name in _JOB_FIELDS if name not in _OPTIONAL_FIELDS}
+        values.update({name: record.get(name) for name in _OPTIONAL_FIELDS})
         values["payload"] = _json_value(values["payload"])
         values["result"] = _json_value(values["result"])
+        if values["progress"] is not None:  # a `real` column: show 0.1, not 0.10000000149
+            values["progress"] = round(values["progress"], 6)
         return cls(**values)
 
     def to_dict(self) -> dict[str, Any]:
@@ -72,6 +81,10 @@ class Job:
 
 
 _JOB_FIELDS = tuple(f.name for f in fields(Job))
+# newer columns, which rows from older shapes of a statement may lack
+_OPTIONAL_FIELDS = frozenset(
+    {"batch_id", "progress", "progress_message", "dependencies_left", "depends_on"}
+)
 
 
 @dataclass

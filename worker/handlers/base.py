@@ -30,6 +30,14 @@ class JobContext:
     worker_id: str = ""
     worker_name: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+    # --- progress (docs/workflows.md): where ctx.progress() reports go; None outside a worker
+    progress_sink: ProgressSink | None = field(default=None, repr=False, compare=False)
+
+    def progress(self, fraction: float, message: str | None = None) -> None:
+        """Report how far the job is, 0..1, with an optional message. Cheap, and safe from a
+        thread: the worker stores the latest report at most once per second."""
+        if self.progress_sink is not None:
+            self.progress_sink(fraction, message)
 
     @property
     def logger(self) -> logging.Logger:
@@ -46,6 +54,7 @@ class JobContext:
         config: HandlerSettings,
         worker_id: str,
         worker_name: str,
+        progress_sink: ProgressSink | None = None,
     ) -> JobContext:
         """The runtime's constructor, once per job: the very object `JobContext(...)` makes,
         without a frozen dataclass's `object.__setattr__` per field, which costs a tenth of a
@@ -62,11 +71,13 @@ class JobContext:
                 "worker_id": worker_id,
                 "worker_name": worker_name,
                 "extra": {},
+                "progress_sink": progress_sink,
             }
         )
         return ctx
 
 
+ProgressSink = Callable[[float, "str | None"], None]
 JSONResult = dict[str, Any] | list[Any] | str | int | float | bool | None
 Handler = Callable[[dict[str, Any], JobContext], Awaitable[JSONResult]]
 HandlerT = TypeVar("HandlerT", bound=Handler)  # keeps a decorated function's own type

@@ -190,10 +190,13 @@ def process_image(payload: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
     """Validate, read, transform and write (blocking; runs in a thread)."""
     job = read_job(payload)
     data, stem, label, field = read_source(payload, ctx.config.images_dir)
+    ctx.progress(0.1, f"read {len(data)} bytes")
     source = decode_image(data, field, label)
+    ctx.progress(0.3, f"decoded {source.width}x{source.height}")
     source_format = (source.format or "").lower()
     fmt = job.format or (source_format if source_format in SAVE_MODES else "png")
     output = encode(transform(source, job), fmt, job.quality)
+    ctx.progress(0.8, f"{job.operation} done, encoded as {fmt}")
     base_name = job.output_name or (
         f"{safe_file_stem(stem, fallback='image', max_length=60)}-{job.operation}-job{ctx.job_id}"
     )
@@ -202,6 +205,7 @@ def process_image(payload: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
     path = write_file(Path(ctx.config.images_dir) / OUTPUT_SUBDIR, name, output)
     with Image.open(io.BytesIO(output)) as written:
         width, height = written.size
+    ctx.progress(1.0, f"wrote {path.name}")
     return {
         "path": str(path),
         "format": fmt,

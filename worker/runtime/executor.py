@@ -7,9 +7,11 @@ import asyncio
 import json
 import time
 from dataclasses import dataclass
+from functools import partial
 
 from worker.db.claims import ClaimedJob
 from worker.handlers.base import HandlerRegistry, HandlerSpec, JobContext, PermanentError
+from worker.runtime.progress import ProgressWriter
 from worker.runtime.resilience import backoff_delay
 from worker.settings import WorkerSettings
 
@@ -56,10 +58,17 @@ def unknown_type_error(job_type: str, registry: HandlerRegistry) -> str:
 
 
 class JobRunner:
-    def __init__(self, settings: WorkerSettings, registry: HandlerRegistry, worker_id: str) -> None:
+    def __init__(
+        self,
+        settings: WorkerSettings,
+        registry: HandlerRegistry,
+        worker_id: str,
+        progress: ProgressWriter | None = None,
+    ) -> None:
         self._settings = settings
         self._registry = registry
         self._worker_id = worker_id
+        self._progress = progress
 
     def timeout_for(self, job: ClaimedJob, spec: HandlerSpec) -> float | None:
         """The job's own timeout, else its handler's, else the worker's default."""
@@ -100,6 +109,9 @@ class JobRunner:
             self._settings.handlers,
             self._worker_id,
             self._settings.worker_name,
+            None
+            if self._progress is None
+            else partial(self._progress.report, job.id, job.attempts),
         )
         timeout = self.timeout_for(job, spec)
         scope: asyncio.Timeout | None = None
@@ -109,6 +121,8 @@ class JobRunner:
             else:
                 async with asyncio.timeout(timeout) as scope:
                     result = await spec.handler(job.payload, context)
+            if self._progress is not None and self._progress.has_pending(job.id, job.attempts):
+                await self._progress.flush_job(job.id, job.attempts)
             return Outcome(
                 True, result_json=result_to_json(result), seconds=time.monotonic() - started
             )

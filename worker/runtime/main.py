@@ -23,6 +23,7 @@ from worker.runtime.heartbeat import Heartbeat
 from worker.runtime.http import HealthServer
 from worker.runtime.loop import ClaimLoop
 from worker.runtime.metrics import WorkerMetrics
+from worker.runtime.progress import ProgressWriter
 from worker.runtime.rescuer import rescue_once
 from worker.runtime.resilience import retry_transient
 from worker.runtime.services import PeriodicService, Service, TaskService
@@ -61,7 +62,8 @@ class WorkerProcess:
         self.pool = await create_pool(
             self.dsn, min_size=1, max_size=POOL_SIZE, server_settings=server_settings
         )
-        runner = JobRunner(settings, self.registry, str(self.id))
+        self.progress = ProgressWriter(self.pool, self.id)
+        runner = JobRunner(settings, self.registry, str(self.id), self.progress)
         tracker = self.tracker
         self.loop = ClaimLoop(settings, runner, self.pool, self.id, self.metrics, tracker)
         self.metrics.track_in_flight(lambda: tracker.in_flight)
@@ -79,6 +81,7 @@ class WorkerProcess:
         await self._start_http()
         self._services = [TaskService("waker", self.waker.run)]
         self._services.append(TaskService("heartbeat", self.heartbeat.run))
+        self._services.append(TaskService("progress", self.progress.run))
         if settings.rescue_enabled:
             self._services.append(
                 PeriodicService(

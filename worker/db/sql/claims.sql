@@ -88,36 +88,54 @@ ORDER BY priority DESC, run_at, id;
 
 -- name: complete_jobs
 -- $1 ids, $2 worker id, $3 a JSON object {"<id>:<attempts>": result, ...}.
-WITH acks AS MATERIALIZED (SELECT $3::text::jsonb AS by_token)
-UPDATE jobs AS j
-SET status = 'completed', result = acks.by_token -> (j.id || ':' || j.attempts),
-    finished_at = now(), lease_expires_at = NULL
-FROM acks
-WHERE j.id = ANY (ARRAY(SELECT unnest($1::bigint[])))
-  AND j.status::text = 'running' AND j.worker_id = $2
-  AND acks.by_token ? (j.id || ':' || j.attempts);
+-- Jobs with dependents, waiters or a tracked batch are handed to jobqueue_jobs_finished
+-- (migration 0007) in this same statement; for others that costs one flag read per row.
+WITH acks AS MATERIALIZED (SELECT $3::text::jsonb AS by_token),
+done AS (
+    UPDATE jobs AS j
+    SET status = 'completed', result = acks.by_token -> (j.id || ':' || j.attempts),
+        finished_at = now(), lease_expires_at = NULL
+    FROM acks
+    WHERE j.id = ANY (ARRAY(SELECT unnest($1::bigint[])))
+      AND j.status::text = 'running' AND j.worker_id = $2
+      AND acks.by_token ? (j.id || ':' || j.attempts)
+    RETURNING j.id, (j.has_dependents OR j.has_waiters OR j.batch_id IS NOT NULL) AS follow
+)
+SELECT count(*) AS written,
+       CASE WHEN bool_or(follow)
+            THEN jobqueue_jobs_finished(array_agg(id) FILTER (WHERE follow)) END AS followed
+FROM done;
 
 -- name: fail_jobs
 -- $1 ids, $2 worker id, $3 a JSON object {"<id>:<attempts>": [error, retry delay], ...}.
 -- A delay sends the job back to pending at now() + delay with its error kept; null fails it.
-WITH acks AS MATERIALIZED (SELECT $3::text::jsonb AS by_token)
-UPDATE jobs AS j
-SET status = CASE WHEN acks.by_token -> (j.id || ':' || j.attempts) ->> 1 IS NULL
-                  THEN 'failed' ELSE 'pending' END::job_status,
-    run_at = coalesce(
-        now() + make_interval(
-            secs => (acks.by_token -> (j.id || ':' || j.attempts) ->> 1)::float8),
-        j.run_at),
-    finished_at = CASE WHEN acks.by_token -> (j.id || ':' || j.attempts) ->> 1 IS NULL
-                       THEN now() END,
-    worker_id = CASE WHEN acks.by_token -> (j.id || ':' || j.attempts) ->> 1 IS NULL
-                     THEN j.worker_id END,
-    last_error = acks.by_token -> (j.id || ':' || j.attempts) ->> 0,
-    lease_expires_at = NULL
-FROM acks
-WHERE j.id = ANY (ARRAY(SELECT unnest($1::bigint[])))
-  AND j.status::text = 'running' AND j.worker_id = $2
-  AND acks.by_token ? (j.id || ':' || j.attempts);
+-- Final failures follow up as in complete_jobs.
+WITH acks AS MATERIALIZED (SELECT $3::text::jsonb AS by_token),
+done AS (
+    UPDATE jobs AS j
+    SET status = CASE WHEN acks.by_token -> (j.id || ':' || j.attempts) ->> 1 IS NULL
+                      THEN 'failed' ELSE 'pending' END::job_status,
+        run_at = coalesce(
+            now() + make_interval(
+                secs => (acks.by_token -> (j.id || ':' || j.attempts) ->> 1)::float8),
+            j.run_at),
+        finished_at = CASE WHEN acks.by_token -> (j.id || ':' || j.attempts) ->> 1 IS NULL
+                           THEN now() END,
+        worker_id = CASE WHEN acks.by_token -> (j.id || ':' || j.attempts) ->> 1 IS NULL
+                         THEN j.worker_id END,
+        last_error = acks.by_token -> (j.id || ':' || j.attempts) ->> 0,
+        lease_expires_at = NULL
+    FROM acks
+    WHERE j.id = ANY (ARRAY(SELECT unnest($1::bigint[])))
+      AND j.status::text = 'running' AND j.worker_id = $2
+      AND acks.by_token ? (j.id || ':' || j.attempts)
+    RETURNING j.id, j.status::text = 'failed'
+                    AND (j.has_dependents OR j.has_waiters OR j.batch_id IS NOT NULL) AS follow
+)
+SELECT count(*) AS written,
+       CASE WHEN bool_or(follow)
+            THEN jobqueue_jobs_finished(array_agg(id) FILTER (WHERE follow)) END AS followed
+FROM done;
 
 -- name: release_jobs
 -- Claimed jobs whose handler never started go back without using up a try.

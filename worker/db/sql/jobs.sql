@@ -65,16 +65,20 @@ SELECT * FROM jobs WHERE id = $1;
 
 -- name: cancel_job
 -- A running job keeps its worker_id; that worker's fenced writes now change nothing, and the
--- notification lets it stop the handler at once.
+-- notification lets it stop the handler at once. A blocked job (waiting on dependencies) can
+-- be cancelled too; its own dependents, waiters and batch follow up (migration 0007).
 WITH cancelled AS (
     UPDATE jobs
     SET status = 'cancelled', finished_at = now(), lease_expires_at = NULL
-    WHERE id = $1 AND status IN ('pending', 'running')
+    WHERE id = $1 AND status IN ('pending', 'running', 'blocked')
     RETURNING *
 )
 SELECT cancelled.*,
        CASE WHEN cancelled.worker_id IS NOT NULL
-            THEN pg_notify('jobqueue_cancel', cancelled.id::text) END AS notified
+            THEN pg_notify('jobqueue_cancel', cancelled.id::text) END AS notified,
+       CASE WHEN cancelled.has_dependents OR cancelled.has_waiters
+                 OR cancelled.batch_id IS NOT NULL
+            THEN jobqueue_jobs_finished(ARRAY[cancelled.id]) END AS followed
 FROM cancelled;
 
 -- name: retry_job
