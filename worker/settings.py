@@ -163,6 +163,17 @@ class Settings(BaseSettings):
     )
     kubeconfig: str | None = Field(default=None, validation_alias=AliasChoices("KUBECONFIG"))
 
+    # --- tracing (docs/tracing.md): off unless asked for, so an image that carries the otel
+    # extra traces nothing until told to
+    otel: bool = Field(default=False, validation_alias=_env("OTEL"))
+    # OpenTelemetry's own variable, with its own values; the SDK reads the exporter's
+    # OTEL_EXPORTER_OTLP_* and the resource's OTEL_SERVICE_NAME itself
+    otel_traces_exporter: Literal["otlp", "console", "none"] = Field(
+        default="otlp", validation_alias=AliasChoices("OTEL_TRACES_EXPORTER")
+    )
+    # "module:function" that installs a tracer provider of its own instead (tests, samplers)
+    otel_configure: str | None = Field(default=None, validation_alias=_env("OTEL_CONFIGURE"))
+
     @field_validator("db_url")
     @classmethod
     def _normalize_db_url(cls, value: str) -> str:

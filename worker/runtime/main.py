@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Coroutine
 from typing import Any
 
-from worker import logs
+from worker import logs, tracing
 from worker.db import claims, workers
 from worker.db.connection import create_pool
 from worker.handlers.base import HandlerRegistry
@@ -57,6 +57,7 @@ class WorkerProcess:
 
     async def start(self) -> None:
         settings = self.settings
+        tracing.setup(settings, "jobqueue-worker")  # before the claim loop takes its hooks
         server_settings = {"application_name": self.application_name}
         self.pool = await create_pool(
             settings.dsn, min_size=1, max_size=POOL_SIZE, server_settings=server_settings

@@ -35,9 +35,10 @@ claimed AS (
         lease_expires_at = now() + make_interval(secs => $4)
     WHERE j.id = ANY (ARRAY(SELECT id FROM picked))  -- primary-key lookups, never a scan
     RETURNING j.id, j.job_type, j.payload, j.queue_name, j.attempts, j.max_tries,
-              j.timeout_seconds, j.priority, j.run_at
+              j.timeout_seconds, j.traceparent, j.priority, j.run_at
 )
-SELECT id, job_type, payload::text, queue_name, attempts, max_tries, timeout_seconds
+SELECT id, job_type, payload::text, queue_name, attempts, max_tries, timeout_seconds,
+       traceparent  -- NULL unless the enqueue was traced: one NULL per row otherwise
 FROM claimed
 ORDER BY priority DESC, run_at, id;
 
