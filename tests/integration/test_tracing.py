@@ -15,8 +15,9 @@ from typing import Any
 import asyncpg
 import httpx
 
+from tests.fixtures.doc_examples import example
 from tests.fixtures.otel_capture import SPANS_DIR, read_spans
-from tests.fixtures.processes import log_tail, stop_process
+from tests.fixtures.processes import free_port, log_tail, stop_process
 from tests.integration.api_support import JOBS, api_process
 from tests.integration.queue_support import REPO, eventually, start_worker_process
 
@@ -260,3 +261,30 @@ def test_tracing_off_imports_no_opentelemetry(pg_dsn: str) -> None:
     assert report["worker_imports"] == []
     assert report["api_imports"] == []
     assert report["spans_module"] is False
+
+
+def test_the_docs_console_example_prints_one_trace(pg_dsn: str, tmp_path: Path) -> None:
+    block = example("docs/tracing.md", "console-trace")
+    env = {
+        "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin",
+        "DB_URL": pg_dsn,
+        "PORT": str(free_port()),
+        "PYTHONPATH": str(REPO),
+    }
+    done = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", block.code],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    logs = "\n".join(log_tail(tmp_path / name) for name in ("api.log", "worker.log"))
+    assert done.returncode == 0, f"{done.stdout}\n{done.stderr}\n{logs}"
+    # grep -c's answer: spans of the caller's trace in each process
+    counts = dict(line.rsplit(":", 1) for line in done.stdout.split("}")[-1].split())
+    assert int(counts["api-spans.json"]) >= 2, done.stdout
+    assert int(counts["worker-spans.json"]) == 3, done.stdout
+    worker_spans = (tmp_path / "worker-spans.json").read_text()
+    for name in ("claim default", "process default", "complete default"):
+        assert f'"name": "{name}"' in worker_spans
