@@ -53,8 +53,21 @@ PROBES = frozenset({"/livez", "/healthz", "/readyz", "/metrics"})
 
 _propagator = TraceContextTextMapPropagator()
 _tracer: trace.Tracer = trace.NoOpTracer()
+
+# Per-job state between two stages, normally for milliseconds. A job that never reaches the
+# next stage (given back at shutdown, cancelled, its ack abandoned) leaves an entry behind:
+# past this many, the oldest go.
+MAX_PENDING = 100_000
+# job id -> its creation context, parsed once at the claim for the process span
+_claimed: dict[int, Context] = {}
 # job id -> (its process span, its queue): the parent of the acknowledgement's span
 _processed: dict[int, tuple[SpanContext, str]] = {}
+
+
+def _keep(table: dict[int, Any], job_id: int, value: Any) -> None:
+    table[job_id] = value
+    if len(table) > MAX_PENDING:
+        del table[next(iter(table))]  # dicts keep insertion order: the oldest
 
 
 # --- setup
@@ -150,9 +163,11 @@ def claimed(jobs: Sequence[Any], started: float) -> None:
     for job in jobs:
         attributes = _messaging("receive", "claim", job.queue_name, job.id)
         attributes["messaging.batch.message_count"] = len(jobs)
+        creation = _creation_context(job.traceparent)
+        _keep(_claimed, job.id, creation)
         span = _tracer.start_span(
             f"claim {job.queue_name}",
-            context=_creation_context(job.traceparent),
+            context=creation,
             kind=SpanKind.CLIENT,
             attributes=attributes,
             start_time=start,
@@ -165,9 +180,10 @@ def traced_run(run: Callable[[Job], Awaitable[Result]]) -> Callable[[Job], Await
         attributes = _messaging("process", "process", job.queue_name, job.id)
         attributes["jobqueue.job.type"] = job.job_type
         attributes["jobqueue.job.attempt"] = job.attempts
+        creation = _claimed.pop(job.id, None)
         span = _tracer.start_span(
             f"process {job.queue_name}",
-            context=_creation_context(job.traceparent),
+            context=creation if creation is not None else _creation_context(job.traceparent),
             kind=SpanKind.CONSUMER,
             attributes=attributes,
         )
@@ -175,10 +191,12 @@ def traced_run(run: Callable[[Job], Awaitable[Result]]) -> Callable[[Job], Await
         token = context.attach(trace.set_span_in_context(span))
         try:
             outcome: Any = await run(job)
-        except BaseException as exc:  # a cancel: the job is no longer this worker's
+        except BaseException as exc:  # a cancel, or the drain timeout's interruption
             span.set_status(Status(StatusCode.ERROR, type(exc).__name__))
             span.set_attribute("error.type", type(exc).__name__)
             span.end()
+            # an interrupted job is still acknowledged (as a failed try): under this span
+            _keep(_processed, job.id, (span.get_span_context(), job.queue_name))
             raise
         finally:
             context.detach(token)
@@ -186,7 +204,7 @@ def traced_run(run: Callable[[Job], Awaitable[Result]]) -> Callable[[Job], Await
             span.set_status(Status(StatusCode.ERROR, outcome.error))
             span.set_attribute("error.type", "failed" if outcome.retry_delay is None else "retry")
         span.end()
-        _processed[job.id] = (span.get_span_context(), job.queue_name)
+        _keep(_processed, job.id, (span.get_span_context(), job.queue_name))
         return outcome
 
     return traced

@@ -1,0 +1,60 @@
+"""The tracing switch: off, the hooks are no-ops that hand back what they were given; a bad
+setting or a missing extra is an error that names the setting."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+from pydantic import ValidationError
+
+from worker import tracing
+from worker.settings import Settings
+
+
+async def _run(job: int) -> int:
+    return job
+
+
+def test_off_the_hooks_are_no_ops() -> None:
+    tracing.setup(Settings(otel=False), "test")
+    assert tracing.enabled is False
+    assert tracing.traced_run(_run) is _run  # the handler is called directly
+    assert tracing.app_telemetry() is None  # FastAPI's own defaults
+    span = tracing.enqueue_span("default")
+    assert span is tracing.enqueue_batch_span([]) and span.traceparent is None
+    with span as entered:
+        entered.enqueued(1, True)
+    assert tracing.settling([(1, 1, "null")], "complete") is tracing.settling([], "fail")
+    tracing.claimed([], 0.0)
+
+
+def test_on_without_the_extra_names_the_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delitem(sys.modules, "worker.tracing.spans", raising=False)
+    monkeypatch.setitem(sys.modules, "opentelemetry.sdk", None)  # as if not installed
+    with pytest.raises(tracing.TracingUnavailable, match=r"JOBQUEUE_OTEL=true.*otel"):
+        tracing.setup(Settings(otel=True), "test")
+    assert tracing.enabled is False
+
+
+def test_a_configure_target_that_does_not_load_names_the_setting() -> None:
+    from worker.tracing import spans
+
+    with pytest.raises(ValueError, match="JOBQUEUE_OTEL_CONFIGURE='no_such_module:f'"):
+        spans._call_configure("no_such_module:f", "test")
+
+
+def test_the_exporter_is_one_of_the_sdk_names(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OTEL_TRACES_EXPORTER", "zipkin")
+    with pytest.raises(ValidationError, match="OTEL_TRACES_EXPORTER"):
+        Settings()
+
+
+def test_pending_state_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    from worker.tracing import spans
+
+    monkeypatch.setattr(spans, "MAX_PENDING", 2)
+    table: dict[int, str] = {}
+    for job_id in (1, 2, 3):
+        spans._keep(table, job_id, str(job_id))
+    assert table == {2: "2", 3: "3"}  # the oldest went
