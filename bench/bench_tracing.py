@@ -5,9 +5,11 @@ off, with tracing on, and as the code before tracing (worker/ at an older commit
     python bench/bench_tracing.py --jobs 20000 --rounds 3 --before 9e2e32f
 
 "On" is the SDK with a BatchSpanProcessor whose exporter drops what it gets: it times making
-the spans (four per job: claim, process, the acknowledgement and a traceparent to parse), not
-an exporter's encoding or network, which depend on where spans go. Its jobs carry a
-traceparent, as jobs enqueued through a traced API do; the other variants' do not.
+the spans (three per job: claim, process and the acknowledgement, and a traceparent to parse),
+not an exporter's encoding or network, which depend on where spans go. Its jobs carry a
+traceparent, as jobs enqueued through a traced API do; the other variants' do not. "On, 1 in
+10 sampled" is the same with nine jobs in ten carrying an unsampled traceparent, as an API
+that samples 10% of its traces writes them: the worker follows its parent's decision.
 """
 
 from __future__ import annotations
@@ -31,7 +33,8 @@ from bench import contenders
 from bench.bench_drain import Result, check_all_completed, measure
 from bench.common import REPO, SQL, fresh_database, machine_note, print_table, ratio, server
 
-VARIANTS = ("before", "off", "on")
+# variant -> the share of its jobs whose traceparent is sampled (None: no traceparent)
+VARIANTS: dict[str, float | None] = {"before": None, "off": None, "on": 1.0, "on, 1 in 10": 0.1}
 DISCARD = "bench.bench_tracing:discard_spans"
 
 
@@ -82,20 +85,23 @@ def worker_child(
     contenders.ours(index, ready, go, stop, dsn, slots, ack_batch, extra)
 
 
-def random_traceparent() -> str:
-    return f"00-{secrets.token_hex(16)}-{secrets.token_hex(8)}-01"
+def random_traceparent(sampled: bool) -> str:
+    return f"00-{secrets.token_hex(16)}-{secrets.token_hex(8)}-{'01' if sampled else '00'}"
 
 
-async def fill(dsn: str, count: int, traced: bool, chunk: int = 10_000) -> None:
+async def fill(dsn: str, count: int, sampled: float | None, chunk: int = 10_000) -> None:
     from worker.db.jobs import NewJob, enqueue_many
 
+    every = None if not sampled else round(1 / sampled)
     conn = await asyncpg.connect(dsn)
     try:
         for start in range(0, count, chunk):
-            size = min(chunk, count - start)
             jobs = [
-                NewJob("noop", traceparent=random_traceparent() if traced else None)
-                for _ in range(size)
+                NewJob(
+                    "noop",
+                    traceparent=None if every is None else random_traceparent(i % every == 0),
+                )
+                for i in range(start, min(start + chunk, count))
             ]
             await enqueue_many(conn, jobs)
     finally:
@@ -116,16 +122,21 @@ async def run(count: int, rounds: int, slots: int, ack_batch: int, before: str) 
     with tempfile.TemporaryDirectory() as old_tree, server() as srv:
         extract(before, old_tree)
         for round_ in range(rounds):
-            for variant in VARIANTS:  # interleaved, so drift on a shared machine hits all three
-                traced = variant == "on"
-                dsn = await fresh_database(srv, f"bench_tracing_{variant}", migrated=True)
+            for index, (variant, sampled) in enumerate(VARIANTS.items()):
+                # interleaved, so that drift on a shared machine hits every variant
+                dsn = await fresh_database(srv, f"bench_tracing_{index}", migrated=True)
                 result = await measure(
                     f"{variant} (round {round_ + 1})",
                     dsn,
                     count,
-                    lambda d, n, traced=traced: fill(d, n, traced),  # type: ignore[misc]
+                    lambda d, n, sampled=sampled: fill(d, n, sampled),  # type: ignore[misc]
                     worker_child,
-                    (slots, ack_batch, old_tree if variant == "before" else None, traced),
+                    (
+                        slots,
+                        ack_batch,
+                        old_tree if variant == "before" else None,
+                        variant.startswith("on"),
+                    ),
                     1,
                     SQL["jobs_left"],
                 )
@@ -143,12 +154,10 @@ def report(results: list[tuple[str, Result]], count: int, slots: int, before: st
         f"before = worker/ at {before}",
         rows,
     )
-    print(
-        f"\n  best of each: before {best['before']:,.0f}, off {best['off']:,.0f}, "
-        f"on {best['on']:,.0f} jobs/s"
-    )
-    print(f"  tracing off vs before: {ratio(best['off'], best['before'])}")
-    print(f"  tracing on vs off:     {ratio(best['on'], best['off'])}")
+    print("\n  best of each: " + ", ".join(f"{v} {b:,.0f}" for v, b in best.items()) + " jobs/s")
+    print(f"  tracing off vs before:        {ratio(best['off'], best['before'])}")
+    print(f"  tracing on vs off:            {ratio(best['on'], best['off'])}")
+    print(f"  tracing on, 1 in 10, vs off:  {ratio(best['on, 1 in 10'], best['off'])}")
     print(f"  machine: {machine_note()}")
 
 

@@ -14,6 +14,7 @@ top of `create_app` and `WorkerProcess.start`, before anything takes a hook.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -49,23 +50,8 @@ class EnqueueSpan:
         return None
 
 
-class _Settling:
-    """A batch acknowledgement being written; the real one times it."""
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        return None
-
-
 _NO_SPAN = EnqueueSpan()
-_NO_SETTLING = _Settling()
+_NO_SETTLING: AbstractContextManager[None] = nullcontext()  # reusable: it holds no state
 
 
 # --- the hooks (no-ops until setup rebinds them)
@@ -97,7 +83,7 @@ def traced_run(
     return run
 
 
-def settling(items: Sequence[Sequence[Any]], operation: str) -> _Settling:
+def settling(items: Sequence[Sequence[Any]], operation: str) -> AbstractContextManager[None]:
     """Around a batch acknowledgement; `items` start with the job id (acks.py's tuples)."""
     return _NO_SETTLING
 
