@@ -117,8 +117,9 @@ def _call_configure(target: str, service_name: str) -> None:
 # --- the API
 def app_telemetry() -> TelemetryConfig:
     # FastAPI's native telemetry makes the SERVER span (http.route, the incoming traceparent
-    # header honoured) and its children, with no instrumentation package to install
-    return TelemetryConfig(exclude=_is_probe)
+    # header honoured), with no instrumentation package to install. Its operation spans
+    # (dependencies, endpoint, serialization) would add four spans to every request.
+    return TelemetryConfig(exclude=_is_probe, operation_spans=False)
 
 
 def _is_probe(scope: Any) -> bool:
