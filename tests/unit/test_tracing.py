@@ -58,3 +58,29 @@ def test_pending_state_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
     for job_id in (1, 2, 3):
         spans._keep(table, job_id, str(job_id))
     assert table == {2: "2", 3: "3"}  # the oldest went
+
+
+def test_the_provider_names_the_service_and_the_worker(monkeypatch: pytest.MonkeyPatch) -> None:
+    from worker.tracing import spans
+
+    monkeypatch.delenv("OTEL_SERVICE_NAME", raising=False)
+    monkeypatch.delenv("OTEL_RESOURCE_ATTRIBUTES", raising=False)
+    provider = spans._provider(Settings(otel_traces_exporter="none"), "jobqueue-worker", "w-1")
+    assert provider.resource.attributes["service.name"] == "jobqueue-worker"
+    assert provider.resource.attributes["service.instance.id"] == "w-1"
+    provider.shutdown()
+    monkeypatch.setenv("OTEL_SERVICE_NAME", "billing-worker")  # the standard variable wins
+    provider = spans._provider(Settings(otel_traces_exporter="console"), "jobqueue-worker", None)
+    assert provider.resource.attributes["service.name"] == "billing-worker"
+    assert provider.resource.attributes["service.instance.id"] != "w-1"  # the SDK's own
+    provider.shutdown()
+
+
+@pytest.mark.parametrize("name", ["otlp", "console"])
+def test_each_exporter_name_makes_its_exporter(name: str) -> None:
+    from worker.tracing import spans
+
+    exporter = spans._exporter(name)
+    assert exporter is not None and name in type(exporter).__name__.lower()
+    exporter.shutdown()
+    assert spans._exporter("none") is None

@@ -57,7 +57,8 @@ class WorkerProcess:
 
     async def start(self) -> None:
         settings = self.settings
-        tracing.setup(settings, "jobqueue-worker")  # before the claim loop takes its hooks
+        # before the claim loop takes its hooks
+        tracing.setup(settings, "jobqueue-worker", str(self.id))
         server_settings = {"application_name": self.application_name}
         self.pool = await create_pool(
             settings.dsn, min_size=1, max_size=POOL_SIZE, server_settings=server_settings

@@ -84,7 +84,8 @@ def traced_run(
 
 
 def settling(items: Sequence[Sequence[Any]], operation: str) -> AbstractContextManager[None]:
-    """Around a batch acknowledgement; `items` start with the job id (acks.py's tuples)."""
+    """Around a batch acknowledgement of `items`, acks.py's tuples: the job id first and, in a
+    failure, the retry delay fourth (None: failed for good)."""
     return _NO_SETTLING
 
 
@@ -93,9 +94,9 @@ class TracingUnavailable(RuntimeError):
     """JOBQUEUE_OTEL=true without the otel extra; the message says what to install."""
 
 
-def setup(settings: Settings, service_name: str) -> None:
+def setup(settings: Settings, service_name: str, instance_id: str | None = None) -> None:
     """Turn tracing on for this process when JOBQUEUE_OTEL is true; a no-op otherwise, and
-    on a second call."""
+    on a second call. `instance_id` (a worker's UUID) becomes service.instance.id."""
     global enabled
     if not settings.otel or enabled:
         return
@@ -105,7 +106,7 @@ def setup(settings: Settings, service_name: str) -> None:
         raise TracingUnavailable(
             f"JOBQUEUE_OTEL=true needs the otel extra (pip install 'job-queue[otel]'): {exc}"
         ) from None
-    spans.install(settings, service_name)
+    spans.install(settings, service_name, instance_id)
     module = globals()
     for name in spans.HOOKS:
         module[name] = getattr(spans, name)

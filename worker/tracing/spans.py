@@ -25,7 +25,7 @@ from typing import Any, TypeVar
 from fastapi.telemetry import TelemetryConfig
 from opentelemetry import context, trace
 from opentelemetry.context import Context
-from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.resources import OTELResourceDetector, Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
 from opentelemetry.trace import Span, SpanContext, SpanKind, Status, StatusCode
@@ -71,19 +71,24 @@ def _keep(table: dict[int, Any], job_id: int, value: Any) -> None:
 
 
 # --- setup
-def install(settings: Settings, service_name: str) -> None:
+def install(settings: Settings, service_name: str, instance_id: str | None) -> None:
     global _tracer
     if settings.otel_configure:
         _call_configure(settings.otel_configure, service_name)
     else:
-        trace.set_tracer_provider(_provider(settings, service_name))
+        trace.set_tracer_provider(_provider(settings, service_name, instance_id))
     _tracer = trace.get_tracer("jobqueue")
 
 
-def _provider(settings: Settings, service_name: str) -> TracerProvider:
-    resource = Resource.create()  # OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES, if set
-    if str(resource.attributes.get("service.name", "")).startswith("unknown_service"):
-        resource = resource.merge(Resource({"service.name": service_name}))
+def _provider(settings: Settings, service_name: str, instance_id: str | None) -> TracerProvider:
+    # what OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES say wins over our defaults
+    from_environment = OTELResourceDetector().detect().attributes
+    ours: dict[str, str] = {}
+    if "service.name" not in from_environment:
+        ours["service.name"] = service_name
+    if instance_id is not None and "service.instance.id" not in from_environment:
+        ours["service.instance.id"] = instance_id  # the id the workers table knows it by
+    resource = Resource.create().merge(Resource(ours))
     provider = TracerProvider(resource=resource)
     exporter = _exporter(settings.otel_traces_exporter)
     if exporter is not None:
