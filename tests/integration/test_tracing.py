@@ -261,20 +261,25 @@ def test_the_docs_console_example_prints_one_trace(pg_dsn: str, tmp_path: Path) 
         "PORT": str(free_port()),
         "PYTHONPATH": str(REPO),
     }
-    done = subprocess.run(
+    shell = subprocess.Popen(
         ["bash", "-euo", "pipefail", "-c", block.code],
         cwd=tmp_path,
         env=env,
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
-        timeout=180,
+        start_new_session=True,  # its API and worker are in its process group
     )
+    try:
+        stdout, stderr = shell.communicate(timeout=180)
+    finally:
+        stop_process(shell)  # by its pid's group: the example's own processes, if any are left
     logs = "\n".join(log_tail(tmp_path / name) for name in ("api.log", "worker.log"))
-    assert done.returncode == 0, f"{done.stdout}\n{done.stderr}\n{logs}"
+    assert shell.returncode == 0, f"{stdout}\n{stderr}\n{logs}"
     # grep -c's answer: spans of the caller's trace in each process
-    counts = dict(line.rsplit(":", 1) for line in done.stdout.split("}")[-1].split())
-    assert int(counts["api-spans.json"]) == 2, done.stdout  # the request, the send
-    assert int(counts["worker-spans.json"]) == 3, done.stdout
+    counts = dict(line.rsplit(":", 1) for line in stdout.split("}")[-1].split())
+    assert int(counts["api-spans.json"]) == 2, stdout  # the request, the send
+    assert int(counts["worker-spans.json"]) == 3, stdout
     worker_spans = (tmp_path / "worker-spans.json").read_text()
     for name in ("claim default", "process default", "complete default"):
         assert f'"name": "{name}"' in worker_spans
