@@ -40,8 +40,10 @@ def test_on_without_the_extra_names_the_setting(monkeypatch: pytest.MonkeyPatch)
 def test_a_configure_target_that_does_not_load_names_the_setting() -> None:
     from worker.tracing import spans
 
-    with pytest.raises(ValueError, match="JOBQUEUE_OTEL_CONFIGURE='no_such_module:f'"):
-        spans._call_configure("no_such_module:f", "test")
+    with pytest.raises(tracing.TracingUnavailable, match="JOBQUEUE_OTEL_CONFIGURE='nowhere:f'"):
+        spans._call_configure("nowhere:f", "test")
+    with pytest.raises(tracing.TracingUnavailable, match="'module:function'"):
+        spans._call_configure("worker.settings", "test")  # no function named
 
 
 def test_the_exporter_is_one_of_the_sdk_names(monkeypatch: pytest.MonkeyPatch) -> None:

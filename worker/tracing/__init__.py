@@ -91,7 +91,8 @@ def settling(items: Sequence[Sequence[Any]], operation: str) -> AbstractContextM
 
 # --- the switch
 class TracingUnavailable(RuntimeError):
-    """JOBQUEUE_OTEL=true without the otel extra; the message says what to install."""
+    """Tracing was asked for and cannot start: the otel extra is missing, or
+    JOBQUEUE_OTEL_CONFIGURE does not load. The message names the setting."""
 
 
 def setup(settings: Settings, service_name: str, instance_id: str | None = None) -> None:

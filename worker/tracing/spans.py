@@ -32,7 +32,7 @@ from opentelemetry.trace import Span, SpanContext, SpanKind, Status, StatusCode
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from worker.settings import Settings
-from worker.tracing import EnqueueSpan
+from worker.tracing import EnqueueSpan, TracingUnavailable
 
 Job = TypeVar("Job")
 Result = TypeVar("Result")
@@ -110,9 +110,9 @@ def _exporter(name: str) -> SpanExporter | None:
 def _call_configure(target: str, service_name: str) -> None:
     module_name, _, function_name = target.partition(":")
     try:
-        function = getattr(importlib.import_module(module_name), function_name or "configure")
+        function = getattr(importlib.import_module(module_name), function_name)
     except (ImportError, AttributeError) as exc:
-        raise ValueError(
+        raise TracingUnavailable(
             f"JOBQUEUE_OTEL_CONFIGURE={target!r}: cannot load it ({exc}); "
             "give an importable 'module:function'"
         ) from None
