@@ -124,9 +124,12 @@ async def run(
     with tempfile.TemporaryDirectory() as old_tree, server() as srv:
         extract(before, old_tree)
         for round_ in range(rounds):
-            for index, variant in enumerate(only):
+            # interleaved, so that drift on a shared machine hits every variant, and in the
+            # reverse order every other round, so that going first or last favours none
+            order = only if round_ % 2 == 0 else only[::-1]
+            for variant in order:
+                index = only.index(variant)
                 sampled = VARIANTS[variant]
-                # interleaved, so that drift on a shared machine hits every variant
                 dsn = await fresh_database(srv, f"bench_tracing_{index}", migrated=True)
                 result = await measure(
                     f"{variant} (round {round_ + 1})",
