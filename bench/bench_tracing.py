@@ -7,9 +7,9 @@ off, with tracing on, and as the code before tracing (worker/ at an older commit
 "On" is the SDK with a BatchSpanProcessor whose exporter drops what it gets: it times making
 the spans (three per job: claim, process and the acknowledgement, and a traceparent to parse),
 not an exporter's encoding or network, which depend on where spans go. Its jobs carry a
-traceparent, as jobs enqueued through a traced API do; the other variants' do not. "On, 1 in
-10 sampled" is the same with nine jobs in ten carrying an unsampled traceparent, as an API
-that samples 10% of its traces writes them: the worker follows its parent's decision.
+traceparent, as jobs enqueued through a traced API do; the other variants' do not.
+"on-1in10" is the same with nine jobs in ten carrying an unsampled traceparent, as an API that
+samples 10% of its traces writes them: the worker follows its parent's decision.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from bench.bench_drain import Result, check_all_completed, measure
 from bench.common import REPO, SQL, fresh_database, machine_note, print_table, ratio, server
 
 # variant -> the share of its jobs whose traceparent is sampled (None: no traceparent)
-VARIANTS: dict[str, float | None] = {"before": None, "off": None, "on": 1.0, "on, 1 in 10": 0.1}
+VARIANTS: dict[str, float | None] = {"before": None, "off": None, "on": 1.0, "on-1in10": 0.1}
 DISCARD = "bench.bench_tracing:discard_spans"
 
 
@@ -165,7 +165,7 @@ def report(results: list[tuple[str, Result]], count: int, slots: int, before: st
     for label, ours, anchor in (
         ("tracing off vs before", "off", "before"),
         ("tracing on vs off", "on", "off"),
-        ("tracing on, 1 in 10, vs off", "on, 1 in 10", "off"),
+        ("tracing on-1in10 vs off", "on-1in10", "off"),
     ):
         if ours in best and anchor in best:
             print(f"  {label + ':':29} {ratio(best[ours], best[anchor])}")
