@@ -166,9 +166,10 @@ class Settings(BaseSettings):
     # --- tracing (docs/tracing.md): off unless asked for, so an image that carries the otel
     # extra traces nothing until told to
     otel: bool = Field(default=False, validation_alias=_env("OTEL"))
-    # OpenTelemetry's own variable, with its own values; the SDK reads the exporter's
-    # OTEL_EXPORTER_OTLP_* and the resource's OTEL_SERVICE_NAME itself
-    otel_traces_exporter: Literal["otlp", "console", "none"] = Field(
+    # OpenTelemetry's own variable: otlp, console, none, or a comma-separated list. Checked
+    # only when tracing is on (worker.tracing), as a platform may set it for other programs.
+    # The SDK reads the exporter's OTEL_EXPORTER_OTLP_* and OTEL_SERVICE_NAME itself.
+    otel_traces_exporter: str = Field(
         default="otlp", validation_alias=AliasChoices("OTEL_TRACES_EXPORTER")
     )
     # "module:function" that installs a tracer provider of its own instead (tests, samplers)

@@ -90,10 +90,23 @@ def _provider(settings: Settings, service_name: str, instance_id: str | None) ->
         ours["service.instance.id"] = instance_id  # the id the workers table knows it by
     resource = Resource.create().merge(Resource(ours))
     provider = TracerProvider(resource=resource)
-    exporter = _exporter(settings.otel_traces_exporter)
-    if exporter is not None:
+    for exporter in _exporters(settings.otel_traces_exporter):
         provider.add_span_processor(BatchSpanProcessor(exporter))
     return provider
+
+
+def _exporters(value: str) -> list[SpanExporter]:
+    names = [name.strip() for name in value.split(",") if name.strip()]
+    unknown = [name for name in names if name not in EXPORTERS]
+    if unknown or not names:
+        raise TracingUnavailable(
+            f"OTEL_TRACES_EXPORTER={value!r}: choose from {', '.join(EXPORTERS)} "
+            "(a comma-separated list for several)"
+        )
+    return [exporter for name in names if (exporter := _exporter(name)) is not None]
+
+
+EXPORTERS = ("otlp", "console", "none")
 
 
 def _exporter(name: str) -> SpanExporter | None:
