@@ -30,7 +30,10 @@ def test_off_the_hooks_are_no_ops() -> None:
 
 def test_on_without_the_extra_names_the_setting(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delitem(sys.modules, "worker.tracing.spans", raising=False)
-    monkeypatch.setitem(sys.modules, "opentelemetry.sdk", None)  # as if not installed
+    monkeypatch.delattr(tracing, "spans", raising=False)  # `from worker.tracing import spans`
+    for name in [m for m in sys.modules if m.startswith("opentelemetry.sdk")]:
+        monkeypatch.setitem(sys.modules, name, None)  # as if not installed
+    monkeypatch.setitem(sys.modules, "opentelemetry.sdk", None)
     with pytest.raises(tracing.TracingUnavailable, match=r"JOBQUEUE_OTEL=true.*otel"):
         tracing.setup(Settings(otel=True), "test")
     assert tracing.enabled is False
