@@ -92,13 +92,23 @@ async def test_one_trace_from_the_api_request_to_the_acknowledgement(
                 JOBS, json={"job_type": "test_always_fails", "payload": {}, "max_tries": 2}
             )
             failing_id = answer.json()["id"]
+            answer = await client.post(
+                f"{JOBS}/batch", json={"jobs": [{"job_type": "noop", "payload": {}}] * 2}
+            )
+            assert answer.status_code == 201, answer.text
+            batch_ids = [job["id"] for job in answer.json()["jobs"]]
             assert (await finished(client, ok_id))["status"] == "completed"
             assert (await finished(client, failing_id))["status"] == "failed"
 
         async def settled() -> bool:
             spans = read_spans(spans_dir)
-            return bool(by_name(spans, "complete default", ok_id)) and bool(
-                by_name(spans, "fail default", failing_id)
+            return all(
+                by_name(spans, name, job_id)
+                for name, job_id in (
+                    ("complete default", ok_id),
+                    ("fail default", failing_id),
+                    *(("complete default", job_id) for job_id in batch_ids),
+                )
             )
 
         await eventually(settled, within=60, what="the acknowledgements' spans")
@@ -159,6 +169,26 @@ async def test_one_trace_from_the_api_request_to_the_acknowledgement(
     assert fail["parent_span_id"] == runs[1]["span_id"]
     assert_messaging(retry, "settle", "retry")
     assert_messaging(fail, "settle", "fail")
+    # a batch: one send span, the creation context of each of its jobs
+    (batch_send,) = [
+        s for s in by_name(spans, "send default") if "messaging.message.id" not in s["attributes"]
+    ]
+    assert batch_send["attributes"]["messaging.batch.message_count"] == 2
+    conn = await asyncpg.connect(pg_dsn)
+    try:
+        stored_batch = await conn.fetch(
+            "SELECT traceparent FROM jobs WHERE id = ANY($1::bigint[])", batch_ids
+        )
+    finally:
+        await conn.close()
+    # the flags are the SDK's: sampled, and (for a trace it started) W3C level 2's "random"
+    expected = f"00-{batch_send['trace_id']}-{batch_send['span_id']}-"
+    assert [r["traceparent"][:-2] for r in stored_batch] == [expected, expected]
+    assert all(int(r["traceparent"][-2:], 16) & 1 for r in stored_batch)
+    for job_id in batch_ids:
+        (claimed,) = by_name(spans, "claim default", job_id)
+        assert claimed["parent_span_id"] == batch_send["span_id"]
+
     # the probes make no spans
     assert not [s for s in spans if s["name"].endswith(("/healthz", "/readyz", "/livez"))]
 
