@@ -2,7 +2,7 @@
 off, with tracing on, and as the code before tracing (worker/ at an older commit, taken with
 `git archive`), each on a fresh database of one throwaway server, in one run.
 
-    python bench/bench_tracing.py --jobs 20000 --rounds 3 --before 9e2e32f
+    python bench/bench_tracing.py --jobs 20000 --rounds 3 --before 935c783
 
 "On" is the SDK with a BatchSpanProcessor whose exporter drops what it gets: it times making
 the spans (three per job: claim, process and the acknowledgement, and a traceparent to parse),
@@ -77,11 +77,11 @@ def worker_child(
     extra: dict[str, Any] = {}
     if traced:
         from worker import tracing
-        from worker.settings import Settings
+        from worker.settings import TracingSettings
 
         extra = {"otel": True, "otel_configure": DISCARD}
         # before the clock starts: the SDK's import is not the hot path's cost
-        tracing.setup(Settings(**extra), "jobqueue-worker")
+        tracing.setup(TracingSettings(**extra), "jobqueue-worker")
     contenders.ours(index, ready, go, stop, dsn, slots, ack_batch, extra)
 
 
@@ -180,8 +180,9 @@ def main() -> None:
     parser.add_argument("--ack-batch", type=int, default=500, help="JOBQUEUE_ACK_BATCH_SIZE")
     parser.add_argument(
         "--before",
-        default="9e2e32f",
-        help="the commit whose worker/ is the 'before' variant (default: tracing's base)",
+        default="935c783",
+        help="the commit whose worker/ is the 'before' variant: main just before tracing "
+        "(default: the main that tracing was last merged with)",
     )
     parser.add_argument(
         "--only",

@@ -63,7 +63,7 @@ def ours(
     go.wait()
 
     async def run() -> None:
-        process = WorkerProcess(settings, handlers)
+        process = WorkerProcess(settings.worker, handlers, dsn=settings.dsn)
         await process.start()
         await _until(stop)
         await process.shutdown()

@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 from pydantic import ValidationError
 
-from jobqueue import cli_jobs
+from jobqueue import cli_jobs, cli_limits
 from jobqueue.cli_common import load_settings, print_error
 from worker import logs
 from worker.db.connection import DatabaseUnavailable
@@ -29,6 +29,8 @@ app.command()(cli_jobs.enqueue)
 app.add_typer(cli_jobs.jobs_app, name="jobs")
 app.command()(cli_jobs.stats)
 app.command()(cli_jobs.workers)
+# `queues set` (flow control); once the `queues` group exists: attach cli_limits.set_limits to it
+app.add_typer(cli_limits.queues_app, name="queues")
 
 
 @app.command()
@@ -45,7 +47,9 @@ def worker() -> None:
     """Run a worker process (MAX_CONCURRENT_JOBS slots over WORKER_QUEUES)."""
     from worker.runtime.main import run_worker
 
-    raise typer.Exit(run_worker(load_settings()))
+    settings = load_settings()
+    logs.configure(settings.debug, settings.log_format)
+    raise typer.Exit(run_worker(settings.worker, settings.dsn))
 
 
 @app.command()
@@ -53,7 +57,9 @@ def api() -> None:
     """Serve the REST API (port 8001 by default)."""
     from worker.api.server import serve
 
-    serve(load_settings())
+    settings = load_settings()
+    logs.configure(settings.debug, settings.log_format)
+    serve(settings.api, settings.dsn)
 
 
 @app.command()
@@ -61,7 +67,9 @@ def controller() -> None:
     """Run the autoscaling controller (a kopf operator, no CRDs)."""
     from controller.main import run_controller
 
-    raise typer.Exit(run_controller(load_settings()))
+    settings = load_settings()
+    logs.configure(settings.debug, settings.log_format, default="json")
+    raise typer.Exit(run_controller(settings.controller, settings.dsn))
 
 
 @app.command()

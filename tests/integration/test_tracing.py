@@ -233,7 +233,7 @@ async def main(dsn):
                         retention_seconds=0, poll_interval=0.1)
     conn = await connect(dsn)
     job, _ = await enqueue(conn, NewJob("noop"))
-    process = WorkerProcess(settings, registry)
+    process = WorkerProcess(settings.worker, registry, dsn=dsn)
     await process.start()
     for _ in range(600):
         if (await get_job(conn, job.id)).status == "completed":
@@ -246,7 +246,7 @@ async def main(dsn):
     import fastapi, httpx
     baseline = otel_modules()
     from worker.api.app import create_app
-    app = create_app(settings)
+    app = create_app(settings.api, dsn)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://api") as client:

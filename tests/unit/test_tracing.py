@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from worker import tracing
-from worker.settings import Settings
+from worker.settings import Settings, TracingSettings
 
 
 async def _run(job: int) -> int:
@@ -16,7 +16,7 @@ async def _run(job: int) -> int:
 
 
 def test_off_the_hooks_are_no_ops() -> None:
-    tracing.setup(Settings(otel=False), "test")
+    tracing.setup(TracingSettings(otel=False), "test")
     assert tracing.enabled is False
     assert tracing.traced_run(_run) is _run  # the handler is called directly
     assert tracing.app_telemetry() is None  # FastAPI's own defaults
@@ -35,7 +35,7 @@ def test_on_without_the_extra_names_the_setting(monkeypatch: pytest.MonkeyPatch)
         monkeypatch.setitem(sys.modules, name, None)  # as if not installed
     monkeypatch.setitem(sys.modules, "opentelemetry.sdk", None)
     with pytest.raises(tracing.TracingUnavailable, match=r"JOBQUEUE_OTEL=true.*otel"):
-        tracing.setup(Settings(otel=True), "test")
+        tracing.setup(TracingSettings(otel=True), "test")
     assert tracing.enabled is False
 
 
@@ -54,7 +54,7 @@ def test_an_unknown_exporter_is_refused_only_when_tracing_is_on(
     from worker.tracing import spans
 
     monkeypatch.setenv("OTEL_TRACES_EXPORTER", "zipkin")  # set for some other program
-    settings = Settings()  # tracing off: no complaint
+    settings = Settings().worker.tracing  # tracing off: no complaint
     assert settings.otel_traces_exporter == "zipkin"
     with pytest.raises(tracing.TracingUnavailable, match="OTEL_TRACES_EXPORTER='zipkin'"):
         spans._provider(settings, "jobqueue-worker", None)
@@ -79,12 +79,15 @@ def test_the_provider_names_the_service_and_the_worker(monkeypatch: pytest.Monke
 
     monkeypatch.delenv("OTEL_SERVICE_NAME", raising=False)
     monkeypatch.delenv("OTEL_RESOURCE_ATTRIBUTES", raising=False)
-    provider = spans._provider(Settings(otel_traces_exporter="none"), "jobqueue-worker", "w-1")
+    provider = spans._provider(
+        TracingSettings(otel_traces_exporter="none"), "jobqueue-worker", "w-1"
+    )
     assert provider.resource.attributes["service.name"] == "jobqueue-worker"
     assert provider.resource.attributes["service.instance.id"] == "w-1"
     provider.shutdown()
     monkeypatch.setenv("OTEL_SERVICE_NAME", "billing-worker")  # the standard variable wins
-    provider = spans._provider(Settings(otel_traces_exporter="console"), "jobqueue-worker", None)
+    settings = TracingSettings(otel_traces_exporter="console")
+    provider = spans._provider(settings, "jobqueue-worker", None)
     assert provider.resource.attributes["service.name"] == "billing-worker"
     assert provider.resource.attributes["service.instance.id"] != "w-1"  # the SDK's own
     provider.shutdown()

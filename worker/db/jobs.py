@@ -19,6 +19,7 @@ from asyncpg.pool import PoolConnectionProxy
 
 from worker.db import sql_files
 from worker.db.errors import JobNotFound, JobStateConflict
+from worker.job_checks import check_schedule
 
 Executor = asyncpg.Connection | asyncpg.Pool | PoolConnectionProxy
 
@@ -84,6 +85,7 @@ class NewJob:
     max_tries: int = 3
     idempotency_key: str | None = None
     timeout_seconds: float | None = None
+    concurrency_key: str | None = None  # per-key limits (flow control)
     # The payload's JSON text when the caller has it already (the API measured it): saves
     # serialising it twice. It must encode `payload`.
     payload_json: str | None = field(default=None, repr=False, compare=False)
@@ -99,8 +101,7 @@ class NewJob:
             raise ValueError("payload must be a JSON object")
         if self.max_tries < 1:
             raise ValueError("max_tries must be at least 1")
-        if self.run_at is not None and self.delay_seconds is not None:
-            raise ValueError("give run_at or delay_seconds, not both")
+        check_schedule(self.run_at, self.delay_seconds)
         if self.delay_seconds is not None and not (
             math.isfinite(self.delay_seconds) and self.delay_seconds >= 0
         ):
@@ -118,8 +119,8 @@ _payload_json = json.JSONEncoder(allow_nan=False).encode
 
 
 def _columns(jobs: Sequence[NewJob]) -> list[list[Any] | None]:
-    """The ten parallel arrays insert_jobs unnests; without traceparents the tenth is one NULL,
-    so that tracing off sends nothing per job."""
+    """The parallel arrays insert_jobs unnests; without traceparents the last is one NULL, so
+    that tracing off sends nothing per job."""
     return [
         [job.job_type for job in jobs],
         [
@@ -133,6 +134,7 @@ def _columns(jobs: Sequence[NewJob]) -> list[list[Any] | None]:
         [job.max_tries for job in jobs],
         [job.idempotency_key for job in jobs],
         [job.timeout_seconds for job in jobs],
+        [job.concurrency_key for job in jobs],
         [job.traceparent for job in jobs] if any(job.traceparent for job in jobs) else None,
     ]
 

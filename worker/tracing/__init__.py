@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 if TYPE_CHECKING:
     from fastapi.telemetry import TelemetryConfig
 
-    from worker.settings import Settings
+    from worker.settings import TracingSettings
 
 Job = TypeVar("Job")
 Result = TypeVar("Result")
@@ -95,7 +95,7 @@ class TracingUnavailable(RuntimeError):
     JOBQUEUE_OTEL_CONFIGURE does not load. The message names the setting."""
 
 
-def setup(settings: Settings, service_name: str, instance_id: str | None = None) -> None:
+def setup(settings: TracingSettings, service_name: str, instance_id: str | None = None) -> None:
     """Turn tracing on for this process when JOBQUEUE_OTEL is true; a no-op otherwise, and
     on a second call. `instance_id` (a worker's UUID) becomes service.instance.id."""
     global enabled

@@ -31,7 +31,7 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExport
 from opentelemetry.trace import Span, SpanContext, SpanKind, Status, StatusCode
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
-from worker.settings import Settings
+from worker.settings import TracingSettings
 from worker.tracing import EnqueueSpan, TracingUnavailable
 
 Job = TypeVar("Job")
@@ -71,7 +71,7 @@ def _keep(table: dict[int, Any], job_id: int, value: Any) -> None:
 
 
 # --- setup
-def install(settings: Settings, service_name: str, instance_id: str | None) -> None:
+def install(settings: TracingSettings, service_name: str, instance_id: str | None) -> None:
     global _tracer
     if settings.otel_configure:
         _call_configure(settings.otel_configure, service_name)
@@ -80,7 +80,9 @@ def install(settings: Settings, service_name: str, instance_id: str | None) -> N
     _tracer = trace.get_tracer("jobqueue")
 
 
-def _provider(settings: Settings, service_name: str, instance_id: str | None) -> TracerProvider:
+def _provider(
+    settings: TracingSettings, service_name: str, instance_id: str | None
+) -> TracerProvider:
     # what OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES say wins over our defaults
     from_environment = OTELResourceDetector().detect().attributes
     ours: dict[str, str] = {}
