@@ -17,6 +17,7 @@ from worker import logs
 from worker.db.connection import DatabaseUnavailable
 from worker.logs import LogFormat
 from worker.settings import get_settings
+from worker.tracing import TracingUnavailable
 
 app = typer.Typer(
     help="Job-Queue: a PostgreSQL job queue with a Kubernetes autoscaler.",
@@ -127,7 +128,7 @@ def main() -> None:
     # one place for every command: an unreachable database is a message, not a traceback
     try:
         app()
-    except DatabaseUnavailable as exc:
+    except (DatabaseUnavailable, TracingUnavailable) as exc:
         print_error(str(exc))
         sys.exit(1)
     except Exception as exc:

@@ -167,6 +167,21 @@ class HandlerSettings(Part):
     smtp: SmtpSettings = Field(default_factory=SmtpSettings)
 
 
+class TracingSettings(Part):
+    """OpenTelemetry (docs/tracing.md), a part of the worker's and of the API's: off unless
+    asked for, so that an image that carries the otel extra traces nothing until told to."""
+
+    otel: bool = Field(default=False, validation_alias=_env("OTEL"))
+    # OpenTelemetry's own variable: otlp, console, none, or a comma-separated list. Checked
+    # only when tracing is on (worker.tracing), as a platform may set it for other programs.
+    # The SDK reads the exporter's OTEL_EXPORTER_OTLP_* and OTEL_SERVICE_NAME itself.
+    otel_traces_exporter: str = Field(
+        default="otlp", validation_alias=AliasChoices("OTEL_TRACES_EXPORTER")
+    )
+    # "module:function" that installs a tracer provider of its own instead (tests, samplers)
+    otel_configure: str | None = Field(default=None, validation_alias=_env("OTEL_CONFIGURE"))
+
+
 class WorkerSettings(Part):
     """`jobqueue worker`: the runtime, and the handlers' part it hands to each job."""
 
@@ -202,6 +217,7 @@ class WorkerSettings(Part):
     handler_modules: CsvList = _handler_modules()
     worker_port: int = Field(default=9100, ge=0, le=65535, validation_alias=_env("WORKER_PORT"))
     handlers: HandlerSettings = Field(default_factory=HandlerSettings)
+    tracing: TracingSettings = Field(default_factory=TracingSettings)
 
     @field_validator("worker_queues")
     @classmethod
@@ -239,6 +255,7 @@ class ApiSettings(Part):
     drain_timeout: float = _drain_timeout()
     # uvicorn's log level and access log
     debug: bool = _debug()
+    tracing: TracingSettings = Field(default_factory=TracingSettings)
 
 
 class ControllerSettings(Part):

@@ -26,7 +26,15 @@ from worker.settings import (
 )
 
 # Names more than one part reads, each from the same variable.
-SHARED = {"handler_modules": 2, "drain_timeout": 2, "debug": 3}
+SHARED = {
+    "handler_modules": 2,
+    "drain_timeout": 2,
+    "debug": 3,
+    # one TracingSettings part, held by the worker's part and by the API's
+    "otel": 2,
+    "otel_traces_exporter": 2,
+    "otel_configure": 2,
+}
 
 
 def test_the_seeds_variables_reach_the_worker_part(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 import asyncpg
 from fastapi import FastAPI
 
+from worker import tracing
 from worker.api.docs import install_docs
 from worker.api.enqueue import EnqueueService
 from worker.api.errors import install_error_handlers
@@ -79,6 +80,7 @@ async def close_pool(pool: asyncpg.Pool) -> None:
 
 
 def create_app(settings: ApiSettings, dsn: str) -> FastAPI:
+    tracing.setup(settings.tracing, "jobqueue-api")
     state = ApiState(
         settings=settings,
         metrics=ApiMetrics(),
@@ -104,6 +106,7 @@ def create_app(settings: ApiSettings, dsn: str) -> FastAPI:
         lifespan=lifespan,
         docs_url=None,  # served by install_docs, from local assets
         redoc_url=None,
+        telemetry=tracing.app_telemetry(),
     )
     app.state.api = state
     install_error_handlers(app)

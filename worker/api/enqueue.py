@@ -16,6 +16,7 @@ from typing import cast
 
 import asyncpg
 
+from worker import tracing
 from worker.api.coalesce import EnqueueCoalescer
 from worker.api.models import JobIn
 from worker.api.validation import InputError, Loc, check_job_type, check_payload
@@ -71,7 +72,7 @@ class EnqueueService:
     def close(self) -> None:
         self._pool = self._coalescer = None
 
-    def prepare(self, job: JobIn, loc: Loc) -> NewJob:
+    def prepare(self, job: JobIn, loc: Loc, traceparent: str | None = None) -> NewJob:
         """The data layer's input, or an InputError naming the field."""
         settings = self.settings
         check_job_type(
@@ -98,14 +99,18 @@ class EnqueueService:
             timeout_seconds=job.timeout_seconds,
             concurrency_key=job.concurrency_key,
             payload_json=text,
+            traceparent=traceparent,
         )
 
     async def one(self, job: JobIn) -> tuple[Job, bool]:
         """One job, committed before this returns; grouped with concurrent ones."""
-        new_job = self.prepare(job, ("body",))
-        if self._coalescer is None:
-            raise DatabaseUnavailable("the database pool is not open")
-        return await self._coalescer.enqueue(new_job)
+        with tracing.enqueue_span(job.queue_name) as span:
+            new_job = self.prepare(job, ("body",), span.traceparent)
+            if self._coalescer is None:
+                raise DatabaseUnavailable("the database pool is not open")
+            enqueued = await self._coalescer.enqueue(new_job)
+            span.enqueued(enqueued[0].id, enqueued[1])
+            return enqueued
 
     def check_batch_size(self, jobs: Sequence[JobIn]) -> None:
         limit = self.settings.api_max_batch
@@ -116,13 +121,14 @@ class EnqueueService:
                 f"at most {limit} jobs per batch (JOBQUEUE_API_MAX_BATCH), got {len(jobs)}",
                 "too_long",
             )
-
     async def batch(self, jobs: Sequence[JobIn]) -> list[tuple[Enqueued, bool]]:
         """All jobs in one transaction, or none."""
         self.check_batch_size(jobs)
-        new_jobs = [self.prepare(job, ("body", "jobs", i)) for i, job in enumerate(jobs)]
-        async with pooled(self._require_pool()) as conn, conn.transaction():
-            return await enqueue_many_brief(conn, new_jobs)
+        with tracing.enqueue_batch_span(jobs) as span:
+            parent = span.traceparent
+            new_jobs = [self.prepare(j, ("body", "jobs", i), parent) for i, j in enumerate(jobs)]
+            async with pooled(self._require_pool()) as conn, conn.transaction():
+                return await enqueue_many_brief(conn, new_jobs)
 
     def _require_pool(self) -> asyncpg.Pool:
         if self._pool is None:

@@ -44,6 +44,7 @@ class ClaimedJob(NamedTuple):
     timeout_seconds: float | None
     # from a queue with limits: its end frees room that only a new claim can use
     limited: bool = False
+    traceparent: str | None = None  # the enqueue's W3C trace context (worker.tracing)
 
 
 async def claim_jobs(
@@ -57,7 +58,9 @@ async def claim_jobs(
     (priority DESC, run_at, id)."""
     rows = await conn.fetch(_sql("claim_jobs"), list(queues), limit, worker_id, lease_seconds)
     return [
-        ClaimedJob(row[0], row[1], _decode_json(row[2])[0], row[3], row[4], row[5], row[6], row[7])
+        ClaimedJob(
+            row[0], row[1], _decode_json(row[2])[0], row[3], row[4], row[5], row[6], row[7], row[8]
+        )
         for row in rows
     ]
 

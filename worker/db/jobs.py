@@ -102,6 +102,8 @@ class NewJob:
     # The payload's JSON text when the caller has it already (the API measured it): saves
     # serialising it twice. It must encode `payload`.
     payload_json: str | None = field(default=None, repr=False, compare=False)
+    # The W3C traceparent of the span that enqueued it (worker.tracing), when tracing is on.
+    traceparent: str | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not self.job_type:
@@ -129,8 +131,9 @@ class NewJob:
 _payload_json = json.JSONEncoder(allow_nan=False).encode
 
 
-def _columns(jobs: Sequence[NewJob]) -> list[list[Any]]:
-    """The parallel arrays insert_jobs unnests."""
+def _columns(jobs: Sequence[NewJob]) -> list[list[Any] | None]:
+    """The parallel arrays insert_jobs unnests; without traceparents the last is one NULL, so
+    that tracing off sends nothing per job."""
     return [
         [job.job_type for job in jobs],
         [
@@ -145,6 +148,7 @@ def _columns(jobs: Sequence[NewJob]) -> list[list[Any]]:
         [job.idempotency_key for job in jobs],
         [job.timeout_seconds for job in jobs],
         [job.concurrency_key for job in jobs],
+        [job.traceparent for job in jobs] if any(job.traceparent for job in jobs) else None,
     ]
 
 

@@ -14,6 +14,7 @@ from uuid import UUID
 
 import asyncpg
 
+from worker import tracing
 from worker.db import claims
 from worker.runtime.metrics import WorkerMetrics
 from worker.runtime.resilience import is_transient, retry_transient
@@ -76,12 +77,14 @@ class AckBuffer:
     async def _flush(self) -> None:
         if self._completed:
             done = self._completed[: self._batch_size]
-            await self._write(done, self._write_completions, self._write_completions_one_by_one)
+            with tracing.settling(done, "complete"):
+                await self._write(done, self._write_completions, self._write_completions_one_by_one)
             del self._completed[: len(done)]
             self._tracker.release([item[0] for item in done])
         if self._failed:
             failed = self._failed[: self._batch_size]
-            await self._write(failed, self._write_failures, self._write_failures_one_by_one)
+            with tracing.settling(failed, "fail"):
+                await self._write(failed, self._write_failures, self._write_failures_one_by_one)
             del self._failed[: len(failed)]
             self._tracker.release([item[0] for item in failed])
 

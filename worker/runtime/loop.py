@@ -16,6 +16,7 @@ from uuid import UUID
 
 import asyncpg
 
+from worker import tracing
 from worker.db import claims
 from worker.db.claims import ClaimedJob
 from worker.runtime.acks import AckBuffer
@@ -42,6 +43,7 @@ class ClaimLoop:
     ) -> None:
         self._settings = settings
         self._runner = runner
+        self._run_job = tracing.traced_run(runner.run)  # runner.run itself when tracing is off
         self._pool = pool
         self._worker_id = worker_id
         self._metrics = metrics
@@ -141,6 +143,7 @@ class ClaimLoop:
                 log.warning("claimed %d jobs, then the connection broke: %r", len(received), exc)
             self._metrics.claim_latency.observe(time.perf_counter() - started)
             self._metrics.claimed.inc(len(received))
+            tracing.claimed(received, started)
             return received
 
         # a stopping worker stops retrying: drain must not wait out an outage for new work
@@ -151,7 +154,7 @@ class ClaimLoop:
 
     async def _execute(self, job: ClaimedJob) -> None:
         try:
-            outcome = await self._runner.run(job)
+            outcome = await self._run_job(job)
         except asyncio.CancelledError:
             if job.id not in self._interrupted:
                 # cancelled or taken away: the job is no longer ours, so nothing to write

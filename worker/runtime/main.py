@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Coroutine
 from typing import Any
 
+from worker import tracing
 from worker.db import claims, workers
 from worker.db.connection import create_pool
 from worker.handlers.base import HandlerRegistry
@@ -58,6 +59,8 @@ class WorkerProcess:
 
     async def start(self) -> None:
         settings = self.settings
+        # before the claim loop takes its hooks
+        tracing.setup(settings.tracing, "jobqueue-worker", str(self.id))
         server_settings = {"application_name": self.application_name}
         self.pool = await create_pool(
             self.dsn, min_size=1, max_size=POOL_SIZE, server_settings=server_settings

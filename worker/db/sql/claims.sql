@@ -73,16 +73,17 @@ claimed AS (
         lease_expires_at = now() + make_interval(secs => $4)
     WHERE j.id = ANY (ARRAY(SELECT id FROM picked))  -- primary-key lookups, never a scan
     RETURNING j.id, j.job_type, j.payload, j.queue_name, j.attempts, j.max_tries,
-              j.timeout_seconds, j.priority, j.run_at, false AS limited
+              j.timeout_seconds, j.priority, j.run_at, false AS limited, j.traceparent
 ),
 everything AS (
     SELECT * FROM claimed
     UNION ALL
     SELECT id, job_type, payload, queue_name, attempts, max_tries, timeout_seconds, priority,
-           run_at, true
+           run_at, true, traceparent
     FROM limited
 )
-SELECT id, job_type, payload::text, queue_name, attempts, max_tries, timeout_seconds, limited
+SELECT id, job_type, payload::text, queue_name, attempts, max_tries, timeout_seconds, limited,
+       traceparent  -- NULL unless the enqueue was traced: one NULL per row otherwise
 FROM everything
 ORDER BY priority DESC, run_at, id;
 
