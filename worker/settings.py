@@ -163,6 +163,22 @@ class Settings(BaseSettings):
     )
     kubeconfig: str | None = Field(default=None, validation_alias=AliasChoices("KUBECONFIG"))
 
+    # --- scheduling
+    scheduler_enabled: bool = Field(default=True, validation_alias=_env("SCHEDULER_ENABLED"))
+    scheduler_interval: float = Field(
+        default=5.0, gt=0, le=3600, validation_alias=_env("SCHEDULER_INTERVAL")
+    )
+    schedule_grace_seconds: float = Field(
+        default=30.0, gt=0, validation_alias=_env("SCHEDULE_GRACE_SECONDS")
+    )
+    max_snoozes: int = Field(default=100, ge=0, validation_alias=_env("MAX_SNOOZES"))
+    bulk_batch_size: int = Field(
+        default=1000, ge=1, le=100_000, validation_alias=_env("BULK_BATCH_SIZE")
+    )
+    bulk_time_budget: float = Field(
+        default=10.0, gt=0, le=300, validation_alias=_env("BULK_TIME_BUDGET")
+    )
+
     @field_validator("db_url")
     @classmethod
     def _normalize_db_url(cls, value: str) -> str:

@@ -96,6 +96,7 @@ class EnqueueService:
             max_tries=job.max_tries,
             idempotency_key=job.idempotency_key,
             timeout_seconds=job.timeout_seconds,
+            unique_key=job.unique_key,
             payload_json=text,
         )
 

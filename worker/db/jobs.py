@@ -50,6 +50,7 @@ class Job:
     finished_at: datetime | None
     worker_id: UUID | None
     timeout_seconds: float | None = None
+    unique_key: str | None = None
 
     @classmethod
     def from_record(cls, record: asyncpg.Record | Mapping[str, Any]) -> Job:
@@ -84,6 +85,7 @@ class NewJob:
     max_tries: int = 3
     idempotency_key: str | None = None
     timeout_seconds: float | None = None
+    unique_key: str | None = None  # enqueued by worker.db.unique_jobs, one at a time
     # The payload's JSON text when the caller has it already (the API measured it): saves
     # serialising it twice. It must encode `payload`.
     payload_json: str | None = field(default=None, repr=False, compare=False)
@@ -186,6 +188,13 @@ async def _insert_and_pair(
     """Insert jobs in one statement (one NOTIFY per queue) and pair its rows with the inputs."""
     if not jobs:
         return []
+    if any(job.unique_key is not None for job in jobs):
+        from worker.db import unique_jobs  # it builds on this module
+
+        async def plain(others: Sequence[NewJob]) -> list[tuple[Built, bool]]:
+            return await _insert_and_pair(executor, others, statement, build)
+
+        return await unique_jobs.enqueue_in_order(executor, jobs, plain, build)
     rows = await executor.fetch(_sql(statement), *_columns(jobs))
     paired = _pair_with_inputs(jobs, rows, build)
     if paired is None:

@@ -15,6 +15,8 @@
 -- Rows come back in claim order. $1 queues, $2 batch size, $3 worker id, $4 lease seconds.
 -- The payload comes as JSON text, which the worker decodes faster than a per-value codec.
 -- One partial-index scan per queue, then the best $2 overall; only pending jobs are read.
+-- A paused queue is left out before its scan: one primary-key probe of the small queues table
+-- per queue, which finds no row for a queue nobody configured.
 WITH picked AS (
     SELECT c.id
     FROM unnest($1::text[]) AS q(queue_name)
@@ -26,6 +28,7 @@ WITH picked AS (
         LIMIT $2
         FOR UPDATE SKIP LOCKED
     ) AS c
+    WHERE NOT EXISTS (SELECT 1 FROM queues AS p WHERE p.name = q.queue_name AND p.paused)
     ORDER BY c.priority DESC, c.run_at, c.id
     LIMIT $2
 ),

@@ -1,0 +1,262 @@
+"""Schedules: periodic jobs defined by a cron expression or a fixed interval, stored in the
+`schedules` table, and the scheduler's pass that turns due ticks into jobs.
+
+Exactly one job per tick: a pass locks the due rows with SKIP LOCKED, enqueues each tick's job
+and moves next_run_at past it in the same transaction, so a second process either waits for
+none of it or sees it all. Each job also carries the idempotency key
+`schedule:<name>:<tick>`, so even a schedule deleted and made again never runs a tick twice.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import asyncpg
+
+from worker.db import sql_files
+from worker.db.claims import Conn
+from worker.db.jobs import Executor, NewJob, enqueue_many
+from worker.ticks import Timing, plan
+
+_sql = sql_files.statements("schedules")
+
+CATCH_UP_MODES = ("one", "skip")
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """What each tick enqueues. `tick_field`, when set, names the payload key that receives the
+    tick's time (ISO 8601, UTC)."""
+
+    job_type: str
+    payload: dict[str, Any] = field(default_factory=dict)
+    queue_name: str = "default"
+    priority: int = 0
+    max_tries: int = 3
+    tick_field: str | None = None
+
+    def to_json(self) -> str:
+        value: dict[str, Any] = {
+            "job_type": self.job_type,
+            "payload": self.payload,
+            "queue_name": self.queue_name,
+            "priority": self.priority,
+            "max_tries": self.max_tries,
+        }
+        if self.tick_field is not None:
+            value["tick_field"] = self.tick_field
+        return json.dumps(value, allow_nan=False, separators=(",", ":"))
+
+    @classmethod
+    def from_value(cls, value: dict[str, Any]) -> JobSpec:
+        return cls(
+            job_type=value["job_type"],
+            payload=dict(value.get("payload") or {}),
+            queue_name=value.get("queue_name") or "default",
+            priority=int(value.get("priority") or 0),
+            max_tries=int(value.get("max_tries") or 3),
+            tick_field=value.get("tick_field"),
+        )
+
+    def job_for(self, schedule: str, tick: datetime) -> NewJob:
+        payload = self.payload
+        tick_text = tick.astimezone(UTC).isoformat()
+        if self.tick_field is not None:
+            payload = {**payload, self.tick_field: tick_text}
+        return NewJob(
+            job_type=self.job_type,
+            payload=payload,
+            queue_name=self.queue_name,
+            priority=self.priority,
+            max_tries=self.max_tries,
+            idempotency_key=tick_key(schedule, tick),
+        )
+
+
+def tick_key(schedule: str, tick: datetime) -> str:
+    return f"schedule:{schedule}:{tick.astimezone(UTC).isoformat()}"
+
+
+@dataclass(frozen=True)
+class ScheduleDef:
+    name: str
+    timing: Timing
+    job: JobSpec
+    catch_up: str = "one"
+
+    def __post_init__(self) -> None:
+        if not self.name:
+            raise ValueError("name must not be empty")
+        if self.catch_up not in CATCH_UP_MODES:
+            raise ValueError(f"catch_up must be one of {', '.join(CATCH_UP_MODES)}")
+
+    def _values(self, now: datetime) -> tuple[Any, ...]:
+        t = self.timing
+        first = t.next_after(now)
+        return (self.name, t.cron, t.every_seconds, t.timezone, self.job.to_json(), self.catch_up,
+                first)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """A schedule as users see it."""
+
+    name: str
+    cron: str | None
+    every_seconds: float | None
+    timezone: str
+    job: dict[str, Any]
+    paused: bool
+    catch_up: str
+    next_run_at: datetime | None
+    last_run_at: datetime | None
+    last_job_id: int | None
+    last_job_status: str | None
+    source: str
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def from_record(cls, row: asyncpg.Record) -> Schedule:
+        job = row["job"]
+        return cls(
+            name=row["name"],
+            cron=row["cron"],
+            every_seconds=row["every_seconds"],
+            timezone=row["timezone"],
+            job=json.loads(job) if isinstance(job, str) else dict(job),
+            paused=row["paused"],
+            catch_up=row["catch_up"],
+            next_run_at=row["next_run_at"],
+            last_run_at=row["last_run_at"],
+            last_job_id=row["last_job_id"],
+            last_job_status=row["last_job_status"],
+            source=row["source"],
+            created_at=row["created_at"],
+            updated_at=row["updated_at"],
+        )
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+async def upsert_schedule(executor: Executor, schedule: ScheduleDef, source: str = "api") -> bool:
+    """Create or replace; True when it was created."""
+    return bool(
+        await executor.fetchval(_sql("schedules_upsert"), *schedule._values(_now()), source)
+    )
+
+
+async def sync_code_schedules(executor: Executor, schedules: Sequence[ScheduleDef]) -> list[str]:
+    """Write what the code declares; returns the names that were created or changed."""
+    changed = []
+    for schedule in schedules:
+        name = await executor.fetchval(
+            _sql("schedules_upsert_from_code"), *schedule._values(_now())
+        )
+        if name is not None:
+            changed.append(name)
+    return changed
+
+
+async def list_schedules(executor: Executor) -> list[Schedule]:
+    rows = await executor.fetch(_sql("schedules_list"), None)
+    return [Schedule.from_record(row) for row in rows]
+
+
+async def get_schedule(executor: Executor, name: str) -> Schedule | None:
+    rows = await executor.fetch(_sql("schedules_list"), name)
+    return Schedule.from_record(rows[0]) if rows else None
+
+
+async def delete_schedule(executor: Executor, name: str) -> bool:
+    return await executor.fetchval(_sql("schedules_delete"), name) is not None
+
+
+async def set_paused(executor: Executor, name: str, paused: bool) -> Schedule | None:
+    """Pause, or resume from the next tick after now; None when there is no such schedule."""
+    current = await get_schedule(executor, name)
+    if current is None:
+        return None
+    timing = Timing(current.cron, current.every_seconds, current.timezone)
+    await executor.fetchval(_sql("schedules_set_paused"), name, paused, timing.next_after(_now()))
+    return await get_schedule(executor, name)
+
+
+@dataclass
+class Pass:
+    """One scheduler pass: the jobs it enqueued (schedule, tick, job id), the schedules whose
+    missed ticks were folded into one job or skipped, those whose job could not be enqueued
+    (name, why), and when to look again."""
+
+    enqueued: list[tuple[str, datetime, int]]
+    caught_up: list[str]
+    failed: list[tuple[str, str]]
+    next_due_seconds: float | None
+
+
+async def fire_due(
+    conn: Conn, *, grace_seconds: float, max_ticks: int = 100, limit: int = 100
+) -> Pass:
+    """Enqueue the jobs of every due tick, in one transaction; a schedule whose job cannot be
+    enqueued (a spec PostgreSQL refuses) is moved past its tick and reported, never retried in
+    a tight loop."""
+    result = Pass([], [], [], None)
+    async with conn.transaction():
+        for row in await conn.fetch(_sql("schedules_lock_due"), limit):
+            try:
+                async with conn.transaction():  # a savepoint: one bad schedule spoils no other
+                    await _fire_one(conn, row, result, grace_seconds, max_ticks)
+            except (ValueError, KeyError, TypeError, asyncpg.DataError,
+                    asyncpg.IntegrityConstraintViolationError) as exc:  # fmt: skip
+                result.failed.append((row["name"], f"{type(exc).__name__}: {exc}"))
+                await conn.execute(
+                    _sql("schedules_record_run"),
+                    row["name"],
+                    _after_failure(row),
+                    None,
+                    None,
+                )
+        result.next_due_seconds = await conn.fetchval(_sql("schedules_next_due"))
+    return result
+
+
+def _after_failure(row: asyncpg.Record) -> datetime:
+    try:
+        return Timing(row["cron"], row["every_seconds"], row["timezone"]).next_after(row["now"])
+    except ValueError:  # the timing itself is broken (a time zone gone from the system)
+        return row["now"] + timedelta(minutes=1)
+
+
+async def _fire_one(
+    conn: Conn,
+    row: asyncpg.Record,
+    result: Pass,
+    grace_seconds: float,
+    max_ticks: int,
+) -> None:
+    name = row["name"]
+    timing = Timing(row["cron"], row["every_seconds"], row["timezone"])
+    firing = plan(
+        timing,
+        row["next_run_at"],
+        row["now"],
+        catch_up=row["catch_up"],
+        grace_seconds=grace_seconds,
+        max_ticks=max_ticks,
+    )
+    spec = JobSpec.from_value(json.loads(row["job"]))
+    pairs = await enqueue_many(conn, [spec.job_for(name, tick) for tick in firing.ticks])
+    last_id = pairs[-1][0].id if pairs else None
+    last_tick = firing.ticks[-1] if firing.ticks else None
+    await conn.execute(_sql("schedules_record_run"), name, firing.next_run_at, last_tick, last_id)
+    result.enqueued.extend(
+        (name, tick, job.id) for tick, (job, _) in zip(firing.ticks, pairs, strict=True)
+    )
+    if firing.missed:
+        result.caught_up.append(name)
