@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from worker.db.claims import ClaimedJob
 from worker.handlers.base import HandlerRegistry, HandlerSpec, JobContext, PermanentError
+from worker.handlers.snooze import Snooze
 from worker.runtime.resilience import backoff_delay
 from worker.settings import Settings
 
@@ -20,13 +21,14 @@ _STRICT_JSON = json.JSONEncoder(allow_nan=False)  # one encoder, not one per res
 @dataclass(slots=True)
 class Outcome:
     """ok: result_json holds the result. Otherwise error holds the message, and retry_delay is
-    None when the job fails for good."""
+    None when the job fails for good; or snooze_seconds is set: run again then, same try."""
 
     ok: bool
     result_json: str = "null"
     error: str = ""
     retry_delay: float | None = None
     seconds: float = 0.0
+    snooze_seconds: float | None = None
 
 
 def clean_error(message: str) -> str:
@@ -108,9 +110,13 @@ class JobRunner:
             else:
                 async with asyncio.timeout(timeout) as scope:
                     result = await spec.handler(job.payload, context)
+            if isinstance(result, Snooze):
+                raise result
             return Outcome(
                 True, result_json=result_to_json(result), seconds=time.monotonic() - started
             )
+        except Snooze as exc:
+            return Outcome(False, snooze_seconds=exc.seconds, seconds=time.monotonic() - started)
         except PermanentError as exc:
             return self.failure(job, f"permanent error: {exc}", permanent=True, started=started)
         except Exception as exc:
