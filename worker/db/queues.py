@@ -78,9 +78,12 @@ async def set_paused(executor: Executor, name: str, paused: bool) -> QueueRow:
     return QueueRow.from_record(row)
 
 
-async def paused_queues(executor: Executor, names: Sequence[str]) -> list[str]:
+async def paused_queues(
+    executor: Executor, names: Sequence[str], timeout: float | None = None
+) -> list[str]:
     """Which of `names` are paused."""
-    return [row["name"] for row in await executor.fetch(_sql("queues_paused"), list(names))]
+    rows = await executor.fetch(_sql("queues_paused"), list(names), timeout=timeout)
+    return [row["name"] for row in rows]
 
 
 def _idle(name: str) -> inspect.QueueDepth:
