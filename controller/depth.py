@@ -93,7 +93,7 @@ class DepthSource:
         return await self._read(lambda c: self._count(c, queues, cap))
 
     async def _count(self, conn: asyncpg.Connection, queues: Sequence[str], cap: int) -> Depth:
-        paused = await queues_sql.paused_queues(conn, queues, timeout=self._timeout)
+        paused = await queues_sql.paused_queues(conn, queues, wait_seconds=self._timeout)
         row = await depth_sql.count_jobs_depth(conn, queues, cap, self._timeout)
         if not paused:
             return Depth(row["ready"], row["running"], row["oldest_ready_seconds"])

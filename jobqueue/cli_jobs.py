@@ -14,6 +14,15 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from jobqueue.cli_bulk import (
+    BulkAll,
+    BulkBefore,
+    BulkQueue,
+    BulkStatus,
+    BulkType,
+    JobIds,
+    run_bulk,
+)
 from jobqueue.cli_common import (
     console,
     fail,
@@ -43,7 +52,7 @@ jobs_app = typer.Typer(help="List, look up, cancel and retry jobs.", no_args_is_
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 
 
-def _check_new_job(job_type: str, payload: dict[str, Any]) -> None:
+def check_new_job(job_type: str, payload: dict[str, Any]) -> None:
     """The API's own checks: a known job type, and a payload PostgreSQL can store."""
     from worker.api.validation import InputError, check_job_type, check_payload, known_job_types
 
@@ -87,7 +96,7 @@ def enqueue(
             "one key names one job; drop --count", param_hint="'--idempotency-key'"
         )
     payload_object = parse_json_object(payload, "'--payload'")
-    _check_new_job(job_type, payload_object)
+    check_new_job(job_type, payload_object)
     try:
         new_job = NewJob(
             job_type=job_type,
@@ -273,15 +282,37 @@ def _transition(
 
 
 @jobs_app.command("cancel")
-def cancel(job_ids: Annotated[list[int], typer.Argument(min=1, help="Job ids.")]) -> None:
-    """Cancel pending or running jobs (a running one's worker stops its handler)."""
-    _transition(job_ids, cancel_job)
+def cancel(
+    job_ids: JobIds = None,
+    status: BulkStatus = None,
+    queue: BulkQueue = None,
+    job_type: BulkType = None,
+    created_before: BulkBefore = None,
+    every: BulkAll = False,
+) -> None:
+    """Cancel pending or running jobs (a running one's worker stops its handler): by id, or
+    every job that matches the filters, e.g. jobqueue jobs cancel --status pending --queue X."""
+    if job_ids:
+        _transition(job_ids, cancel_job)
+    else:
+        run_bulk("cancel", status, queue, job_type, created_before, every)
 
 
 @jobs_app.command("retry")
-def retry(job_ids: Annotated[list[int], typer.Argument(min=1, help="Job ids.")]) -> None:
-    """Run failed or cancelled jobs again, now."""
-    _transition(job_ids, retry_job)
+def retry(
+    job_ids: JobIds = None,
+    status: BulkStatus = None,
+    queue: BulkQueue = None,
+    job_type: BulkType = None,
+    created_before: BulkBefore = None,
+    every: BulkAll = False,
+) -> None:
+    """Run failed or cancelled jobs again, now: by id, or every job that matches the filters,
+    e.g. jobqueue jobs retry --status failed --queue X."""
+    if job_ids:
+        _transition(job_ids, retry_job)
+    else:
+        run_bulk("retry", status, queue, job_type, created_before, every)
 
 
 # ---------------------------------------------------------------- stats, workers

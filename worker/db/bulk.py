@@ -14,6 +14,7 @@ from typing import Literal
 import asyncpg
 
 from worker.db import sql_files
+from worker.db.jobs import Executor
 
 _sql = sql_files.statements("bulk")
 
@@ -47,7 +48,7 @@ class BulkResult:
 
 
 async def bulk_change(
-    pool: asyncpg.Pool,
+    pool: Executor,
     action: Action,
     where: JobFilter,
     *,

@@ -54,7 +54,10 @@ class Job:
 
     @classmethod
     def from_record(cls, record: asyncpg.Record | Mapping[str, Any]) -> Job:
-        values = {name: record[name] for name in _JOB_FIELDS}
+        values: dict[str, Any] = {
+            name: record.get(name) if name in _NEWER_FIELDS else record[name]
+            for name in _JOB_FIELDS
+        }
         values["payload"] = _json_value(values["payload"])
         values["result"] = _json_value(values["result"])
         return cls(**values)
@@ -72,6 +75,8 @@ class Job:
 
 
 _JOB_FIELDS = tuple(f.name for f in fields(Job))
+# optional in a record: rows built by hand (tests, tools) may not carry them
+_NEWER_FIELDS = frozenset({"unique_key"})
 
 
 @dataclass

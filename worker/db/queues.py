@@ -79,10 +79,10 @@ async def set_paused(executor: Executor, name: str, paused: bool) -> QueueRow:
 
 
 async def paused_queues(
-    executor: Executor, names: Sequence[str], timeout: float | None = None
+    executor: Executor, names: Sequence[str], wait_seconds: float | None = None
 ) -> list[str]:
     """Which of `names` are paused."""
-    rows = await executor.fetch(_sql("queues_paused"), list(names), timeout=timeout)
+    rows = await executor.fetch(_sql("queues_paused"), list(names), timeout=wait_seconds)
     return [row["name"] for row in rows]
 
 
