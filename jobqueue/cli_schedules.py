@@ -15,6 +15,7 @@ from jobqueue.cli_jobs import JsonFlag, check_new_job
 from worker.ages import format_age
 from worker.db import schedules
 from worker.db.schedules import JobSpec, Schedule, ScheduleDef
+from worker.handlers.payload import InvalidPayload, payload_check
 from worker.ticks import InvalidSchedule, Timing
 
 schedules_app = typer.Typer(
@@ -103,6 +104,12 @@ def add(
         ) from None
     payload_object = parse_json_object(payload, "'--payload'")
     check_new_job(job_type, payload_object)
+    check = payload_check(job_type)  # each tick's job would fail for good otherwise
+    if check is not None:
+        try:
+            check(payload_object)
+        except InvalidPayload as exc:
+            fail(f"--payload: {job_type}: {exc.field}: {exc.problem}")
     mode: Literal["one", "skip"] = "one" if catch_up == "one" else "skip"
     definition = ScheduleDef(
         name=name,

@@ -45,6 +45,8 @@ def test_schedules_add_refuses_bad_input_naming_the_option(pg_dsn: str) -> None:
         assert named in flat(result.stderr), (options, result.stderr)
     unknown = jobqueue(pg_dsn, "schedules", "add", "x", "no_such_type", "--every", "5")
     assert unknown.returncode == 1 and "unknown job_type" in flat(unknown.stderr)
+    model = jobqueue(pg_dsn, "schedules", "add", "x", "emails", "--every", "5")
+    assert model.returncode == 1 and "--payload: emails:" in flat(model.stderr)
     assert ok_json(pg_dsn, "schedules", "list") == []
 
 
