@@ -62,6 +62,7 @@ def test_cli_examples_run(pg_dsn: str) -> None:
         run_bash(example(DOC, name).code, DB_URL=pg_dsn)
     listed = run_bash("jobqueue schedules list --json", DB_URL=pg_dsn).stdout
     assert "nightly-report" in listed and "heartbeat" not in listed
+    run_bash(example("README.md", "scheduling").code, DB_URL=pg_dsn)
 
 
 def test_curl_examples_run(pg_dsn: str, tmp_path: Path) -> None:
