@@ -6,14 +6,11 @@ from __future__ import annotations
 
 import asyncio
 import signal
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
-import pytest
-
-from tests.fixtures.processes import log_tail, stop_process
-from tests.integration.queue_support import eventually, start_worker_process
+from tests.fixtures.processes import stop_process
+from tests.integration.queue_support import eventually
+from tests.integration.test_queue_processes import workers as workers  # the fixture
 from tests.integration.tick_support import TICK_FIELD, count_ticks
 from worker.db.connection import connect
 from worker.db.schedules import JobSpec, ScheduleDef, get_schedule, upsert_schedule
@@ -22,22 +19,6 @@ from worker.ticks import Timing
 # The ticks' jobs go to a queue no worker serves, so they stay to be counted.
 TICKS_QUEUE = "ticks"
 SCHEDULER_ENV = {"JOBQUEUE_SCHEDULER_INTERVAL": "1"}
-
-
-@pytest.fixture
-def workers(tmp_path: Path) -> Iterator[Any]:
-    started: list[tuple[Any, Path]] = []
-
-    def start(dsn: str) -> Any:
-        log = tmp_path / f"worker-{len(started)}.log"
-        proc = start_worker_process(dsn, log, **SCHEDULER_ENV)
-        started.append((proc, log))
-        return proc
-
-    yield start
-    for proc, log in started:
-        stop_process(proc)
-        print(f"--- {log.name} (exit {proc.returncode})\n{log_tail(log)}")
 
 
 def schedule(name: str, timing: Timing) -> ScheduleDef:
@@ -63,11 +44,11 @@ async def test_three_processes_and_a_restart_enqueue_exactly_one_job_per_tick(
                 await conn.fetchval("SELECT count(*) FROM jobs WHERE queue_name = $1", TICKS_QUEUE)
             )
 
-        procs = [workers(pg_dsn) for _ in range(3)]
+        procs = [workers(pg_dsn, **SCHEDULER_ENV) for _ in range(3)]
         await eventually(lambda: _more_than(ticks_so_far, 5), within=120, what="the first ticks")
         procs[0].send_signal(signal.SIGKILL)  # mid-pass or not: its transaction rolls back
         await asyncio.sleep(1.5)
-        procs.append(workers(pg_dsn))
+        procs.append(workers(pg_dsn, **SCHEDULER_ENV))
         await eventually(lambda: _more_than(ticks_so_far, 16), within=120, what="more ticks")
         for proc in procs[1:]:
             stop_process(proc)
