@@ -53,10 +53,8 @@ async def run(claims: int, queues: int, batch: int, configured: bool) -> None:
             for name in names:
                 await enqueue_many(conn, [NewJob("noop", queue_name=name)] * 5000)
             if configured:  # rows that exist but are not paused: the probe finds them
-                await conn.executemany(
-                    "INSERT INTO queues (name) VALUES ($1)", [(n,) for n in names]
-                )
-            await conn.execute("VACUUM ANALYZE")
+                await conn.execute(SQL["queues_rows"], names)
+            await conn.execute(SQL["vacuum"])
             args = (names, batch, uuid.uuid4(), 30.0)
             samples: dict[str, list[float]] = {"with": [], "without": []}
             for _ in range(50):  # warm both plans and caches
