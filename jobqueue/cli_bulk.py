@@ -29,6 +29,11 @@ BulkAll = Annotated[
 PROGRESS_SECONDS = 1.0  # one call's budget: the count on screen moves about once a second
 
 
+def refuse_ids_with_filters(*filters: object) -> None:
+    if any(f not in (None, False) for f in filters):
+        raise typer.BadParameter("give job ids or filters, not both", param_hint="'JOB_IDS'")
+
+
 def run_bulk(
     action: bulk.Action,
     status: str | None,

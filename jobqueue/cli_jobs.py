@@ -21,6 +21,7 @@ from jobqueue.cli_bulk import (
     BulkStatus,
     BulkType,
     JobIds,
+    refuse_ids_with_filters,
     run_bulk,
 )
 from jobqueue.cli_common import (
@@ -293,6 +294,7 @@ def cancel(
     """Cancel pending or running jobs (a running one's worker stops its handler): by id, or
     every job that matches the filters, e.g. jobqueue jobs cancel --status pending --queue X."""
     if job_ids:
+        refuse_ids_with_filters(status, queue, job_type, created_before, every)
         _transition(job_ids, cancel_job)
     else:
         run_bulk("cancel", status, queue, job_type, created_before, every)
@@ -310,6 +312,7 @@ def retry(
     """Run failed or cancelled jobs again, now: by id, or every job that matches the filters,
     e.g. jobqueue jobs retry --status failed --queue X."""
     if job_ids:
+        refuse_ids_with_filters(status, queue, job_type, created_before, every)
         _transition(job_ids, retry_job)
     else:
         run_bulk("retry", status, queue, job_type, created_before, every)

@@ -72,5 +72,7 @@ def test_jobs_retry_and_cancel_by_filter(pg_dsn: str) -> None:
     assert "cancelled 3 jobs" in jobqueue(pg_dsn, "jobs", "cancel", "--all").stdout
     refused = jobqueue(pg_dsn, "jobs", "retry")
     assert refused.returncode == 2 and "--all" in flat(refused.stderr)
+    both = jobqueue(pg_dsn, "jobs", "cancel", "1", "--queue", "x")
+    assert both.returncode == 2 and "not both" in flat(both.stderr)
     wrong = jobqueue(pg_dsn, "jobs", "retry", "--status", "pending")
     assert wrong.returncode == 2 and "failed or cancelled" in flat(wrong.stderr)
