@@ -89,8 +89,8 @@ def _zone(name: str) -> ZoneInfo:
 
 @dataclass(frozen=True)
 class Firing:
-    """What one scheduler pass does for one schedule: the ticks to enqueue a job for, how many
-    missed ticks were folded or skipped, and the next tick to wait for."""
+    """What one scheduler pass does for one schedule: the ticks to enqueue a job for, whether
+    missed ticks were folded into one job or skipped, and the next tick to wait for."""
 
     ticks: list[datetime]
     missed: bool

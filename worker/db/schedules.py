@@ -94,7 +94,7 @@ class ScheduleDef:
         if self.catch_up not in CATCH_UP_MODES:
             raise ValueError(f"catch_up must be one of {', '.join(CATCH_UP_MODES)}")
 
-    def _values(self, now: datetime) -> tuple[Any, ...]:
+    def row_values(self, now: datetime) -> tuple[Any, ...]:
         t = self.timing
         first = t.next_after(now)
         return (self.name, t.cron, t.every_seconds, t.timezone, self.job.to_json(), self.catch_up,
@@ -148,7 +148,7 @@ def _now() -> datetime:
 async def upsert_schedule(executor: Executor, schedule: ScheduleDef, source: str = "api") -> bool:
     """Create or replace; True when it was created."""
     return bool(
-        await executor.fetchval(_sql("schedules_upsert"), *schedule._values(_now()), source)
+        await executor.fetchval(_sql("schedules_upsert"), *schedule.row_values(_now()), source)
     )
 
 
@@ -157,7 +157,7 @@ async def sync_code_schedules(executor: Executor, schedules: Sequence[ScheduleDe
     changed = []
     for schedule in schedules:
         name = await executor.fetchval(
-            _sql("schedules_upsert_from_code"), *schedule._values(_now())
+            _sql("schedules_upsert_from_code"), *schedule.row_values(_now())
         )
         if name is not None:
             changed.append(name)
