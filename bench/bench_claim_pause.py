@@ -26,7 +26,7 @@ from worker.db import sql_files
 from worker.db.jobs import NewJob, enqueue_many
 
 PAUSE_CHECK = (
-    "    WHERE NOT EXISTS (SELECT 1 FROM queues AS p WHERE p.name = q.queue_name AND p.paused)\n"
+    "    WHERE q.queue_name <> ALL (ARRAY(SELECT p.name FROM queues AS p WHERE p.paused))\n"
 )
 
 
