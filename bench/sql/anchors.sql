@@ -61,3 +61,11 @@ WHERE status = 'failed';
 -- name: queues_rows
 -- bench_claim_pause --configured: a row (not paused) for each of $1.
 INSERT INTO queues (name) SELECT unnest($1::text[]) ON CONFLICT DO NOTHING;
+
+-- name: default_jobs_left
+-- bench_drain_schedules: only the drained queue counts (the schedules' jobs wait elsewhere).
+SELECT EXISTS (SELECT 1 FROM jobs WHERE status = 'pending' AND queue_name = 'default')
+    OR EXISTS (SELECT 1 FROM jobs WHERE status = 'running' AND queue_name = 'default');
+
+-- name: default_jobs_done
+SELECT count(*) FROM jobs WHERE status = 'completed' AND queue_name = 'default';
