@@ -208,3 +208,33 @@ def test_bad_periodic_declarations_fail_at_import() -> None:
         registry.periodic("x", every_seconds=0)
     with pytest.raises(ValueError, match="catch_up"):
         registry.periodic("x", every_seconds=1, catch_up="all")
+
+
+async def test_a_schedule_whose_job_is_refused_is_skipped_and_spoils_no_other(
+    pg_dsn: str, pool: asyncpg.Pool
+) -> None:
+    due = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=1)
+    jobs = {
+        "good": '{"job_type": "noop"}',
+        "too-high": '{"job_type": "noop", "priority": 99999999999}',  # no PostgreSQL integer
+        "no-type": '{"payload": {}}',
+    }
+    conn = await asyncpg.connect(pg_dsn)
+    try:
+        for name, job in jobs.items():
+            await conn.execute(
+                "INSERT INTO schedules (name, every_seconds, job, next_run_at)"
+                " VALUES ($1, 3600, $2::jsonb, $3)",
+                name,
+                job,
+                due,
+            )
+        done = await schedules.fire_due(conn, grace_seconds=30)
+        assert [name for name, _, _ in done.enqueued] == ["good"]
+        assert sorted(name for name, _ in done.failed) == ["no-type", "too-high"]
+        moved = await conn.fetch("SELECT name, next_run_at FROM schedules ORDER BY name")
+        assert all(row["next_run_at"] > due for row in moved)
+        again = await schedules.fire_due(conn, grace_seconds=30)
+        assert again.enqueued == [] and again.failed == []
+    finally:
+        await conn.close()

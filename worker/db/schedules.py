@@ -20,7 +20,7 @@ import asyncpg
 from worker.db import sql_files
 from worker.db.claims import Conn
 from worker.db.jobs import Executor, NewJob, enqueue_many
-from worker.ticks import Timing, plan
+from worker.ticks import Firing, Timing, plan
 
 _sql = sql_files.statements("schedules")
 
@@ -200,47 +200,47 @@ class Pass:
     next_due_seconds: float | None
 
 
+@dataclass(frozen=True)
+class _Planned:
+    name: str
+    firing: Firing
+    jobs: list[NewJob]
+
+
 async def fire_due(
     conn: Conn, *, grace_seconds: float, max_ticks: int = 100, limit: int = 100
 ) -> Pass:
-    """Enqueue the jobs of every due tick, in one transaction; a schedule whose job cannot be
-    enqueued (a spec PostgreSQL refuses) is moved past its tick and reported, never retried in
-    a tight loop."""
+    """Enqueue the jobs of every due tick, in one transaction of four statements however many
+    schedules are due (so the worker's pool is not held for long); a schedule whose job cannot
+    be enqueued (a spec PostgreSQL refuses) is moved past its tick and reported, never retried
+    in a tight loop."""
     result = Pass([], [], [], None)
     async with conn.transaction():
+        planned: list[_Planned] = []
         for row in await conn.fetch(_sql("schedules_lock_due"), limit):
             try:
-                async with conn.transaction():  # a savepoint: one bad schedule spoils no other
-                    await _fire_one(conn, row, result, grace_seconds, max_ticks)
-            except (ValueError, KeyError, TypeError, asyncpg.DataError,
-                    asyncpg.IntegrityConstraintViolationError) as exc:  # fmt: skip
-                result.failed.append((row["name"], f"{type(exc).__name__}: {exc}"))
-                await conn.execute(
-                    _sql("schedules_record_run"),
-                    row["name"],
-                    _after_failure(row),
-                    None,
-                    None,
-                )
+                planned.append(_plan(row, grace_seconds, max_ticks))
+            except (ValueError, KeyError, TypeError) as exc:
+                await _give_up(conn, row["name"], _after_failure(row), exc, result)
+        try:
+            async with conn.transaction():  # a savepoint
+                await _enqueue(conn, planned, result)
+        except _REFUSED:
+            # one schedule's job broke the statement: again one by one, so only it is skipped
+            for one in planned:
+                try:
+                    async with conn.transaction():
+                        await _enqueue(conn, [one], result)
+                except _REFUSED as exc:
+                    await _give_up(conn, one.name, one.firing.next_run_at, exc, result)
         result.next_due_seconds = await conn.fetchval(_sql("schedules_next_due"))
     return result
 
 
-def _after_failure(row: asyncpg.Record) -> datetime:
-    try:
-        return Timing(row["cron"], row["every_seconds"], row["timezone"]).next_after(row["now"])
-    except ValueError:  # the timing itself is broken (a time zone gone from the system)
-        return row["now"] + timedelta(minutes=1)
+_REFUSED = (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError)
 
 
-async def _fire_one(
-    conn: Conn,
-    row: asyncpg.Record,
-    result: Pass,
-    grace_seconds: float,
-    max_ticks: int,
-) -> None:
-    name = row["name"]
+def _plan(row: asyncpg.Record, grace_seconds: float, max_ticks: int) -> _Planned:
     timing = Timing(row["cron"], row["every_seconds"], row["timezone"])
     firing = plan(
         timing,
@@ -251,12 +251,41 @@ async def _fire_one(
         max_ticks=max_ticks,
     )
     spec = JobSpec.from_value(json.loads(row["job"]))
-    pairs = await enqueue_many(conn, [spec.job_for(name, tick) for tick in firing.ticks])
-    last_id = pairs[-1][0].id if pairs else None
-    last_tick = firing.ticks[-1] if firing.ticks else None
-    await conn.execute(_sql("schedules_record_run"), name, firing.next_run_at, last_tick, last_id)
-    result.enqueued.extend(
-        (name, tick, job.id) for tick, (job, _) in zip(firing.ticks, pairs, strict=True)
-    )
-    if firing.missed:
-        result.caught_up.append(name)
+    return _Planned(row["name"], firing, [spec.job_for(row["name"], t) for t in firing.ticks])
+
+
+async def _enqueue(conn: Conn, planned: Sequence[_Planned], result: Pass) -> None:
+    pairs = iter(await enqueue_many(conn, [job for one in planned for job in one.jobs]))
+    runs: list[tuple[str, datetime, datetime | None, int | None]] = []
+    enqueued: list[tuple[str, datetime, int]] = []
+    for one in planned:
+        ids = [next(pairs)[0].id for _ in one.jobs]
+        enqueued.extend(zip([one.name] * len(ids), one.firing.ticks, ids, strict=True))
+        last_tick = one.firing.ticks[-1] if ids else None
+        runs.append((one.name, one.firing.next_run_at, last_tick, ids[-1] if ids else None))
+    await _record_runs(conn, runs)
+    result.enqueued.extend(enqueued)  # only once the statements went through
+    result.caught_up.extend(one.name for one in planned if one.firing.missed)
+
+
+async def _record_runs(
+    conn: Conn, runs: Sequence[tuple[str, datetime, datetime | None, int | None]]
+) -> None:
+    if runs:
+        columns = [list(column) for column in zip(*runs, strict=True)]
+        await conn.execute(_sql("schedules_record_runs"), *columns)
+
+
+async def _give_up(
+    conn: Conn, name: str, following: datetime, exc: Exception, result: Pass
+) -> None:
+    """Move a schedule past the tick its job could not be enqueued for, and report it."""
+    result.failed.append((name, f"{type(exc).__name__}: {exc}"))
+    await _record_runs(conn, [(name, following, None, None)])
+
+
+def _after_failure(row: asyncpg.Record) -> datetime:
+    try:
+        return Timing(row["cron"], row["every_seconds"], row["timezone"]).next_after(row["now"])
+    except ValueError:  # the timing itself is broken (a time zone gone from the system)
+        return row["now"] + timedelta(minutes=1)

@@ -70,12 +70,14 @@ ORDER BY next_run_at
 LIMIT $1
 FOR UPDATE SKIP LOCKED;
 
--- name: schedules_record_run
--- $2 the next tick; $3 and $4 the last tick enqueued and its job, when one was.
-UPDATE schedules
-SET next_run_at = $2, last_run_at = coalesce($3, last_run_at),
-    last_job_id = coalesce($4, last_job_id), updated_at = now()
-WHERE name = $1;
+-- name: schedules_record_runs
+-- Per schedule: the next tick, and the last tick enqueued and its job (null: none this pass).
+UPDATE schedules AS s
+SET next_run_at = r.next_run_at, last_run_at = coalesce(r.last_run_at, s.last_run_at),
+    last_job_id = coalesce(r.last_job_id, s.last_job_id), updated_at = now()
+FROM unnest($1::text[], $2::timestamptz[], $3::timestamptz[], $4::bigint[])
+    AS r(name, next_run_at, last_run_at, last_job_id)
+WHERE s.name = r.name;
 
 -- name: schedules_next_due
 -- When the scheduler should look again, in seconds from now (null: no unpaused schedule).
