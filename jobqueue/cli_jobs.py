@@ -7,7 +7,7 @@ import json
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import asyncpg
 import typer
@@ -282,40 +282,36 @@ def _transition(
         fail("; ".join(problems))
 
 
-@jobs_app.command("cancel")
-def cancel(
-    job_ids: JobIds = None,
-    status: BulkStatus = None,
-    queue: BulkQueue = None,
-    job_type: BulkType = None,
-    created_before: BulkBefore = None,
-    every: BulkAll = False,
-) -> None:
-    """Cancel pending or running jobs (a running one's worker stops its handler): by id, or
-    every job that matches the filters, e.g. jobqueue jobs cancel --status pending --queue X."""
-    if job_ids:
-        refuse_ids_with_filters(status, queue, job_type, created_before, every)
-        _transition(job_ids, cancel_job)
-    else:
-        run_bulk("cancel", status, queue, job_type, created_before, every)
+def _by_ids_or_filters(
+    action: Literal["cancel", "retry"], change: Callable[[asyncpg.Connection, int], Awaitable[Job]]
+) -> Callable[..., None]:
+    def command(
+        job_ids: JobIds = None,
+        status: BulkStatus = None,
+        queue: BulkQueue = None,
+        job_type: BulkType = None,
+        created_before: BulkBefore = None,
+        every: BulkAll = False,
+    ) -> None:
+        if job_ids:
+            refuse_ids_with_filters(status, queue, job_type, created_before, every)
+            _transition(job_ids, change)
+        else:
+            run_bulk(action, status, queue, job_type, created_before, every)
+
+    return command
 
 
-@jobs_app.command("retry")
-def retry(
-    job_ids: JobIds = None,
-    status: BulkStatus = None,
-    queue: BulkQueue = None,
-    job_type: BulkType = None,
-    created_before: BulkBefore = None,
-    every: BulkAll = False,
-) -> None:
-    """Run failed or cancelled jobs again, now: by id, or every job that matches the filters,
-    e.g. jobqueue jobs retry --status failed --queue X."""
-    if job_ids:
-        refuse_ids_with_filters(status, queue, job_type, created_before, every)
-        _transition(job_ids, retry_job)
-    else:
-        run_bulk("retry", status, queue, job_type, created_before, every)
+jobs_app.command(
+    "cancel",
+    help="Cancel pending or running jobs (a running one's worker stops its handler): by id, "
+    "or every job that matches the filters, e.g. jobqueue jobs cancel --status pending --queue X.",
+)(_by_ids_or_filters("cancel", cancel_job))
+jobs_app.command(
+    "retry",
+    help="Run failed or cancelled jobs again, now: by id, or every job that matches the "
+    "filters, e.g. jobqueue jobs retry --status failed --queue X.",
+)(_by_ids_or_filters("retry", retry_job))
 
 
 # ---------------------------------------------------------------- stats, workers
