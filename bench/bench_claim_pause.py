@@ -25,9 +25,7 @@ from bench.common import SQL, fresh_database, machine_note, print_table, server
 from worker.db import sql_files
 from worker.db.jobs import NewJob, enqueue_many
 
-PAUSE_CHECK = (
-    "    WHERE q.queue_name <> ALL (ARRAY(SELECT p.name FROM queues AS p WHERE p.paused))\n"
-)
+PAUSE_CHECK = "    WHERE s.paused IS NOT TRUE\n"
 
 
 async def time_claims(conn: asyncpg.Connection, sql: str, args: tuple[object, ...]) -> float:

@@ -89,12 +89,21 @@ def enqueue(
     count: Annotated[
         int, typer.Option("--count", "-n", min=1, help="Enqueue this many copies, in bulk.")
     ] = 1,
+    concurrency_key: Annotated[
+        str | None, typer.Option(help="Held by the queue's per-key limit, e.g. a tenant id.")
+    ] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Put jobs on a queue. Example: jobqueue enqueue emails --payload '{"to": "a@b.c"}'."""
     if idempotency_key is not None and count > 1:
         raise typer.BadParameter(
             "one key names one job; drop --count", param_hint="'--idempotency-key'"
+        )
+    if concurrency_key is not None and not (
+        1 <= len(concurrency_key) <= 255 and "\x00" not in concurrency_key
+    ):
+        raise typer.BadParameter(
+            "must be 1 to 255 characters, without NUL", param_hint="'--concurrency-key'"
         )
     payload_object = parse_json_object(payload, "'--payload'")
     check_new_job(job_type, payload_object)
@@ -107,6 +116,7 @@ def enqueue(
             max_tries=max_tries,
             delay_seconds=delay,
             idempotency_key=idempotency_key,
+            concurrency_key=concurrency_key,
         )
     except ValueError as exc:
         fail(str(exc))

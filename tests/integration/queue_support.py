@@ -73,6 +73,17 @@ async def eventually(
         await asyncio.sleep(0.05)
 
 
+async def all_finished(conn: Any, within: float = 120) -> None:
+    """Wait until no job is pending or running."""
+
+    async def done() -> bool:
+        return not await conn.fetchval(
+            "SELECT count(*) FROM jobs WHERE status IN ('pending', 'running')"
+        )
+
+    await eventually(done, within=within, what="every job to finish")
+
+
 async def fetchval(dsn: str, sql: str, *args: Any) -> Any:
     conn = await asyncpg.connect(dsn)
     try:

@@ -17,6 +17,7 @@ from worker.api.metrics import ApiMetrics, MetricsMiddleware
 from worker.api.routes_bulk import bulk_router
 from worker.api.routes_inspect import inspect_router
 from worker.api.routes_jobs import jobs_router
+from worker.api.routes_limits import limits_router
 from worker.api.routes_probes import probes_router
 from worker.api.routes_queues import queues_router
 from worker.api.routes_schedules import schedules_router
@@ -112,5 +113,6 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(queues_router(settings))
     app.include_router(schedules_router(settings))
     app.include_router(probes_router(settings))
+    app.include_router(limits_router(settings))
     app.add_middleware(MetricsMiddleware, metrics=state.metrics)
     return app

@@ -97,6 +97,7 @@ class EnqueueService:
             idempotency_key=job.idempotency_key,
             timeout_seconds=job.timeout_seconds,
             unique_key=job.unique_key,
+            concurrency_key=job.concurrency_key,
             payload_json=text,
         )
 

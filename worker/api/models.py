@@ -71,8 +71,16 @@ class JobIn(BaseModel):
         description="At most one pending or running job per key: a duplicate gets the active "
         "job back (200); once it finishes, the key is free again.",
     )
+    concurrency_key: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=255,
+        description="Held by the queue's key_concurrency_limit, e.g. a tenant id.",
+    )
 
-    _check_text = field_validator("job_type", "queue_name", "idempotency_key", "unique_key")(no_nul)
+    _check_text = field_validator(
+        "job_type", "queue_name", "idempotency_key", "unique_key", "concurrency_key"
+    )(no_nul)
 
     @field_validator("run_at")
     @classmethod

@@ -42,6 +42,8 @@ class ClaimedJob(NamedTuple):
     attempts: int
     max_tries: int
     timeout_seconds: float | None
+    # from a queue with limits: its end frees room that only a new claim can use
+    limited: bool = False
 
 
 async def claim_jobs(
@@ -55,7 +57,7 @@ async def claim_jobs(
     (priority DESC, run_at, id)."""
     rows = await conn.fetch(_sql("claim_jobs"), list(queues), limit, worker_id, lease_seconds)
     return [
-        ClaimedJob(row[0], row[1], _decode_json(row[2])[0], row[3], row[4], row[5], row[6])
+        ClaimedJob(row[0], row[1], _decode_json(row[2])[0], row[3], row[4], row[5], row[6], row[7])
         for row in rows
     ]
 

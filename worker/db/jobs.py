@@ -91,6 +91,7 @@ class NewJob:
     idempotency_key: str | None = None
     timeout_seconds: float | None = None
     unique_key: str | None = None  # enqueued by worker.db.unique_jobs, one at a time
+    concurrency_key: str | None = None  # per-key limits (flow control)
     # The payload's JSON text when the caller has it already (the API measured it): saves
     # serialising it twice. It must encode `payload`.
     payload_json: str | None = field(default=None, repr=False, compare=False)
@@ -123,7 +124,7 @@ _payload_json = json.JSONEncoder(allow_nan=False).encode
 
 
 def _columns(jobs: Sequence[NewJob]) -> list[list[Any]]:
-    """The nine parallel arrays insert_jobs unnests."""
+    """The parallel arrays insert_jobs unnests."""
     return [
         [job.job_type for job in jobs],
         [
@@ -137,6 +138,7 @@ def _columns(jobs: Sequence[NewJob]) -> list[list[Any]]:
         [job.max_tries for job in jobs],
         [job.idempotency_key for job in jobs],
         [job.timeout_seconds for job in jobs],
+        [job.concurrency_key for job in jobs],
     ]
 
 

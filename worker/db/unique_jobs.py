@@ -67,6 +67,7 @@ async def _enqueue_row(executor: Executor, job: NewJob) -> tuple[asyncpg.Record,
             job.idempotency_key,
             job.timeout_seconds,
             job.unique_key,
+            job.concurrency_key,
         )
         if row is not None:
             return row, True

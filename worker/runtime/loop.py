@@ -78,6 +78,11 @@ class ClaimLoop:
                 await self.tracker.slot_freed.wait()
                 continue
             self.wake.clear()
+            self.tracker.slot_freed.clear()
+            # Flow control: no NOTIFY says a limit has room again, but the acknowledgement of
+            # a limited job does: while one is held, or was when this claim began (its write
+            # may land during the claim), a freed slot is worth a new claim.
+            limited = bool(self.tracker.limited)
             try:
                 jobs = await self._claim(free)
             except Exception:
@@ -92,12 +97,25 @@ class ClaimLoop:
             for job in jobs:
                 self._start(job)
             if len(jobs) < free:  # a full batch means more may be waiting: claim again at once
-                await self._sleep_until_woken()
+                await self._sleep_until_woken(also_on_slot=limited or bool(self.tracker.limited))
 
-    async def _sleep_until_woken(self) -> None:
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(self._settings.poll_interval):
-                await self.wake.wait()
+    async def _sleep_until_woken(self, also_on_slot: bool = False) -> None:
+        if not also_on_slot:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self._settings.poll_interval):
+                    await self.wake.wait()
+            return
+        tasks = [
+            asyncio.ensure_future(self.wake.wait()),
+            asyncio.ensure_future(self.tracker.slot_freed.wait()),
+        ]
+        try:
+            await asyncio.wait(
+                tasks, timeout=self._settings.poll_interval, return_when=asyncio.FIRST_COMPLETED
+            )
+        finally:
+            for task in tasks:
+                task.cancel()
 
     async def _claim(self, limit: int) -> list[ClaimedJob]:
         async def attempt() -> list[ClaimedJob]:

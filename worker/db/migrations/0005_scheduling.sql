@@ -18,7 +18,3 @@ CREATE INDEX IF NOT EXISTS schedules_due_idx
 CREATE INDEX IF NOT EXISTS jobs_blocked_queue_idx
     ON jobs (queue_name)
     WHERE status = 'blocked';
-
--- Every claim reads the paused queues' names (claims.sql): this index holds only those, so the
--- read is one empty index scan while nothing is paused, however many queues have rows.
-CREATE INDEX IF NOT EXISTS queues_paused_idx ON queues (name) WHERE paused;

@@ -7,16 +7,17 @@
 WITH input AS (
     SELECT *
     FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::timestamptz[],
-                $6::float8[], $7::int[], $8::text[], $9::float8[])
+                $6::float8[], $7::int[], $8::text[], $9::float8[], $10::text[])
         WITH ORDINALITY AS t(job_type, payload, queue_name, priority, run_at,
-                             delay_seconds, max_tries, idempotency_key, timeout_seconds, ord)
+                             delay_seconds, max_tries, idempotency_key, timeout_seconds,
+                             concurrency_key, ord)
 ),
 inserted AS (
     INSERT INTO jobs (job_type, payload, queue_name, priority, run_at, max_tries,
-                      idempotency_key, timeout_seconds)
+                      idempotency_key, timeout_seconds, concurrency_key)
     SELECT job_type, payload::jsonb, queue_name, priority,
            coalesce(run_at, now() + make_interval(secs => coalesce(delay_seconds, 0))),
-           max_tries, idempotency_key, timeout_seconds
+           max_tries, idempotency_key, timeout_seconds, concurrency_key
     FROM input
     ORDER BY ord
     ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
@@ -34,16 +35,17 @@ WHERE jobs.idempotency_key = ANY (SELECT idempotency_key FROM input WHERE idempo
 WITH input AS (
     SELECT *
     FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::timestamptz[],
-                $6::float8[], $7::int[], $8::text[], $9::float8[])
+                $6::float8[], $7::int[], $8::text[], $9::float8[], $10::text[])
         WITH ORDINALITY AS t(job_type, payload, queue_name, priority, run_at,
-                             delay_seconds, max_tries, idempotency_key, timeout_seconds, ord)
+                             delay_seconds, max_tries, idempotency_key, timeout_seconds,
+                             concurrency_key, ord)
 ),
 inserted AS (
     INSERT INTO jobs (job_type, payload, queue_name, priority, run_at, max_tries,
-                      idempotency_key, timeout_seconds)
+                      idempotency_key, timeout_seconds, concurrency_key)
     SELECT job_type, payload::jsonb, queue_name, priority,
            coalesce(run_at, now() + make_interval(secs => coalesce(delay_seconds, 0))),
-           max_tries, idempotency_key, timeout_seconds
+           max_tries, idempotency_key, timeout_seconds, concurrency_key
     FROM input
     ORDER BY ord
     ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING

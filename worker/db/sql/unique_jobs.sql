@@ -5,9 +5,9 @@
 -- name: insert_unique_job
 -- No conflict target: a clash on the unique key or on the idempotency key both insert nothing.
 INSERT INTO jobs (job_type, payload, queue_name, priority, run_at, max_tries, idempotency_key,
-                  timeout_seconds, unique_key)
+                  timeout_seconds, unique_key, concurrency_key)
 VALUES ($1, $2::text::jsonb, $3, $4,
-        coalesce($5, now() + make_interval(secs => coalesce($6, 0))), $7, $8, $9, $10)
+        coalesce($5, now() + make_interval(secs => coalesce($6, 0))), $7, $8, $9, $10, $11)
 ON CONFLICT DO NOTHING
 RETURNING *;
 
