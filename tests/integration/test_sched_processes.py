@@ -10,7 +10,6 @@ from typing import Any
 
 from tests.fixtures.processes import stop_process
 from tests.integration.queue_support import eventually
-from tests.integration.test_queue_processes import workers as workers  # the fixture
 from tests.integration.tick_support import TICK_FIELD, count_ticks
 from worker.db.connection import connect
 from worker.db.schedules import JobSpec, ScheduleDef, get_schedule, upsert_schedule
