@@ -53,7 +53,7 @@ def ours(index: int, ready: Any, go: Any, stop: Any, dsn: str, slots: int, ack_b
     go.wait()
 
     async def run() -> None:
-        process = WorkerProcess(settings, handlers)
+        process = WorkerProcess(settings.worker, handlers, dsn=settings.dsn)
         await process.start()
         await _until(stop)
         await process.shutdown()

@@ -47,7 +47,9 @@ def worker() -> None:
     """Run a worker process (MAX_CONCURRENT_JOBS slots over WORKER_QUEUES)."""
     from worker.runtime.main import run_worker
 
-    raise typer.Exit(run_worker(load_settings()))
+    settings = load_settings()
+    logs.configure(settings.debug, settings.log_format)
+    raise typer.Exit(run_worker(settings.worker, settings.dsn))
 
 
 @app.command()
@@ -55,7 +57,9 @@ def api() -> None:
     """Serve the REST API (port 8001 by default)."""
     from worker.api.server import serve
 
-    serve(load_settings())
+    settings = load_settings()
+    logs.configure(settings.debug, settings.log_format)
+    serve(settings.api, settings.dsn)
 
 
 @app.command()
@@ -63,7 +67,9 @@ def controller() -> None:
     """Run the autoscaling controller (a kopf operator, no CRDs)."""
     from controller.main import run_controller
 
-    raise typer.Exit(run_controller(load_settings()))
+    settings = load_settings()
+    logs.configure(settings.debug, settings.log_format, default="json")
+    raise typer.Exit(run_controller(settings.controller, settings.dsn))
 
 
 @app.command()

@@ -38,6 +38,7 @@ from worker.ages import age_of
 from worker.db import inspect
 from worker.db.errors import JobNotFound, JobStateConflict
 from worker.db.jobs import Job, NewJob, cancel_job, enqueue_many, get_job, retry_job
+from worker.db.statuses import JOB_STATUSES
 
 ENQUEUE_CHUNK = 1000  # jobs per INSERT statement (one transaction each) for --count
 STATUS_STYLES = {
@@ -46,6 +47,7 @@ STATUS_STYLES = {
     "completed": "green",
     "failed": "red",
     "cancelled": "dim",
+    "blocked": "magenta",
 }
 
 jobs_app = typer.Typer(help="List, look up, cancel and retry jobs.", no_args_is_help=True)
@@ -55,13 +57,16 @@ JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON instead of a 
 
 def check_new_job(job_type: str, payload: dict[str, Any]) -> None:
     """The API's own checks: a known job type, and a payload PostgreSQL can store."""
-    from worker.api.validation import InputError, check_job_type, check_payload, known_job_types
+    from worker.job_checks import InputError, check_job_type, check_payload, known_job_types
 
-    settings = load_settings()
+    settings = load_settings().api
     try:
         check_payload(payload, ("--payload",), settings.api_max_payload_bytes)
         check_job_type(
-            job_type, ("JOB_TYPE",), known_job_types(settings), settings.allow_unknown_job_types
+            job_type,
+            ("JOB_TYPE",),
+            known_job_types(settings.handler_modules),
+            settings.allow_unknown_job_types,
         )
     except InputError as exc:
         where = ".".join(str(part) for part in exc.loc)
@@ -166,9 +171,9 @@ async def _enqueue_bulk(conn: asyncpg.Connection, job: NewJob, count: int) -> tu
 # ---------------------------------------------------------------- jobs
 def _status_list(values: list[str] | None) -> list[str] | None:
     for value in values or []:
-        if value not in inspect.JOB_STATUSES:
+        if value not in JOB_STATUSES:
             raise typer.BadParameter(
-                f"{value!r} is not one of {', '.join(inspect.JOB_STATUSES)}",
+                f"{value!r} is not one of {', '.join(JOB_STATUSES)}",
                 param_hint="'--status'",
             )
     return values or None

@@ -28,7 +28,8 @@ MAX_EXAMPLES = 40
 def operations() -> list[tuple[str, GenerationMode]]:
     """`METHOD /path` of every operation with the modes it can take, from the app's schema
     (building it needs no database). Only operations with inputs can be sent invalid ones."""
-    spec = create_app(api_settings("postgresql://unused@127.0.0.1:1/unused")).openapi()
+    settings = api_settings("postgresql://unused@127.0.0.1:1/unused")
+    spec = create_app(settings.api, settings.dsn).openapi()
     found = []
     for path, item in spec["paths"].items():
         for method, operation in item.items():

@@ -1,4 +1,4 @@
-"""The FastAPI app: `create_app(settings)` builds it; its lifespan owns the one asyncpg pool."""
+"""The FastAPI app: `create_app(settings, dsn)` builds it; its lifespan owns the one pool."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ from worker.api.routes_schedules import schedules_router
 from worker.api.state import ApiState
 from worker.api.validation import known_job_types
 from worker.db.connection import DatabaseRefused, DatabaseUnavailable, create_pool
-from worker.settings import Settings
+from worker.settings import ApiSettings
 
 log = logging.getLogger(__name__)
 
@@ -49,13 +49,13 @@ async def keep_session(conn: asyncpg.Connection) -> None:
     trip per request; an open transaction is still rolled back by asyncpg itself."""
 
 
-async def open_pool(settings: Settings) -> asyncpg.Pool:
+async def open_pool(settings: ApiSettings, dsn: str) -> asyncpg.Pool:
     """The process's pool. When PostgreSQL is down at start, the API still comes up (readyz
     says why it is not ready) and connects once the database is back."""
 
     def pool(min_size: int) -> Awaitable[asyncpg.Pool]:
         return create_pool(
-            settings.dsn,
+            dsn,
             min_size=min_size,
             max_size=max(settings.api_pool_max, settings.api_pool_min),
             timeout=CONNECT_TIMEOUT_SECONDS,
@@ -78,16 +78,16 @@ async def close_pool(pool: asyncpg.Pool) -> None:
         pool.terminate()
 
 
-def create_app(settings: Settings) -> FastAPI:
+def create_app(settings: ApiSettings, dsn: str) -> FastAPI:
     state = ApiState(
         settings=settings,
         metrics=ApiMetrics(),
-        enqueue=EnqueueService(settings, known_job_types(settings)),
+        enqueue=EnqueueService(settings, known_job_types(settings.handler_modules)),
     )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        pool = await open_pool(settings)
+        pool = await open_pool(settings, dsn)
         state.open(pool)
         try:
             yield

@@ -22,7 +22,7 @@ from worker.api.validation import InputError, Loc, check_job_type, check_payload
 from worker.db.errors import DatabaseUnavailable, is_transient
 from worker.db.jobs import Enqueued, Job, NewJob, enqueue_many, enqueue_many_brief
 from worker.handlers.payload import InvalidPayload, payload_check
-from worker.settings import Settings
+from worker.settings import ApiSettings
 
 _FIELD_PART = re.compile(r"\[(\d+)\]|([^.\[\]]+)")
 
@@ -52,7 +52,7 @@ async def pooled(
 
 
 class EnqueueService:
-    def __init__(self, settings: Settings, known_job_types: Sequence[str]) -> None:
+    def __init__(self, settings: ApiSettings, known_job_types: Sequence[str]) -> None:
         self.settings = settings
         self.known_job_types = list(known_job_types)
         self._pool: asyncpg.Pool | None = None

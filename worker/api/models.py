@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from enum import StrEnum
 from typing import Any
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from worker.api.validation import no_nul
+from worker.api.validation import check_schedule, no_nul
 from worker.db.inspect import CountKind
+from worker.db.statuses import JobStatus
 
 # PostgreSQL `integer` columns (priority, max_tries) and the longest delay we accept.
 INT32_MAX = 2**31 - 1
@@ -23,14 +23,6 @@ SEED_EXAMPLE_JOB: dict[str, Any] = {
     "queue_name": "default",
     "max_tries": 3,
 }
-
-
-class JobStatus(StrEnum):
-    pending = "pending"
-    running = "running"
-    completed = "completed"
-    failed = "failed"
-    cancelled = "cancelled"
 
 
 class JobIn(BaseModel):
@@ -99,8 +91,7 @@ class JobIn(BaseModel):
 
     @model_validator(mode="after")
     def _one_schedule(self) -> JobIn:
-        if self.run_at is not None and self.delay_seconds is not None:
-            raise ValueError("give run_at or delay_seconds, not both")
+        check_schedule(self.run_at, self.delay_seconds)
         return self
 
 
@@ -203,6 +194,7 @@ class StatsOut(BaseModel):
                         "completed": {"count": 1180, "kind": "exact"},
                         "failed": {"count": 2, "kind": "exact"},
                         "cancelled": {"count": 1, "kind": "exact"},
+                        "blocked": {"count": 0, "kind": "exact"},
                     },
                     "by_queue": [],
                     "oldest_pending_age_seconds": 4.2,

@@ -10,10 +10,10 @@ from worker.api.auth import token_dependencies
 from worker.api.models import StatsOut, WorkersOut
 from worker.api.state import State
 from worker.db import inspect
-from worker.settings import Settings
+from worker.settings import ApiSettings
 
 
-def inspect_router(settings: Settings) -> APIRouter:
+def inspect_router(settings: ApiSettings) -> APIRouter:
     router = APIRouter(
         prefix="/api/v1/queue",
         tags=["inspect"],

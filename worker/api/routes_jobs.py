@@ -24,7 +24,7 @@ from worker.api.validation import InputError, TextParam
 from worker.db import inspect
 from worker.db.errors import JobNotFound
 from worker.db.jobs import cancel_job, get_job, retry_job
-from worker.settings import Settings
+from worker.settings import ApiSettings
 
 BIGINT_MAX = 2**63 - 1
 # Room in a single job's request body for the fields around the payload.
@@ -135,7 +135,7 @@ async def retry(job_id: JobId, state: State) -> Any:
 NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "No job has this id."}}
 
 
-def jobs_router(settings: Settings) -> APIRouter:
+def jobs_router(settings: ApiSettings) -> APIRouter:
     """The routes, with what depends on settings: the token and the body size limits."""
     router = APIRouter(
         prefix="/api/v1/queue",

@@ -12,12 +12,12 @@ from fastapi import Depends, HTTPException, Request
 
 from worker.api.enqueue import EnqueueService, pooled
 from worker.api.metrics import ApiMetrics
-from worker.settings import Settings
+from worker.settings import ApiSettings
 
 
 @dataclass
 class ApiState:
-    settings: Settings
+    settings: ApiSettings
     metrics: ApiMetrics
     enqueue: EnqueueService
     pool: asyncpg.Pool | None = None

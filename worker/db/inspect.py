@@ -13,8 +13,8 @@ from typing import Any, Literal
 
 from worker.db import sql_files
 from worker.db.jobs import Executor, Job
+from worker.db.statuses import JOB_STATUSES
 
-JOB_STATUSES = ("pending", "running", "completed", "failed", "cancelled")
 DEFAULT_COUNT_BOUND = 10_000
 MAX_QUEUE_GROUPS = 1_000  # (queue, priority) pairs walked for the queue list
 LARGE_TABLE_BOUNDS = 10  # past this many bounds of rows in the statistics, never sample

@@ -19,6 +19,7 @@ from asyncpg.pool import PoolConnectionProxy
 
 from worker.db import sql_files
 from worker.db.errors import JobNotFound, JobStateConflict
+from worker.job_checks import check_schedule
 
 Executor = asyncpg.Connection | asyncpg.Pool | PoolConnectionProxy
 
@@ -105,8 +106,7 @@ class NewJob:
             raise ValueError("payload must be a JSON object")
         if self.max_tries < 1:
             raise ValueError("max_tries must be at least 1")
-        if self.run_at is not None and self.delay_seconds is not None:
-            raise ValueError("give run_at or delay_seconds, not both")
+        check_schedule(self.run_at, self.delay_seconds)
         if self.delay_seconds is not None and not (
             math.isfinite(self.delay_seconds) and self.delay_seconds >= 0
         ):

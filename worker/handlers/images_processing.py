@@ -189,7 +189,7 @@ def encode(image: Image.Image, fmt: str, quality: int | None) -> bytes:
 def process_image(payload: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
     """Validate, read, transform and write (blocking; runs in a thread)."""
     job = read_job(payload)
-    data, stem, label, field = read_source(payload, ctx.settings.images_dir)
+    data, stem, label, field = read_source(payload, ctx.config.images_dir)
     source = decode_image(data, field, label)
     source_format = (source.format or "").lower()
     fmt = job.format or (source_format if source_format in SAVE_MODES else "png")
@@ -199,7 +199,7 @@ def process_image(payload: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
     )
     extension = EXTENSIONS.get(fmt, fmt)
     name = base_name if base_name.lower().endswith(f".{extension}") else f"{base_name}.{extension}"
-    path = write_file(Path(ctx.settings.images_dir) / OUTPUT_SUBDIR, name, output)
+    path = write_file(Path(ctx.config.images_dir) / OUTPUT_SUBDIR, name, output)
     with Image.open(io.BytesIO(output)) as written:
         width, height = written.size
     return {

@@ -234,7 +234,7 @@ def build_report(payload: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
     }
     data = render(fmt, columns, rows, meta)
     name = f"{safe_file_stem(report_type, fallback='report')}-job{ctx.job_id}.{fmt}"
-    path = write_file(ctx.settings.reports_dir, name, data)
+    path = write_file(ctx.config.reports_dir, name, data)
     return {
         "path": str(path),
         "format": fmt,

@@ -12,7 +12,7 @@ from worker.db.claims import ClaimedJob
 from worker.handlers.base import HandlerRegistry, HandlerSpec, JobContext, PermanentError
 from worker.handlers.snooze import Snooze
 from worker.runtime.resilience import backoff_delay
-from worker.settings import Settings
+from worker.settings import WorkerSettings
 
 MAX_ERROR_CHARS = 4000
 _STRICT_JSON = json.JSONEncoder(allow_nan=False)  # one encoder, not one per result
@@ -58,7 +58,7 @@ def unknown_type_error(job_type: str, registry: HandlerRegistry) -> str:
 
 
 class JobRunner:
-    def __init__(self, settings: Settings, registry: HandlerRegistry, worker_id: str) -> None:
+    def __init__(self, settings: WorkerSettings, registry: HandlerRegistry, worker_id: str) -> None:
         self._settings = settings
         self._registry = registry
         self._worker_id = worker_id
@@ -93,14 +93,15 @@ class JobRunner:
                 permanent=True,
                 started=started,
             )
-        context = JobContext(
-            job_id=job.id,
-            job_type=job.job_type,
-            queue_name=job.queue_name,
-            attempt=job.attempts,
-            max_tries=job.max_tries,
-            settings=self._settings,
-            worker_id=self._worker_id,
+        context = JobContext.for_job(
+            job.id,
+            job.job_type,
+            job.queue_name,
+            job.attempts,
+            job.max_tries,
+            self._settings.handlers,
+            self._worker_id,
+            self._settings.worker_name,
         )
         timeout = self.timeout_for(job, spec)
         scope: asyncio.Timeout | None = None

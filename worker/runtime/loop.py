@@ -23,7 +23,7 @@ from worker.runtime.executor import JobRunner, Outcome
 from worker.runtime.metrics import WorkerMetrics
 from worker.runtime.resilience import retry_transient
 from worker.runtime.tracker import RunningJob, Tracker
-from worker.settings import Settings
+from worker.settings import WorkerSettings
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +33,7 @@ INTERRUPTED = "interrupted: the worker shut down before the job finished (drain 
 class ClaimLoop:
     def __init__(
         self,
-        settings: Settings,
+        settings: WorkerSettings,
         runner: JobRunner,
         pool: asyncpg.Pool,
         worker_id: UUID,

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from worker.db.claims import ClaimedJob
 
 
-@dataclass
+@dataclass(slots=True)  # one per job: slots make it cheaper to build
 class RunningJob:
     job: ClaimedJob
     task: asyncio.Task[None]
@@ -55,7 +55,7 @@ class Tracker:
                 self.limited.add(job.id)
 
     def start(self, job: ClaimedJob, task: asyncio.Task[None]) -> None:
-        self.running[job.id] = RunningJob(job, task)
+        self.running[job.id] = RunningJob(job, task, time.monotonic())
 
     def finished(self, job_id: int) -> RunningJob | None:
         return self.running.pop(job_id, None)
