@@ -67,7 +67,7 @@ def run_bulk(
                     conn,
                     action,
                     where,
-                    batch_size=settings.bulk_batch_size,
+                    batch_size=settings.api.bulk_batch_size,
                     time_budget=PROGRESS_SECONDS,
                     after_id=after,
                     up_to_id=up_to,

@@ -34,7 +34,7 @@ async def pool(pg_dsn: str) -> AsyncIterator[asyncpg.Pool]:
 
 def _scheduler(pool: asyncpg.Pool, dsn: str, registry: HandlerRegistry | None = None) -> Scheduler:
     declared = registry.schedules() if registry else []
-    return Scheduler(pool, worker_settings(dsn, schedule_grace_seconds=30.0), declared)
+    return Scheduler(pool, worker_settings(dsn, schedule_grace_seconds=30.0).worker, declared)
 
 
 async def test_api_creates_lists_replaces_pauses_resumes_and_deletes(pg_dsn: str) -> None:

@@ -11,7 +11,7 @@ from worker.db.claims import ClaimedJob
 from worker.handlers import Snooze
 from worker.handlers.base import HandlerRegistry, JobContext
 from worker.runtime.executor import JobRunner
-from worker.settings import Settings
+from worker.settings import WorkerSettings
 
 
 @pytest.mark.parametrize("seconds", [-1, math.inf, math.nan, "5"])
@@ -30,6 +30,6 @@ async def test_raised_or_returned_it_is_a_snooze_outcome(how: str) -> None:
             raise Snooze(12)
         return Snooze(12)
 
-    runner = JobRunner(Settings(handler_modules=[]), registry, "w")
+    runner = JobRunner(WorkerSettings(handler_modules=[]), registry, "w")
     outcome = await runner.run(ClaimedJob(1, "later", {}, "default", 1, 3, None))
     assert not outcome.ok and outcome.snooze_seconds == 12.0 and outcome.error == ""

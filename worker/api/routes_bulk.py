@@ -14,7 +14,7 @@ from worker.api.models import JobStatus
 from worker.api.state import State
 from worker.api.validation import InputError, no_nul
 from worker.db import bulk
-from worker.settings import Settings
+from worker.settings import ApiSettings
 
 
 class BulkIn(BaseModel):
@@ -89,7 +89,7 @@ async def _run(action: BulkAction, body: BulkIn, state: State) -> Any:
     )  # fmt: skip
 
 
-def bulk_router(settings: Settings) -> APIRouter:
+def bulk_router(settings: ApiSettings) -> APIRouter:
     router = APIRouter(
         prefix="/api/v1/queue",
         tags=["jobs"],

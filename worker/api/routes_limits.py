@@ -15,7 +15,7 @@ from worker.api.auth import token_dependencies
 from worker.api.state import State
 from worker.api.validation import TextParam
 from worker.db import limits
-from worker.settings import Settings
+from worker.settings import ApiSettings
 
 Limit = Annotated[int, Field(strict=True, ge=1, le=limits.MAX_LIMIT)]
 QueueName = Annotated[TextParam, Path(description="The queue.")]
@@ -77,7 +77,7 @@ class QueueLimitsOut(BaseModel):
     blocked: CountOut = Field(description="Ready jobs that the limits hold back right now.")
 
 
-def limits_router(settings: Settings) -> APIRouter:
+def limits_router(settings: ApiSettings) -> APIRouter:
     router = APIRouter(
         prefix="/api/v1/queue",
         tags=["queues"],

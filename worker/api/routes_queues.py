@@ -12,7 +12,7 @@ from worker.api.auth import token_dependencies
 from worker.api.models_schedules import QueueStateOut, QueueStatesOut
 from worker.api.state import State
 from worker.db import queues
-from worker.settings import Settings
+from worker.settings import ApiSettings
 
 QueueName = Annotated[
     str, Path(min_length=1, max_length=200, pattern=r"^[^\x00]+$", description="The queue.")
@@ -24,7 +24,7 @@ async def _state_of(state: State, name: str) -> dict[str, Any]:
     return next(q.to_dict() for q in found if q.row.name == name)
 
 
-def queues_router(settings: Settings) -> APIRouter:
+def queues_router(settings: ApiSettings) -> APIRouter:
     router = APIRouter(
         prefix="/api/v1/queue",
         tags=["queues"],

@@ -15,7 +15,7 @@ from worker.api.state import State
 from worker.api.validation import InputError
 from worker.db import schedules
 from worker.db.schedules import JobSpec, ScheduleDef
-from worker.settings import Settings
+from worker.settings import ApiSettings
 from worker.ticks import InvalidSchedule, Timing
 
 ScheduleName = Annotated[
@@ -57,7 +57,7 @@ def _missing(name: str) -> HTTPException:
     return HTTPException(status_code=404, detail=f"no schedule named {name!r}")
 
 
-def schedules_router(settings: Settings) -> APIRouter:
+def schedules_router(settings: ApiSettings) -> APIRouter:
     router = APIRouter(
         prefix="/api/v1/queue",
         tags=["schedules"],

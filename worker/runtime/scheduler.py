@@ -15,7 +15,7 @@ import asyncpg
 from worker.db import schedules
 from worker.db.schedules import ScheduleDef
 from worker.runtime.resilience import is_transient, retry_transient
-from worker.settings import Settings
+from worker.settings import WorkerSettings
 
 log = logging.getLogger(__name__)
 
@@ -23,7 +23,9 @@ MIN_SLEEP_SECONDS = 0.01  # a tick due "now" waits for the clock to pass it, not
 
 
 class Scheduler:
-    def __init__(self, pool: asyncpg.Pool, settings: Settings, declared: list[ScheduleDef]) -> None:
+    def __init__(
+        self, pool: asyncpg.Pool, settings: WorkerSettings, declared: list[ScheduleDef]
+    ) -> None:
         self._pool = pool
         self._settings = settings
         self._declared = declared
