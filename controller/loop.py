@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import math
 import time
@@ -22,13 +23,16 @@ from kubernetes_asyncio.client.exceptions import ApiException
 from controller import annotations as ann
 from controller.depth import Depth, DepthSource, DepthUnavailable
 from controller.metrics import ControllerMetrics
-from controller.policy import Decision, Demand, PolicyState, decide
+from controller.policy import Decision, Demand, PolicyState, Reason, decide
 from controller.scaler import DeploymentRef, ScaleConflict, Scaler, api_time
 
 log = logging.getLogger(__name__)
 
 _MIN_TICK_GAP = 0.05  # a burst of NOTIFYs wakes the loop once, not once per statement
 _VOLATILE = ("depth", "running", "oldestReadySeconds", "reason")  # rate-limited in the status
+# What demand decided while every queue is paused: said as queue-paused instead.
+_PAUSE_EXPLAINS = (Reason.SCALE_DOWN, Reason.SCALE_DOWN_DELAYED, Reason.STEADY,
+                   Reason.BELOW_ACTIVATION)  # fmt: skip
 
 
 @dataclass
@@ -43,6 +47,7 @@ class Tracked:
     state: PolicyState = field(default_factory=PolicyState)
     invalid_warned: bool = False
     depth_warned: bool = False
+    paused_noted: bool = False
     last_scale_time: str | None = None
     status: dict[str, Any] | None = None  # as last written (or found on the object)
     status_written_at: float = -math.inf
@@ -212,6 +217,7 @@ class ControlLoop:
         demand = Demand(depth.ready, depth.running) if depth else None
         decision = decide(config.scaling, tracked.replicas, demand, tracked.state, self._clock())
         tracked.state = decision.state
+        decision = await self._explain_paused(tracked, decision, depth)
         if isinstance(probed, DepthUnavailable):
             await self._warn_depth_unknown(tracked, probed)
         else:
@@ -220,6 +226,27 @@ class ControlLoop:
             await self._apply(tracked, decision, depth)
         await self._write_status(tracked, decision, depth)
         self._record(tracked, decision, depth)
+
+    async def _explain_paused(
+        self, tracked: Tracked, decision: Decision, depth: Depth | None
+    ) -> Decision:
+        """Every queue paused: their ready jobs were no demand, and the status and an Event say
+        so (reason queue-paused); running jobs still count until they finish."""
+        queues = tracked.config.queues if tracked.config else ()
+        if depth is None or not queues or not set(queues) <= set(depth.paused):
+            tracked.paused_noted = False
+            return decision
+        if decision.reason in _PAUSE_EXPLAINS:
+            decision = dataclasses.replace(decision, reason=Reason.QUEUE_PAUSED)
+        if not tracked.paused_noted:
+            tracked.paused_noted = True
+            message = (
+                f"Queues {','.join(queues)} are paused (queue-paused): their ready jobs count as "
+                f"no demand; {depth.running} running jobs finish, then replicas go to the minimum"
+            )
+            log.info(message, extra={"deployment": _name(tracked)})
+            await self._event(tracked, "QueuePaused", message)
+        return decision
 
     async def _apply(self, tracked: Tracked, decision: Decision, depth: Depth | None) -> None:
         old, new = tracked.replicas, decision.replicas
@@ -247,8 +274,9 @@ class ControlLoop:
         tracked.last_scale_time = api_time()
         up = new > replaced
         queues = ",".join(tracked.config.queues) if tracked.config else ""
+        why = " (queue-paused)" if decision.reason is Reason.QUEUE_PAUSED else ""
         message = (
-            f"Scaled {'up' if up else 'down'} from {replaced} to {new} replicas: "
+            f"Scaled {'up' if up else 'down'} from {replaced} to {new} replicas{why}: "
             f"{depth.ready if depth else '?'} ready and {depth.running if depth else '?'} "
             f"running jobs on queues {queues}"
         )
@@ -287,7 +315,7 @@ class ControlLoop:
     async def _write_status(
         self, tracked: Tracked, decision: Decision, depth: Depth | None
     ) -> None:
-        status = {
+        status: dict[str, Any] = {
             "depth": depth.ready if depth else None,
             "running": depth.running if depth else None,
             "oldestReadySeconds": (
@@ -300,6 +328,8 @@ class ControlLoop:
             "lastScaleTime": tracked.last_scale_time,
             "reason": decision.reason.value,
         }
+        if depth is not None and depth.paused:
+            status["pausedQueues"] = list(depth.paused)
         if status == tracked.status:
             return
         previous = tracked.status or {}

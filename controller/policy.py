@@ -60,6 +60,7 @@ class Reason(StrEnum):
     BELOW_ACTIVATION = "below-activation"
     PAUSED = "paused"
     DEPTH_UNKNOWN = "depth-unknown"
+    QUEUE_PAUSED = "queue-paused"  # every queue is paused: set by the loop, not by decide()
 
 
 @dataclass(frozen=True)

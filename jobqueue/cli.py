@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 from pydantic import ValidationError
 
-from jobqueue import cli_jobs, cli_limits
+from jobqueue import cli_jobs, cli_limits, cli_queues, cli_schedules
 from jobqueue.cli_common import load_settings, print_error
 from worker import logs
 from worker.db.connection import DatabaseUnavailable
@@ -27,10 +27,11 @@ app = typer.Typer(
 )
 app.command()(cli_jobs.enqueue)
 app.add_typer(cli_jobs.jobs_app, name="jobs")
+cli_queues.queues_app.command("set")(cli_limits.set_limits)  # flow control's limits
+app.add_typer(cli_queues.queues_app, name="queues")
+app.add_typer(cli_schedules.schedules_app, name="schedules")
 app.command()(cli_jobs.stats)
 app.command()(cli_jobs.workers)
-# `queues set` (flow control); once the `queues` group exists: attach cli_limits.set_limits to it
-app.add_typer(cli_limits.queues_app, name="queues")
 
 
 @app.command()

@@ -7,13 +7,23 @@ import json
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import asyncpg
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from jobqueue.cli_bulk import (
+    BulkAll,
+    BulkBefore,
+    BulkQueue,
+    BulkStatus,
+    BulkType,
+    JobIds,
+    refuse_ids_with_filters,
+    run_bulk,
+)
 from jobqueue.cli_common import (
     console,
     fail,
@@ -45,7 +55,7 @@ jobs_app = typer.Typer(help="List, look up, cancel and retry jobs.", no_args_is_
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 
 
-def _check_new_job(job_type: str, payload: dict[str, Any]) -> None:
+def check_new_job(job_type: str, payload: dict[str, Any]) -> None:
     """The API's own checks: a known job type, and a payload PostgreSQL can store."""
     from worker.job_checks import InputError, check_job_type, check_payload, known_job_types
 
@@ -101,7 +111,7 @@ def enqueue(
             "must be 1 to 255 characters, without NUL", param_hint="'--concurrency-key'"
         )
     payload_object = parse_json_object(payload, "'--payload'")
-    _check_new_job(job_type, payload_object)
+    check_new_job(job_type, payload_object)
     try:
         new_job = NewJob(
             job_type=job_type,
@@ -287,16 +297,36 @@ def _transition(
         fail("; ".join(problems))
 
 
-@jobs_app.command("cancel")
-def cancel(job_ids: Annotated[list[int], typer.Argument(min=1, help="Job ids.")]) -> None:
-    """Cancel pending or running jobs (a running one's worker stops its handler)."""
-    _transition(job_ids, cancel_job)
+def _by_ids_or_filters(
+    action: Literal["cancel", "retry"], change: Callable[[asyncpg.Connection, int], Awaitable[Job]]
+) -> Callable[..., None]:
+    def command(
+        job_ids: JobIds = None,
+        status: BulkStatus = None,
+        queue: BulkQueue = None,
+        job_type: BulkType = None,
+        created_before: BulkBefore = None,
+        every: BulkAll = False,
+    ) -> None:
+        if job_ids:
+            refuse_ids_with_filters(status, queue, job_type, created_before, every)
+            _transition(job_ids, change)
+        else:
+            run_bulk(action, status, queue, job_type, created_before, every)
+
+    return command
 
 
-@jobs_app.command("retry")
-def retry(job_ids: Annotated[list[int], typer.Argument(min=1, help="Job ids.")]) -> None:
-    """Run failed or cancelled jobs again, now."""
-    _transition(job_ids, retry_job)
+jobs_app.command(
+    "cancel",
+    help="Cancel pending or running jobs (a running one's worker stops its handler): by id, "
+    "or every job that matches the filters, e.g. jobqueue jobs cancel --status pending --queue X.",
+)(_by_ids_or_filters("cancel", cancel_job))
+jobs_app.command(
+    "retry",
+    help="Run failed or cancelled jobs again, now: by id, or every job that matches the "
+    "filters, e.g. jobqueue jobs retry --status failed --queue X.",
+)(_by_ids_or_filters("retry", retry_job))
 
 
 # ---------------------------------------------------------------- stats, workers

@@ -218,6 +218,15 @@ class WorkerSettings(Part):
     worker_port: int = Field(default=9100, ge=0, le=65535, validation_alias=_env("WORKER_PORT"))
     handlers: HandlerSettings = Field(default_factory=HandlerSettings)
     tracing: TracingSettings = Field(default_factory=TracingSettings)
+    # --- scheduling (the periodic scheduler runs in every worker; snoozes are acknowledged here)
+    scheduler_enabled: bool = Field(default=True, validation_alias=_env("SCHEDULER_ENABLED"))
+    scheduler_interval: float = Field(
+        default=5.0, gt=0, le=3600, validation_alias=_env("SCHEDULER_INTERVAL")
+    )
+    schedule_grace_seconds: float = Field(
+        default=30.0, gt=0, validation_alias=_env("SCHEDULE_GRACE_SECONDS")
+    )
+    max_snoozes: int = Field(default=100, ge=0, validation_alias=_env("MAX_SNOOZES"))
 
     @field_validator("worker_queues")
     @classmethod
@@ -256,6 +265,13 @@ class ApiSettings(Part):
     # uvicorn's log level and access log
     debug: bool = _debug()
     tracing: TracingSettings = Field(default_factory=TracingSettings)
+    # --- scheduling: bulk retry and cancel
+    bulk_batch_size: int = Field(
+        default=1000, ge=1, le=100_000, validation_alias=_env("BULK_BATCH_SIZE")
+    )
+    bulk_time_budget: float = Field(
+        default=10.0, gt=0, le=300, validation_alias=_env("BULK_TIME_BUDGET")
+    )
 
 
 class ControllerSettings(Part):

@@ -16,10 +16,13 @@ from worker.api.enqueue import EnqueueService
 from worker.api.errors import install_error_handlers
 from worker.api.metrics import ApiMetrics, MetricsMiddleware
 from worker.api.routes_batches import batches_router
+from worker.api.routes_bulk import bulk_router
 from worker.api.routes_inspect import inspect_router
 from worker.api.routes_jobs import jobs_router
 from worker.api.routes_limits import limits_router
 from worker.api.routes_probes import probes_router
+from worker.api.routes_queues import queues_router
+from worker.api.routes_schedules import schedules_router
 from worker.api.state import ApiState
 from worker.api.validation import known_job_types
 from worker.console.routes import install_console
@@ -113,7 +116,10 @@ def create_app(settings: ApiSettings, dsn: str) -> FastAPI:
     install_docs(app)
     # stats/overview is registered before /jobs/{job_id}, which would otherwise match it
     app.include_router(inspect_router(settings))
+    app.include_router(bulk_router(settings))  # before /jobs/{job_id}/..., which are POSTs too
     app.include_router(jobs_router(settings))
+    app.include_router(queues_router(settings))
+    app.include_router(schedules_router(settings))
     app.include_router(probes_router(settings))
     app.include_router(batches_router(settings))
     app.include_router(limits_router(settings))

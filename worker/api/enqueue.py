@@ -97,6 +97,7 @@ class EnqueueService:
             max_tries=job.max_tries,
             idempotency_key=job.idempotency_key,
             timeout_seconds=job.timeout_seconds,
+            unique_key=job.unique_key,
             concurrency_key=job.concurrency_key,
             payload_json=text,
             traceparent=traceparent,
@@ -121,6 +122,7 @@ class EnqueueService:
                 f"at most {limit} jobs per batch (JOBQUEUE_API_MAX_BATCH), got {len(jobs)}",
                 "too_long",
             )
+
     async def batch(self, jobs: Sequence[JobIn]) -> list[tuple[Enqueued, bool]]:
         """All jobs in one transaction, or none."""
         self.check_batch_size(jobs)

@@ -60,6 +60,13 @@ class JobIn(BaseModel):
     timeout_seconds: float | None = Field(
         default=None, gt=0, le=7 * 24 * 3600.0, description="Per-attempt time limit."
     )
+    unique_key: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=255,
+        description="At most one pending or running job per key: a duplicate gets the active "
+        "job back (200); once it finishes, the key is free again.",
+    )
     concurrency_key: str | None = Field(
         default=None,
         min_length=1,
@@ -84,7 +91,7 @@ class JobIn(BaseModel):
     )
 
     _check_text = field_validator(
-        "job_type", "queue_name", "idempotency_key", "concurrency_key", "ref"
+        "job_type", "queue_name", "idempotency_key", "unique_key", "concurrency_key", "ref"
     )(no_nul)
 
     @field_validator("run_at")
@@ -145,6 +152,7 @@ class JobOut(BaseModel):
     result: Any = None
     idempotency_key: str | None = None
     timeout_seconds: float | None = None
+    unique_key: str | None = None
     created_at: datetime
     started_at: datetime | None = None
     finished_at: datetime | None = None

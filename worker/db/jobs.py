@@ -51,6 +51,7 @@ class Job:
     finished_at: datetime | None
     worker_id: UUID | None
     timeout_seconds: float | None = None
+    unique_key: str | None = None
     # --- workflows (migrations 0004 and 0007)
     batch_id: int | None = None
     progress: float | None = None
@@ -83,7 +84,7 @@ class Job:
 _JOB_FIELDS = tuple(f.name for f in fields(Job))
 # newer columns, which rows from older shapes of a statement may lack
 _OPTIONAL_FIELDS = frozenset(
-    {"batch_id", "progress", "progress_message", "dependencies_left", "depends_on"}
+    {"unique_key", "batch_id", "progress", "progress_message", "dependencies_left", "depends_on"}
 )
 
 
@@ -98,6 +99,7 @@ class NewJob:
     max_tries: int = 3
     idempotency_key: str | None = None
     timeout_seconds: float | None = None
+    unique_key: str | None = None  # enqueued by worker.db.unique_jobs, one at a time
     concurrency_key: str | None = None  # per-key limits (flow control)
     # The payload's JSON text when the caller has it already (the API measured it): saves
     # serialising it twice. It must encode `payload`.
@@ -205,6 +207,13 @@ async def _insert_and_pair(
     """Insert jobs in one statement (one NOTIFY per queue) and pair its rows with the inputs."""
     if not jobs:
         return []
+    if any(job.unique_key is not None for job in jobs):
+        from worker.db import unique_jobs  # it builds on this module
+
+        async def plain(others: Sequence[NewJob]) -> list[tuple[Built, bool]]:
+            return await _insert_and_pair(executor, others, statement, build)
+
+        return await unique_jobs.enqueue_in_order(executor, jobs, plain, build)
     rows = await executor.fetch(_sql(statement), *_columns(jobs))
     paired = _pair_with_inputs(jobs, rows, build)
     if paired is None:

@@ -6,9 +6,12 @@ import importlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from worker.settings import HandlerSettings
+
+if TYPE_CHECKING:
+    from worker.db.schedules import ScheduleDef
 
 
 class PermanentError(Exception):
@@ -94,6 +97,7 @@ class HandlerRegistry:
 
     def __init__(self) -> None:
         self._specs: dict[str, HandlerSpec] = {}
+        self._schedules: dict[str, ScheduleDef] = {}
 
     def register(
         self, job_type: str, *, timeout_seconds: float | None = None
@@ -106,11 +110,35 @@ class HandlerRegistry:
 
         return decorate
 
+    def periodic(
+        self, job_type: str, *, timeout_seconds: float | None = None, **schedule: Any
+    ) -> Callable[[HandlerT], HandlerT]:
+        """`register`, plus a schedule that enqueues this job type: `cron=` (five fields, with
+        `timezone=`) or `every_seconds=`; also `name=` (default: the job type), `payload=`,
+        `queue_name=`, `priority=`, `max_tries=`, `tick_field=` and `catch_up=` ('one' or
+        'skip'). Stack it to run one handler on several schedules. See docs/scheduling.md."""
+        from worker.handlers.periodic import PeriodicSpec
+
+        definition = PeriodicSpec(**schedule).definition(job_type)
+        register = self.register(job_type, timeout_seconds=timeout_seconds)
+
+        def decorate(handler: HandlerT) -> HandlerT:
+            self._schedules[definition.name] = definition
+            return register(handler)
+
+        return decorate
+
+    def schedules(self) -> list[ScheduleDef]:
+        """The schedules declared with `periodic`, by name."""
+        return [self._schedules[name] for name in sorted(self._schedules)]
+
     def get(self, job_type: str) -> HandlerSpec | None:
         return self._specs.get(job_type)
 
     def unregister(self, job_type: str) -> None:
         self._specs.pop(job_type, None)
+        for name in [n for n, s in self._schedules.items() if s.job.job_type == job_type]:
+            del self._schedules[name]
 
     def job_types(self) -> list[str]:
         return sorted(self._specs)

@@ -11,6 +11,7 @@ from functools import partial
 
 from worker.db.claims import ClaimedJob
 from worker.handlers.base import HandlerRegistry, HandlerSpec, JobContext, PermanentError
+from worker.handlers.snooze import Snooze
 from worker.runtime.progress import ProgressWriter
 from worker.runtime.resilience import backoff_delay
 from worker.settings import WorkerSettings
@@ -22,13 +23,14 @@ _STRICT_JSON = json.JSONEncoder(allow_nan=False)  # one encoder, not one per res
 @dataclass(slots=True)
 class Outcome:
     """ok: result_json holds the result. Otherwise error holds the message, and retry_delay is
-    None when the job fails for good."""
+    None when the job fails for good; or snooze_seconds is set: run again then, same try."""
 
     ok: bool
     result_json: str = "null"
     error: str = ""
     retry_delay: float | None = None
     seconds: float = 0.0
+    snooze_seconds: float | None = None
 
 
 def clean_error(message: str) -> str:
@@ -123,9 +125,13 @@ class JobRunner:
                     result = await spec.handler(job.payload, context)
             if self._progress is not None and self._progress.has_pending(job.id, job.attempts):
                 await self._progress.flush_job(job.id, job.attempts)
+            if isinstance(result, Snooze):
+                raise result
             return Outcome(
                 True, result_json=result_to_json(result), seconds=time.monotonic() - started
             )
+        except Snooze as exc:
+            return Outcome(False, snooze_seconds=exc.seconds, seconds=time.monotonic() - started)
         except PermanentError as exc:
             return self.failure(job, f"permanent error: {exc}", permanent=True, started=started)
         except Exception as exc:

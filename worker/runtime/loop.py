@@ -50,7 +50,9 @@ class ClaimLoop:
         self._queues = list(settings.worker_queues)
         self.tracker = tracker
         self._interrupted: set[int] = set()
-        self.acks = AckBuffer(pool, worker_id, settings.ack_batch_size, metrics, tracker)
+        self.acks = AckBuffer(
+            pool, worker_id, settings.ack_batch_size, metrics, tracker, settings.max_snoozes
+        )
         self.wake = asyncio.Event()
         self._stopping = False
         self._unknown_claims = False
@@ -169,6 +171,9 @@ class ClaimLoop:
         self._record(job, outcome)
 
     def _record(self, job: ClaimedJob, outcome: Outcome) -> None:
+        if outcome.snooze_seconds is not None:
+            self.acks.snooze(job.id, job.attempts, outcome.snooze_seconds)
+            return
         final = outcome.retry_delay is None
         self._metrics.job_finished(job.job_type, outcome.seconds, ok=outcome.ok, final=final)
         if outcome.ok:

@@ -27,6 +27,7 @@ from worker.runtime.metrics import WorkerMetrics
 from worker.runtime.progress import ProgressWriter
 from worker.runtime.rescuer import rescue_once
 from worker.runtime.resilience import retry_transient
+from worker.runtime.scheduler import Scheduler
 from worker.runtime.services import PeriodicService, Service, TaskService
 from worker.runtime.tracker import Tracker
 from worker.runtime.waker import Waker
@@ -101,6 +102,9 @@ class WorkerProcess:
                     lambda: prune_once(self.pool, settings),
                 )
             )
+        if settings.scheduler_enabled:
+            self.scheduler = Scheduler(self.pool, settings, self.registry.schedules())
+            self._services.append(TaskService("scheduler", self.scheduler.run))
         for service in self._services:
             service.start()
         self.loop.start()

@@ -31,6 +31,8 @@ WITH served AS MATERIALIZED (
             OR s.rate_limit_jobs IS NOT NULL) IS TRUE AS limited
     FROM (SELECT DISTINCT unnest($1::text[])) AS q(queue_name)
     LEFT JOIN queues AS s ON s.name = q.queue_name
+    -- a paused queue is claimed from by neither path; running jobs finish (scheduling)
+    WHERE s.paused IS NOT TRUE
 ),
 limited AS MATERIALIZED (
     SELECT l.*
