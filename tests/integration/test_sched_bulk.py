@@ -11,7 +11,8 @@ import asyncpg
 
 from tests.integration.api_support import JOBS, api_client, api_settings
 from worker.db.connection import connect
-from worker.db.jobs import NewJob, enqueue_many
+from worker.db.jobs import NewJob, enqueue, enqueue_many
+from worker.db.workflows import enqueue_job
 
 
 async def _setup(dsn: str) -> asyncpg.Connection:
@@ -107,3 +108,21 @@ async def test_refusals_name_the_field(pg_dsn: str) -> None:
         assert wrong.status_code == 422
         typo = await client.post(f"{JOBS}/cancel", json={"queue": "a"})
         assert typo.status_code == 422
+
+
+async def test_bulk_cancel_cancels_blocked_dependents_as_a_single_cancel_does(
+    pg_dsn: str,
+) -> None:
+    conn = await connect(pg_dsn)
+    try:
+        root, _ = await enqueue(conn, NewJob("noop", queue_name="roots", delay_seconds=3600))
+        child = await enqueue_job(conn, NewJob("noop", queue_name="children"), depends_on=[root.id])
+        async with api_client(api_settings(pg_dsn)) as client:
+            answer = await client.post(f"{JOBS}/cancel", json={"queue_name": "roots"})
+            assert answer.status_code == 200, answer.text
+            assert answer.json()["matched"] == 1
+        row = await conn.fetchrow("SELECT status::text, last_error FROM jobs WHERE id = $1", child)
+        assert row is not None and row["status"] == "cancelled"
+        assert str(root.id) in (row["last_error"] or "")
+    finally:
+        await conn.close()

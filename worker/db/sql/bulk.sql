@@ -63,10 +63,14 @@ cancelled AS (
     SET status = 'cancelled', finished_at = now(), lease_expires_at = NULL
     FROM picked AS p
     WHERE j.id = p.id AND j.status = ANY ($1::job_status[])
-    RETURNING j.id, j.worker_id
+    RETURNING j.id, j.worker_id,
+              (j.has_dependents OR j.has_waiters OR j.batch_id IS NOT NULL) AS follow
 )
+-- As cancel_job does: dependents, waiters and batches of the cancelled jobs follow up
+-- (jobqueue_jobs_finished, migration 0007) in this same transaction.
 SELECT (SELECT max(id) FROM picked) AS last_id,
        (SELECT count(*) FROM picked) AS looked,
        (SELECT count(*) FROM cancelled) AS changed,
        (SELECT count(pg_notify('jobqueue_cancel', id::text))
-        FROM cancelled WHERE worker_id IS NOT NULL) AS notified;
+        FROM cancelled WHERE worker_id IS NOT NULL) AS notified,
+       (SELECT jobqueue_jobs_finished(array_agg(id)) FROM cancelled WHERE follow) AS followed;
