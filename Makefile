@@ -5,13 +5,17 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: help venv tools image test test-fast lint dev e2e-kind bench manifests clean
+.PHONY: help venv tools node-tools browser image test test-fast lint dev e2e-kind e2e-containers bench manifests clean screenshots
 
 help:
 	@echo "make test      create the venv, build the control-plane tools, run every test"
 	@echo "make dev       run the local stack (embedded PostgreSQL, API, autoscaled workers)"
 	@echo "make tools     build etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubectl, kwok, helm"
+	@echo "make node-tools also a real node: kubelet, kube-proxy, containerd, runc, CoreDNS, CNI (root: apt)"
+	@echo "make browser   install Debian's headless Chromium for the console's browser tests"
+	@echo "make screenshots  retake the console's screenshots in docs/console/"
 	@echo "make image     build the job-queue image with no registry (debootstrap base, docker)"
+	@echo "make e2e-containers  the chart on a real kubelet and containerd, with our image (root)"
 	@echo "make e2e-kind  the kind suite (needs docker and kind)"
 	@echo "make bench     run the benchmarks"
 	@echo "make manifests regenerate manifests/ from the chart"
@@ -27,11 +31,18 @@ venv: $(STAMP)
 tools:
 	bash tools/build-tools.sh
 
+node-tools:
+	bash tools/setup-node.sh
+
+browser:
+	bash tools/install-browser.sh
+
 image:
 	bash tools/build-image.sh
 
-test: venv tools
+test: venv node-tools browser
 	JOBQUEUE_TOOLS_DIR="$$(dirname "$$(bash tools/build-tools.sh --print-bin)")" \
+	JOBQUEUE_CHROMIUM="$$(bash tools/install-browser.sh | tail -n 1)" \
 		$(BIN)/pytest tests $(PYTEST_ARGS)
 
 test-fast: venv
@@ -46,8 +57,16 @@ dev: venv
 e2e-kind: venv
 	$(BIN)/pytest tests/kind -v -rs
 
+e2e-containers: venv node-tools
+	JOBQUEUE_TOOLS_DIR="$$(dirname "$$(bash tools/build-tools.sh --print-bin)")" \
+		$(BIN)/pytest tests/containers -v -rs $(PYTEST_ARGS)
+
 bench: venv tools
 	bash bench/run-all.sh
+
+screenshots: venv browser
+	JOBQUEUE_CHROMIUM="$$(bash tools/install-browser.sh | tail -n 1)" \
+		$(BIN)/python docs/console/screenshots.py
 
 manifests: venv tools
 	$(BIN)/python tools/render-manifests.py

@@ -27,7 +27,16 @@ async def _until(stop: Any) -> None:
 
 
 # ----------------------------------------------------------------------------- ours
-def ours(index: int, ready: Any, go: Any, stop: Any, dsn: str, slots: int, ack_batch: int) -> None:
+def ours(
+    index: int,
+    ready: Any,
+    go: Any,
+    stop: Any,
+    dsn: str,
+    slots: int,
+    ack_batch: int,
+    extra: dict[str, Any] | None = None,
+) -> None:
     from worker.handlers import registry  # noqa: F401 - the built-in noop registers here
     from worker.handlers.base import registry as handlers
     from worker.runtime.main import WorkerProcess
@@ -48,12 +57,13 @@ def ours(index: int, ready: Any, go: Any, stop: Any, dsn: str, slots: int, ack_b
         handler_modules=[],
         poll_interval=1.0,
         debug=False,
+        **(extra or {}),
     )
     ready.set()
     go.wait()
 
     async def run() -> None:
-        process = WorkerProcess(settings, handlers)
+        process = WorkerProcess(settings.worker, handlers, dsn=settings.dsn)
         await process.start()
         await _until(stop)
         await process.shutdown()

@@ -17,6 +17,7 @@ import asyncpg
 
 from worker.db import NEW_JOB_CHANNEL
 from worker.db import depth as depth_sql
+from worker.db import queues as queues_sql
 from worker.db.connection import DatabaseUnavailable, connect
 from worker.db.errors import is_transient
 
@@ -32,9 +33,10 @@ class DepthUnavailable(RuntimeError):
 
 @dataclass(frozen=True)
 class Depth:
-    ready: int  # pending with run_at <= now, capped
-    running: int  # capped
+    ready: int  # pending with run_at <= now, capped; none of a paused queue's
+    running: int  # capped; a paused queue's count, as they still finish
     oldest_ready_seconds: float | None  # None when nothing is ready
+    paused: tuple[str, ...] = ()  # which of the probed queues are paused
 
 
 class DepthSource:
@@ -91,9 +93,21 @@ class DepthSource:
         return await self._read(read)
 
     async def depth(self, queues: Sequence[str], cap: int) -> Depth:
-        """Ready and running jobs over `queues`, each counted up to `cap`."""
-        row = await self._read(lambda c: depth_sql.count_jobs_depth(c, queues, cap, self._timeout))
-        return Depth(row["ready"], row["running"], row["oldest_ready_seconds"])
+        """Ready and running jobs over `queues`, each counted up to `cap`; a paused queue's
+        ready jobs are no demand."""
+        return await self._read(lambda c: self._count(c, queues, cap))
+
+    async def _count(self, conn: asyncpg.Connection, queues: Sequence[str], cap: int) -> Depth:
+        paused = await queues_sql.paused_queues(conn, queues, wait_seconds=self._timeout)
+        row = await depth_sql.count_jobs_depth(conn, queues, cap, self._timeout)
+        if not paused:
+            return Depth(row["ready"], row["running"], row["oldest_ready_seconds"])
+        active = [q for q in queues if q not in paused]
+        ready, oldest = 0, None
+        if active:
+            unpaused = await depth_sql.count_jobs_depth(conn, active, cap, self._timeout)
+            ready, oldest = unpaused["ready"], unpaused["oldest_ready_seconds"]
+        return Depth(ready, row["running"], oldest, tuple(paused))
 
     async def in_flight(self, worker_names: Sequence[str]) -> dict[str, int]:
         """In-flight jobs per worker name (pod name), for workers whose lease is fresh."""

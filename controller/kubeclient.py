@@ -10,12 +10,12 @@ import kopf
 from kubernetes_asyncio import config as kube_config
 from kubernetes_asyncio.client import ApiClient, Configuration
 
-from worker.settings import Settings
+from worker.settings import ControllerSettings
 
 _SERVICE_ACCOUNT_TOKEN = "/var/run/secrets/kubernetes.io/serviceaccount/token"
 
 
-async def load_configuration(settings: Settings) -> Configuration:
+async def load_configuration(settings: ControllerSettings) -> Configuration:
     """The kubeconfig named by KUBECONFIG, else the pod's service account, else ~/.kube/config."""
     configuration = Configuration()
     if settings.kubeconfig:

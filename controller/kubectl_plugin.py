@@ -191,9 +191,9 @@ def event_rows(
 def kubeconfig_source(explicit: str | None) -> str | None:
     """The kubeconfig path(s) kubectl would read: --kubeconfig, else KUBECONFIG (a list, as in
     kubectl), else ~/.kube/config; None means the pod's service account."""
-    from worker.settings import get_settings
+    from worker.settings import ControllerSettings
 
-    paths = explicit or get_settings().kubeconfig
+    paths = explicit or ControllerSettings().kubeconfig
     if paths is None:
         default = os.path.expanduser("~/.kube/config")
         if os.path.exists(default) or not os.path.exists(f"{_SERVICE_ACCOUNT_DIR}/token"):

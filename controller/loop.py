@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import math
 import time
@@ -24,7 +25,7 @@ from controller.capacity_guard import CapacityGuard
 from controller.decisions import DecisionLog
 from controller.depth import Depth, DepthSource, DepthUnavailable
 from controller.metrics import ControllerMetrics
-from controller.policy import Decision, Demand, PolicyState, decide
+from controller.policy import Decision, Demand, PolicyState, Reason, decide
 from controller.scaler import DeploymentRef, ScaleConflict, Scaler, api_time
 
 log = logging.getLogger(__name__)
@@ -32,6 +33,9 @@ log = logging.getLogger(__name__)
 _MIN_TICK_GAP = 0.05  # a burst of NOTIFYs wakes the loop once, not once per statement
 # rate-limited in the status
 _VOLATILE = ("depth", "running", "oldestReadySeconds", "reason", "capacity")
+# What demand decided while every queue is paused: said as queue-paused instead.
+_PAUSE_EXPLAINS = (Reason.SCALE_DOWN, Reason.SCALE_DOWN_DELAYED, Reason.STEADY,
+                   Reason.BELOW_ACTIVATION)  # fmt: skip
 
 
 @dataclass
@@ -46,6 +50,7 @@ class Tracked:
     state: PolicyState = field(default_factory=PolicyState)
     invalid_warned: bool = False
     depth_warned: bool = False
+    paused_noted: bool = False
     last_scale_time: str | None = None
     status: dict[str, Any] | None = None  # as last written (or found on the object)
     status_written_at: float = -math.inf
@@ -230,6 +235,7 @@ class ControlLoop:
         demand = Demand(depth.ready, depth.running, rate, slots) if depth else None
         decision = decide(config.scaling, tracked.replicas, demand, tracked.state, self._clock())
         tracked.state = decision.state
+        decision = await self._explain_paused(tracked, decision, depth)
         decision, _ = await self._capacity.bind(tracked.ref, config, decision, self._post)
         before = tracked.replicas
         if isinstance(probed, DepthUnavailable):
@@ -250,6 +256,27 @@ class ControlLoop:
             await self._decisions.record(key, before, decision.replicas, decision.reason, detail)
         if depth is not None:
             await self._capacity.measure(key, config)
+
+    async def _explain_paused(
+        self, tracked: Tracked, decision: Decision, depth: Depth | None
+    ) -> Decision:
+        """Every queue paused: their ready jobs were no demand, and the status and an Event say
+        so (reason queue-paused); running jobs still count until they finish."""
+        queues = tracked.config.queues if tracked.config else ()
+        if depth is None or not queues or not set(queues) <= set(depth.paused):
+            tracked.paused_noted = False
+            return decision
+        if decision.reason in _PAUSE_EXPLAINS:
+            decision = dataclasses.replace(decision, reason=Reason.QUEUE_PAUSED)
+        if not tracked.paused_noted:
+            tracked.paused_noted = True
+            message = (
+                f"Queues {','.join(queues)} are paused (queue-paused): their ready jobs count as "
+                f"no demand; {depth.running} running jobs finish, then replicas go to the minimum"
+            )
+            log.info(message, extra={"deployment": _name(tracked)})
+            await self._event(tracked, "QueuePaused", message)
+        return decision
 
     async def _apply(self, tracked: Tracked, decision: Decision, depth: Depth | None) -> None:
         old, new = tracked.replicas, decision.replicas
@@ -277,8 +304,9 @@ class ControlLoop:
         tracked.last_scale_time = api_time()
         up = new > replaced
         queues = ",".join(tracked.config.queues) if tracked.config else ""
+        why = " (queue-paused)" if decision.reason is Reason.QUEUE_PAUSED else ""
         message = (
-            f"Scaled {'up' if up else 'down'} from {replaced} to {new} replicas: "
+            f"Scaled {'up' if up else 'down'} from {replaced} to {new} replicas{why}: "
             f"{depth.ready if depth else '?'} ready and {depth.running if depth else '?'} "
             f"running jobs on queues {queues}"
         )
@@ -341,6 +369,8 @@ class ControlLoop:
         capped = self._capacity.status(_labels(tracked))
         if capped is not None:
             status["capacity"] = capped
+        if depth is not None and depth.paused:
+            status["pausedQueues"] = list(depth.paused)
         if status == tracked.status:
             return
         previous = tracked.status or {}

@@ -27,23 +27,22 @@ from controller.leader import LeaderElector
 from controller.loop import ControlLoop
 from controller.metrics import ControllerMetrics
 from controller.scaler import Scaler
-from worker import logs
 from worker.runtime.http import HealthServer
-from worker.settings import Settings
+from worker.settings import ControllerSettings
 
 log = logging.getLogger(__name__)
 
 _STARTUP_GRACE = 60.0
 
 
-def watched_namespaces(settings: Settings) -> list[str]:
+def watched_namespaces(settings: ControllerSettings) -> list[str]:
     """Namespaced by default: the configured namespaces, else the controller's own."""
     if settings.controller_cluster_wide:
         return []
     return settings.controller_namespaces or [settings.pod_namespace or "default"]
 
 
-def lease_namespace(settings: Settings) -> str:
+def lease_namespace(settings: ControllerSettings) -> str:
     if settings.controller_lease_namespace:
         return settings.controller_lease_namespace
     if settings.pod_namespace:
@@ -78,7 +77,7 @@ def build_registry(loop: ControlLoop, configuration: Any) -> kopf.OperatorRegist
     return registry
 
 
-async def serve(settings: Settings, stop: asyncio.Event | None = None) -> int:
+async def serve(settings: ControllerSettings, dsn: str, stop: asyncio.Event | None = None) -> int:
     started = time.monotonic()
     try:
         configuration = await load_configuration(settings)
@@ -92,7 +91,7 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> int:
         metrics = ControllerMetrics()
         # the three refer to each other through late-bound lambdas
         depth = DepthSource(
-            settings.dsn,
+            dsn,
             timeout=settings.controller_db_timeout,
             on_new_job=lambda queue: loop.on_new_job(queue),
         )
@@ -191,10 +190,11 @@ def _quiet_kopf(debug: bool) -> None:
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
 
 
-def run_controller(settings: Settings) -> int:
-    logs.configure(settings.debug, settings.log_format, default="json")
+def run_controller(settings: ControllerSettings, dsn: str) -> int:
+    """The process's logging is set up by its caller (JSON unless JOBQUEUE_LOG_FORMAT says
+    otherwise: the controller's logs feed cluster tooling); kopf's own loggers are quieted here."""
     _quiet_kopf(settings.debug)
     try:
-        return asyncio.run(serve(settings))
+        return asyncio.run(serve(settings, dsn))
     except KeyboardInterrupt:
         return 0

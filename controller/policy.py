@@ -74,6 +74,7 @@ class Reason(StrEnum):
     BELOW_ACTIVATION = "below-activation"
     PAUSED = "paused"
     DEPTH_UNKNOWN = "depth-unknown"
+    QUEUE_PAUSED = "queue-paused"  # every queue is paused: set by the loop, not by decide()
     # set by controller.capacity when a cap is below what the policy asks for
     LIMIT_CAPPED = "limit-capped"
     DB_CONNECTION_BUDGET = "db-connection-budget"

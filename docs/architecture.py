@@ -30,7 +30,7 @@ BOXES = {
         1.4,
         BLUE,
         "API  :8001",
-        "FastAPI, /docs, /metrics\npool of ≤10 connections",
+        "worker/api: FastAPI, /docs, /metrics\npool of ≤10 connections",
     ),
     "controller": (
         0.3,
@@ -39,7 +39,8 @@ BOXES = {
         2.2,
         PURPLE,
         "Controller  (kopf)",
-        "depth probe: 1 connection\npolicy.py (pure)\nLease: one active replica",
+        "controller/: policy.py (pure)\ndepth probe: 1 connection\n"
+        "(its SQL in worker/db)\nLease: one active replica",
     ),
     "pg": (
         4.3,
@@ -57,7 +58,7 @@ BOXES = {
         2.2,
         GREEN,
         "Worker pods  (Deployment)",
-        "`jobqueue worker`: ≤3 connections\n(LISTEN + a pool of 2),\n"
+        "`jobqueue worker` (worker/runtime):\n≤3 connections (LISTEN + a pool of 2),\n"
         "fenced leases, drain on SIGTERM",
     ),
     "kube": (
@@ -70,16 +71,24 @@ BOXES = {
         "Deployments labelled jobqueue.dev/autoscale=true:\n"
         "/scale · jobqueue.dev/status annotation · Events · pod-deletion-cost",
     ),
-    "kubectl": (9.0, 1.6, 3.9, 1.5, GREY, "kubectl jobqueue", "status · events\n-n NAMESPACE · -A"),
+    "kubectl": (
+        9.0,
+        1.6,
+        3.9,
+        1.5,
+        GREY,
+        "kubectl jobqueue",
+        "controller/kubectl_plugin.py\nstatus · events · -n NAMESPACE · -A",
+    ),
     "dev": (
         0.3,
         0.1,
         12.6,
         1.1,
         "#fff8d6",
-        "Without a cluster:  make dev  (jobqueue dev)",
-        "embedded PostgreSQL · the API · the same policy.py scaling local worker processes"
-        " · a live Rich view",
+        "Without a cluster:  make dev  (jobqueue dev, in jobqueue/dev)",
+        "embedded PostgreSQL · the API · controller/policy.py scaling local worker processes"
+        " · a live Rich view   (imports flow one way: jobqueue → controller → worker)",
     ),
 }
 

@@ -11,12 +11,13 @@ from typing import Annotated
 import typer
 from pydantic import ValidationError
 
-from jobqueue import cli_jobs
+from jobqueue import cli_jobs, cli_limits, cli_queues, cli_schedules
 from jobqueue.cli_common import load_settings, print_error
 from worker import logs
 from worker.db.connection import DatabaseUnavailable
 from worker.logs import LogFormat
 from worker.settings import get_settings
+from worker.tracing import TracingUnavailable
 
 app = typer.Typer(
     help="Job-Queue: a PostgreSQL job queue with a Kubernetes autoscaler.",
@@ -26,6 +27,9 @@ app = typer.Typer(
 )
 app.command()(cli_jobs.enqueue)
 app.add_typer(cli_jobs.jobs_app, name="jobs")
+cli_queues.queues_app.command("set")(cli_limits.set_limits)  # flow control's limits
+app.add_typer(cli_queues.queues_app, name="queues")
+app.add_typer(cli_schedules.schedules_app, name="schedules")
 app.command()(cli_jobs.stats)
 app.command()(cli_jobs.workers)
 
@@ -44,7 +48,9 @@ def worker() -> None:
     """Run a worker process (MAX_CONCURRENT_JOBS slots over WORKER_QUEUES)."""
     from worker.runtime.main import run_worker
 
-    raise typer.Exit(run_worker(load_settings()))
+    settings = load_settings()
+    logs.configure(settings.debug, settings.log_format)
+    raise typer.Exit(run_worker(settings.worker, settings.dsn))
 
 
 @app.command()
@@ -52,7 +58,9 @@ def api() -> None:
     """Serve the REST API (port 8001 by default)."""
     from worker.api.server import serve
 
-    serve(load_settings())
+    settings = load_settings()
+    logs.configure(settings.debug, settings.log_format)
+    serve(settings.api, settings.dsn)
 
 
 @app.command()
@@ -60,7 +68,9 @@ def controller() -> None:
     """Run the autoscaling controller (a kopf operator, no CRDs)."""
     from controller.main import run_controller
 
-    raise typer.Exit(run_controller(load_settings()))
+    settings = load_settings()
+    logs.configure(settings.debug, settings.log_format, default="json")
+    raise typer.Exit(run_controller(settings.controller, settings.dsn))
 
 
 @app.command()
@@ -119,7 +129,7 @@ def main() -> None:
     # one place for every command: an unreachable database is a message, not a traceback
     try:
         app()
-    except DatabaseUnavailable as exc:
+    except (DatabaseUnavailable, TracingUnavailable) as exc:
         print_error(str(exc))
         sys.exit(1)
     except Exception as exc:

@@ -7,13 +7,23 @@ import json
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import asyncpg
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from jobqueue.cli_bulk import (
+    BulkAll,
+    BulkBefore,
+    BulkQueue,
+    BulkStatus,
+    BulkType,
+    JobIds,
+    refuse_ids_with_filters,
+    run_bulk,
+)
 from jobqueue.cli_common import (
     console,
     fail,
@@ -28,6 +38,7 @@ from worker.ages import age_of
 from worker.db import inspect
 from worker.db.errors import JobNotFound, JobStateConflict
 from worker.db.jobs import Job, NewJob, cancel_job, enqueue_many, get_job, retry_job
+from worker.db.statuses import JOB_STATUSES
 
 ENQUEUE_CHUNK = 1000  # jobs per INSERT statement (one transaction each) for --count
 STATUS_STYLES = {
@@ -36,6 +47,7 @@ STATUS_STYLES = {
     "completed": "green",
     "failed": "red",
     "cancelled": "dim",
+    "blocked": "magenta",
 }
 
 jobs_app = typer.Typer(help="List, look up, cancel and retry jobs.", no_args_is_help=True)
@@ -43,15 +55,18 @@ jobs_app = typer.Typer(help="List, look up, cancel and retry jobs.", no_args_is_
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 
 
-def _check_new_job(job_type: str, payload: dict[str, Any]) -> None:
+def check_new_job(job_type: str, payload: dict[str, Any]) -> None:
     """The API's own checks: a known job type, and a payload PostgreSQL can store."""
-    from worker.api.validation import InputError, check_job_type, check_payload, known_job_types
+    from worker.job_checks import InputError, check_job_type, check_payload, known_job_types
 
-    settings = load_settings()
+    settings = load_settings().api
     try:
         check_payload(payload, ("--payload",), settings.api_max_payload_bytes)
         check_job_type(
-            job_type, ("JOB_TYPE",), known_job_types(settings), settings.allow_unknown_job_types
+            job_type,
+            ("JOB_TYPE",),
+            known_job_types(settings.handler_modules),
+            settings.allow_unknown_job_types,
         )
     except InputError as exc:
         where = ".".join(str(part) for part in exc.loc)
@@ -79,6 +94,9 @@ def enqueue(
     count: Annotated[
         int, typer.Option("--count", "-n", min=1, help="Enqueue this many copies, in bulk.")
     ] = 1,
+    concurrency_key: Annotated[
+        str | None, typer.Option(help="Held by the queue's per-key limit, e.g. a tenant id.")
+    ] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Put jobs on a queue. Example: jobqueue enqueue emails --payload '{"to": "a@b.c"}'."""
@@ -86,8 +104,14 @@ def enqueue(
         raise typer.BadParameter(
             "one key names one job; drop --count", param_hint="'--idempotency-key'"
         )
+    if concurrency_key is not None and not (
+        1 <= len(concurrency_key) <= 255 and "\x00" not in concurrency_key
+    ):
+        raise typer.BadParameter(
+            "must be 1 to 255 characters, without NUL", param_hint="'--concurrency-key'"
+        )
     payload_object = parse_json_object(payload, "'--payload'")
-    _check_new_job(job_type, payload_object)
+    check_new_job(job_type, payload_object)
     try:
         new_job = NewJob(
             job_type=job_type,
@@ -97,6 +121,7 @@ def enqueue(
             max_tries=max_tries,
             delay_seconds=delay,
             idempotency_key=idempotency_key,
+            concurrency_key=concurrency_key,
         )
     except ValueError as exc:
         fail(str(exc))
@@ -146,9 +171,9 @@ async def _enqueue_bulk(conn: asyncpg.Connection, job: NewJob, count: int) -> tu
 # ---------------------------------------------------------------- jobs
 def _status_list(values: list[str] | None) -> list[str] | None:
     for value in values or []:
-        if value not in inspect.JOB_STATUSES:
+        if value not in JOB_STATUSES:
             raise typer.BadParameter(
-                f"{value!r} is not one of {', '.join(inspect.JOB_STATUSES)}",
+                f"{value!r} is not one of {', '.join(JOB_STATUSES)}",
                 param_hint="'--status'",
             )
     return values or None
@@ -272,16 +297,36 @@ def _transition(
         fail("; ".join(problems))
 
 
-@jobs_app.command("cancel")
-def cancel(job_ids: Annotated[list[int], typer.Argument(min=1, help="Job ids.")]) -> None:
-    """Cancel pending or running jobs (a running one's worker stops its handler)."""
-    _transition(job_ids, cancel_job)
+def _by_ids_or_filters(
+    action: Literal["cancel", "retry"], change: Callable[[asyncpg.Connection, int], Awaitable[Job]]
+) -> Callable[..., None]:
+    def command(
+        job_ids: JobIds = None,
+        status: BulkStatus = None,
+        queue: BulkQueue = None,
+        job_type: BulkType = None,
+        created_before: BulkBefore = None,
+        every: BulkAll = False,
+    ) -> None:
+        if job_ids:
+            refuse_ids_with_filters(status, queue, job_type, created_before, every)
+            _transition(job_ids, change)
+        else:
+            run_bulk(action, status, queue, job_type, created_before, every)
+
+    return command
 
 
-@jobs_app.command("retry")
-def retry(job_ids: Annotated[list[int], typer.Argument(min=1, help="Job ids.")]) -> None:
-    """Run failed or cancelled jobs again, now."""
-    _transition(job_ids, retry_job)
+jobs_app.command(
+    "cancel",
+    help="Cancel pending or running jobs (a running one's worker stops its handler): by id, "
+    "or every job that matches the filters, e.g. jobqueue jobs cancel --status pending --queue X.",
+)(_by_ids_or_filters("cancel", cancel_job))
+jobs_app.command(
+    "retry",
+    help="Run failed or cancelled jobs again, now: by id, or every job that matches the "
+    "filters, e.g. jobqueue jobs retry --status failed --queue X.",
+)(_by_ids_or_filters("retry", retry_job))
 
 
 # ---------------------------------------------------------------- stats, workers

@@ -8,12 +8,14 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import asyncpg
 import pytest
 
 from tests.fixtures import postgres as pg
 from tests.fixtures.kube import ControlPlane
 from tests.fixtures.report import SUMMARY_LINES
 from tests.fixtures.tools import require_binaries
+from worker.db.connection import connect
 
 TEMPLATE_DB = "jobqueue_template"
 
@@ -60,6 +62,16 @@ async def pg_dsn(pg_server: pg.PostgresServer | pg.ExternalServer) -> AsyncItera
         yield pg_server.dsn(name)
     finally:
         await pg.drop_database(pg_server.dsn(), name)
+
+
+@pytest.fixture
+async def conn(pg_dsn: str) -> AsyncIterator[asyncpg.Connection]:
+    """One connection to this test's own migrated database."""
+    connection = await connect(pg_dsn)
+    try:
+        yield connection
+    finally:
+        await connection.close()
 
 
 @pytest.fixture

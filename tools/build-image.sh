@@ -26,27 +26,13 @@ if [ "${#need[@]}" -gt 0 ]; then
   [ "$(id -u)" = 0 ] || die "missing ${need[*]}; install them (apt-get install ${need[*]}) or run as root"
   log "installing ${need[*]} with apt"
   # A fresh machine may have no package lists yet; install finds nothing without them.
-  apt-get update -qq >&2
-  DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${need[@]}" >&2
+  apt-get -o DPkg::Lock::Timeout=600 update -qq >&2
+  DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y --no-install-recommends "${need[@]}" >&2
 fi
 
-started_dockerd=""
-stop_dockerd() {
-  if [ -n "$started_dockerd" ]; then
-    log "stopping the dockerd this script started (pid $started_dockerd)"
-    kill "$started_dockerd" 2>/dev/null || true
-    for _ in $(seq 1 30); do kill -0 "$started_dockerd" 2>/dev/null || break; sleep 1; done
-  fi
-}
-trap stop_dockerd EXIT
-if ! docker info >/dev/null 2>&1; then
-  # No bridge and no iptables: this machine allows only host networking; builds use --network host.
-  log "no dockerd answers; starting one"
-  dockerd --iptables=false --bridge=none --storage-driver=overlay2 >/tmp/jobqueue-dockerd.log 2>&1 &
-  started_dockerd=$!
-  for _ in $(seq 1 60); do docker info >/dev/null 2>&1 && break; sleep 1; done
-  docker info >/dev/null 2>&1 || die "dockerd did not start; see /tmp/jobqueue-dockerd.log"
-fi
+# shellcheck source=dockerd-lib.sh
+source "$here/dockerd-lib.sh"
+ensure_dockerd
 
 key=$( { echo "bookworm $base_packages $base_revision"; sha256sum <"$ca_bundle"; } | sha256sum | cut -c1-12)
 base=jobqueue-base:$key

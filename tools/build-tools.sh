@@ -17,7 +17,7 @@ command -v flock >/dev/null 2>&1 || die "'flock' is missing; install util-linux.
 
 # Tools stamped by their own version are left out of the key, so adding or bumping one does not
 # rebuild Kubernetes on every machine.
-stamped='^(KUBE_SCORE|CONTAINERD|RUNC|KEDA)_VERSION='
+stamped='^(KUBE_SCORE|CONTAINERD|RUNC|COREDNS|KEDA)_VERSION='
 key=$(grep -v -E -e '^#' -e "$stamped" "$here/versions.env" | sha256sum | cut -c1-12)
 root=${JOBQUEUE_TOOLS_DIR:-"${XDG_CACHE_HOME:-$HOME/.cache}/job-queue/tools/$key"}
 bin="$root/bin"
@@ -34,9 +34,9 @@ all_built() {
 # --node also builds what a real node needs (kubelet, kube-proxy), for the container tests.
 if [ "${1:-}" = "--node" ]; then
   shift
-  tools+=(kubelet kube-proxy containerd containerd-shim-runc-v2 ctr runc)
+  tools+=(kubelet kube-proxy containerd containerd-shim-runc-v2 ctr runc coredns)
   k8s_commands+=(kubelet kube-proxy)
-  stamps+=("containerd-$CONTAINERD_VERSION" "runc-$RUNC_VERSION")
+  stamps+=("containerd-$CONTAINERD_VERSION" "runc-$RUNC_VERSION" "coredns-$COREDNS_VERSION")
   if [ ! -f "$root/.runc-$RUNC_VERSION" ] && ! pkg-config --exists libseccomp 2>/dev/null; then
     die "--node builds runc with seccomp, which needs gcc, pkg-config and libseccomp-dev (apt-get install gcc pkg-config libseccomp-dev)"
   fi
@@ -158,6 +158,8 @@ if [[ " ${stamps[*]} " == *" runc-$RUNC_VERSION "* ]]; then
   # runc 1.1 and crun 1.8 fail under containerd 2.4, so it is built here.
   CGO_ENABLED=1 stamped_install "runc-$RUNC_VERSION" runc -- -tags seccomp \
     "github.com/opencontainers/runc@$RUNC_VERSION"
+  stamped_install "coredns-$COREDNS_VERSION" coredns -- -ldflags '-s -w' \
+    "github.com/coredns/coredns@$COREDNS_VERSION"
 fi
 
 # --- KEDA: a wrapper module that requires KEDA and repeats its go.mod's one replace line (it

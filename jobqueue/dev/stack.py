@@ -177,14 +177,14 @@ class DevStack:
             "JOBQUEUE_WORKER_PORT": "0",  # several workers on one host: any free port
             "PYTHONUNBUFFERED": "1",
         }
-        if "api_host" not in self.settings.model_fields_set:
+        if "api_host" not in self.settings.api.model_fields_set:
             env["JOBQUEUE_API_HOST"] = "127.0.0.1"
         for name, sub in (
             ("outbox_dir", "outbox"),
             ("reports_dir", "reports"),
             ("images_dir", "images"),
         ):
-            if name not in self.settings.model_fields_set:
+            if name not in self.settings.worker.handlers.model_fields_set:
                 env[f"JOBQUEUE_{name.upper()}"] = str(self.dir / sub)
         return env
 
@@ -251,7 +251,7 @@ class DevStack:
             jobs_per_replica=o.jobs_per_worker,
             scale_down_delay=o.scale_down_delay,
         )
-        fleet = WorkerFleet(env, self.logs, self.settings.drain_timeout, self.events.add)
+        fleet = WorkerFleet(env, self.logs, self.settings.worker.drain_timeout, self.events.add)
         self.fleet = fleet
         autoscaler = LocalAutoscaler(dsn, fleet, config, o.queues)
         autoscaler.on_scale = self.events.scaled
@@ -320,7 +320,7 @@ class DevStack:
             count = len(self.fleet.all)
             self._say(
                 f"draining {count} worker{'s' if count > 1 else ''} (up to "
-                f"{self.settings.drain_timeout:g}s; Ctrl-C again to stop at once)"
+                f"{self.settings.worker.drain_timeout:g}s; Ctrl-C again to stop at once)"
             )
             self.fleet.stop_all()
         if self.api is not None:

@@ -12,6 +12,7 @@ from typing import Any
 import asyncpg
 
 from worker.handlers import JobContext, registry
+from worker.settings import get_settings
 
 _pool: asyncpg.Pool | None = None
 _pool_lock = asyncio.Lock()
@@ -29,7 +30,7 @@ async def _runs_pool(ctx: JobContext) -> asyncpg.Pool:
     global _pool
     async with _pool_lock:
         if _pool is None:
-            _pool = await asyncpg.create_pool(ctx.settings.dsn, min_size=1, max_size=1)
+            _pool = await asyncpg.create_pool(get_settings().dsn, min_size=1, max_size=1)
     return _pool
 
 
@@ -41,6 +42,6 @@ async def e2e_sleep(payload: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
         "INSERT INTO e2e_runs (job_id, attempt, worker) VALUES ($1, $2, $3)",
         ctx.job_id,
         ctx.attempt,
-        ctx.settings.worker_name,
+        ctx.worker_name,
     )
-    return {"job_id": ctx.job_id, "attempt": ctx.attempt, "worker": ctx.settings.worker_name}
+    return {"job_id": ctx.job_id, "attempt": ctx.attempt, "worker": ctx.worker_name}

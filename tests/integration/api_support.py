@@ -50,7 +50,7 @@ def api_settings(dsn: str, **overrides: Any) -> Settings:
 async def api_client(
     settings: Settings, headers: Mapping[str, str] | Mapping[bytes, bytes] | None = None
 ) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(settings)
+    app = create_app(settings.api, settings.dsn)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(
@@ -67,9 +67,11 @@ class ApiProcess:
 
 
 @contextmanager
-def api_process(dsn: str, log_path: Path, **env: str) -> Iterator[ApiProcess]:
+def api_process(
+    dsn: str, log_path: Path, *, cwd: Path | None = None, **env: str
+) -> Iterator[ApiProcess]:
     """A real `jobqueue api` (uvicorn) process on a free port, stopped (if still running)
-    on the way out."""
+    on the way out. `cwd` (with PYTHONPATH) runs another tree's code, e.g. an older release."""
     port = free_port()
     environment = {
         **os.environ,
@@ -79,7 +81,7 @@ def api_process(dsn: str, log_path: Path, **env: str) -> Iterator[ApiProcess]:
         "JOBQUEUE_API_TOKEN": "",
         **env,
     }
-    proc = start_logged([sys.executable, "-m", "worker", "api"], log_path, env=environment)
+    proc = start_logged([sys.executable, "-m", "worker", "api"], log_path, env=environment, cwd=cwd)
     base_url = f"http://127.0.0.1:{port}"
 
     def healthy() -> bool:

@@ -9,6 +9,7 @@ from typing import Any
 import asyncpg
 
 from worker.handlers.base import JobContext, registry
+from worker.settings import get_settings
 
 RUNS_TABLE_DDL = """
 CREATE TABLE IF NOT EXISTS test_runs (
@@ -23,10 +24,11 @@ _pools: dict[str, asyncpg.Pool] = {}
 
 
 async def _record(ctx: JobContext, phase: str) -> None:
-    pool = _pools.get(ctx.settings.dsn)
+    dsn = get_settings().dsn  # the worker process's own DB_URL: handlers are not handed it
+    pool = _pools.get(dsn)
     if pool is None:
-        pool = await asyncpg.create_pool(ctx.settings.dsn, min_size=1, max_size=2)
-        _pools[ctx.settings.dsn] = pool
+        pool = await asyncpg.create_pool(dsn, min_size=1, max_size=2)
+        _pools[dsn] = pool
     await pool.execute(
         "INSERT INTO test_runs (job_id, attempt, worker_id, phase) VALUES ($1, $2, $3, $4)",
         ctx.job_id,

@@ -49,7 +49,7 @@ def worker_settings(dsn: str, **overrides: Any) -> Settings:
 async def running_worker(
     dsn: str, registry: HandlerRegistry, **overrides: Any
 ) -> AsyncIterator[WorkerProcess]:
-    process = WorkerProcess(worker_settings(dsn, **overrides), registry)
+    process = WorkerProcess(worker_settings(dsn, **overrides).worker, registry, dsn=dsn)
     await process.start()
     try:
         yield process
@@ -73,6 +73,17 @@ async def eventually(
         await asyncio.sleep(0.05)
 
 
+async def all_finished(conn: Any, within: float = 120) -> None:
+    """Wait until no job is pending or running."""
+
+    async def done() -> bool:
+        return not await conn.fetchval(
+            "SELECT count(*) FROM jobs WHERE status IN ('pending', 'running')"
+        )
+
+    await eventually(done, within=within, what="every job to finish")
+
+
 async def fetchval(dsn: str, sql: str, *args: Any) -> Any:
     conn = await asyncpg.connect(dsn)
     try:
@@ -81,8 +92,12 @@ async def fetchval(dsn: str, sql: str, *args: Any) -> Any:
         await conn.close()
 
 
-def start_worker_process(dsn: str, log_path: Path, **env: str) -> Any:  # subprocess.Popen[bytes]
-    """`jobqueue worker` as a subprocess in its own session, with the test handlers loaded."""
+def start_worker_process(
+    dsn: str, log_path: Path, *, cwd: Path = REPO, **env: str
+) -> Any:  # subprocess.Popen[bytes]
+    """`jobqueue worker` as a subprocess in its own session, with the test handlers loaded.
+    `cwd` other than the repository (with PYTHONPATH) runs another tree's code, e.g. an older
+    release's: then `python -m worker`, since the console script is this tree's."""
     values = {
         **os.environ,
         "PYTHONPATH": str(REPO),
@@ -101,6 +116,8 @@ def start_worker_process(dsn: str, log_path: Path, **env: str) -> Any:  # subpro
     values.update(env)
     script = Path(sys.executable).with_name("jobqueue")
     args = (
-        [str(script), "worker"] if script.exists() else [sys.executable, "-m", "worker", "worker"]
+        [str(script), "worker"]
+        if script.exists() and cwd == REPO
+        else [sys.executable, "-m", "worker", "worker"]
     )
-    return start_logged(args, log_path, env=values, cwd=str(REPO))
+    return start_logged(args, log_path, env=values, cwd=str(cwd))

@@ -12,19 +12,9 @@ import pytest
 
 from tests.integration.api_support import JOBS, api_client, api_settings
 from worker.db import claims, inspect
-from worker.db.connection import connect
 from worker.db.jobs import NewJob, enqueue_many
 
 QUEUE_API = "/api/v1/queue"
-
-
-@pytest.fixture
-async def conn(pg_dsn: str) -> AsyncIterator[asyncpg.Connection]:
-    connection = await connect(pg_dsn)
-    try:
-        yield connection
-    finally:
-        await connection.close()
 
 
 @pytest.fixture
@@ -69,7 +59,14 @@ async def test_stats_overview_counts_every_status_exactly(
     assert response.status_code == 200
     body = response.json()
     counts = {status: value["count"] for status, value in body["by_status"].items()}
-    assert counts == {"pending": 5, "running": 5, "completed": 3, "failed": 1, "cancelled": 1}
+    assert counts == {
+        "pending": 5,
+        "running": 5,
+        "completed": 3,
+        "failed": 1,
+        "cancelled": 1,
+        "blocked": 0,  # every status of worker.db.statuses, 0004's included
+    }
     assert {value["kind"] for value in body["by_status"].values()} == {"exact"}
     assert body["total"] == {"count": 15, "kind": "exact"}
     assert body["done_last_minute"] == {"count": 5, "kind": "exact"}

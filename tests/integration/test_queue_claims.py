@@ -4,24 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
-import pytest
 
 from worker.db import claims, maintenance
 from worker.db.connection import connect
 from worker.db.jobs import NewJob, enqueue_many, get_job
-
-
-@pytest.fixture
-async def conn(pg_dsn: str) -> AsyncIterator[asyncpg.Connection]:
-    connection = await connect(pg_dsn)
-    try:
-        yield connection
-    finally:
-        await connection.close()
 
 
 async def _worker(conn: asyncpg.Connection, lease: float = 30) -> uuid.UUID:

@@ -10,7 +10,7 @@ import sys
 import asyncpg
 
 from tests.integration.queue_support import REPO
-from worker.db.migrate import available_migrations, expected_version
+from worker.db.migrate import available_migrations
 
 
 async def _run(*args: str, dsn: str) -> tuple[int, str]:
@@ -65,11 +65,12 @@ async def test_two_migrations_at_once_are_safe(pg_dsn_empty: str) -> None:
     )
     assert [code for code, _ in results] == [0, 0], results
     outputs = sorted(out.strip().splitlines()[-1] for _, out in results)
-    everything = list(range(1, expected_version() + 1))
+    # migrations are numbered per feature, so the sequence may have gaps
+    everything = [m.version for m in available_migrations()]
     # one applied everything while holding the lock; the other then found nothing to do
     assert outputs == [f"applied migrations: {everything}", "schema is up to date"]
     versions, _ = await _schema(pg_dsn_empty)
-    assert versions == list(range(1, expected_version() + 1))
+    assert versions == everything
 
 
 async def test_create_tables_reports_an_unreachable_database() -> None:

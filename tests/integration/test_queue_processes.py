@@ -7,37 +7,16 @@ import asyncio
 import os
 import signal
 import subprocess
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import asyncpg
-import pytest
 
-from tests.fixtures.processes import log_tail, stop_process
 from tests.integration.queue_handlers import RUNS_TABLE_DDL
-from tests.integration.queue_support import eventually, start_worker_process
+from tests.integration.queue_support import all_finished, eventually
 from worker.db.connection import connect
 from worker.db.jobs import NewJob, enqueue_many, get_job
 
 Popen = subprocess.Popen  # type: ignore[type-arg]
-
-
-@pytest.fixture
-def workers(tmp_path: Path) -> Iterator[Any]:
-    """Starts worker processes; ends those still running when the test ends."""
-    started: list[tuple[Popen, Path]] = []
-
-    def start(dsn: str, **env: str) -> Popen:
-        log = tmp_path / f"worker-{len(started)}.log"
-        proc = start_worker_process(dsn, log, **env)
-        started.append((proc, log))
-        return proc
-
-    yield start
-    for proc, log in started:
-        stop_process(proc)
-        print(f"--- {log.name} (exit {proc.returncode})\n{log_tail(log)}")
 
 
 async def _prepare(dsn: str) -> asyncpg.Connection:
@@ -53,15 +32,6 @@ async def _registered(conn: asyncpg.Connection, count: int) -> None:
     await eventually(enough, what=f"{count} workers to register")
 
 
-async def _all_done(conn: asyncpg.Connection, within: float = 120) -> None:
-    async def done() -> bool:
-        return not await conn.fetchval(
-            "SELECT count(*) FROM jobs WHERE status IN ('pending', 'running')"
-        )
-
-    await eventually(done, within=within, what="every job to finish")
-
-
 async def test_many_claimers_in_many_processes_run_every_job_once(
     pg_dsn: str, workers: Any
 ) -> None:
@@ -74,7 +44,7 @@ async def test_many_claimers_in_many_processes_run_every_job_once(
         for _ in range(6):  # arriving while the workers claim
             await enqueue_many(conn, [NewJob("test_record") for _ in range(250)])
             total += 250
-        await _all_done(conn)
+        await all_finished(conn)
         statuses = await conn.fetch("SELECT status, attempts, count(*) FROM jobs GROUP BY 1, 2")
         assert [(r["status"], r["attempts"], r["count"]) for r in statuses] == [
             ("completed", 1, total)
@@ -169,7 +139,7 @@ async def test_workers_ride_out_a_postgres_restart(private_pg_server: Any, worke
 
         conn = await connect(dsn)
         await enqueue_many(conn, [NewJob("test_sleep", {"seconds": 0.01}) for _ in range(200)])
-        await _all_done(conn)
+        await all_finished(conn)
         rows = await conn.fetch("SELECT status, count(*) FROM jobs GROUP BY 1")
         assert [(r["status"], r["count"]) for r in rows] == [("completed", 800)]
         # the same processes did it all: none restarted

@@ -51,7 +51,7 @@ def chart_values(scenario: e2e.Scenario) -> dict[str, Any]:
 
 @dataclass
 class KindStack:
-    cluster: KindCluster
+    cluster: Any  # a KindCluster, or (tests/containers) the ControlPlane a real node joined
     namespace: str
     dsn: str
     scenario: e2e.Scenario

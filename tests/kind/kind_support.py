@@ -62,7 +62,10 @@ def docker_and_kind() -> tuple[str, str]:
     if not answered:
         pytest.skip(f"kind suite: docker is installed but no engine answers `docker info` ({why})")
     if kind is None:
-        pytest.skip("kind suite: kind is not installed (https://kind.sigs.k8s.io)")
+        pytest.skip(
+            "kind suite: kind is not installed (https://kind.sigs.k8s.io); tests/containers runs "
+            "the same scenario on a real node here"
+        )
     return docker, kind
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from worker.handlers import JobContext
-from worker.settings import Settings
+from worker.settings import HandlerSettings
 
 
 def job_context(
@@ -25,7 +25,7 @@ def job_context(
         queue_name="default",
         attempt=1,
         max_tries=3,
-        settings=Settings(**values),
+        config=HandlerSettings(**values),
         worker_id="test-worker",
     )
 

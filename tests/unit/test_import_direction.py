@@ -77,3 +77,21 @@ def test_edges_down_the_direction_pass(tmp_path: Path) -> None:
     (tmp_path / "controller" / "b.py").write_text("from worker.settings import Settings\n")
     (tmp_path / "worker" / "c.py").write_text("from . import settings\nimport asyncpg\n")
     assert edges_against_direction(tmp_path) == []
+
+
+# Inside a layer: modules that must not reach into the API package (the checks they share with
+# it live in worker/job_checks.py, worker/db/statuses.py).
+API_FREE = ("jobqueue/cli_jobs.py", "worker/job_checks.py", "worker/db", "worker/handlers")
+
+
+def test_the_cli_the_checks_and_the_data_layer_do_not_import_the_api() -> None:
+    bad = []
+    for entry in API_FREE:
+        target = REPO_ROOT / entry
+        for path in [target] if target.is_file() else sorted(target.rglob("*.py")):
+            rel = path.relative_to(REPO_ROOT).as_posix()
+            module = rel.removesuffix(".py").replace("/", ".")
+            for lineno, imported in _imported_modules(ast.parse(path.read_text()), module):
+                if imported == "worker.api" or imported.startswith("worker.api."):
+                    bad.append(f"{rel}:{lineno}: {module} -> {imported}")
+    assert not bad, "\n".join(bad)

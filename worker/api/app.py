@@ -1,4 +1,4 @@
-"""The FastAPI app: `create_app(settings)` builds it; its lifespan owns the one asyncpg pool."""
+"""The FastAPI app: `create_app(settings, dsn)` builds it; its lifespan owns the one pool."""
 
 from __future__ import annotations
 
@@ -10,17 +10,25 @@ from contextlib import asynccontextmanager
 import asyncpg
 from fastapi import FastAPI
 
+from worker import tracing
 from worker.api.docs import install_docs
 from worker.api.enqueue import EnqueueService
 from worker.api.errors import install_error_handlers
 from worker.api.metrics import ApiMetrics, MetricsMiddleware
+from worker.api.routes_batches import batches_router
+from worker.api.routes_bulk import bulk_router
 from worker.api.routes_inspect import inspect_router
 from worker.api.routes_jobs import jobs_router
+from worker.api.routes_limits import limits_router
 from worker.api.routes_probes import probes_router
+from worker.api.routes_queues import queues_router
+from worker.api.routes_schedules import schedules_router
 from worker.api.state import ApiState
 from worker.api.validation import known_job_types
+from worker.console.routes import install_console
 from worker.db.connection import DatabaseRefused, DatabaseUnavailable, create_pool
-from worker.settings import Settings
+from worker.db.waits import JobWaiters
+from worker.settings import ApiSettings
 
 log = logging.getLogger(__name__)
 
@@ -45,13 +53,13 @@ async def keep_session(conn: asyncpg.Connection) -> None:
     trip per request; an open transaction is still rolled back by asyncpg itself."""
 
 
-async def open_pool(settings: Settings) -> asyncpg.Pool:
+async def open_pool(settings: ApiSettings, dsn: str) -> asyncpg.Pool:
     """The process's pool. When PostgreSQL is down at start, the API still comes up (readyz
     says why it is not ready) and connects once the database is back."""
 
     def pool(min_size: int) -> Awaitable[asyncpg.Pool]:
         return create_pool(
-            settings.dsn,
+            dsn,
             min_size=min_size,
             max_size=max(settings.api_pool_max, settings.api_pool_min),
             timeout=CONNECT_TIMEOUT_SECONDS,
@@ -74,20 +82,23 @@ async def close_pool(pool: asyncpg.Pool) -> None:
         pool.terminate()
 
 
-def create_app(settings: Settings) -> FastAPI:
+def create_app(settings: ApiSettings, dsn: str) -> FastAPI:
+    tracing.setup(settings.tracing, "jobqueue-api")
     state = ApiState(
         settings=settings,
         metrics=ApiMetrics(),
-        enqueue=EnqueueService(settings, known_job_types(settings)),
+        enqueue=EnqueueService(settings, known_job_types(settings.handler_modules)),
+        waiters=JobWaiters(dsn, {"server_settings": {"application_name": "jobqueue-api waits"}}),
     )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        pool = await open_pool(settings)
+        pool = await open_pool(settings, dsn)
         state.open(pool)
         try:
             yield
         finally:
+            await state.waiters.close()
             state.close()
             await close_pool(pool)
 
@@ -98,13 +109,20 @@ def create_app(settings: Settings) -> FastAPI:
         lifespan=lifespan,
         docs_url=None,  # served by install_docs, from local assets
         redoc_url=None,
+        telemetry=tracing.app_telemetry(),
     )
     app.state.api = state
     install_error_handlers(app)
     install_docs(app)
     # stats/overview is registered before /jobs/{job_id}, which would otherwise match it
     app.include_router(inspect_router(settings))
+    app.include_router(bulk_router(settings))  # before /jobs/{job_id}/..., which are POSTs too
     app.include_router(jobs_router(settings))
+    app.include_router(queues_router(settings))
+    app.include_router(schedules_router(settings))
     app.include_router(probes_router(settings))
+    app.include_router(batches_router(settings))
+    app.include_router(limits_router(settings))
+    install_console(app, settings)
     app.add_middleware(MetricsMiddleware, metrics=state.metrics)
     return app

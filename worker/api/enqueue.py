@@ -16,13 +16,14 @@ from typing import cast
 
 import asyncpg
 
+from worker import tracing
 from worker.api.coalesce import EnqueueCoalescer
 from worker.api.models import JobIn
 from worker.api.validation import InputError, Loc, check_job_type, check_payload
 from worker.db.errors import DatabaseUnavailable, is_transient
 from worker.db.jobs import Enqueued, Job, NewJob, enqueue_many, enqueue_many_brief
 from worker.handlers.payload import InvalidPayload, payload_check
-from worker.settings import Settings
+from worker.settings import ApiSettings
 
 _FIELD_PART = re.compile(r"\[(\d+)\]|([^.\[\]]+)")
 
@@ -52,7 +53,7 @@ async def pooled(
 
 
 class EnqueueService:
-    def __init__(self, settings: Settings, known_job_types: Sequence[str]) -> None:
+    def __init__(self, settings: ApiSettings, known_job_types: Sequence[str]) -> None:
         self.settings = settings
         self.known_job_types = list(known_job_types)
         self._pool: asyncpg.Pool | None = None
@@ -71,7 +72,7 @@ class EnqueueService:
     def close(self) -> None:
         self._pool = self._coalescer = None
 
-    def prepare(self, job: JobIn, loc: Loc) -> NewJob:
+    def prepare(self, job: JobIn, loc: Loc, traceparent: str | None = None) -> NewJob:
         """The data layer's input, or an InputError naming the field."""
         settings = self.settings
         check_job_type(
@@ -96,18 +97,23 @@ class EnqueueService:
             max_tries=job.max_tries,
             idempotency_key=job.idempotency_key,
             timeout_seconds=job.timeout_seconds,
+            unique_key=job.unique_key,
+            concurrency_key=job.concurrency_key,
             payload_json=text,
+            traceparent=traceparent,
         )
 
     async def one(self, job: JobIn) -> tuple[Job, bool]:
         """One job, committed before this returns; grouped with concurrent ones."""
-        new_job = self.prepare(job, ("body",))
-        if self._coalescer is None:
-            raise DatabaseUnavailable("the database pool is not open")
-        return await self._coalescer.enqueue(new_job)
+        with tracing.enqueue_span(job.queue_name) as span:
+            new_job = self.prepare(job, ("body",), span.traceparent)
+            if self._coalescer is None:
+                raise DatabaseUnavailable("the database pool is not open")
+            enqueued = await self._coalescer.enqueue(new_job)
+            span.enqueued(enqueued[0].id, enqueued[1])
+            return enqueued
 
-    async def batch(self, jobs: Sequence[JobIn]) -> list[tuple[Enqueued, bool]]:
-        """All jobs in one transaction, or none."""
+    def check_batch_size(self, jobs: Sequence[JobIn]) -> None:
         limit = self.settings.api_max_batch
         if len(jobs) > limit:
             raise InputError(
@@ -116,9 +122,15 @@ class EnqueueService:
                 f"at most {limit} jobs per batch (JOBQUEUE_API_MAX_BATCH), got {len(jobs)}",
                 "too_long",
             )
-        new_jobs = [self.prepare(job, ("body", "jobs", i)) for i, job in enumerate(jobs)]
-        async with pooled(self._require_pool()) as conn, conn.transaction():
-            return await enqueue_many_brief(conn, new_jobs)
+
+    async def batch(self, jobs: Sequence[JobIn]) -> list[tuple[Enqueued, bool]]:
+        """All jobs in one transaction, or none."""
+        self.check_batch_size(jobs)
+        with tracing.enqueue_batch_span(jobs) as span:
+            parent = span.traceparent
+            new_jobs = [self.prepare(j, ("body", "jobs", i), parent) for i, j in enumerate(jobs)]
+            async with pooled(self._require_pool()) as conn, conn.transaction():
+                return await enqueue_many_brief(conn, new_jobs)
 
     def _require_pool(self) -> asyncpg.Pool:
         if self._pool is None:

@@ -67,6 +67,11 @@ async def _conflict(request: Request, exc: Exception) -> ErrorResponse:
     return ErrorResponse({"detail": str(exc), "status": exc.status}, status_code=409)
 
 
+async def _unique_key_held(request: Request, exc: Exception) -> ErrorResponse:
+    # e.g. retrying a failed job whose unique_key another active job holds meanwhile
+    return _detail(409, f"another active job holds this unique_key: {exc}")
+
+
 async def _database_down(request: Request, exc: Exception) -> ErrorResponse:
     if not is_transient(exc):  # a bug or a refused login: not something to retry
         log.error("%s %s failed: %r", request.method, request.url.path, exc, exc_info=exc)
@@ -97,3 +102,4 @@ def install_error_handlers(app: FastAPI) -> None:
     # SQLSTATE class 22 (data exception) and CHECK violations come only from values sent
     app.add_exception_handler(asyncpg.DataError, _database_refused_value)
     app.add_exception_handler(asyncpg.CheckViolationError, _database_refused_value)
+    app.add_exception_handler(asyncpg.UniqueViolationError, _unique_key_held)

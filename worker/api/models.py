@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from worker.api.validation import no_nul
+from worker.api.validation import check_schedule, no_nul
 from worker.db.inspect import CountKind
+from worker.db.statuses import JobStatus
+
+# A dependency: an existing job's id, or "ref:<name>" of an earlier item of the same batch.
+DependencyRef = Annotated[int, Field(ge=1, le=2**63 - 1)] | Annotated[str, Field(max_length=204)]
+MAX_DEPENDENCIES = 10_000
 
 # PostgreSQL `integer` columns (priority, max_tries) and the longest delay we accept.
 INT32_MAX = 2**31 - 1
@@ -23,14 +27,6 @@ SEED_EXAMPLE_JOB: dict[str, Any] = {
     "queue_name": "default",
     "max_tries": 3,
 }
-
-
-class JobStatus(StrEnum):
-    pending = "pending"
-    running = "running"
-    completed = "completed"
-    failed = "failed"
-    cancelled = "cancelled"
 
 
 class JobIn(BaseModel):
@@ -64,8 +60,39 @@ class JobIn(BaseModel):
     timeout_seconds: float | None = Field(
         default=None, gt=0, le=7 * 24 * 3600.0, description="Per-attempt time limit."
     )
+    unique_key: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=255,
+        description="At most one pending or running job per key: a duplicate gets the active "
+        "job back (200); once it finishes, the key is free again.",
+    )
+    concurrency_key: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=255,
+        description="Held by the queue's key_concurrency_limit, e.g. a tenant id.",
+    )
 
-    _check_text = field_validator("job_type", "queue_name", "idempotency_key")(no_nul)
+    # --- workflows (docs/workflows.md)
+    depends_on: list[DependencyRef] | None = Field(
+        default=None,
+        max_length=MAX_DEPENDENCIES,
+        description="Job ids this job waits for; in a batch also 'ref:<name>' of earlier items.",
+    )
+    ref: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=200,
+        description="In a batch: a name later items can depend on as 'ref:<name>'.",
+    )
+    run_on_failure: bool = Field(
+        default=False, description="Run even when a dependency failed or was cancelled."
+    )
+
+    _check_text = field_validator(
+        "job_type", "queue_name", "idempotency_key", "unique_key", "concurrency_key", "ref"
+    )(no_nul)
 
     @field_validator("run_at")
     @classmethod
@@ -84,8 +111,7 @@ class JobIn(BaseModel):
 
     @model_validator(mode="after")
     def _one_schedule(self) -> JobIn:
-        if self.run_at is not None and self.delay_seconds is not None:
-            raise ValueError("give run_at or delay_seconds, not both")
+        check_schedule(self.run_at, self.delay_seconds)
         return self
 
 
@@ -105,6 +131,11 @@ class BatchIn(BaseModel):
     )
 
     jobs: list[JobIn] = Field(min_length=1, description="Enqueued in one transaction.")
+    on_complete: JobIn | None = Field(
+        default=None,
+        description="Enqueued once every job of the batch is terminal, whatever the outcomes; "
+        "its payload gains `batch_id` and `counts` (jobs by status).",
+    )
 
 
 class JobOut(BaseModel):
@@ -121,10 +152,15 @@ class JobOut(BaseModel):
     result: Any = None
     idempotency_key: str | None = None
     timeout_seconds: float | None = None
+    unique_key: str | None = None
     created_at: datetime
     started_at: datetime | None = None
     finished_at: datetime | None = None
     worker_id: UUID | None = None
+    batch_id: int | None = None
+    depends_on: list[int] | None = Field(default=None, description="The jobs it waits for.")
+    progress: float | None = Field(default=None, description="0..1, as the handler reported.")
+    progress_message: str | None = None
 
 
 class BatchItem(BaseModel):
@@ -140,6 +176,9 @@ class BatchOut(BaseModel):
     created: int
     duplicates: int
     jobs: list[BatchItem]
+    batch_id: int | None = Field(
+        default=None, description="Set when the batch has `on_complete`: GET /batches/{id}."
+    )
 
 
 class JobPage(BaseModel):
@@ -187,6 +226,7 @@ class StatsOut(BaseModel):
                         "completed": {"count": 1180, "kind": "exact"},
                         "failed": {"count": 2, "kind": "exact"},
                         "cancelled": {"count": 1, "kind": "exact"},
+                        "blocked": {"count": 0, "kind": "exact"},
                     },
                     "by_queue": [],
                     "oldest_pending_age_seconds": 4.2,

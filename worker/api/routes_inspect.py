@@ -7,13 +7,13 @@ from typing import Any
 from fastapi import APIRouter
 
 from worker.api.auth import token_dependencies
-from worker.api.models import QueuesOut, StatsOut, WorkersOut
+from worker.api.models import StatsOut, WorkersOut
 from worker.api.state import State
 from worker.db import inspect
-from worker.settings import Settings
+from worker.settings import ApiSettings
 
 
-def inspect_router(settings: Settings) -> APIRouter:
+def inspect_router(settings: ApiSettings) -> APIRouter:
     router = APIRouter(
         prefix="/api/v1/queue",
         tags=["inspect"],
@@ -42,9 +42,7 @@ def inspect_router(settings: Settings) -> APIRouter:
             "count_bound": stats.count_bound,
         }
 
-    @router.get("/queues", response_model=QueuesOut, summary="Each queue's depth and age")
-    async def queues(state: State) -> Any:
-        return await inspect.queue_depths(state.require_pool())
+    # GET /queues is in routes_queues, with each queue's pause state and limits
 
     @router.get("/workers", response_model=WorkersOut, summary="Live workers and their jobs")
     async def workers(state: State) -> Any:

@@ -21,14 +21,23 @@ from worker.api.models import (
 )
 from worker.api.state import State
 from worker.api.validation import InputError, TextParam
+from worker.api.workflows import (
+    create_dependent_job,
+    create_workflow_batch,
+    needs_workflow,
+    needs_workflow_batch,
+)
 from worker.db import inspect
 from worker.db.errors import JobNotFound
 from worker.db.jobs import cancel_job, get_job, retry_job
-from worker.settings import Settings
+from worker.db.workflows import dependencies_of
+from worker.settings import ApiSettings
 
 BIGINT_MAX = 2**63 - 1
 # Room in a single job's request body for the fields around the payload.
 ENVELOPE_BYTES = 64 * 1024
+
+MAX_WAIT_SECONDS = 60.0
 
 JobId = Annotated[int, Path(ge=1, le=BIGINT_MAX, description="The job's id.")]
 
@@ -73,6 +82,8 @@ async def create_job(
     response: Response,
     state: State,
 ) -> Any:
+    if needs_workflow(job):
+        return await create_dependent_job(job, response, state)
     created_job, created = await state.enqueue.one(job)
     state.metrics.count_enqueued(created_job.queue_name, created)
     if not created:
@@ -81,6 +92,8 @@ async def create_job(
 
 
 async def create_jobs(batch: BatchIn, state: State) -> Any:
+    if needs_workflow_batch(batch):
+        return await create_workflow_batch(batch, state)
     pairs = await state.enqueue.batch(batch.jobs)
     state.metrics.count_enqueued_many(pairs)
     items = [
@@ -117,10 +130,26 @@ async def list_jobs(
     return {"jobs": jobs, "next_cursor": next_cursor}
 
 
-async def show_job(job_id: JobId, state: State) -> Any:
-    job = await get_job(state.require_pool(), job_id)
+async def show_job(
+    job_id: JobId,
+    state: State,
+    wait_seconds: Annotated[
+        float,
+        Query(
+            ge=0,
+            le=MAX_WAIT_SECONDS,
+            description="Answer as soon as the job is terminal, or after this many seconds.",
+        ),
+    ] = 0,
+) -> Any:
+    if wait_seconds > 0:
+        job = await state.waiters.wait(state.require_pool(), job_id, wait_seconds)
+    else:
+        job = await get_job(state.require_pool(), job_id)
     if job is None:
         raise JobNotFound(job_id)
+    if job.dependencies_left is not None:
+        job.depends_on = await dependencies_of(state.require_pool(), job_id)
     return job
 
 
@@ -135,7 +164,7 @@ async def retry(job_id: JobId, state: State) -> Any:
 NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "No job has this id."}}
 
 
-def jobs_router(settings: Settings) -> APIRouter:
+def jobs_router(settings: ApiSettings) -> APIRouter:
     """The routes, with what depends on settings: the token and the body size limits."""
     router = APIRouter(
         prefix="/api/v1/queue",

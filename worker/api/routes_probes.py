@@ -13,7 +13,7 @@ from worker.api.models import Health, Readiness
 from worker.api.state import State
 from worker.db.errors import is_transient
 from worker.db.migrate import current_version, expected_version
-from worker.settings import Settings
+from worker.settings import ApiSettings
 
 READY_TIMEOUT_SECONDS = 2.0
 
@@ -29,7 +29,7 @@ def describe_schema(version: int, expected: int) -> str:
     return f"ok: schema is at version {version}, newer than this build's {expected}"
 
 
-def probes_router(settings: Settings) -> APIRouter:
+def probes_router(settings: ApiSettings) -> APIRouter:
     protected = settings.api_protect_probes
     router = APIRouter(
         tags=["probes"],

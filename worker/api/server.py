@@ -8,22 +8,22 @@ import math
 import uvicorn
 from fastapi import FastAPI
 
-from worker import logs
 from worker.api.app import CONNECT_TIMEOUT_SECONDS, create_app
 from worker.db.connection import DatabaseRefused, DatabaseUnavailable, connect
-from worker.settings import Settings, get_settings
+from worker.settings import ApiSettings, get_settings
 
 
 def app_from_environment() -> FastAPI:
     """The factory each uvicorn worker process calls when JOBQUEUE_API_WORKERS > 1."""
-    return create_app(get_settings())
+    settings = get_settings()
+    return create_app(settings.api, settings.dsn)
 
 
-async def _check_login(settings: Settings) -> None:
+async def _check_login(dsn: str) -> None:
     """Fail fast on a login PostgreSQL refuses; an unreachable server is only a warning
     (the API starts, and /readyz says why it is not ready)."""
     try:
-        conn = await connect(settings.dsn, timeout=CONNECT_TIMEOUT_SECONDS)
+        conn = await connect(dsn, timeout=CONNECT_TIMEOUT_SECONDS)
     except DatabaseRefused:
         raise
     except DatabaseUnavailable:
@@ -31,14 +31,14 @@ async def _check_login(settings: Settings) -> None:
     await conn.close()
 
 
-def serve(settings: Settings) -> None:
-    logs.configure(settings.debug, settings.log_format)
+def serve(settings: ApiSettings, dsn: str) -> None:
+    """The process's logging is set up by its caller, which holds the shared settings."""
     # Raises DatabaseRefused, which the CLI prints as one line before exiting with 1.
-    asyncio.run(_check_login(settings))
+    asyncio.run(_check_login(dsn))
     several = settings.api_workers > 1
     uvicorn.run(
         # worker processes build their own app, and pool, from the environment
-        "worker.api.server:app_from_environment" if several else create_app(settings),
+        "worker.api.server:app_from_environment" if several else create_app(settings, dsn),
         factory=several,
         workers=settings.api_workers,
         host=settings.api_host,

@@ -12,14 +12,17 @@ from fastapi import Depends, HTTPException, Request
 
 from worker.api.enqueue import EnqueueService, pooled
 from worker.api.metrics import ApiMetrics
-from worker.settings import Settings
+from worker.db.waits import JobWaiters
+from worker.settings import ApiSettings
 
 
 @dataclass
 class ApiState:
-    settings: Settings
+    settings: ApiSettings
     metrics: ApiMetrics
     enqueue: EnqueueService
+    # GET /jobs/{id}?wait_seconds=N: one LISTEN connection for every waiting request
+    waiters: JobWaiters
     pool: asyncpg.Pool | None = None
 
     def open(self, pool: asyncpg.Pool) -> None:

@@ -42,6 +42,9 @@ class ClaimedJob(NamedTuple):
     attempts: int
     max_tries: int
     timeout_seconds: float | None
+    # from a queue with limits: its end frees room that only a new claim can use
+    limited: bool = False
+    traceparent: str | None = None  # the enqueue's W3C trace context (worker.tracing)
 
 
 async def claim_jobs(
@@ -55,7 +58,9 @@ async def claim_jobs(
     (priority DESC, run_at, id)."""
     rows = await conn.fetch(_sql("claim_jobs"), list(queues), limit, worker_id, lease_seconds)
     return [
-        ClaimedJob(row[0], row[1], _decode_json(row[2])[0], row[3], row[4], row[5], row[6])
+        ClaimedJob(
+            row[0], row[1], _decode_json(row[2])[0], row[3], row[4], row[5], row[6], row[7], row[8]
+        )
         for row in rows
     ]
 
@@ -82,8 +87,7 @@ async def complete_jobs(
 ) -> int:
     """Mark jobs completed with their results; returns how many were still ours."""
     by_token = _by_token(ids, attempts, results_json)
-    status = await conn.execute(_sql("complete_jobs"), list(ids), worker_id, by_token)
-    return row_count(status)
+    return int(await conn.fetchval(_sql("complete_jobs"), list(ids), worker_id, by_token))
 
 
 async def fail_jobs(
@@ -97,8 +101,7 @@ async def fail_jobs(
     """Record failed attempts: a delay sends the job back to pending, None fails it for good."""
     values = [json.dumps([e, d]) for e, d in zip(errors, retry_delays, strict=True)]
     by_token = _by_token(ids, attempts, values)
-    status = await conn.execute(_sql("fail_jobs"), list(ids), worker_id, by_token)
-    return row_count(status)
+    return int(await conn.fetchval(_sql("fail_jobs"), list(ids), worker_id, by_token))
 
 
 async def release_jobs(

@@ -13,8 +13,8 @@ from typing import Any, Literal
 
 from worker.db import sql_files
 from worker.db.jobs import Executor, Job
+from worker.db.statuses import JOB_STATUSES
 
-JOB_STATUSES = ("pending", "running", "completed", "failed", "cancelled")
 DEFAULT_COUNT_BOUND = 10_000
 MAX_QUEUE_GROUPS = 1_000  # (queue, priority) pairs walked for the queue list
 LARGE_TABLE_BOUNDS = 10  # past this many bounds of rows in the statistics, never sample
@@ -84,15 +84,40 @@ async def list_jobs(
     limit: int = 50,
 ) -> list[Job]:
     """Newest first. Pass the last id of a page as before_id to get the next one."""
-    rows = await executor.fetch(
-        _sql("list_jobs"),
-        list(statuses) if statuses else None,
-        queue_name,
-        job_type,
-        before_id,
-        limit,
-    )
+    if statuses:
+        return await _list_jobs_by_status(
+            executor, statuses, queue_name, job_type, before_id, limit
+        )
+    rows = await executor.fetch(_sql("list_jobs"), None, queue_name, job_type, before_id, limit)
     return [Job.from_record(row) for row in rows]
+
+
+RARE_STATUSES = ("failed", "cancelled", "blocked")  # those jobs_rare_status_idx holds
+
+
+async def _list_jobs_by_status(
+    executor: Executor,
+    statuses: Sequence[str],
+    queue_name: str | None,
+    job_type: str | None,
+    before_id: int | None,
+    limit: int,
+) -> list[Job]:
+    # One statement per status, each through the index that suits it, merged here: an ANY()
+    # over several would come back in status order and need a sort of every match.
+    rows: list[Any] = []
+    for status in dict.fromkeys(statuses):
+        args: tuple[Any, ...]
+        if status in RARE_STATUSES:
+            statement, args = "list_jobs_by_rare_status", (status, queue_name, job_type)
+            extra: tuple[Any, ...] = (MAX_QUEUE_GROUPS,)
+        elif status == "running":
+            statement, args, extra = "list_jobs_running", (queue_name, job_type), ()
+        else:  # pending and completed: most of the newest ids, found by walking them
+            statement, args, extra = "list_jobs", ([status], queue_name, job_type), ()
+        rows += await executor.fetch(_sql(statement), *args, before_id, limit, *extra)
+    rows.sort(key=lambda row: row["id"], reverse=True)
+    return [Job.from_record(row) for row in rows[:limit]]
 
 
 async def queue_depths(executor: Executor, *, bound: int = DEFAULT_COUNT_BOUND) -> QueueList:

@@ -19,6 +19,7 @@ from asyncpg.pool import PoolConnectionProxy
 
 from worker.db import sql_files
 from worker.db.errors import JobNotFound, JobStateConflict
+from worker.job_checks import check_schedule
 
 Executor = asyncpg.Connection | asyncpg.Pool | PoolConnectionProxy
 
@@ -50,12 +51,22 @@ class Job:
     finished_at: datetime | None
     worker_id: UUID | None
     timeout_seconds: float | None = None
+    unique_key: str | None = None
+    # --- workflows (migrations 0004 and 0007)
+    batch_id: int | None = None
+    progress: float | None = None
+    progress_message: str | None = None
+    dependencies_left: int | None = None  # set only on jobs enqueued with depends_on
+    depends_on: list[int] | None = None  # not a column: filled from job_dependencies on demand
 
     @classmethod
     def from_record(cls, record: asyncpg.Record | Mapping[str, Any]) -> Job:
-        values = {name: record[name] for name in _JOB_FIELDS}
+        values = {name: record[name] for name in _JOB_FIELDS if name not in _OPTIONAL_FIELDS}
+        values.update({name: record.get(name) for name in _OPTIONAL_FIELDS})
         values["payload"] = _json_value(values["payload"])
         values["result"] = _json_value(values["result"])
+        if values["progress"] is not None:  # a `real` column: show 0.1, not 0.10000000149
+            values["progress"] = round(values["progress"], 6)
         return cls(**values)
 
     def to_dict(self) -> dict[str, Any]:
@@ -71,6 +82,10 @@ class Job:
 
 
 _JOB_FIELDS = tuple(f.name for f in fields(Job))
+# newer columns, which rows from older shapes of a statement may lack
+_OPTIONAL_FIELDS = frozenset(
+    {"unique_key", "batch_id", "progress", "progress_message", "dependencies_left", "depends_on"}
+)
 
 
 @dataclass
@@ -84,9 +99,13 @@ class NewJob:
     max_tries: int = 3
     idempotency_key: str | None = None
     timeout_seconds: float | None = None
+    unique_key: str | None = None  # enqueued by worker.db.unique_jobs, one at a time
+    concurrency_key: str | None = None  # per-key limits (flow control)
     # The payload's JSON text when the caller has it already (the API measured it): saves
     # serialising it twice. It must encode `payload`.
     payload_json: str | None = field(default=None, repr=False, compare=False)
+    # The W3C traceparent of the span that enqueued it (worker.tracing), when tracing is on.
+    traceparent: str | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not self.job_type:
@@ -97,8 +116,7 @@ class NewJob:
             raise ValueError("payload must be a JSON object")
         if self.max_tries < 1:
             raise ValueError("max_tries must be at least 1")
-        if self.run_at is not None and self.delay_seconds is not None:
-            raise ValueError("give run_at or delay_seconds, not both")
+        check_schedule(self.run_at, self.delay_seconds)
         if self.delay_seconds is not None and not (
             math.isfinite(self.delay_seconds) and self.delay_seconds >= 0
         ):
@@ -115,8 +133,9 @@ class NewJob:
 _payload_json = json.JSONEncoder(allow_nan=False).encode
 
 
-def _columns(jobs: Sequence[NewJob]) -> list[list[Any]]:
-    """The nine parallel arrays insert_jobs unnests."""
+def _columns(jobs: Sequence[NewJob]) -> list[list[Any] | None]:
+    """The parallel arrays insert_jobs unnests; without traceparents the last is one NULL, so
+    that tracing off sends nothing per job."""
     return [
         [job.job_type for job in jobs],
         [
@@ -130,6 +149,8 @@ def _columns(jobs: Sequence[NewJob]) -> list[list[Any]]:
         [job.max_tries for job in jobs],
         [job.idempotency_key for job in jobs],
         [job.timeout_seconds for job in jobs],
+        [job.concurrency_key for job in jobs],
+        [job.traceparent for job in jobs] if any(job.traceparent for job in jobs) else None,
     ]
 
 
@@ -186,6 +207,13 @@ async def _insert_and_pair(
     """Insert jobs in one statement (one NOTIFY per queue) and pair its rows with the inputs."""
     if not jobs:
         return []
+    if any(job.unique_key is not None for job in jobs):
+        from worker.db import unique_jobs  # it builds on this module
+
+        async def plain(others: Sequence[NewJob]) -> list[tuple[Built, bool]]:
+            return await _insert_and_pair(executor, others, statement, build)
+
+        return await unique_jobs.enqueue_in_order(executor, jobs, plain, build)
     rows = await executor.fetch(_sql(statement), *_columns(jobs))
     paired = _pair_with_inputs(jobs, rows, build)
     if paired is None:

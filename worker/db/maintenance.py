@@ -47,5 +47,4 @@ async def prune_finished_batch(conn: Conn, older_than_seconds: float, batch: int
     async with conn.transaction():
         if not await conn.fetchval(_sql("try_lock"), RETENTION_LOCK_KEY):
             return None
-        status = await conn.execute(_sql("prune_finished"), older_than_seconds, batch)
-    return row_count(status)
+        return int(await conn.fetchval(_sql("prune_finished"), older_than_seconds, batch))

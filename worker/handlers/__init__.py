@@ -14,6 +14,7 @@ from worker.handlers.base import (
     PermanentError,
     registry,
 )
+from worker.handlers.snooze import Snooze
 
 BUILTIN_MODULES = (emails, images_processing, noop, report_generation)
 
@@ -24,5 +25,6 @@ __all__ = [
     "JSONResult",
     "JobContext",
     "PermanentError",
+    "Snooze",
     "registry",
 ]

@@ -28,7 +28,7 @@ from worker.handlers.payload import (
     str_list,
 )
 from worker.handlers.storage import write_file
-from worker.settings import Settings
+from worker.settings import SmtpSettings
 
 SMTP_TIMEOUT_SECONDS = 30.0
 
@@ -90,7 +90,7 @@ def _addresses(payload: Mapping[str, Any], field: str, *, required: bool) -> lis
     return [parse_address(name or f"{field}[{i}]", item) for i, item in enumerate(items)]
 
 
-def _sender(settings: Settings) -> Address:
+def _sender(settings: SmtpSettings) -> Address:
     try:
         return parse_address("smtp_from", settings.smtp_from, dotted_domain=False)
     except InvalidPayload as exc:
@@ -133,7 +133,7 @@ def build_message(
     fields = read_email(payload)
     to, cc, bcc, reply_to = fields.to, fields.cc, fields.bcc, fields.reply_to
     subject, body, html = fields.subject, fields.body, fields.html
-    sender = _sender(ctx.settings)
+    sender = _sender(ctx.config.smtp)
 
     message = EmailMessage(policy=policy.SMTP)
     message["From"] = sender
@@ -163,7 +163,7 @@ def job_digest(payload: dict[str, Any], ctx: JobContext) -> str:
 
 
 async def _deliver(
-    message: EmailMessage, recipients: list[str], settings: Settings
+    message: EmailMessage, recipients: list[str], settings: SmtpSettings
 ) -> dict[str, str]:
     """Send over SMTP; returns the recipients the server refused while accepting others."""
     del message["Bcc"]  # blind copies travel in the envelope only
@@ -199,11 +199,9 @@ async def send_email(payload: dict[str, Any], ctx: JobContext) -> dict[str, Any]
     digest = job_digest(payload, ctx)
     message, recipients = build_message(payload, ctx, digest)
     result: dict[str, Any] = {"message_id": str(message["Message-ID"]), "recipients": recipients}
-    if not ctx.settings.smtp_host:
+    if not ctx.config.smtp.smtp_host:
         name = f"job-{ctx.job_id}-{digest[:12]}.eml"
-        path = await asyncio.to_thread(
-            write_file, ctx.settings.outbox_dir, name, message.as_bytes()
-        )
+        path = await asyncio.to_thread(write_file, ctx.config.outbox_dir, name, message.as_bytes())
         return {**result, "dry_run": True, "eml_path": str(path)}
-    refused = await _deliver(message, recipients, ctx.settings)
+    refused = await _deliver(message, recipients, ctx.config.smtp)
     return {**result, "dry_run": False, "refused": refused}

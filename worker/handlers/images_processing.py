@@ -189,19 +189,23 @@ def encode(image: Image.Image, fmt: str, quality: int | None) -> bytes:
 def process_image(payload: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
     """Validate, read, transform and write (blocking; runs in a thread)."""
     job = read_job(payload)
-    data, stem, label, field = read_source(payload, ctx.settings.images_dir)
+    data, stem, label, field = read_source(payload, ctx.config.images_dir)
+    ctx.progress(0.1, f"read {len(data)} bytes")
     source = decode_image(data, field, label)
+    ctx.progress(0.3, f"decoded {source.width}x{source.height}")
     source_format = (source.format or "").lower()
     fmt = job.format or (source_format if source_format in SAVE_MODES else "png")
     output = encode(transform(source, job), fmt, job.quality)
+    ctx.progress(0.8, f"{job.operation} done, encoded as {fmt}")
     base_name = job.output_name or (
         f"{safe_file_stem(stem, fallback='image', max_length=60)}-{job.operation}-job{ctx.job_id}"
     )
     extension = EXTENSIONS.get(fmt, fmt)
     name = base_name if base_name.lower().endswith(f".{extension}") else f"{base_name}.{extension}"
-    path = write_file(Path(ctx.settings.images_dir) / OUTPUT_SUBDIR, name, output)
+    path = write_file(Path(ctx.config.images_dir) / OUTPUT_SUBDIR, name, output)
     with Image.open(io.BytesIO(output)) as written:
         width, height = written.size
+    ctx.progress(1.0, f"wrote {path.name}")
     return {
         "path": str(path),
         "format": fmt,

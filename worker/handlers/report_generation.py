@@ -221,11 +221,13 @@ def build_report(payload: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
     title = optional_str(payload, "title") or report_type
     columns, rows = read_dataset(payload)
     source_rows = len(rows)
+    ctx.progress(0.1, f"read {source_rows} rows")
     group_by = str_list(payload, "group_by", required=False)
     aggregations = read_aggregations(payload, columns)
     if group_by or aggregations:
         columns, rows = summarize(columns, rows, group_by, aggregations)
     rows = order_and_limit(payload, columns, rows)
+    ctx.progress(0.6, f"computed {len(rows)} report rows")
     meta = {
         "report_type": report_type,
         "title": title,
@@ -234,7 +236,8 @@ def build_report(payload: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
     }
     data = render(fmt, columns, rows, meta)
     name = f"{safe_file_stem(report_type, fallback='report')}-job{ctx.job_id}.{fmt}"
-    path = write_file(ctx.settings.reports_dir, name, data)
+    path = write_file(ctx.config.reports_dir, name, data)
+    ctx.progress(1.0, f"wrote {name}")
     return {
         "path": str(path),
         "format": fmt,

@@ -14,7 +14,8 @@ from uuid import UUID
 
 import asyncpg
 
-from worker.db import claims
+from worker import tracing
+from worker.db import claims, snoozes
 from worker.runtime.metrics import WorkerMetrics
 from worker.runtime.resilience import is_transient, retry_transient
 from worker.runtime.tracker import Tracker
@@ -23,7 +24,8 @@ log = logging.getLogger(__name__)
 
 Completion = tuple[int, int, str]  # id, attempts, result as JSON text
 Failure = tuple[int, int, str, float | None]  # id, attempts, error, retry delay (None: final)
-Item = TypeVar("Item", Completion, Failure)
+Snoozed = tuple[int, int, float]  # id, attempts, delay
+Item = TypeVar("Item", Completion, Failure, Snoozed)
 
 
 class AckBuffer:
@@ -34,6 +36,7 @@ class AckBuffer:
         batch_size: int,
         metrics: WorkerMetrics,
         tracker: Tracker,
+        max_snoozes: int = 100,
     ) -> None:
         self._pool = pool
         self._worker_id = worker_id
@@ -42,6 +45,8 @@ class AckBuffer:
         self._tracker = tracker
         self._completed: list[Completion] = []
         self._failed: list[Failure] = []
+        self._snoozed: list[Snoozed] = []
+        self._max_snoozes = max_snoozes
         self._wanted = asyncio.Event()
         self._closing = False
         self._deadline: float | None = None
@@ -54,12 +59,16 @@ class AckBuffer:
         self._failed.append((job_id, attempts, error, retry_delay))
         self._wanted.set()
 
+    def snooze(self, job_id: int, attempts: int, delay: float) -> None:
+        self._snoozed.append((job_id, attempts, delay))
+        self._wanted.set()
+
     async def run(self) -> None:
         """Flush until closed and empty."""
         while True:
             await self._wanted.wait()
             self._wanted.clear()
-            while self._completed or self._failed:
+            while self._completed or self._failed or self._snoozed:
                 await self._flush()
             if self._closing:
                 return
@@ -76,14 +85,21 @@ class AckBuffer:
     async def _flush(self) -> None:
         if self._completed:
             done = self._completed[: self._batch_size]
-            await self._write(done, self._write_completions, self._write_completions_one_by_one)
+            with tracing.settling(done, "complete"):
+                await self._write(done, self._write_completions, self._write_completions_one_by_one)
             del self._completed[: len(done)]
             self._tracker.release([item[0] for item in done])
         if self._failed:
             failed = self._failed[: self._batch_size]
-            await self._write(failed, self._write_failures, self._write_failures_one_by_one)
+            with tracing.settling(failed, "fail"):
+                await self._write(failed, self._write_failures, self._write_failures_one_by_one)
             del self._failed[: len(failed)]
             self._tracker.release([item[0] for item in failed])
+        if self._snoozed:
+            snoozed = self._snoozed[: self._batch_size]
+            await self._write(snoozed, self._write_snoozes, self._write_snoozes_one_by_one)
+            del self._snoozed[: len(snoozed)]
+            self._tracker.release([item[0] for item in snoozed])
 
     async def _write(
         self,
@@ -128,6 +144,29 @@ class AckBuffer:
                 [i[2] for i in items],
                 [i[3] for i in items],
             )
+
+    async def _write_snoozes(self, items: list[Snoozed]) -> int:
+        async with self._pool.acquire() as conn:
+            return await snoozes.snooze_jobs(
+                conn,
+                self._worker_id,
+                [i[0] for i in items],
+                [i[1] for i in items],
+                [i[2] for i in items],
+                self._max_snoozes,
+            )
+
+    async def _write_snoozes_one_by_one(self, items: list[Snoozed]) -> None:
+        for item in items:  # a snooze the database refuses becomes an ordinary failed try
+            try:
+                await retry_transient(
+                    partial(self._write_snoozes, [item]),
+                    what="snooze job",
+                    give_up=self._past_deadline,
+                )
+            except Exception as exc:
+                log.warning("job %d: its snooze could not be recorded: %s", item[0], exc)
+                await self._write_failures_one_by_one([(item[0], item[1], str(exc), 0.0)])
 
     async def _write_completions_one_by_one(self, items: list[Completion]) -> None:
         for item in items:

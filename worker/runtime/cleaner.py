@@ -9,12 +9,12 @@ import logging
 import asyncpg
 
 from worker.db import maintenance
-from worker.settings import Settings
+from worker.settings import WorkerSettings
 
 log = logging.getLogger(__name__)
 
 
-async def prune_once(pool: asyncpg.Pool, settings: Settings) -> int:
+async def prune_once(pool: asyncpg.Pool, settings: WorkerSettings) -> int:
     """Delete batches until one comes back short; returns how many jobs went."""
     if settings.retention_seconds <= 0:
         return 0

@@ -7,11 +7,14 @@ import asyncio
 import json
 import time
 from dataclasses import dataclass
+from functools import partial
 
 from worker.db.claims import ClaimedJob
 from worker.handlers.base import HandlerRegistry, HandlerSpec, JobContext, PermanentError
+from worker.handlers.snooze import Snooze
+from worker.runtime.progress import ProgressWriter
 from worker.runtime.resilience import backoff_delay
-from worker.settings import Settings
+from worker.settings import WorkerSettings
 
 MAX_ERROR_CHARS = 4000
 _STRICT_JSON = json.JSONEncoder(allow_nan=False)  # one encoder, not one per result
@@ -20,13 +23,14 @@ _STRICT_JSON = json.JSONEncoder(allow_nan=False)  # one encoder, not one per res
 @dataclass(slots=True)
 class Outcome:
     """ok: result_json holds the result. Otherwise error holds the message, and retry_delay is
-    None when the job fails for good."""
+    None when the job fails for good; or snooze_seconds is set: run again then, same try."""
 
     ok: bool
     result_json: str = "null"
     error: str = ""
     retry_delay: float | None = None
     seconds: float = 0.0
+    snooze_seconds: float | None = None
 
 
 def clean_error(message: str) -> str:
@@ -56,10 +60,17 @@ def unknown_type_error(job_type: str, registry: HandlerRegistry) -> str:
 
 
 class JobRunner:
-    def __init__(self, settings: Settings, registry: HandlerRegistry, worker_id: str) -> None:
+    def __init__(
+        self,
+        settings: WorkerSettings,
+        registry: HandlerRegistry,
+        worker_id: str,
+        progress: ProgressWriter | None = None,
+    ) -> None:
         self._settings = settings
         self._registry = registry
         self._worker_id = worker_id
+        self._progress = progress
 
     def timeout_for(self, job: ClaimedJob, spec: HandlerSpec) -> float | None:
         """The job's own timeout, else its handler's, else the worker's default."""
@@ -91,14 +102,18 @@ class JobRunner:
                 permanent=True,
                 started=started,
             )
-        context = JobContext(
-            job_id=job.id,
-            job_type=job.job_type,
-            queue_name=job.queue_name,
-            attempt=job.attempts,
-            max_tries=job.max_tries,
-            settings=self._settings,
-            worker_id=self._worker_id,
+        context = JobContext.for_job(
+            job.id,
+            job.job_type,
+            job.queue_name,
+            job.attempts,
+            job.max_tries,
+            self._settings.handlers,
+            self._worker_id,
+            self._settings.worker_name,
+            None
+            if self._progress is None
+            else partial(self._progress.report, job.id, job.attempts),
         )
         timeout = self.timeout_for(job, spec)
         scope: asyncio.Timeout | None = None
@@ -108,9 +123,15 @@ class JobRunner:
             else:
                 async with asyncio.timeout(timeout) as scope:
                     result = await spec.handler(job.payload, context)
+            if self._progress is not None and self._progress.has_pending(job.id, job.attempts):
+                await self._progress.flush_job(job.id, job.attempts)
+            if isinstance(result, Snooze):
+                raise result
             return Outcome(
                 True, result_json=result_to_json(result), seconds=time.monotonic() - started
             )
+        except Snooze as exc:
+            return Outcome(False, snooze_seconds=exc.seconds, seconds=time.monotonic() - started)
         except PermanentError as exc:
             return self.failure(job, f"permanent error: {exc}", permanent=True, started=started)
         except Exception as exc:

@@ -20,13 +20,13 @@ from worker.db import claims, workers
 from worker.runtime.loop import reconcile
 from worker.runtime.resilience import is_transient
 from worker.runtime.tracker import Tracker
-from worker.settings import Settings
+from worker.settings import WorkerSettings
 
 log = logging.getLogger(__name__)
 
 
 async def renew_lease(
-    pool: asyncpg.Pool, settings: Settings, worker_id: UUID, tracker: Tracker
+    pool: asyncpg.Pool, settings: WorkerSettings, worker_id: UUID, tracker: Tracker
 ) -> None:
     async with pool.acquire() as conn:
         await workers.register_worker(
@@ -42,7 +42,7 @@ async def renew_lease(
 
 class Heartbeat:
     def __init__(
-        self, pool: asyncpg.Pool, settings: Settings, worker_id: UUID, tracker: Tracker
+        self, pool: asyncpg.Pool, settings: WorkerSettings, worker_id: UUID, tracker: Tracker
     ) -> None:
         self._pool = pool
         self._settings = settings

@@ -16,6 +16,7 @@ from uuid import UUID
 
 import asyncpg
 
+from worker import tracing
 from worker.db import claims
 from worker.db.claims import ClaimedJob
 from worker.runtime.acks import AckBuffer
@@ -23,7 +24,7 @@ from worker.runtime.executor import JobRunner, Outcome
 from worker.runtime.metrics import WorkerMetrics
 from worker.runtime.resilience import retry_transient
 from worker.runtime.tracker import RunningJob, Tracker
-from worker.settings import Settings
+from worker.settings import WorkerSettings
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +34,7 @@ INTERRUPTED = "interrupted: the worker shut down before the job finished (drain 
 class ClaimLoop:
     def __init__(
         self,
-        settings: Settings,
+        settings: WorkerSettings,
         runner: JobRunner,
         pool: asyncpg.Pool,
         worker_id: UUID,
@@ -42,13 +43,16 @@ class ClaimLoop:
     ) -> None:
         self._settings = settings
         self._runner = runner
+        self._run_job = tracing.traced_run(runner.run)  # runner.run itself when tracing is off
         self._pool = pool
         self._worker_id = worker_id
         self._metrics = metrics
         self._queues = list(settings.worker_queues)
         self.tracker = tracker
         self._interrupted: set[int] = set()
-        self.acks = AckBuffer(pool, worker_id, settings.ack_batch_size, metrics, tracker)
+        self.acks = AckBuffer(
+            pool, worker_id, settings.ack_batch_size, metrics, tracker, settings.max_snoozes
+        )
         self.wake = asyncio.Event()
         self._stopping = False
         self._unknown_claims = False
@@ -76,6 +80,11 @@ class ClaimLoop:
                 await self.tracker.slot_freed.wait()
                 continue
             self.wake.clear()
+            self.tracker.slot_freed.clear()
+            # Flow control: no NOTIFY says a limit has room again, but the acknowledgement of
+            # a limited job does: while one is held, or was when this claim began (its write
+            # may land during the claim), a freed slot is worth a new claim.
+            limited = bool(self.tracker.limited)
             try:
                 jobs = await self._claim(free)
             except Exception:
@@ -90,12 +99,25 @@ class ClaimLoop:
             for job in jobs:
                 self._start(job)
             if len(jobs) < free:  # a full batch means more may be waiting: claim again at once
-                await self._sleep_until_woken()
+                await self._sleep_until_woken(also_on_slot=limited or bool(self.tracker.limited))
 
-    async def _sleep_until_woken(self) -> None:
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(self._settings.poll_interval):
-                await self.wake.wait()
+    async def _sleep_until_woken(self, also_on_slot: bool = False) -> None:
+        if not also_on_slot:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self._settings.poll_interval):
+                    await self.wake.wait()
+            return
+        tasks = [
+            asyncio.ensure_future(self.wake.wait()),
+            asyncio.ensure_future(self.tracker.slot_freed.wait()),
+        ]
+        try:
+            await asyncio.wait(
+                tasks, timeout=self._settings.poll_interval, return_when=asyncio.FIRST_COMPLETED
+            )
+        finally:
+            for task in tasks:
+                task.cancel()
 
     async def _claim(self, limit: int) -> list[ClaimedJob]:
         async def attempt() -> list[ClaimedJob]:
@@ -123,6 +145,7 @@ class ClaimLoop:
                 log.warning("claimed %d jobs, then the connection broke: %r", len(received), exc)
             self._metrics.claim_latency.observe(time.perf_counter() - started)
             self._metrics.claimed.inc(len(received))
+            tracing.claimed(received, started)
             return received
 
         # a stopping worker stops retrying: drain must not wait out an outage for new work
@@ -133,7 +156,7 @@ class ClaimLoop:
 
     async def _execute(self, job: ClaimedJob) -> None:
         try:
-            outcome = await self._runner.run(job)
+            outcome = await self._run_job(job)
         except asyncio.CancelledError:
             if job.id not in self._interrupted:
                 # cancelled or taken away: the job is no longer ours, so nothing to write
@@ -148,6 +171,9 @@ class ClaimLoop:
         self._record(job, outcome)
 
     def _record(self, job: ClaimedJob, outcome: Outcome) -> None:
+        if outcome.snooze_seconds is not None:
+            self.acks.snooze(job.id, job.attempts, outcome.snooze_seconds)
+            return
         final = outcome.retry_delay is None
         self._metrics.job_finished(job.job_type, outcome.seconds, ok=outcome.ok, final=final)
         if outcome.ok:

@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Coroutine
 from typing import Any
 
-from worker import logs
+from worker import tracing
 from worker.db import claims, workers
 from worker.db.connection import create_pool
 from worker.handlers.base import HandlerRegistry
@@ -24,12 +24,14 @@ from worker.runtime.heartbeat import Heartbeat
 from worker.runtime.http import HealthServer
 from worker.runtime.loop import ClaimLoop
 from worker.runtime.metrics import WorkerMetrics
+from worker.runtime.progress import ProgressWriter
 from worker.runtime.rescuer import rescue_once
 from worker.runtime.resilience import retry_transient
+from worker.runtime.scheduler import Scheduler
 from worker.runtime.services import PeriodicService, Service, TaskService
 from worker.runtime.tracker import Tracker
 from worker.runtime.waker import Waker
-from worker.settings import Settings
+from worker.settings import WorkerSettings
 
 log = logging.getLogger("worker")
 
@@ -42,8 +44,9 @@ class PortBusy(RuntimeError):
 
 
 class WorkerProcess:
-    def __init__(self, settings: Settings, registry: HandlerRegistry) -> None:
+    def __init__(self, settings: WorkerSettings, registry: HandlerRegistry, *, dsn: str) -> None:
         self.settings = settings
+        self.dsn = dsn
         self.registry = registry
         self.id = uuid.uuid4()
         self.metrics = WorkerMetrics()
@@ -57,11 +60,14 @@ class WorkerProcess:
 
     async def start(self) -> None:
         settings = self.settings
+        # before the claim loop takes its hooks
+        tracing.setup(settings.tracing, "jobqueue-worker", str(self.id))
         server_settings = {"application_name": self.application_name}
         self.pool = await create_pool(
-            settings.dsn, min_size=1, max_size=POOL_SIZE, server_settings=server_settings
+            self.dsn, min_size=1, max_size=POOL_SIZE, server_settings=server_settings
         )
-        runner = JobRunner(settings, self.registry, str(self.id))
+        self.progress = ProgressWriter(self.pool, self.id)
+        runner = JobRunner(settings, self.registry, str(self.id), self.progress)
         tracker = self.tracker
         self.loop = ClaimLoop(settings, runner, self.pool, self.id, self.metrics, tracker)
         self.metrics.track_in_flight(lambda: tracker.in_flight)
@@ -70,7 +76,7 @@ class WorkerProcess:
             self.heartbeat.beat, what="register worker", deadline=time.monotonic() + 30
         )
         self.waker = Waker(
-            settings.dsn,
+            self.dsn,
             settings.worker_queues,
             self.loop.wake.set,
             self._on_cancel,
@@ -79,6 +85,7 @@ class WorkerProcess:
         await self._start_http()
         self._services = [TaskService("waker", self.waker.run)]
         self._services.append(TaskService("heartbeat", self.heartbeat.run))
+        self._services.append(TaskService("progress", self.progress.run))
         if settings.rescue_enabled:
             self._services.append(
                 PeriodicService(
@@ -95,6 +102,9 @@ class WorkerProcess:
                     lambda: prune_once(self.pool, settings),
                 )
             )
+        if settings.scheduler_enabled:
+            self.scheduler = Scheduler(self.pool, settings, self.registry.schedules())
+            self._services.append(TaskService("scheduler", self.scheduler.run))
         for service in self._services:
             service.start()
         self.loop.start()
@@ -128,7 +138,7 @@ class WorkerProcess:
                         f"JOBQUEUE_WORKER_PORT={port}: the port is already in use; "
                         "choose another, or leave it unset to take a free one"
                     ) from None
-        if self.http.port != port:
+        if port and self.http.port != port:  # 0 asked for any free port
             log.info("health port %d is in use; serving health on port %d", port, self.http.port)
 
     def _on_cancel(self, job_id: int) -> None:
@@ -189,9 +199,9 @@ class WorkerProcess:
             await workers.deregister_worker(conn, self.id)
 
 
-async def serve(settings: Settings, registry: HandlerRegistry) -> int:
+async def serve(settings: WorkerSettings, registry: HandlerRegistry, dsn: str) -> int:
     """Run until SIGTERM or SIGINT, then drain."""
-    process = WorkerProcess(settings, registry)
+    process = WorkerProcess(settings, registry, dsn=dsn)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -210,14 +220,14 @@ def _run(coro: Coroutine[Any, Any, int]) -> int:
     return uvloop.run(coro)
 
 
-def run_worker(settings: Settings) -> int:
-    logs.configure(settings.debug, settings.log_format)
+def run_worker(settings: WorkerSettings, dsn: str) -> int:
+    """The process's logging is set up by its caller, which holds the shared settings."""
     import worker.handlers  # noqa: F401 - the built-in handlers register on import
     from worker.handlers import registry
 
     registry.load_modules(settings.handler_modules)
     try:
-        return _run(serve(settings, registry))
+        return _run(serve(settings, registry, dsn))
     except PortBusy as exc:
         print(f"jobqueue worker: {exc}", file=sys.stderr)  # one line, never a traceback
         return 2

@@ -12,7 +12,7 @@ import asyncpg
 from worker.db import maintenance
 from worker.runtime.heartbeat import renew_lease
 from worker.runtime.tracker import Tracker
-from worker.settings import Settings
+from worker.settings import WorkerSettings
 
 log = logging.getLogger(__name__)
 
@@ -20,7 +20,7 @@ RESCUE_BATCH = 1000
 
 
 async def rescue_once(
-    pool: asyncpg.Pool, settings: Settings, worker_id: UUID, tracker: Tracker
+    pool: asyncpg.Pool, settings: WorkerSettings, worker_id: UUID, tracker: Tracker
 ) -> int:
     """One sweep; returns how many jobs it moved."""
     # Renew our own lease first, so that after an outage we do not rescue our own live jobs.

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from worker.db.claims import ClaimedJob
 
 
-@dataclass
+@dataclass(slots=True)  # one per job: slots make it cheaper to build
 class RunningJob:
     job: ClaimedJob
     task: asyncio.Task[None]
@@ -33,6 +33,8 @@ class Tracker:
         # jobs that ran but whose outcome could not be written: they stay running under this
         # worker until their lease expires, and must not be given back as never started
         self.abandoned: set[int] = set()
+        # held jobs of queues with limits: their acknowledgement frees room a claim can use
+        self.limited: set[int] = set()
         self.slot_freed = asyncio.Event()
         # A claim and a reconcile never overlap: while a claim's reply is on its way, rows it
         # committed are running under our id yet not held, and must not be given back.
@@ -49,9 +51,11 @@ class Tracker:
     def hold(self, jobs: Iterable[ClaimedJob]) -> None:
         for job in jobs:
             self.held[job.id] = job.attempts
+            if job.limited:
+                self.limited.add(job.id)
 
     def start(self, job: ClaimedJob, task: asyncio.Task[None]) -> None:
-        self.running[job.id] = RunningJob(job, task)
+        self.running[job.id] = RunningJob(job, task, time.monotonic())
 
     def finished(self, job_id: int) -> RunningJob | None:
         return self.running.pop(job_id, None)
@@ -60,6 +64,7 @@ class Tracker:
         """Free the slots of jobs whose acknowledgement is written (or that were given back)."""
         for job_id in job_ids:
             self.held.pop(job_id, None)
+            self.limited.discard(job_id)
         self.slot_freed.set()
 
     def abandon(self, job_ids: Iterable[int]) -> None:

@@ -15,9 +15,48 @@
 -- Rows come back in claim order. $1 queues, $2 batch size, $3 worker id, $4 lease seconds.
 -- The payload comes as JSON text, which the worker decodes faster than a per-value codec.
 -- One partial-index scan per queue, then the best $2 overall; only pending jobs are read.
-WITH picked AS (
+--
+-- Flow control: a queue with a concurrency, key or rate limit (a `queues` row with one set)
+-- is claimed by jobqueue_claim_limited (migration 0006), which counts and claims under the
+-- queue's lock. Limited queues go first, each up to its share of the batch (split among all
+-- the queues when the others have ready jobs, else among the limited ones), and the rest of
+-- the batch goes to the other queues. A queue without a row costs one primary-key probe of
+-- `queues` and nothing else: the function is not even called when none of $1 is limited.
+-- `limited` tells the worker that the job's end frees room under a limit, worth a new claim.
+-- `served` is the one place that reads `queues`: a filter on the row (say, a paused queue)
+-- belongs there, and then holds for both paths.
+WITH served AS MATERIALIZED (
+    SELECT q.queue_name,
+           (s.concurrency_limit IS NOT NULL OR s.key_concurrency_limit IS NOT NULL
+            OR s.rate_limit_jobs IS NOT NULL) IS TRUE AS limited
+    FROM (SELECT DISTINCT unnest($1::text[])) AS q(queue_name)
+    LEFT JOIN queues AS s ON s.name = q.queue_name
+    -- a paused queue is claimed from by neither path; running jobs finish (scheduling)
+    WHERE s.paused IS NOT TRUE
+),
+limited AS MATERIALIZED (
+    SELECT l.*
+    FROM (SELECT ARRAY(SELECT queue_name FROM served WHERE limited) AS names) AS a
+    CROSS JOIN LATERAL jobqueue_claim_limited(
+        a.names,
+        $2,
+        -- shares: the limited queues, plus the others that have a ready job (one probe each)
+        cardinality(a.names) + (
+            SELECT count(*) FROM served AS o
+            CROSS JOIN LATERAL (
+                SELECT 1 FROM jobs j
+                WHERE j.status = 'pending' AND j.queue_name = o.queue_name
+                  AND j.run_at <= now()
+                ORDER BY j.priority DESC, j.run_at, j.id  -- so jobs_claim_idx serves it
+                LIMIT 1) AS ready
+            WHERE NOT o.limited)::integer,
+        $3,
+        $4) AS l
+    WHERE cardinality(a.names) > 0
+),
+picked AS (
     SELECT c.id
-    FROM unnest($1::text[]) AS q(queue_name)
+    FROM served AS q
     CROSS JOIN LATERAL (
         SELECT j.id, j.priority, j.run_at
         FROM jobs j
@@ -26,8 +65,9 @@ WITH picked AS (
         LIMIT $2
         FOR UPDATE SKIP LOCKED
     ) AS c
+    WHERE NOT q.limited
     ORDER BY c.priority DESC, c.run_at, c.id
-    LIMIT $2
+    LIMIT $2 - (SELECT count(*) FROM limited)
 ),
 claimed AS (
     UPDATE jobs AS j
@@ -35,44 +75,70 @@ claimed AS (
         lease_expires_at = now() + make_interval(secs => $4)
     WHERE j.id = ANY (ARRAY(SELECT id FROM picked))  -- primary-key lookups, never a scan
     RETURNING j.id, j.job_type, j.payload, j.queue_name, j.attempts, j.max_tries,
-              j.timeout_seconds, j.priority, j.run_at
+              j.timeout_seconds, j.priority, j.run_at, false AS limited, j.traceparent
+),
+everything AS (
+    SELECT * FROM claimed
+    UNION ALL
+    SELECT id, job_type, payload, queue_name, attempts, max_tries, timeout_seconds, priority,
+           run_at, true, traceparent
+    FROM limited
 )
-SELECT id, job_type, payload::text, queue_name, attempts, max_tries, timeout_seconds
-FROM claimed
+SELECT id, job_type, payload::text, queue_name, attempts, max_tries, timeout_seconds, limited,
+       traceparent  -- NULL unless the enqueue was traced: one NULL per row otherwise
+FROM everything
 ORDER BY priority DESC, run_at, id;
 
 -- name: complete_jobs
 -- $1 ids, $2 worker id, $3 a JSON object {"<id>:<attempts>": result, ...}.
-WITH acks AS MATERIALIZED (SELECT $3::text::jsonb AS by_token)
-UPDATE jobs AS j
-SET status = 'completed', result = acks.by_token -> (j.id || ':' || j.attempts),
-    finished_at = now(), lease_expires_at = NULL
-FROM acks
-WHERE j.id = ANY (ARRAY(SELECT unnest($1::bigint[])))
-  AND j.status::text = 'running' AND j.worker_id = $2
-  AND acks.by_token ? (j.id || ':' || j.attempts);
+-- Jobs with dependents, waiters or a tracked batch are handed to jobqueue_jobs_finished
+-- (migration 0007) in this same statement; for others that costs one flag read per row.
+WITH acks AS MATERIALIZED (SELECT $3::text::jsonb AS by_token),
+done AS (
+    UPDATE jobs AS j
+    SET status = 'completed', result = acks.by_token -> (j.id || ':' || j.attempts),
+        finished_at = now(), lease_expires_at = NULL
+    FROM acks
+    WHERE j.id = ANY (ARRAY(SELECT unnest($1::bigint[])))
+      AND j.status::text = 'running' AND j.worker_id = $2
+      AND acks.by_token ? (j.id || ':' || j.attempts)
+    RETURNING j.id, (j.has_dependents OR j.has_waiters OR j.batch_id IS NOT NULL) AS follow
+)
+SELECT count(*) AS written,
+       CASE WHEN bool_or(follow)
+            THEN jobqueue_jobs_finished(array_agg(id) FILTER (WHERE follow)) END AS followed
+FROM done;
 
 -- name: fail_jobs
 -- $1 ids, $2 worker id, $3 a JSON object {"<id>:<attempts>": [error, retry delay], ...}.
 -- A delay sends the job back to pending at now() + delay with its error kept; null fails it.
-WITH acks AS MATERIALIZED (SELECT $3::text::jsonb AS by_token)
-UPDATE jobs AS j
-SET status = CASE WHEN acks.by_token -> (j.id || ':' || j.attempts) ->> 1 IS NULL
-                  THEN 'failed' ELSE 'pending' END::job_status,
-    run_at = coalesce(
-        now() + make_interval(
-            secs => (acks.by_token -> (j.id || ':' || j.attempts) ->> 1)::float8),
-        j.run_at),
-    finished_at = CASE WHEN acks.by_token -> (j.id || ':' || j.attempts) ->> 1 IS NULL
-                       THEN now() END,
-    worker_id = CASE WHEN acks.by_token -> (j.id || ':' || j.attempts) ->> 1 IS NULL
-                     THEN j.worker_id END,
-    last_error = acks.by_token -> (j.id || ':' || j.attempts) ->> 0,
-    lease_expires_at = NULL
-FROM acks
-WHERE j.id = ANY (ARRAY(SELECT unnest($1::bigint[])))
-  AND j.status::text = 'running' AND j.worker_id = $2
-  AND acks.by_token ? (j.id || ':' || j.attempts);
+-- Final failures follow up as in complete_jobs.
+WITH acks AS MATERIALIZED (SELECT $3::text::jsonb AS by_token),
+done AS (
+    UPDATE jobs AS j
+    SET status = CASE WHEN acks.by_token -> (j.id || ':' || j.attempts) ->> 1 IS NULL
+                      THEN 'failed' ELSE 'pending' END::job_status,
+        run_at = coalesce(
+            now() + make_interval(
+                secs => (acks.by_token -> (j.id || ':' || j.attempts) ->> 1)::float8),
+            j.run_at),
+        finished_at = CASE WHEN acks.by_token -> (j.id || ':' || j.attempts) ->> 1 IS NULL
+                           THEN now() END,
+        worker_id = CASE WHEN acks.by_token -> (j.id || ':' || j.attempts) ->> 1 IS NULL
+                         THEN j.worker_id END,
+        last_error = acks.by_token -> (j.id || ':' || j.attempts) ->> 0,
+        lease_expires_at = NULL
+    FROM acks
+    WHERE j.id = ANY (ARRAY(SELECT unnest($1::bigint[])))
+      AND j.status::text = 'running' AND j.worker_id = $2
+      AND acks.by_token ? (j.id || ':' || j.attempts)
+    RETURNING j.id, j.status::text = 'failed'
+                    AND (j.has_dependents OR j.has_waiters OR j.batch_id IS NOT NULL) AS follow
+)
+SELECT count(*) AS written,
+       CASE WHEN bool_or(follow)
+            THEN jobqueue_jobs_finished(array_agg(id) FILTER (WHERE follow)) END AS followed
+FROM done;
 
 -- name: release_jobs
 -- Claimed jobs whose handler never started go back without using up a try.

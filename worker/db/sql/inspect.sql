@@ -13,6 +13,41 @@ WHERE ($1::job_status[] IS NULL OR status = ANY ($1::job_status[]))
 ORDER BY id DESC
 LIMIT $5;
 
+-- name: list_jobs_by_rare_status
+-- list_jobs for one of failed, cancelled or blocked ($1), through jobs_rare_status_idx: each
+-- queue's range is in id order, so the newest $5 of every queue (the one in $2, else at most
+-- $6 that jobs_status_queues finds) merge into the page, instead of a walk down the primary
+-- key past every newer job.
+SELECT page.*
+FROM (SELECT $2::text AS queue_name WHERE $2::text IS NOT NULL
+      UNION ALL
+      SELECT q.queue_name FROM jobs_status_queues($1::job_status, $6) AS q
+      WHERE $2::text IS NULL) AS g
+CROSS JOIN LATERAL (
+    SELECT *
+    FROM jobs AS j
+    WHERE j.status = $1::job_status AND j.status IN ('failed', 'cancelled', 'blocked')
+      AND j.queue_name = g.queue_name
+      AND ($3::text IS NULL OR j.job_type = $3::text)
+      AND ($4::bigint IS NULL OR j.id < $4::bigint)
+    ORDER BY j.id DESC
+    LIMIT $5
+) AS page
+ORDER BY page.id DESC
+LIMIT $5;
+
+-- name: list_jobs_running
+-- list_jobs for running jobs: few (at most the workers' slots), so through jobs_running_idx
+-- and a sort of those, rather than a walk down the primary key to an old long-running job.
+SELECT *
+FROM jobs
+WHERE status = 'running'
+  AND ($1::text IS NULL OR queue_name = $1::text)
+  AND ($2::text IS NULL OR job_type = $2::text)
+  AND ($3::bigint IS NULL OR id < $3::bigint)
+ORDER BY id DESC
+LIMIT $4;
+
 -- name: sample_status_counts
 -- Reads at most $1 rows: when fewer come back, these are the exact counts of the whole table.
 SELECT status::text AS status, count(*) AS n

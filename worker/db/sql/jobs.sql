@@ -4,19 +4,21 @@
 -- name: insert_jobs
 -- Returns the rows this statement inserted (created = true, in input order by id) and the rows
 -- that already held one of the idempotency keys before it ran (created = false).
+-- $11 (W3C traceparents) is a NULL array when no job carries one: unnest pads it with NULLs.
 WITH input AS (
     SELECT *
     FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::timestamptz[],
-                $6::float8[], $7::int[], $8::text[], $9::float8[])
+                $6::float8[], $7::int[], $8::text[], $9::float8[], $10::text[], $11::text[])
         WITH ORDINALITY AS t(job_type, payload, queue_name, priority, run_at,
-                             delay_seconds, max_tries, idempotency_key, timeout_seconds, ord)
+                             delay_seconds, max_tries, idempotency_key, timeout_seconds,
+                             concurrency_key, traceparent, ord)
 ),
 inserted AS (
     INSERT INTO jobs (job_type, payload, queue_name, priority, run_at, max_tries,
-                      idempotency_key, timeout_seconds)
+                      idempotency_key, timeout_seconds, concurrency_key, traceparent)
     SELECT job_type, payload::jsonb, queue_name, priority,
            coalesce(run_at, now() + make_interval(secs => coalesce(delay_seconds, 0))),
-           max_tries, idempotency_key, timeout_seconds
+           max_tries, idempotency_key, timeout_seconds, concurrency_key, traceparent
     FROM input
     ORDER BY ord
     ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
@@ -34,16 +36,17 @@ WHERE jobs.idempotency_key = ANY (SELECT idempotency_key FROM input WHERE idempo
 WITH input AS (
     SELECT *
     FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::timestamptz[],
-                $6::float8[], $7::int[], $8::text[], $9::float8[])
+                $6::float8[], $7::int[], $8::text[], $9::float8[], $10::text[], $11::text[])
         WITH ORDINALITY AS t(job_type, payload, queue_name, priority, run_at,
-                             delay_seconds, max_tries, idempotency_key, timeout_seconds, ord)
+                             delay_seconds, max_tries, idempotency_key, timeout_seconds,
+                             concurrency_key, traceparent, ord)
 ),
 inserted AS (
     INSERT INTO jobs (job_type, payload, queue_name, priority, run_at, max_tries,
-                      idempotency_key, timeout_seconds)
+                      idempotency_key, timeout_seconds, concurrency_key, traceparent)
     SELECT job_type, payload::jsonb, queue_name, priority,
            coalesce(run_at, now() + make_interval(secs => coalesce(delay_seconds, 0))),
-           max_tries, idempotency_key, timeout_seconds
+           max_tries, idempotency_key, timeout_seconds, concurrency_key, traceparent
     FROM input
     ORDER BY ord
     ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
@@ -63,16 +66,20 @@ SELECT * FROM jobs WHERE id = $1;
 
 -- name: cancel_job
 -- A running job keeps its worker_id; that worker's fenced writes now change nothing, and the
--- notification lets it stop the handler at once.
+-- notification lets it stop the handler at once. A blocked job (waiting on dependencies) can
+-- be cancelled too; its own dependents, waiters and batch follow up (migration 0007).
 WITH cancelled AS (
     UPDATE jobs
     SET status = 'cancelled', finished_at = now(), lease_expires_at = NULL
-    WHERE id = $1 AND status IN ('pending', 'running')
+    WHERE id = $1 AND status IN ('pending', 'running', 'blocked')
     RETURNING *
 )
 SELECT cancelled.*,
        CASE WHEN cancelled.worker_id IS NOT NULL
-            THEN pg_notify('jobqueue_cancel', cancelled.id::text) END AS notified
+            THEN pg_notify('jobqueue_cancel', cancelled.id::text) END AS notified,
+       CASE WHEN cancelled.has_dependents OR cancelled.has_waiters
+                 OR cancelled.batch_id IS NOT NULL
+            THEN jobqueue_jobs_finished(ARRAY[cancelled.id]) END AS followed
 FROM cancelled;
 
 -- name: retry_job

@@ -28,12 +28,17 @@ rescued AS (
         lease_expires_at = NULL
     FROM expired
     WHERE j.id = expired.id
-    RETURNING j.id, j.status, j.queue_name
+    RETURNING j.id, j.status, j.queue_name,
+              (j.has_dependents OR j.has_waiters OR j.batch_id IS NOT NULL) AS follow
 )
 SELECT count(*) FILTER (WHERE status = 'pending') AS requeued,
        count(*) FILTER (WHERE status = 'failed') AS failed,
        (SELECT count(pg_notify(:NEW_JOB_CHANNEL, queue_name))
-        FROM (SELECT DISTINCT queue_name FROM rescued WHERE status = 'pending') AS q) AS notified
+        FROM (SELECT DISTINCT queue_name FROM rescued WHERE status = 'pending') AS q) AS notified,
+       -- jobs that failed for good follow up as acknowledged failures do (migration 0007)
+       CASE WHEN bool_or(follow AND status = 'failed')
+            THEN jobqueue_jobs_finished(
+                array_agg(id) FILTER (WHERE follow AND status = 'failed')) END AS followed
 FROM rescued;
 
 -- name: forget_dead_workers
@@ -43,14 +48,23 @@ WHERE w.lease_expires_at < now() - make_interval(secs => $1)
   AND NOT EXISTS (SELECT 1 FROM jobs AS j WHERE j.status = 'running' AND j.worker_id = w.id);
 
 -- name: prune_finished
--- One batch of finished jobs older than $1 seconds, at most $2 rows.
-DELETE FROM jobs
-WHERE id IN (
-    SELECT id
-    FROM jobs
-    WHERE status IN ('completed', 'failed', 'cancelled')
-      AND finished_at < now() - make_interval(secs => $1)
-    ORDER BY finished_at
-    LIMIT $2
-    FOR UPDATE SKIP LOCKED
-);
+-- One batch of finished jobs older than $1 seconds, at most $2 rows; returns how many. The
+-- dependency edges of a pruned job go with it (found through job_dependencies_job_idx).
+WITH pruned AS (
+    DELETE FROM jobs
+    WHERE id IN (
+        SELECT id
+        FROM jobs
+        WHERE status IN ('completed', 'failed', 'cancelled')
+          AND finished_at < now() - make_interval(secs => $1)
+        ORDER BY finished_at
+        LIMIT $2
+        FOR UPDATE SKIP LOCKED
+    )
+    RETURNING id, dependencies_left IS NOT NULL AS had_dependencies
+),
+edges AS (
+    DELETE FROM job_dependencies
+    WHERE job_id = ANY (ARRAY(SELECT id FROM pruned WHERE had_dependencies))
+)
+SELECT count(*) FROM pruned;

@@ -1,0 +1,172 @@
+"""Workflows against plain jobs, in one run on one throwaway server:
+
+1. drain: N plain no-op jobs (the anchor), a fan-out (one job, then N that depend on it) and a
+   fan-in (N jobs, then one that depends on all N), each drained by the same worker process;
+2. ack cost: complete_jobs as it is now against its text before workflows, on plain jobs,
+   alternated on the same rows, so that a noisy machine slows both alike.
+
+    python bench/bench_workflows.py --jobs 10000
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import random
+import statistics
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import asyncpg
+
+if __package__ in (None, ""):  # run as a script: make the repository importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench import contenders
+from bench.common import SQL as ANCHORS
+from bench.common import (
+    fresh_database,
+    join_children,
+    machine_note,
+    print_table,
+    ratio,
+    server,
+    start_children,
+    wait_drained,
+)
+from worker.db import claims, sql_files
+from worker.db.jobs import NewJob, enqueue_many
+from worker.db.sql_files import parse_named_statements
+from worker.db.workflows import WorkflowItem, enqueue_batch, enqueue_job
+
+SQL = parse_named_statements((Path(__file__).parent / "sql" / "workflows.sql").read_text())
+COMPLETE_NOW = sql_files.query("claims", "complete_jobs")
+
+
+async def fill_plain(conn: asyncpg.Connection, count: int) -> list[int]:
+    ids: list[int] = []
+    for start in range(0, count, 10_000):
+        pairs = await enqueue_many(conn, [NewJob("noop")] * min(10_000, count - start))
+        ids += [job.id for job, _ in pairs]
+    return ids
+
+
+async def fill_fan_out(conn: asyncpg.Connection, count: int) -> None:
+    (root,) = await fill_plain(conn, 1)
+    async with conn.transaction():
+        await enqueue_batch(conn, [WorkflowItem(NewJob("noop"), [root]) for _ in range(count)])
+
+
+async def fill_fan_in(conn: asyncpg.Connection, count: int) -> None:
+    ids = await fill_plain(conn, count)
+    await enqueue_job(conn, NewJob("noop"), depends_on=ids)
+
+
+FILLS = {
+    "plain": lambda conn, n: fill_plain(conn, n + 1),
+    "fan-out 1 -> N": fill_fan_out,
+    "fan-in N -> 1": fill_fan_in,
+}
+
+
+async def drain(srv: object, name: str, count: int, slots: int) -> float:
+    dsn = await fresh_database(srv, "bench_flows", migrated=True)
+    conn = await asyncpg.connect(dsn)
+    try:
+        await FILLS[name](conn, count)
+        await conn.execute(ANCHORS["vacuum"])
+    finally:
+        await conn.close()
+    procs, go, stop = start_children(contenders.ours, lambda _i: (dsn, slots, 500), 1)
+    started = time.monotonic()
+    go.set()
+    try:
+        finished = await wait_drained(dsn, SQL["jobs_unfinished"], procs=procs)
+    finally:
+        join_children(procs, stop)
+    seconds = finished - started
+    print(f"  {name}: {(count + 1) / seconds:,.0f} jobs/s ({seconds:.2f}s)", flush=True)
+    return seconds
+
+
+async def ack_cost(srv: object, batch: int, rounds: int) -> tuple[float, float]:
+    """Median microseconds per acknowledged job: (now, before workflows)."""
+    dsn = await fresh_database(srv, "bench_flows_acks", migrated=True)
+    conn = await asyncpg.connect(dsn)
+    try:
+        await fill_plain(conn, batch)
+        worker = uuid.uuid4()
+        jobs = await claims.claim_jobs(conn, ["default"], batch, worker, 3600)
+        ids = [job.id for job in jobs]
+        attempts = [job.attempts for job in jobs]
+        tokens = "{" + ",".join(f'"{i}:{a}":null' for i, a in zip(ids, attempts, strict=True)) + "}"
+        timings: dict[str, list[float]] = {"now": [], "before": []}
+        shuffle = random.Random(15).shuffle
+        sequence: list[str] = []
+        for _ in range(rounds):
+            pair = ["now", "before"]
+            shuffle(pair)  # so neither statement always runs first after a vacuum
+            sequence += pair
+        for index, which in enumerate(sequence):
+            started = time.perf_counter()
+            if which == "now":  # the same inputs as below: only the statements differ
+                written = await conn.fetchval(COMPLETE_NOW, ids, worker, tokens)
+            else:
+                status = await conn.execute(SQL["complete_jobs_before"], ids, worker, tokens)
+                written = claims.row_count(status)
+            timings[which].append((time.perf_counter() - started) / len(ids) * 1e6)
+            assert written == len(ids), written
+            await conn.execute(SQL["jobs_reset_running"], ids)
+            if index % 50 == 49:
+                await conn.execute(ANCHORS["vacuum"])
+        return statistics.median(timings["now"]), statistics.median(timings["before"])
+    finally:
+        await conn.close()
+
+
+async def run(count: int, slots: int, rounds: int, ack_rounds: int) -> None:
+    names = list(FILLS)
+    seconds: dict[str, list[float]] = {name: [] for name in names}
+    with server() as srv:
+        for round_index in range(rounds):
+            print(f"round {round_index + 1} of {rounds}", flush=True)
+            # a rotated order each round, so no kind always runs first on a fresh server
+            for name in names[round_index % 3 :] + names[: round_index % 3]:
+                seconds[name].append(await drain(srv, name, count, slots))
+        now, before = await ack_cost(srv, 500, ack_rounds)
+    rows: list[tuple[str, ...]] = [("jobs", "jobs/s (median)", "vs plain, same round (median)")]
+    for name in names:
+        pairs = zip(seconds["plain"], seconds[name], strict=True)
+        per_round = [plain / own for plain, own in pairs]
+        rows.append(
+            (
+                name,
+                f"{(count + 1) / statistics.median(seconds[name]):,.0f}",
+                f"{statistics.median(per_round):.2f}x",
+            )
+        )
+    title = f"Drain of {count + 1:,} no-op jobs, one worker (MAX_CONCURRENT_JOBS={slots})"
+    print_table(f"{title}, {rounds} rounds", rows)
+    print(
+        f"\n  ack cost on plain jobs, median of {ack_rounds} batches of 500:"
+        f" {now:.2f} us/job now, {before:.2f} us/job before workflows"
+        f" ({ratio(now, before)} of before)"
+    )
+    print("  goal: fan-out and fan-in at the speed of plain jobs; plain acks at ~1.00x")
+    print(f"  machine: {machine_note()}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--jobs", type=int, default=10_000, help="N, the fan-out and fan-in width")
+    parser.add_argument("--slots", type=int, default=200, help="the worker's MAX_CONCURRENT_JOBS")
+    parser.add_argument("--rounds", type=int, default=3, help="drain rounds (medians count)")
+    parser.add_argument("--ack-rounds", type=int, default=200, help="ack batches per statement")
+    args = parser.parse_args()
+    asyncio.run(run(args.jobs, args.slots, args.rounds, args.ack_rounds))
+
+
+if __name__ == "__main__":
+    main()

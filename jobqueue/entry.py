@@ -1,0 +1,26 @@
+"""The `jobqueue` console script: the image's entrypoint, so PID 1 of every container.
+
+The kernel does not deliver a signal whose action is the default to a namespace's PID 1, so a
+SIGTERM that came while the command was still importing (seconds, on a busy node) was lost: a
+worker pod scaled down as it started kept running until the kubelet's SIGKILL, a whole grace
+period later. Found on the real node (tests/containers). The first thing the process does is
+handle SIGTERM, by exiting 143 as the default action would; every service command replaces the
+handler with its own (drain, then exit 0) before it takes any work.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+from types import FrameType
+
+
+def _terminated(signum: int, frame: FrameType | None) -> None:
+    sys.exit(128 + signum)
+
+
+def main() -> None:
+    signal.signal(signal.SIGTERM, _terminated)
+    from jobqueue.cli import main as cli_main  # the heavy imports, after the handler
+
+    cli_main()

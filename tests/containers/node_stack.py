@@ -1,0 +1,162 @@
+"""The release on the real node: our image for every component, the host's PostgreSQL
+(`postgresql.enabled=false`), the migration hook Job; the test reaches the API through its
+Service's cluster IP (kube-proxy's rules route the host's own connections too) and watches the
+worker pods."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from kubernetes import client as kube_client
+from kubernetes import config as kube_config
+
+from tests.chart.chart_support import CHART, Helm, enforce_restricted
+from tests.e2e import e2e_support as e2e
+from tests.e2e import kwok_stack
+from tests.fixtures.node import RealNode
+from tests.fixtures.pod_watch import Pod, PodWatch, core_api
+from tests.kind.kind_stack import KindStack, worker_exit_problems
+
+IMAGE_REPOSITORY, IMAGE_TAG = "job-queue-e2e", "containers"  # tools/build-node-images.sh
+API_SERVICE = f"{e2e.RELEASE}-job-queue-api"
+INSTALL_TIMEOUT = "8m"  # within Helm.on's 10-minute bound
+
+
+def chart_values(scenario: e2e.Scenario, database: e2e.Database) -> dict[str, Any]:
+    """The kwok suite's values (the host's database), with our image and its e2e handler."""
+    values = kwok_stack.chart_values(scenario, database)
+    values["config"]["handlerModules"] = ["e2e_handlers"]
+    values["image"] = {"repository": IMAGE_REPOSITORY, "tag": IMAGE_TAG, "pullPolicy": "Never"}
+    return values
+
+
+@dataclass
+class NodeStack(KindStack):
+    """The kind suite's view of the release (the pool, its pods, the logs), on the real node."""
+
+    node: RealNode
+    helm: Helm
+
+    def logs(self) -> str:
+        events = self.cluster.kubectl("get", "events", "-n", self.namespace, check=False)
+        return f"{super().logs()}\n--- events\n{events.stdout[-3000:]}\n{self.node.logs(10)}"
+
+    def exit_problems(self, since: float) -> str:
+        """worker_exit_problems of the pods made after `since` (the burst), with each
+        container's endings and the namespace's Warning events. The pod the install starts
+        is left out: in hook mode it starts before the post-install hook has migrated, exits
+        1 ("relation workers does not exist") and restarts until the schema exists."""
+        # at_zero() held at the burst: every pod seen from then on was made after it
+        seen = [e for e in self.workers.history if e[0] >= since]
+        # 143 is a pod stopped while it was still starting: it held no job, nothing to drain
+        never_ready = {p["metadata"]["name"] for _, _, p in seen} - ever_ready(seen)
+        problems = [
+            problem for problem in worker_exit_problems(seen)
+            if not (problem.endswith("exited with 143") and problem.split("/")[0] in never_ready)
+        ]  # fmt: skip
+        if not problems:
+            return ""
+        warnings = self.cluster.kubectl(
+            "get", "events", "-n", self.namespace, "--field-selector", "type=Warning", check=False
+        )  # fmt: skip
+        return f"{problems}\n{container_endings(self.workers.history)}\n{warnings.stdout}"
+
+
+def first_container_start(history: list[tuple[float, str, Pod]], since: float) -> float | None:
+    """When the watch first saw a container running in a worker pod made after `since` (wall
+    clock): the pod the install starts, before the controller takes it to zero, is not one."""
+    new_pods = {
+        pod["metadata"]["name"] for at, kind, pod in history if kind == "ADDED" and at >= since
+    }
+    for at, _, pod in history:
+        if at < since or pod["metadata"]["name"] not in new_pods:
+            continue
+        for status in (pod.get("status") or {}).get("containerStatuses") or []:
+            if (status.get("state") or {}).get("running"):
+                return at
+    return None
+
+
+def ever_ready(history: list[tuple[float, str, Pod]]) -> set[str]:
+    return {
+        pod["metadata"]["name"]
+        for _, _, pod in history
+        for c in (pod.get("status") or {}).get("conditions") or []
+        if c.get("type") == "Ready" and c.get("status") == "True"
+    }
+
+
+def container_endings(history: list[tuple[float, str, Pod]]) -> dict[str, set[str]]:
+    """Each worker container's restarts and exits, with the kubelet's reason (OOMKilled,
+    Error, ...), from a watch."""
+    endings: dict[str, set[str]] = {}
+    for _, _, pod in history:
+        for status in (pod.get("status") or {}).get("containerStatuses") or []:
+            name = f"{pod['metadata']['name']}/{status['name']}"
+            for key in ("state", "lastState"):
+                terminated = (status.get(key) or {}).get("terminated")
+                if terminated:
+                    endings.setdefault(name, set()).add(
+                        f"exit {terminated.get('exitCode')} ({terminated.get('reason')}), "
+                        f"restarts {status.get('restartCount', 0)}"
+                    )
+    return endings
+
+
+@contextlib.asynccontextmanager
+async def node_stack(
+    node: RealNode, helm_bin: Path, dsn: str, tmp_path: Path, scenario: e2e.Scenario
+) -> AsyncIterator[NodeStack]:
+    """Install into a fresh restricted namespace (the hook Job migrates), and wait for the API
+    to answer through its Service and for the pool to be at zero."""
+    cluster = node.plane
+    namespace = f"jobqueue-pods-{uuid.uuid4().hex[:6]}"
+    cluster.create_namespace(namespace)
+    enforce_restricted(cluster, namespace)
+    database = e2e.Database.from_dsn(dsn)
+    cluster.kubectl(
+        "create", "secret", "generic", kwok_stack.DATABASE_SECRET, "-n", namespace,
+        f"--from-literal=password={database.password}",
+    )  # fmt: skip
+    values_file = tmp_path / "values.yaml"
+    values_file.write_text(yaml.safe_dump(chart_values(scenario, database)))
+    helm = Helm(helm_bin)
+    watch: PodWatch | None = None
+    api: e2e.QueueApi | None = None
+    try:
+        started = time.monotonic()
+        # No --wait: it would wait for an API that is ready only once the post-install hook has
+        # migrated (charts/job-queue/README.md). helm still waits for the hook Job to succeed.
+        helm.on(
+            cluster, "install", e2e.RELEASE, str(CHART), "--namespace", namespace,
+            "--values", str(values_file), "--timeout", INSTALL_TIMEOUT,
+        )  # fmt: skip
+        print(f"helm install (hook Job done) took {time.monotonic() - started:.1f} s")
+        await e2e.create_runs_table(dsn)
+        service = cluster.get_json("service", API_SERVICE, "-n", namespace)
+        token = e2e.secret_value(cluster, namespace, e2e.API_TOKEN_SECRET, "token")
+        api = e2e.QueueApi(f"http://{service['spec']['clusterIP']}:8001", token)
+        deployment = cluster.get_json("deployment", e2e.WORKER_DEPLOYMENT, "-n", namespace)
+        watch = PodWatch(core_api(cluster.kubeconfig), namespace, e2e.selector_of(deployment))
+        watch.start()
+        apps = kube_client.AppsV1Api(kube_config.new_client_from_config(str(cluster.kubeconfig)))
+        stack = NodeStack(cluster, namespace, dsn, scenario, api, apps, watch, node, helm)
+        await e2e.eventually(api.ready, what="the API to answer through its Service",
+                             context=stack.logs)  # fmt: skip
+        await e2e.eventually(
+            stack.at_zero, what="the worker pool to be at zero", context=stack.logs
+        )
+        yield stack
+    finally:
+        if api is not None:
+            await api.close()
+        if watch is not None:
+            watch.stop()
+        cluster.kubectl("delete", "namespace", namespace, "--wait=false", check=False)

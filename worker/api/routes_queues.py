@@ -1,0 +1,61 @@
+"""GET /queues (depth, pause state, limits as stored, running and blocked), and
+POST /queues/{name}/pause and /resume. A paused queue still takes new jobs; workers claim
+none from it, and the controller counts its ready jobs as no demand."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path
+
+from worker.api.auth import token_dependencies
+from worker.api.models_schedules import QueueStateOut, QueueStatesOut
+from worker.api.state import State
+from worker.db import queues
+from worker.settings import ApiSettings
+
+QueueName = Annotated[
+    str, Path(min_length=1, max_length=200, pattern=r"^[^\x00]+$", description="The queue.")
+]
+
+
+async def _state_of(state: State, name: str) -> dict[str, Any]:
+    found, _ = await queues.queue_states(state.require_pool())
+    return next(q.to_dict() for q in found if q.row.name == name)
+
+
+def queues_router(settings: ApiSettings) -> APIRouter:
+    router = APIRouter(
+        prefix="/api/v1/queue",
+        tags=["queues"],
+        dependencies=token_dependencies(settings.api_token),
+        responses={
+            401: {"description": "The bearer token is missing or wrong."},
+            422: {"description": "A field is wrong; `detail[].loc` names it."},
+        },
+    )
+
+    @router.get(
+        "/queues",
+        response_model=QueueStatesOut,
+        summary="Each queue: depth, running and blocked jobs, pause state and limits",
+    )
+    async def list_queues(state: State) -> Any:
+        found, truncated = await queues.queue_states(state.require_pool())
+        return {"queues": [q.to_dict() for q in found], "truncated": truncated}
+
+    @router.post(
+        "/queues/{name}/pause",
+        response_model=QueueStateOut,
+        summary="Stop claiming from a queue (running jobs finish; enqueueing still works)",
+    )
+    async def pause(name: QueueName, state: State) -> Any:
+        await queues.set_paused(state.require_pool(), name, True)
+        return await _state_of(state, name)
+
+    @router.post("/queues/{name}/resume", response_model=QueueStateOut, summary="Claim again")
+    async def resume(name: QueueName, state: State) -> Any:
+        await queues.set_paused(state.require_pool(), name, False)
+        return await _state_of(state, name)
+
+    return router

@@ -1,0 +1,1 @@
+"""The console: server-rendered pages at /console, served by the API with its own assets."""

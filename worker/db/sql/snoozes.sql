@@ -1,0 +1,25 @@
+-- Snoozed jobs go back to pending at now() + their delay without using up a try: attempts, which
+-- the claim incremented, is taken back, and snoozes counts up. Fenced like every ack.
+
+-- name: snooze_jobs
+-- $1 ids, $2 worker id, $3 a JSON object {"<id>:<attempts>": delay seconds, ...}, $4 the cap:
+-- a job that has already snoozed $4 times fails instead, with an error naming the setting.
+WITH acks AS MATERIALIZED (SELECT $3::text::jsonb AS by_token)
+UPDATE jobs AS j
+SET status = CASE WHEN j.snoozes >= $4 THEN 'failed' ELSE 'pending' END::job_status,
+    attempts = CASE WHEN j.snoozes >= $4 THEN j.attempts ELSE j.attempts - 1 END,
+    snoozes = j.snoozes + CASE WHEN j.snoozes >= $4 THEN 0 ELSE 1 END,
+    run_at = CASE WHEN j.snoozes >= $4 THEN j.run_at
+                  ELSE now() + make_interval(
+                      secs => (acks.by_token ->> (j.id || ':' || j.attempts))::float8) END,
+    finished_at = CASE WHEN j.snoozes >= $4 THEN now() END,
+    worker_id = CASE WHEN j.snoozes >= $4 THEN j.worker_id END,
+    started_at = CASE WHEN j.snoozes >= $4 THEN j.started_at END,
+    last_error = CASE WHEN j.snoozes >= $4
+                      THEN 'snoozed ' || j.snoozes || ' times, the most JOBQUEUE_MAX_SNOOZES allows'
+                      ELSE j.last_error END,
+    lease_expires_at = NULL
+FROM acks
+WHERE j.id = ANY (ARRAY(SELECT unnest($1::bigint[])))
+  AND j.status::text = 'running' AND j.worker_id = $2
+  AND acks.by_token ? (j.id || ':' || j.attempts);

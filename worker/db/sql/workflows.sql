@@ -1,0 +1,58 @@
+-- Workflows: jobs with dependencies, batches with a callback (the logic is in the functions of
+-- migrations/0007_workflows.sql; these statements call them and read what they wrote).
+
+-- name: jobs_enqueue
+-- One job through the public SQL function, so the API and SQL callers share one code path.
+SELECT jobqueue_enqueue(
+    job_type => $1, payload => $2::text::jsonb, queue_name => $3, priority => $4,
+    run_at => $5, max_tries => $6, idempotency_key => $7, timeout_seconds => $8,
+    depends_on => $9::bigint[], run_on_failure => $10, delay_seconds => $11,
+    concurrency_key => $12);
+
+-- name: dependencies_lock
+-- $1 every job id the batch's items depend on; $2 the batch's field path for errors.
+SELECT count(*) FROM jobqueue_lock_dependencies($1::bigint[], $2);
+
+-- name: jobs_insert
+-- One batch item whose external dependencies are locked; $10 its dependencies (external ids and
+-- the ids earlier items got), $13 whether later items depend on it.
+SELECT jobqueue_insert_job($1::text, $2::text::jsonb, $3::text, $4::integer, $5::timestamptz,
+                           $6::float8, $7::integer, $8::text, $9::float8, $10::bigint[],
+                           $11::boolean, $12::bigint, $13::boolean, $14::text);
+
+-- name: batches_insert
+INSERT INTO batches (on_complete) VALUES ($1::text::jsonb) RETURNING id;
+
+-- name: batches_close
+-- Once its jobs are in: how many there are, and how many were born finished (cancelled by a
+-- dependency that had failed). A batch finished already gets its callback now.
+WITH counted AS (
+    SELECT count(*)::integer AS total,
+           count(*) FILTER (WHERE status::text IN ('completed', 'failed', 'cancelled'))::integer
+               AS finished
+    FROM jobs WHERE batch_id = $1
+),
+closed AS (
+    UPDATE batches AS b SET total = c.total, finished = c.finished
+    FROM counted AS c WHERE b.id = $1
+    RETURNING b.id, b.total, b.finished
+)
+SELECT CASE WHEN finished >= total THEN jobqueue_batch_callback(id) END AS callback_job_id
+FROM closed;
+
+-- name: jobs_status_brief
+SELECT id, status::text AS status, queue_name FROM jobs WHERE id = ANY ($1::bigint[]);
+
+-- name: batches_get
+SELECT b.id, b.total, b.finished, b.callback_job_id, b.created_at, b.completed_at,
+       (SELECT coalesce(jsonb_object_agg(c.status, c.n), '{}'::jsonb)::text
+        FROM (SELECT j.status::text AS status, count(*) AS n
+              FROM jobs AS j WHERE j.batch_id = b.id GROUP BY j.status) AS c) AS counts
+FROM batches AS b WHERE b.id = $1;
+
+-- name: dependencies_of_job
+SELECT depends_on_id FROM job_dependencies WHERE job_id = $1 ORDER BY depends_on_id;
+
+-- name: jobs_existing_keys
+-- Which of a batch's idempotency keys are taken already, for its answer's `created` flags.
+SELECT idempotency_key FROM jobs WHERE idempotency_key = ANY ($1::text[]);

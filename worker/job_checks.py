@@ -1,0 +1,126 @@
+"""Checks on a new job's input that types cannot express: one schedule (run_at or
+delay_seconds), what PostgreSQL will store, the payload size cap, and the known job types.
+Pure functions, shared by the API (worker/api) and the CLI (jobqueue/cli_jobs.py); each failure
+names the field."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+Loc = tuple[str | int, ...]
+
+MAX_JSON_DEPTH = 64
+
+
+def check_schedule(run_at: datetime | None, delay_seconds: float | None) -> None:
+    """A job runs not before run_at, or not before now plus delay_seconds: one, not both."""
+    if run_at is not None and delay_seconds is not None:
+        raise ValueError("give run_at or delay_seconds, not both")
+
+
+class InputError(Exception):
+    """Input refused, naming the field: the API renders it like FastAPI's validation errors
+    with its status_code, the CLI as one line."""
+
+    def __init__(self, status_code: int, loc: Loc, msg: str, kind: str) -> None:
+        super().__init__(msg)
+        self.status_code = status_code
+        self.loc = loc
+        self.msg = msg
+        self.kind = kind
+
+    def as_detail(self) -> list[dict[str, Any]]:
+        return [{"loc": list(self.loc), "msg": self.msg, "type": self.kind}]
+
+
+def _storable_text(text: str) -> str | None:
+    """Why PostgreSQL would reject this string, or None."""
+    if "\x00" in text:
+        return "must not contain NUL characters (\\u0000)"
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            return "must not contain unpaired UTF-16 surrogates"
+    return None
+
+
+def check_storable_json(value: Any, loc: Loc) -> None:
+    """jsonb refuses NUL characters, lone surrogates and non-finite numbers, anywhere; and
+    nesting past MAX_JSON_DEPTH could not be serialized back in responses."""
+    stack: list[tuple[Any, Loc]] = [(value, loc)]
+    while stack:  # iterative: deeply nested input must not exhaust the Python stack
+        item, here = stack.pop()
+        if len(here) - len(loc) > MAX_JSON_DEPTH:
+            raise InputError(
+                422, here[: len(loc)], f"nests deeper than {MAX_JSON_DEPTH} levels", "value_error"
+            )
+        if isinstance(item, str):
+            problem = _storable_text(item)
+            if problem:
+                raise InputError(422, here, f"string {problem}", "value_error")
+        elif isinstance(item, float):
+            if not math.isfinite(item):
+                raise InputError(422, here, "numbers must be finite", "value_error")
+        elif isinstance(item, dict):
+            for key, child in item.items():
+                problem = _storable_text(key)
+                if problem:
+                    raise InputError(422, here, f"key {problem}", "value_error")
+                stack.append((child, (*here, key)))
+        elif isinstance(item, list):
+            stack.extend((child, (*here, index)) for index, child in enumerate(item))
+
+
+# One encoder for every payload: json.dumps builds a new one per call when given options.
+_compact_json = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode
+
+
+def check_payload(payload: dict[str, Any], loc: Loc, max_bytes: int) -> str:
+    """The payload as JSON text, once it is known to be storable and within the cap.
+
+    Serializing in C is the fast path: it refuses NaN and Infinity, encoding refuses lone
+    surrogates, and a NUL can only show up as the escape \\u0000. Only a payload that may hold
+    a problem is walked in Python, to name where it is."""
+    try:
+        text = _compact_json(payload)
+        size = len(text) if text.isascii() else len(text.encode("utf-8"))
+    except (ValueError, UnicodeEncodeError):
+        check_storable_json(payload, loc)
+        raise InputError(422, loc, "is not storable as JSON", "value_error") from None
+    if "\\u0000" in text or text.count("[") + text.count("{") > MAX_JSON_DEPTH:
+        check_storable_json(payload, loc)  # may be a false alarm: a literal backslash-u0000
+    if size > max_bytes:
+        raise InputError(
+            413,
+            loc,
+            f"payload is {size} bytes as JSON; the limit is {max_bytes} bytes "
+            "(JOBQUEUE_API_MAX_PAYLOAD_BYTES)",
+            "payload_too_large",
+        )
+    return text  # what is inserted: each payload is serialised once
+
+
+def known_job_types(handler_modules: list[str]) -> list[str]:
+    """The built-in handlers plus the user's JOBQUEUE_HANDLER_MODULES, as workers load them."""
+    from worker.handlers import registry  # the handlers' own imports, only when asked
+
+    registry.load_modules(handler_modules)
+    return registry.job_types()
+
+
+def check_job_type(job_type: str, loc: Loc, known: Sequence[str], allow_unknown: bool) -> None:
+    if allow_unknown or job_type in known:
+        return
+    listed = ", ".join(known) if known else "(none registered)"
+    raise InputError(
+        422,
+        loc,
+        f"unknown job_type {job_type!r}; known types: {listed}. "
+        "Set JOBQUEUE_ALLOW_UNKNOWN_JOB_TYPES=true for types that workers register themselves.",
+        "unknown_job_type",
+    )
