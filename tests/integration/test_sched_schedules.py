@@ -238,3 +238,17 @@ async def test_a_schedule_whose_job_is_refused_is_skipped_and_spoils_no_other(
         assert again.enqueued == [] and again.failed == []
     finally:
         await conn.close()
+
+
+async def test_a_name_too_long_gets_a_422_naming_it_on_every_route(pg_dsn: str) -> None:
+    long = "x" * 201
+    async with api_client(api_settings(pg_dsn)) as client:
+        for method, path in [
+            ("GET", f"{SCHEDULES}/{long}"),
+            ("DELETE", f"{SCHEDULES}/{long}"),
+            ("POST", f"{SCHEDULES}/{long}/pause"),
+            ("POST", f"{SCHEDULES}/{long}/resume"),
+        ]:
+            answer = await client.request(method, path)
+            assert answer.status_code == 422, (method, path, answer.text)
+            assert answer.json()["detail"][0]["loc"] == ["path", "name"], answer.text
