@@ -36,12 +36,26 @@ OLD_QUEUE, NEW_QUEUE = "old", "new"  # each release's workers serve their own qu
 PER_SOURCE = 40  # jobs each enqueuer puts on each queue
 
 
+def _git(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["git", "-C", str(REPO), *args], capture_output=True, text=True)
+
+
+def _fetch_history_if_shallow() -> None:
+    """A CI checkout may be shallow: then the previous release's commit is fetched from the
+    clone's origin first. Whatever that gives, the archive step below fails loudly without it."""
+    if _git("cat-file", "-e", f"{PREVIOUS_RELEASE}^{{commit}}").returncode == 0:
+        return
+    if _git("rev-parse", "--is-shallow-repository").stdout.strip() == "true":
+        _git("fetch", "--quiet", "--unshallow")
+
+
 @pytest.fixture(scope="module")
 def old_tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The previous release's packages, extracted from git. Without the history this cannot
     run, and it must not pass silently: it fails saying what is missing."""
     target = tmp_path_factory.mktemp("previous-release")
     paths = ("worker", "jobqueue", "controller", "pyproject.toml")
+    _fetch_history_if_shallow()
     archive = subprocess.run(
         ["git", "-C", str(REPO), "archive", "--format=tar", PREVIOUS_RELEASE, *paths],
         capture_output=True,
