@@ -38,17 +38,26 @@ async def enqueue_in_order(
     build: Callable[[asyncpg.Record], Any],
 ) -> list[tuple[Any, bool]]:
     """Jobs without a unique key through `plain` (one statement), the others one by one;
-    the answer is in input order."""
+    the answer is in input order.
+
+    Keyed jobs are inserted in key order, not in the batch's order: each insert takes the
+    key's entry in the unique index until commit, so two batches that share keys in opposite
+    orders would otherwise wait on each other in a cycle and one would die as a deadlock.
+    Python's sort is stable, so of two items with one key the first still creates the job."""
     plain_jobs = [job for job in jobs if job.unique_key is None]
     plain_pairs = iter(await plain(plain_jobs) if plain_jobs else [])
-    out: list[tuple[Any, bool]] = []
-    for job in jobs:
-        if job.unique_key is None:
-            out.append(next(plain_pairs))
-        else:
-            row, created = await _enqueue_row(executor, job)
-            out.append((build(row), created))
-    return out
+    keyed = sorted(
+        (i for i, job in enumerate(jobs) if job.unique_key is not None),
+        key=lambda i: jobs[i].unique_key or "",
+    )
+    keyed_pairs: dict[int, tuple[Any, bool]] = {}
+    for i in keyed:
+        row, created = await _enqueue_row(executor, jobs[i])
+        keyed_pairs[i] = (build(row), created)
+    return [
+        next(plain_pairs) if job.unique_key is None else keyed_pairs[i]
+        for i, job in enumerate(jobs)
+    ]
 
 
 async def _enqueue_row(executor: Executor, job: NewJob) -> tuple[asyncpg.Record, bool]:
