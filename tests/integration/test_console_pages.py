@@ -9,6 +9,7 @@ import pytest
 from tests.integration.api_support import JOBS, SEED_JOB, api_client, api_settings
 from tests.integration.console_support import CONSOLE, confirmed_post, csrf_of, login
 from worker.db.jobs import NewJob, enqueue
+from worker.db.workflows import enqueue_job
 
 PAGES = ["", "/jobs", "/workers", "/schedules", "/scaling", "/overview/queues", "/workers/rows"]
 
@@ -218,3 +219,18 @@ async def test_schedules_and_workers_pages_show_their_rows(pg_dsn: str) -> None:
     assert "digest" in schedules and "every 900 s" in schedules
     assert f'href="/console/jobs/{job_id}"' in schedules and 'badge failed">failed' in schedules
     assert "worker-a" in workers and "0/4" in workers
+
+
+async def test_a_job_page_links_its_dependencies(pg_dsn: str) -> None:
+    conn = await asyncpg.connect(pg_dsn)
+    try:
+        first, _ = await enqueue(conn, NewJob("noop", delay_seconds=3600))
+        second, _ = await enqueue(conn, NewJob("noop", delay_seconds=3600))
+        child = await enqueue_job(conn, NewJob("noop"), depends_on=[first.id, second.id])
+    finally:
+        await conn.close()
+    async with api_client(api_settings(pg_dsn)) as client:
+        page = await client.get(f"{CONSOLE}/jobs/{child}")
+        assert page.status_code == 200, page.text
+        for dependency in (first.id, second.id):
+            assert f'href="{CONSOLE}/jobs/{dependency}"' in page.text, page.text

@@ -3,6 +3,8 @@ same transaction), cancelled in cascade when one fails or is cancelled, run_on_f
 
 from __future__ import annotations
 
+import asyncio
+import time
 from typing import Any
 
 import asyncpg
@@ -187,14 +189,28 @@ async def test_two_workers_finish_a_random_graph_in_order(pg_dsn: str) -> None:
     for index in range(150, 230):
         parents = shuffle.sample(range(index), k=min(index, 6))
         items.append(WorkflowItem(NewJob("echo"), depends_on_items=parents))
+    # When each handler ran, on one clock: a dependent is claimed only after its dependency's
+    # acknowledgement committed, which is after that handler returned. (The rows' started_at
+    # and finished_at are each their transaction's start time, so they cannot order the two.)
+    began: dict[int, float] = {}
+    ended: dict[int, float] = {}
+    timed = HandlerRegistry()
+
+    @timed.register("echo")
+    async def echo(payload: dict[str, Any], ctx: JobContext) -> Any:
+        began[ctx.job_id] = time.monotonic()
+        await asyncio.sleep(0)
+        ended[ctx.job_id] = time.monotonic()
+        return {"job": ctx.job_id}
+
     conn = await asyncpg.connect(pg_dsn)
     try:
         async with conn.transaction():
             batch = await enqueue_batch(conn, items)
         ids = [job_id for job_id, _, _ in batch.jobs]
         async with (
-            running_worker(pg_dsn, _registry(), worker_name="a", max_concurrent_jobs=8),
-            running_worker(pg_dsn, _registry(), worker_name="b", max_concurrent_jobs=8),
+            running_worker(pg_dsn, timed, worker_name="a", max_concurrent_jobs=8),
+            running_worker(pg_dsn, timed, worker_name="b", max_concurrent_jobs=8),
         ):
             await eventually(lambda: _all_terminal(conn, ids), within=120, what="the graph")
         rows = {
@@ -207,7 +223,7 @@ async def test_two_workers_finish_a_random_graph_in_order(pg_dsn: str) -> None:
         assert {r["attempts"] for r in rows.values()} == {1}
         for item, job_id in zip(items, ids, strict=True):
             for parent in item.depends_on_items:
-                assert rows[job_id]["started_at"] >= rows[ids[parent]]["finished_at"]
+                assert began[job_id] >= ended[ids[parent]], (job_id, ids[parent])
     finally:
         await conn.close()
 

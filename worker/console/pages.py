@@ -12,7 +12,7 @@ from worker.console.context import SignedIn
 from worker.console.filters import STATUSES, JobFilter, parse_filter, parse_job_id
 from worker.console.overview import load_overview
 from worker.db import console as db
-from worker.db import inspect
+from worker.db import inspect, workflows
 from worker.db.jobs import Job
 
 # Fields the job page shows in its own sections; any other column is listed as it is.
@@ -120,7 +120,7 @@ async def job_page(job_id: str, console: SignedIn) -> Response:
         job=job,
         batch=batch,
         extra=extra,
-        depends_on=job.get("depends_on") or [],
+        depends_on=await workflows.dependencies_of(pool, job["id"]),
         notice=notice(console.request),
         message=None,
         active="jobs",
