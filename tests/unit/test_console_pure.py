@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from worker.console.actions import safe_next
-from worker.console.filters import MAX_TEXT, parse_filter
+from worker.console.filters import MAX_TEXT, parse_filter, parse_job_id
 from worker.console.render import age, replica_chart, sparkline
 from worker.console.security import ConsoleKeys, new_nonce
 from worker.db.console import minute_scale
@@ -123,3 +123,10 @@ def test_a_busy_minute_is_scaled_from_its_sample() -> None:
     # 50 jobs in its first 6 seconds: about 500 in the minute
     assert minute_scale(50, 50, start, start + timedelta(seconds=6)) == pytest.approx(10.0)
     assert minute_scale(50, 50, start, start) == 50.0
+
+
+@pytest.mark.parametrize("name", ["q", "before", "limit"])
+def test_digits_that_int_refuses_are_text_not_a_crash(name: str) -> None:
+    # "²" is a digit to str.isdigit() but not a number to int(): a random run found it
+    parse_filter({name: "²"})
+    assert parse_job_id("²") is None

@@ -29,7 +29,7 @@ class JobFilter:
 
     @property
     def search_id(self) -> int | None:
-        if self.search is not None and self.search.isdigit():
+        if self.search is not None and self.search.isdecimal():
             number = int(self.search)
             return number if 1 <= number <= BIGINT_MAX else None
         return None
@@ -49,7 +49,7 @@ class JobFilter:
 
 def parse_job_id(text: str) -> int | None:
     """A job id from a URL, or None when it cannot be one (the page then says 404)."""
-    return int(text) if text.isdigit() and 1 <= int(text) <= BIGINT_MAX else None
+    return int(text) if text.isdecimal() and 1 <= int(text) <= BIGINT_MAX else None
 
 
 def _text(name: str, value: str, errors: dict[str, str]) -> str | None:
@@ -78,20 +78,20 @@ def parse_filter(params: Mapping[str, str]) -> JobFilter:
     out.queue = _text("queue", params.get("queue", ""), errors)
     out.job_type = _text("type", params.get("type", ""), errors)
     out.search = _text("q", params.get("q", ""), errors)
-    if out.search and out.search.isdigit() and out.search_id is None:
+    if out.search and out.search.isdecimal() and out.search_id is None:
         errors["q"] = "a job id is a whole number from 1 to 2^63-1"
         out.search = None
 
     before = params.get("before", "").strip()
     if before:
-        if before.isdigit() and 1 <= int(before) <= BIGINT_MAX:
+        if before.isdecimal() and 1 <= int(before) <= BIGINT_MAX:
             out.before = int(before)
         else:
             errors["before"] = "not a page cursor"
 
     limit = params.get("limit", "").strip()
     if limit:
-        if limit.isdigit() and int(limit) in PAGE_SIZES:
+        if limit.isdecimal() and int(limit) in PAGE_SIZES:
             out.limit = int(limit)
         else:
             errors["limit"] = "one of " + ", ".join(map(str, PAGE_SIZES))

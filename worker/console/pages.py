@@ -39,7 +39,7 @@ def notice(request: Request) -> str | None:
     if template is None:
         return None
     n = request.query_params.get("n", "0")
-    return template.format(n=n if n.isdigit() else "0", queue=request.query_params.get("q", ""))
+    return template.format(n=n if n.isdecimal() else "0", queue=request.query_params.get("q", ""))
 
 
 async def overview(console: SignedIn) -> Response:
