@@ -53,7 +53,7 @@ def template_concurrency(body: Mapping[str, Any]) -> int | None:
         for variable in container.get("env") or []:
             if variable.get("name") == CONCURRENCY_ENV and "value" in variable:
                 text = str(variable.get("value") or "").strip()
-                return int(text) if text.isdigit() and int(text) > 0 else None
+                return int(text) if text.isdecimal() and int(text) > 0 else None
     return None
 
 

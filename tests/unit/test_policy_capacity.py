@@ -283,6 +283,8 @@ def _template(*env: dict[str, str]) -> dict[str, object]:
 def test_slots_per_replica_come_from_the_template_then_the_annotation_then_three() -> None:
     assert template_concurrency(_template({"name": "MAX_CONCURRENT_JOBS", "value": "7"})) == 7
     assert template_concurrency(_template({"name": "MAX_CONCURRENT_JOBS", "value": "x"})) is None
+    # a digit to str.isdigit() that int() refuses: not a number, and no crash
+    assert template_concurrency(_template({"name": "MAX_CONCURRENT_JOBS", "value": "²"})) is None
     assert template_concurrency(_template({"name": "OTHER", "value": "7"})) is None
     assert template_concurrency({}) is None
     annotated = a.parse({a.CONCURRENCY: "5"})
