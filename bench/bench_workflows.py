@@ -2,7 +2,11 @@
 
 1. drain: N plain no-op jobs (the anchor), a fan-out (one job, then N that depend on it) and a
    fan-in (N jobs, then one that depends on all N), each drained by the same worker process;
-2. ack cost: complete_jobs as it is now against its text before workflows, on plain jobs,
+   besides the whole drain, the N-wide part alone (first start to last finish of those N jobs)
+   and the gap between the parts (for a fan-out, the unblocking and the first claim);
+2. unblocking: the acknowledgement that unblocks N dependents against a bare UPDATE of the same
+   N rows by id (the least any unblocking can write), alternated on the same rows;
+3. ack cost: complete_jobs as it is now against its text before workflows, on plain jobs,
    alternated on the same rows, so that a noisy machine slows both alike.
 
     python bench/bench_workflows.py --jobs 10000
@@ -17,6 +21,7 @@ import statistics
 import sys
 import time
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 
 import asyncpg
@@ -71,7 +76,28 @@ FILLS = {
 }
 
 
-async def drain(srv: object, name: str, count: int, slots: int) -> float:
+@dataclass
+class Drain:
+    seconds: float  # the whole drain, as the worker process saw it
+    wide: float  # first start to last finish of the N-wide part, from the rows
+    gap: float  # from the other part's edge to the wide part's (see the docstring)
+
+
+def phases(name: str, rows: list[asyncpg.Record]) -> tuple[float, float]:
+    """(wide, gap) seconds from the rows' timestamps, the root or the final job set apart."""
+    if name == "plain":
+        wide, gap = rows, 0.0
+    elif name.startswith("fan-out"):  # the root is the first row
+        wide = rows[1:]
+        gap = (min(r["started_at"] for r in wide) - rows[0]["finished_at"]).total_seconds()
+    else:  # fan-in: the final job is the last row
+        wide = rows[:-1]
+        gap = (rows[-1]["started_at"] - max(r["finished_at"] for r in wide)).total_seconds()
+    first = min(r["started_at"] for r in wide)
+    return (max(r["finished_at"] for r in wide) - first).total_seconds(), gap
+
+
+async def drain(srv: object, name: str, count: int, slots: int) -> Drain:
     dsn = await fresh_database(srv, "bench_flows", migrated=True)
     conn = await asyncpg.connect(dsn)
     try:
@@ -87,8 +113,51 @@ async def drain(srv: object, name: str, count: int, slots: int) -> float:
     finally:
         join_children(procs, stop)
     seconds = finished - started
-    print(f"  {name}: {(count + 1) / seconds:,.0f} jobs/s ({seconds:.2f}s)", flush=True)
-    return seconds
+    conn = await asyncpg.connect(dsn)
+    try:
+        wide, gap = phases(name, await conn.fetch(SQL["jobs_times"]))
+    finally:
+        await conn.close()
+    print(
+        f"  {name}: {(count + 1) / seconds:,.0f} jobs/s ({seconds:.2f}s);"
+        f" the {count:,} alone {wide:.2f}s, gap {gap * 1000:.0f} ms",
+        flush=True,
+    )
+    return Drain(seconds, wide, gap)
+
+
+async def unblock_cost(srv: object, count: int, rounds: int) -> tuple[float, float]:
+    """Median milliseconds to unblock `count` dependents: (the acknowledgement of their one
+    dependency, which unblocks them in its statement; a bare UPDATE of the same rows by id)."""
+    dsn = await fresh_database(srv, "bench_flows_unblock", migrated=True)
+    conn = await asyncpg.connect(dsn)
+    try:
+        await fill_fan_out(conn, count)
+        worker = uuid.uuid4()
+        (root,) = await claims.claim_jobs(conn, ["default"], 1, worker, 3600)
+        dependents = [row["id"] for row in (await conn.fetch(SQL["jobs_times"]))[1:]]
+        token = f'{{"{root.id}:{root.attempts}":null}}'
+        timings: dict[str, list[float]] = {"ack": [], "bare": []}
+        order = random.Random(15)
+        for _ in range(rounds):
+            pair = ["ack", "bare"]
+            order.shuffle(pair)
+            for which in pair:
+                await conn.execute(ANCHORS["vacuum"])
+                started = time.perf_counter()
+                if which == "ack":
+                    written = await conn.fetchval(COMPLETE_NOW, [root.id], worker, token)
+                    assert written == 1, written
+                else:
+                    status = await conn.execute(SQL["jobs_unblock_bare"], dependents)
+                    assert claims.row_count(status) == count, status
+                timings[which].append((time.perf_counter() - started) * 1000)
+                left = await conn.fetchval(SQL["jobs_blocked"])
+                assert left == 0, left  # every dependent unblocked, by either statement
+                await conn.execute(SQL["jobs_reblock"], root.id, dependents)
+        return statistics.median(timings["ack"]), statistics.median(timings["bare"])
+    finally:
+        await conn.close()
 
 
 async def ack_cost(srv: object, batch: int, rounds: int) -> tuple[float, float]:
@@ -128,23 +197,29 @@ async def ack_cost(srv: object, batch: int, rounds: int) -> tuple[float, float]:
 
 async def run(count: int, slots: int, rounds: int, ack_rounds: int) -> None:
     names = list(FILLS)
-    seconds: dict[str, list[float]] = {name: [] for name in names}
+    seconds: dict[str, list[Drain]] = {name: [] for name in names}
     with server() as srv:
         for round_index in range(rounds):
             print(f"round {round_index + 1} of {rounds}", flush=True)
             # a rotated order each round, so no kind always runs first on a fresh server
             for name in names[round_index % 3 :] + names[: round_index % 3]:
                 seconds[name].append(await drain(srv, name, count, slots))
+        unblock, bare = await unblock_cost(srv, count, max(3, rounds))
         now, before = await ack_cost(srv, 500, ack_rounds)
-    rows: list[tuple[str, ...]] = [("jobs", "jobs/s (median)", "vs plain, same round (median)")]
+    rows: list[tuple[str, ...]] = [
+        ("jobs", "jobs/s (median)", "vs plain, same round", f"the {count:,} alone", "gap (median)")
+    ]
     for name in names:
-        pairs = zip(seconds["plain"], seconds[name], strict=True)
-        per_round = [plain / own for plain, own in pairs]
+        pairs = list(zip(seconds["plain"], seconds[name], strict=True))
+        whole = statistics.median(plain.seconds / own.seconds for plain, own in pairs)
+        wide = statistics.median(plain.wide / own.wide for plain, own in pairs)
         rows.append(
             (
                 name,
-                f"{(count + 1) / statistics.median(seconds[name]):,.0f}",
-                f"{statistics.median(per_round):.2f}x",
+                f"{(count + 1) / statistics.median(d.seconds for d in seconds[name]):,.0f}",
+                f"{whole:.2f}x",
+                f"{wide:.2f}x",
+                f"{statistics.median(d.gap for d in seconds[name]) * 1000:.0f} ms",
             )
         )
     title = f"Drain of {count + 1:,} no-op jobs, one worker (MAX_CONCURRENT_JOBS={slots})"
@@ -153,6 +228,11 @@ async def run(count: int, slots: int, rounds: int, ack_rounds: int) -> None:
         f"\n  ack cost on plain jobs, median of {ack_rounds} batches of 500:"
         f" {now:.2f} us/job now, {before:.2f} us/job before workflows"
         f" ({ratio(now, before)} of before)"
+    )
+    print(
+        f"  unblocking {count:,} dependents, median of {max(3, rounds)}: {unblock:.1f} ms in the"
+        f" acknowledgement of their dependency, {bare:.1f} ms for a bare UPDATE of the same rows"
+        f" ({ratio(unblock, bare)} of the bare UPDATE; {unblock * 1000 / count:.1f} us/dependent)"
     )
     print("  goal: fan-out and fan-in at the speed of plain jobs; plain acks at ~1.00x")
     print(f"  machine: {machine_note()}")

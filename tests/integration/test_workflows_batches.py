@@ -11,7 +11,7 @@ import uuid
 import asyncpg
 
 from tests.integration.queue_support import eventually
-from worker.db import claims
+from worker.db import claims, maintenance
 from worker.db.jobs import NewJob
 from worker.db.workflows import WorkflowItem, enqueue_batch, get_batch
 
@@ -184,5 +184,30 @@ async def test_a_batch_born_finished_gets_its_callback_at_once(pg_dsn: str) -> N
         (callback,) = await _callbacks(conn)
         assert enqueued.callback_job_id == callback["id"]
         assert json.loads(callback["payload"])["counts"] == {"cancelled": 1}
+    finally:
+        await conn.close()
+
+
+async def test_the_cleaner_prunes_completed_batches_past_the_retention(pg_dsn: str) -> None:
+    conn = await asyncpg.connect(pg_dsn)
+    try:
+        old, (old_job,) = await _batch(conn, 1)
+        recent, (recent_job,) = await _batch(conn, 1)
+        still_open, _ = await _batch(conn, 1)
+        for batch_id, job_id in ((old, old_job), (recent, recent_job)):
+            owners = await _claim_all(conn, 1)  # claim order is id order: this batch's job
+            worker, attempts = owners[job_id]
+            assert await claims.complete_jobs(conn, worker, [job_id], [attempts], ["1"]) == 1
+            shown = await get_batch(conn, batch_id)
+            assert shown is not None and shown.completed_at is not None
+        await conn.execute(
+            "UPDATE batches SET completed_at = now() - interval '2 hours' WHERE id = $1", old
+        )
+        assert await maintenance.prune_batches(conn, 3600, 10) == 1
+        assert await get_batch(conn, old) is None
+        assert await get_batch(conn, recent) is not None
+        assert await get_batch(conn, still_open) is not None  # open: never pruned, however old
+        await conn.execute("UPDATE batches SET created_at = now() - interval '1 day'")
+        assert await maintenance.prune_batches(conn, 3600, 10) == 0
     finally:
         await conn.close()

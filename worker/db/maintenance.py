@@ -44,7 +44,17 @@ async def forget_dead_workers(conn: Conn, dead_for_seconds: float) -> int:
 async def prune_finished_batch(conn: Conn, older_than_seconds: float, batch: int) -> int | None:
     """Delete one batch of finished jobs older than the retention; None when another worker
     is pruning right now."""
-    async with conn.transaction():
+    return await _prune(conn, "prune_finished", older_than_seconds, batch)
+
+
+async def prune_batches(conn: Conn, older_than_seconds: float, batch: int) -> int | None:
+    """Delete up to `batch` completed batches (workflows) older than the retention; None when
+    another worker is pruning right now."""
+    return await _prune(conn, "prune_batches", older_than_seconds, batch)
+
+
+async def _prune(conn: Conn, statement: str, older_than_seconds: float, batch: int) -> int | None:
+    async with conn.transaction():  # one pruner at a time, whatever it prunes
         if not await conn.fetchval(_sql("try_lock"), RETENTION_LOCK_KEY):
             return None
-        return int(await conn.fetchval(_sql("prune_finished"), older_than_seconds, batch))
+        return int(await conn.fetchval(_sql(statement), older_than_seconds, batch))

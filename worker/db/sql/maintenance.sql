@@ -68,3 +68,21 @@ edges AS (
     WHERE job_id = ANY (ARRAY(SELECT id FROM pruned WHERE had_dependencies))
 )
 SELECT count(*) FROM pruned;
+
+-- name: prune_batches
+-- One batch of completed batches older than $1 seconds, at most $2 rows; returns how many.
+-- Completed means every job of it was terminal when its callback was enqueued, so its jobs go
+-- by the same retention (a job's batch_id then names a batch that is gone: GET /batches 404s).
+WITH pruned AS (
+    DELETE FROM batches
+    WHERE id IN (
+        SELECT id
+        FROM batches
+        WHERE completed_at IS NOT NULL AND completed_at < now() - make_interval(secs => $1)
+        ORDER BY completed_at
+        LIMIT $2
+        FOR UPDATE SKIP LOCKED
+    )
+    RETURNING id
+)
+SELECT count(*) FROM pruned;
