@@ -110,10 +110,10 @@ def test_scale_down_only_after_demand_stayed_lower_for_the_delay(config, current
         assert decision.replicas == max(seen.target or 0 for _, _, seen in streak)
 
 
-# Derandomized: a random run once found a ramp of three moves up from below min_replicas (the
-# activation threshold gates only the step from zero), a case older than this test's last
-# change and noted for the policy; CI must not pass or fail on which seed it drew.
-@settings(max_examples=300, derandomize=True)
+# Random again. A Deployment that starts below min_replicas is first brought to the floor,
+# which answers the bounds, not the demand (from zero with ready jobs under the activation
+# threshold, that is the whole move): moves are counted from the floor.
+@settings(max_examples=300)
 @given(
     configs(),
     replica_counts,
@@ -129,7 +129,8 @@ def test_no_flapping_when_demand_oscillates_within_the_delay(
     if step >= config.scale_down_delay:
         return  # a zero delay has no "within"
     timeline = [(step, first if i % 2 == 0 else second) for i in range(count)]
-    sizes = [current] + [decision.replicas for _, _, decision in run(config, current, timeline)]
+    floor = max(current, config.min_replicas)
+    sizes = [floor] + [decision.replicas for _, _, decision in run(config, current, timeline)]
     changes = [b - a for a, b in itertools.pairwise(sizes) if b != a]
     # at most one move each way, and never back: up (at once) or down (after the delay)
     assert all(change > 0 for change in changes) or all(change < 0 for change in changes)
