@@ -193,6 +193,46 @@ async def test_one_trace_from_the_api_request_to_the_acknowledgement(
     assert not [s for s in spans if s["name"].endswith(("/healthz", "/readyz", "/livez"))]
 
 
+async def test_a_workflow_batch_keeps_its_send_span_on_every_job(
+    pg_dsn: str, tmp_path: Path
+) -> None:
+    """A batch with refs (the workflow path, not the plain batch's) gets one producer span too,
+    and each of its jobs, blocked ones included, keeps that span's context."""
+    spans_dir = tmp_path / "spans"
+    spans_dir.mkdir()
+    with api_process(pg_dsn, tmp_path / "api.log", **traced_env(spans_dir)) as api:
+        async with httpx.AsyncClient(base_url=api.url, timeout=30) as client:
+            answer = await client.post(
+                f"{JOBS}/batch",
+                json={
+                    "jobs": [
+                        {"job_type": "noop", "payload": {}, "ref": "first"},
+                        {"job_type": "noop", "payload": {}, "depends_on": ["ref:first"]},
+                    ]
+                },
+                headers=CALLER_HEADERS,
+            )
+            assert answer.status_code == 201, answer.text
+            ids = [job["id"] for job in answer.json()["jobs"]]
+
+        async def sent() -> list[Any]:
+            return by_name(read_spans(spans_dir), "send default")
+
+        (send,) = await eventually(sent, within=60, what="the batch's send span")
+    assert send["trace_id"] == CALLER_TRACE
+    assert send["attributes"]["messaging.batch.message_count"] == 2
+    conn = await asyncpg.connect(pg_dsn)
+    try:
+        rows = await conn.fetch(
+            "SELECT status::text, traceparent FROM jobs WHERE id = ANY($1::bigint[]) ORDER BY id",
+            ids,
+        )
+    finally:
+        await conn.close()
+    assert [r["status"] for r in rows] == ["pending", "blocked"]
+    assert [r["traceparent"] for r in rows] == [f"00-{CALLER_TRACE}-{send['span_id']}-01"] * 2
+
+
 async def test_tracing_off_stores_no_traceparent(pg_dsn: str, tmp_path: Path) -> None:
     env = {"JOBQUEUE_OTEL": "false", "JOBQUEUE_HANDLER_MODULES": ""}
     with api_and_worker(pg_dsn, tmp_path, env) as url:

@@ -16,6 +16,7 @@ from typing import Any
 from fastapi import Response
 from fastapi.responses import JSONResponse
 
+from worker import tracing
 from worker.api.models import BatchIn, JobIn
 from worker.api.state import ApiState
 from worker.api.validation import InputError, Loc
@@ -139,10 +140,15 @@ async def create_dependent_job(job: JobIn, response: Response, state: ApiState) 
 async def create_workflow_batch(batch: BatchIn, state: ApiState) -> Any:
     """POST /jobs/batch with refs, depends_on or on_complete: one transaction, in order."""
     state.enqueue.check_batch_size(batch.jobs)
+    with tracing.enqueue_batch_span(batch.jobs) as span:  # as plain batches: one producer span
+        return await _create_workflow_batch(batch, state, span.traceparent)
+
+
+async def _create_workflow_batch(batch: BatchIn, state: ApiState, parent: str | None) -> Any:
     deps = resolve_refs(batch.jobs)
     items = [
         WorkflowItem(
-            state.enqueue.prepare(job, ("body", "jobs", index)),
+            state.enqueue.prepare(job, ("body", "jobs", index), parent),
             depends_on=d.ids,
             depends_on_items=d.items,
             run_on_failure=job.run_on_failure,

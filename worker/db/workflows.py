@@ -16,11 +16,14 @@ from typing import Any
 
 import asyncpg
 
-from worker.db import sql_files
+from worker.db import batch_plan, sql_files
 from worker.db.jobs import Executor, NewJob
 
 _sql = sql_files.statements("workflows")
 _json = json.JSONEncoder(allow_nan=False).encode
+# A round is lost only when another transaction commits one of the batch's idempotency keys
+# between our look-up and our insert.
+MAX_ROUNDS = 5
 
 
 class MissingDependency(Exception):
@@ -133,58 +136,89 @@ async def enqueue_batch(
     items: Sequence[WorkflowItem],
     on_complete: NewJob | None = None,
 ) -> BatchEnqueued:
-    """Every item in the caller's transaction, in order, so that an item can depend on the ids
-    earlier items got. With `on_complete`, the batch is tracked and its callback is enqueued
-    once all its jobs are terminal (at once if they already are)."""
-    external = sorted({job_id for item in items for job_id in item.depends_on})
-    referenced = {index for item in items for index in item.depends_on_items}
-    existing = await keys_taken(
-        conn, [item.job.idempotency_key for item in items if item.job.idempotency_key]
+    """Every item in the caller's transaction, in a fixed number of statements however many
+    items there are (batch_plan applies the rules to all of them first). An item can depend on
+    the ids earlier items get. With `on_complete`, the batch is tracked and its callback is
+    enqueued once all its jobs are terminal (at once if they already are)."""
+    for _ in range(MAX_ROUNDS):
+        try:
+            async with conn.transaction():  # a savepoint: a lost race leaves nothing behind
+                return await _enqueue_batch_once(conn, items, on_complete)
+        except _KeyRaced:
+            continue  # the racing job is committed now, and the next round sees its key
+        except asyncpg.PostgresError as exc:
+            raise _translate(exc) from exc
+    raise RuntimeError(f"enqueue_batch lost {MAX_ROUNDS} races for idempotency keys in a row")
+
+
+class _KeyRaced(Exception):
+    """Another transaction took one of the batch's idempotency keys after we looked."""
+
+
+async def _enqueue_batch_once(
+    conn: asyncpg.Connection, items: Sequence[WorkflowItem], on_complete: NewJob | None
+) -> BatchEnqueued:
+    specs = [
+        batch_plan.ItemSpec(
+            i.job.idempotency_key, i.depends_on, i.depends_on_items, i.run_on_failure
+        )
+        for i in items
+    ]
+    keys = [item.job.idempotency_key for item in items if item.job.idempotency_key]
+    taken = (
+        {row[0]: row[1] for row in await conn.fetch(_sql("jobs_ids_by_keys"), keys)} if keys else {}
     )
-    try:
-        if external:
-            await conn.fetchval(_sql("dependencies_lock"), external, "jobs")
-        batch_id = None
-        if on_complete is not None:
-            batch_id = await conn.fetchval(_sql("batches_insert"), spec_json(on_complete))
-        ids: list[int] = []
-        statement = _sql("jobs_insert")
-        for index, item in enumerate(items):
-            job = item.job
-            dependencies = [*item.depends_on, *(ids[i] for i in item.depends_on_items)]
-            ids.append(
-                await conn.fetchval(
-                    statement,
-                    job.job_type,
-                    _payload_text(job),
-                    job.queue_name,
-                    job.priority,
-                    job.run_at,
-                    job.delay_seconds,
-                    job.max_tries,
-                    job.idempotency_key,
-                    job.timeout_seconds,
-                    dependencies or None,
-                    item.run_on_failure,
-                    batch_id,
-                    index in referenced,
-                    job.concurrency_key,
-                )
-            )
-        callback = None
-        if batch_id is not None:
-            callback = await conn.fetchval(_sql("batches_close"), batch_id)
-    except asyncpg.PostgresError as exc:
-        raise _translate(exc) from exc
-    statuses = {
+    resolved = batch_plan.resolve(specs, taken)
+    external = batch_plan.external_ids(specs, resolved)
+    statuses: dict[int, str] = {}
+    if external:  # locked in id order, and flagged as having dependents (see the function)
+        locked = await conn.fetch(_sql("dependencies_lock_status"), external, "jobs")
+        statuses = {row[0]: row[1] for row in locked}
+    batch_id = None
+    if on_complete is not None:
+        batch_id = await conn.fetchval(_sql("batches_insert"), spec_json(on_complete))
+    count = sum(1 for r in resolved if r.new)
+    fresh = sorted(row[0] for row in await conn.fetch(_sql("jobs_new_ids"), count)) if count else []
+    ids, rows = batch_plan.plan(specs, resolved, statuses, iter(fresh))
+    if rows:
+        jobs = [items[row.index].job for row in rows]
+        inserted = await conn.fetch(
+            _sql("jobs_insert_planned"),
+            [row.id for row in rows],
+            [job.job_type for job in jobs],
+            [_payload_text(job) for job in jobs],
+            [job.queue_name for job in jobs],
+            [job.priority for job in jobs],
+            [job.run_at for job in jobs],
+            [job.delay_seconds for job in jobs],
+            [job.max_tries for job in jobs],
+            [job.idempotency_key for job in jobs],
+            [job.timeout_seconds for job in jobs],
+            [row.status for row in rows],
+            [row.dependencies_left for row in rows],
+            [row.has_dependents for row in rows],
+            batch_id,
+            [row.last_error for row in rows],
+            [job.concurrency_key for job in jobs],
+            [job.traceparent for job in jobs] if any(job.traceparent for job in jobs) else None,
+        )
+        if len(inserted) != len(rows):
+            raise _KeyRaced()
+        edges = [(d, row.id, row.run_on_failure) for row in rows for d in row.dependencies]
+        if edges:
+            await conn.execute(_sql("dependencies_insert"), *map(list, zip(*edges, strict=True)))
+    callback = None
+    if batch_id is not None:
+        callback = await conn.fetchval(_sql("batches_close"), batch_id)
+    statuses_now = {
         row["id"]: row["status"] for row in await conn.fetch(_sql("jobs_status_brief"), ids)
     }
     seen: set[int] = set()
     out = []
     for item, job_id in zip(items, ids, strict=True):
-        created = job_id not in seen and item.job.idempotency_key not in existing
+        created = job_id not in seen and item.job.idempotency_key not in taken
         seen.add(job_id)
-        out.append((job_id, statuses[job_id], created))
+        out.append((job_id, statuses_now[job_id], created))
     return BatchEnqueued(batch_id, callback, out)
 
 

@@ -13,12 +13,42 @@ SELECT jobqueue_enqueue(
 -- $1 every job id the batch's items depend on; $2 the batch's field path for errors.
 SELECT count(*) FROM jobqueue_lock_dependencies($1::bigint[], $2);
 
--- name: jobs_insert
--- One batch item whose external dependencies are locked; $10 its dependencies (external ids and
--- the ids earlier items got), $13 whether later items depend on it.
-SELECT jobqueue_insert_job($1::text, $2::text::jsonb, $3::text, $4::integer, $5::timestamptz,
-                           $6::float8, $7::integer, $8::text, $9::float8, $10::bigint[],
-                           $11::boolean, $12::bigint, $13::boolean, $14::text);
+-- name: dependencies_lock_status
+-- dependencies_lock, answering each locked job's status (batch_plan needs them).
+SELECT id, status::text FROM jobqueue_lock_dependencies($1::bigint[], $2);
+
+-- name: jobs_new_ids
+-- $1 ids from the jobs' own sequence, taken before the insert so that items can name the ids
+-- of earlier items (in their edges and in a cancelled item's last_error).
+SELECT nextval(pg_get_serial_sequence('jobs', 'id')) FROM generate_series(1, $1::integer);
+
+-- name: jobs_insert_planned
+-- A workflow batch's new jobs, as batch_plan worked them out, in one statement. A key that
+-- another transaction committed meanwhile inserts nothing (the caller sees fewer ids and
+-- starts over); the trigger's one NOTIFY per queue covers the pending ones.
+INSERT INTO jobs (id, job_type, payload, queue_name, priority, run_at, max_tries,
+                  idempotency_key, timeout_seconds, status, dependencies_left, has_dependents,
+                  batch_id, last_error, finished_at, concurrency_key, traceparent)
+OVERRIDING SYSTEM VALUE
+SELECT t.id, t.job_type, t.payload::jsonb, t.queue_name, t.priority,
+       coalesce(t.run_at, now() + make_interval(secs => coalesce(t.delay_seconds, 0))),
+       t.max_tries, t.idempotency_key, t.timeout_seconds, t.status::job_status,
+       t.dependencies_left, t.has_dependents, $14::bigint, t.last_error,
+       CASE WHEN t.status = 'cancelled' THEN now() END, t.concurrency_key, t.traceparent
+FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::int[], $6::timestamptz[],
+            $7::float8[], $8::int[], $9::text[], $10::float8[], $11::text[], $12::int[],
+            $13::boolean[], $15::text[], $16::text[], $17::text[])
+    AS t(id, job_type, payload, queue_name, priority, run_at, delay_seconds, max_tries,
+         idempotency_key, timeout_seconds, status, dependencies_left, has_dependents,
+         last_error, concurrency_key, traceparent)
+ORDER BY t.id
+ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+RETURNING id;
+
+-- name: dependencies_insert
+-- The new jobs' edges: $1 what each waits for, $2 the waiting job, $3 its run_on_failure.
+INSERT INTO job_dependencies (depends_on_id, job_id, run_on_failure)
+SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::boolean[]);
 
 -- name: batches_insert
 INSERT INTO batches (on_complete) VALUES ($1::text::jsonb) RETURNING id;
@@ -52,6 +82,10 @@ FROM batches AS b WHERE b.id = $1;
 
 -- name: dependencies_of_job
 SELECT depends_on_id FROM job_dependencies WHERE job_id = $1 ORDER BY depends_on_id;
+
+-- name: jobs_ids_by_keys
+-- The jobs that hold some of a batch's idempotency keys already: such an item is that job.
+SELECT idempotency_key, id FROM jobs WHERE idempotency_key = ANY ($1::text[]);
 
 -- name: jobs_existing_keys
 -- Which of a batch's idempotency keys are taken already, for its answer's `created` flags.
