@@ -268,3 +268,40 @@ async def test_the_callback_spec_is_checked_like_a_job(pg_dsn: str) -> None:
     assert response.status_code == 422, response.text
     assert response.json()["detail"][0]["loc"] == ["body", "on_complete", "job_type"]
     assert await _count(pg_dsn, "SELECT count(*) FROM jobs") == 0
+
+
+async def test_unique_keys_hold_on_dependent_jobs_and_batch_items(
+    client: httpx.AsyncClient,
+) -> None:
+    """unique_key on a job with depends_on, or on a workflow batch's item, is kept (it was once
+    dropped on this path): an active job, blocked ones included, holds the key."""
+    root = (await client.post(JOBS, json={"job_type": "echo"})).json()
+    dependent = await client.post(
+        JOBS, json={"job_type": "echo", "depends_on": [root["id"]], "unique_key": "report:7"}
+    )
+    assert dependent.status_code == 201, dependent.text
+    assert (dependent.json()["status"], dependent.json()["unique_key"]) == ("blocked", "report:7")
+    # the blocked job holds the key against a plain enqueue, a dependent one and a batch item
+    plain = await client.post(JOBS, json={"job_type": "echo", "unique_key": "report:7"})
+    assert (plain.status_code, plain.json()["id"]) == (200, dependent.json()["id"])
+    again = await client.post(
+        JOBS, json={"job_type": "echo", "depends_on": [root["id"]], "unique_key": "report:7"}
+    )
+    assert (again.status_code, again.json()["id"]) == (200, dependent.json()["id"])
+    batch = await client.post(
+        f"{JOBS}/batch",
+        json={
+            "jobs": [
+                {"job_type": "echo", "ref": "a", "unique_key": "report:7"},
+                {"job_type": "echo", "depends_on": ["ref:a"], "unique_key": "report:8"},
+                {"job_type": "echo", "depends_on": ["ref:a"], "unique_key": "report:8"},
+            ]
+        },
+    )
+    assert batch.status_code == 201, batch.text
+    jobs = batch.json()["jobs"]
+    assert [job["created"] for job in jobs] == [False, True, False]
+    assert jobs[0]["id"] == dependent.json()["id"]
+    assert jobs[2]["id"] == jobs[1]["id"] and jobs[1]["status"] == "blocked"
+    shown = (await client.get(f"{JOBS}/{jobs[1]['id']}")).json()
+    assert shown["unique_key"] == "report:8"

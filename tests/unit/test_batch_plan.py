@@ -54,3 +54,21 @@ def test_taken_and_repeated_keys_are_the_jobs_that_hold_them() -> None:
     assert [(r.index, r.id) for r in rows] == [(1, 100), (3, 101)]
     assert rows[1].dependencies == [42, 100] and rows[1].dependencies_left == 2
     assert rows[0].has_dependents
+
+
+def test_unique_keys_resolve_like_idempotency_keys_and_the_idempotency_key_decides_first() -> None:
+    items = [
+        ItemSpec(None, unique_key="u-held"),  # an active job holds it: that job
+        ItemSpec("i-new", unique_key="u-new"),
+        ItemSpec(None, unique_key="u-new"),  # repeats item 1's unique key
+        ItemSpec("i-new"),  # repeats item 1's idempotency key
+        ItemSpec("i-taken", unique_key="u-held"),  # both known: the idempotency key's job
+    ]
+    resolved = resolve(items, {"i-taken": 5}, {"u-held": 9})
+    assert [(r.existing, r.alias_of) for r in resolved] == [
+        (9, None),
+        (None, None),
+        (None, 1),
+        (None, 1),
+        (5, None),
+    ]

@@ -23,12 +23,9 @@ from worker.api.validation import InputError, Loc
 from worker.db.errors import JobNotFound
 from worker.db.jobs import get_job
 from worker.db.workflows import (
-    InvalidJobField,
     MissingDependency,
     WorkflowItem,
     enqueue_batch,
-    enqueue_job,
-    keys_taken,
 )
 
 REF_PREFIX = "ref:"
@@ -119,21 +116,25 @@ async def create_dependent_job(job: JobIn, response: Response, state: ApiState) 
                 "value_error",
             )
     ids = [dependency for dependency in job.depends_on or [] if isinstance(dependency, int)]
-    new_job = state.enqueue.prepare(job, ("body",))
-    async with state.connection() as conn:
-        key = job.idempotency_key
-        existed = key is not None and bool(await keys_taken(conn, [key]))
-        try:
-            job_id = await enqueue_job(conn, new_job, ids, job.run_on_failure)
-        except MissingDependency as exc:
-            raise _missing(exc, [job], single=True) from None
-        except InvalidJobField as exc:
-            raise InputError(422, ("body", exc.field), str(exc), "value_error") from None
-        created_job = await get_job(conn, job_id)
-    if created_job is None:  # pruned between two statements: only with retention near zero
-        raise JobNotFound(job_id)
-    state.metrics.count_enqueued(created_job.queue_name, not existed)
-    response.status_code = 200 if existed else 201
+    with tracing.enqueue_span(job.queue_name) as span:
+        # a batch of one: the same statements, so unique_key and the trace context hold here too
+        item = WorkflowItem(
+            state.enqueue.prepare(job, ("body",), span.traceparent),
+            depends_on=ids,
+            run_on_failure=job.run_on_failure,
+        )
+        async with state.connection() as conn:
+            try:
+                async with conn.transaction():
+                    ((job_id, _, created),) = (await enqueue_batch(conn, [item])).jobs
+            except MissingDependency as exc:
+                raise _missing(exc, [job], single=True) from None
+            created_job = await get_job(conn, job_id)
+        if created_job is None:  # pruned between two statements: only with retention near zero
+            raise JobNotFound(job_id)
+        span.enqueued(job_id, created)
+    state.metrics.count_enqueued(created_job.queue_name, created)
+    response.status_code = 201 if created else 200
     return created_job
 
 

@@ -12,7 +12,9 @@ SQL callers still use one job at a time, are:
 - otherwise the job is `blocked` while any dependency is unfinished, and `pending` when none is
   (a dependency that completed counts as met);
 - an item whose idempotency key some job holds already, or an earlier item of the batch holds,
-  is that job: nothing is inserted for it, and its own dependencies are not recorded.
+  is that job: nothing is inserted for it, and its own dependencies are not recorded. The same
+  goes for a unique_key that an active job (pending, running or blocked) or an earlier item
+  holds, as for plain jobs (worker.db.unique_jobs).
 
 An earlier item that is new is unfinished by construction, unless it was born cancelled.
 """
@@ -28,12 +30,13 @@ BROKEN = frozenset(("failed", "cancelled"))
 
 @dataclass(frozen=True)
 class ItemSpec:
-    """What the planner needs of an item: its key, its existing and in-batch dependencies."""
+    """What the planner needs of an item: its keys, its existing and in-batch dependencies."""
 
     idempotency_key: str | None
     depends_on: Sequence[int] = ()
     depends_on_items: Sequence[int] = ()
     run_on_failure: bool = False
+    unique_key: str | None = None
 
 
 @dataclass
@@ -63,19 +66,34 @@ class Planned:
     run_on_failure: bool = False
 
 
-def resolve(items: Sequence[ItemSpec], taken: Mapping[str, int]) -> list[Resolved]:
-    """Which items are jobs already (their key is taken) or repeat an earlier item's key."""
-    first_with_key: dict[str, int] = {}
+def resolve(
+    items: Sequence[ItemSpec],
+    taken: Mapping[str, int],
+    held: Mapping[str, int] | None = None,
+) -> list[Resolved]:
+    """Which items are jobs already (`taken`: idempotency key -> job id; `held`: unique key
+    -> the active job's id) or repeat a key of an earlier new item. The idempotency key is
+    looked at first, as the plain path does."""
+    held = held or {}
+    first_with: dict[tuple[str, str], int] = {}
     out = []
     for index, item in enumerate(items):
-        key = item.idempotency_key
-        if key is not None and key in taken:
-            out.append(Resolved(existing=taken[key]))
-        elif key is not None and key in first_with_key:
-            out.append(Resolved(alias_of=first_with_key[key]))
+        keys = [
+            (name, key, known)
+            for name, key, known in (
+                ("idempotency_key", item.idempotency_key, taken),
+                ("unique_key", item.unique_key, held),
+            )
+            if key is not None
+        ]
+        existing = [known[key] for _, key, known in keys if key in known]
+        earlier = [first_with[(name, key)] for name, key, _ in keys if (name, key) in first_with]
+        if existing:
+            out.append(Resolved(existing=existing[0]))
+        elif earlier:
+            out.append(Resolved(alias_of=earlier[0]))
         else:
-            if key is not None:
-                first_with_key[key] = index
+            first_with.update({(name, key): index for name, key, _ in keys})
             out.append(Resolved())
     return out
 

@@ -21,8 +21,8 @@ from worker.db.jobs import Executor, NewJob
 
 _sql = sql_files.statements("workflows")
 _json = json.JSONEncoder(allow_nan=False).encode
-# A round is lost only when another transaction commits one of the batch's idempotency keys
-# between our look-up and our insert.
+# A round is lost only when another transaction commits one of the batch's keys (idempotency
+# or unique) between our look-up and our insert.
 MAX_ROUNDS = 5
 
 
@@ -148,11 +148,21 @@ async def enqueue_batch(
             continue  # the racing job is committed now, and the next round sees its key
         except asyncpg.PostgresError as exc:
             raise _translate(exc) from exc
-    raise RuntimeError(f"enqueue_batch lost {MAX_ROUNDS} races for idempotency keys in a row")
+    raise RuntimeError(f"enqueue_batch lost {MAX_ROUNDS} races for its keys in a row")
 
 
 class _KeyRaced(Exception):
-    """Another transaction took one of the batch's idempotency keys after we looked."""
+    """Another transaction took one of the batch's keys after we looked."""
+
+
+async def _holders(
+    conn: asyncpg.Connection, statement: str, keys: list[str | None]
+) -> dict[str, int]:
+    """Key -> the id of the job that holds it, for the keys some job holds."""
+    wanted = [key for key in keys if key is not None]
+    if not wanted:
+        return {}
+    return {row[0]: row[1] for row in await conn.fetch(_sql(statement), wanted)}
 
 
 async def _enqueue_batch_once(
@@ -160,15 +170,17 @@ async def _enqueue_batch_once(
 ) -> BatchEnqueued:
     specs = [
         batch_plan.ItemSpec(
-            i.job.idempotency_key, i.depends_on, i.depends_on_items, i.run_on_failure
+            i.job.idempotency_key,
+            i.depends_on,
+            i.depends_on_items,
+            i.run_on_failure,
+            i.job.unique_key,
         )
         for i in items
     ]
-    keys = [item.job.idempotency_key for item in items if item.job.idempotency_key]
-    taken = (
-        {row[0]: row[1] for row in await conn.fetch(_sql("jobs_ids_by_keys"), keys)} if keys else {}
-    )
-    resolved = batch_plan.resolve(specs, taken)
+    taken = await _holders(conn, "jobs_ids_by_keys", [i.job.idempotency_key for i in items])
+    held = await _holders(conn, "jobs_ids_by_unique_keys", [i.job.unique_key for i in items])
+    resolved = batch_plan.resolve(specs, taken, held)
     external = batch_plan.external_ids(specs, resolved)
     statuses: dict[int, str] = {}
     if external:  # locked in id order, and flagged as having dependents (see the function)
@@ -201,6 +213,7 @@ async def _enqueue_batch_once(
             [row.last_error for row in rows],
             [job.concurrency_key for job in jobs],
             [job.traceparent for job in jobs] if any(job.traceparent for job in jobs) else None,
+            [job.unique_key for job in jobs],
         )
         if len(inserted) != len(rows):
             raise _KeyRaced()
@@ -213,20 +226,11 @@ async def _enqueue_batch_once(
     statuses_now = {
         row["id"]: row["status"] for row in await conn.fetch(_sql("jobs_status_brief"), ids)
     }
-    seen: set[int] = set()
-    out = []
-    for item, job_id in zip(items, ids, strict=True):
-        created = job_id not in seen and item.job.idempotency_key not in taken
-        seen.add(job_id)
-        out.append((job_id, statuses_now[job_id], created))
+    out = [
+        (job_id, statuses_now[job_id], identity.new)  # created: not a job that held its key
+        for job_id, identity in zip(ids, resolved, strict=True)
+    ]
     return BatchEnqueued(batch_id, callback, out)
-
-
-async def keys_taken(executor: Executor, keys: Sequence[str]) -> set[str]:
-    """Which of these idempotency keys some job holds already."""
-    if not keys:
-        return set()
-    return {row[0] for row in await executor.fetch(_sql("jobs_existing_keys"), list(keys))}
 
 
 async def get_batch(executor: Executor, batch_id: int) -> Batch | None:
