@@ -7,6 +7,7 @@ from typing import Any
 
 import yaml
 
+from controller.annotations import parse
 from tests.chart.chart_support import (
     CHART,
     FULLNAME,
@@ -68,6 +69,41 @@ def test_pool_annotations_match_the_values(rendered: RenderedCI) -> None:
     assert env["MAX_CONCURRENT_JOBS"]["value"] == "8"
     assert bursty["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] == 120
     assert float(env["JOBQUEUE_DRAIN_TIMEOUT"]["value"]) < 120
+
+
+OPTIONAL_ANNOTATIONS = (
+    "jobqueue.dev/target-wait-seconds",
+    "jobqueue.dev/db-connections-per-replica",
+    "jobqueue.dev/db-reserved-connections",
+)
+
+
+def test_optional_autoscale_values_become_annotations_the_controller_reads(helm: Helm) -> None:
+    default = worker_deployments(helm.template())["default"]["metadata"]["annotations"]
+    assert not set(OPTIONAL_ANNOTATIONS) & set(default)  # unset: the controller's defaults
+    autoscale = {"targetWaitSeconds": 2.5, "dbConnectionsPerReplica": 4, "dbReservedConnections": 0}
+    objects = helm.template(values={"workers": {"default": {"autoscale": autoscale}}})
+    annotations = worker_deployments(objects)["default"]["metadata"]["annotations"]
+    assert [annotations[a] for a in OPTIONAL_ANNOTATIONS] == ["2.5", "4", "0"]
+    config = parse(annotations)
+    assert config.scaling.target_wait_seconds == 2.5
+    assert (
+        config.capacity.db_connections_per_replica,
+        config.capacity.db_reserved_connections,
+    ) == (
+        4,
+        0,
+    )
+
+
+def test_optional_autoscale_values_are_checked_by_the_schema(helm: Helm) -> None:
+    for key, bad in (
+        ("targetWaitSeconds", 0),
+        ("dbConnectionsPerReplica", 0),
+        ("dbReservedConnections", -1),
+    ):
+        error = helm.template_error(values={"workers": {"default": {"autoscale": {key: bad}}}})
+        assert key in error, error
 
 
 def test_fixed_pool_has_replicas_and_no_autoscale_contract(rendered: RenderedCI) -> None:
