@@ -3,7 +3,8 @@
 1. drain: N plain no-op jobs (the anchor), a fan-out (one job, then N that depend on it) and a
    fan-in (N jobs, then one that depends on all N), each drained by the same worker process;
    besides the whole drain, the N-wide part alone (first start to last finish of those N jobs)
-   and the gap between the parts (for a fan-out, the unblocking and the first claim);
+   and the gap between the parts (for a fan-out, the unblocking and the first claim); and the
+   time to enqueue each against the plain jobs' (a ratio above 1 is faster);
 2. unblocking: the acknowledgement that unblocks N dependents against a bare UPDATE of the same
    N rows by id (the least any unblocking can write), alternated on the same rows;
 3. ack cost: complete_jobs as it is now against its text before workflows, on plain jobs,
@@ -81,6 +82,7 @@ class Drain:
     seconds: float  # the whole drain, as the worker process saw it
     wide: float  # first start to last finish of the N-wide part, from the rows
     gap: float  # from the other part's edge to the wide part's (see the docstring)
+    enqueue: float  # the fill: N + 1 jobs enqueued, their dependencies included
 
 
 def phases(name: str, rows: list[asyncpg.Record]) -> tuple[float, float]:
@@ -101,7 +103,9 @@ async def drain(srv: object, name: str, count: int, slots: int) -> Drain:
     dsn = await fresh_database(srv, "bench_flows", migrated=True)
     conn = await asyncpg.connect(dsn)
     try:
+        filling = time.perf_counter()
         await FILLS[name](conn, count)
+        enqueue = time.perf_counter() - filling
         await conn.execute(ANCHORS["vacuum"])
     finally:
         await conn.close()
@@ -120,10 +124,10 @@ async def drain(srv: object, name: str, count: int, slots: int) -> Drain:
         await conn.close()
     print(
         f"  {name}: {(count + 1) / seconds:,.0f} jobs/s ({seconds:.2f}s);"
-        f" the {count:,} alone {wide:.2f}s, gap {gap * 1000:.0f} ms",
+        f" the {count:,} alone {wide:.2f}s, gap {gap * 1000:.0f} ms; enqueued in {enqueue:.2f}s",
         flush=True,
     )
-    return Drain(seconds, wide, gap)
+    return Drain(seconds, wide, gap, enqueue)
 
 
 async def unblock_cost(srv: object, count: int, rounds: int) -> tuple[float, float]:
@@ -207,12 +211,20 @@ async def run(count: int, slots: int, rounds: int, ack_rounds: int) -> None:
         unblock, bare = await unblock_cost(srv, count, max(3, rounds))
         now, before = await ack_cost(srv, 500, ack_rounds)
     rows: list[tuple[str, ...]] = [
-        ("jobs", "jobs/s (median)", "vs plain, same round", f"the {count:,} alone", "gap (median)")
+        (
+            "jobs",
+            "jobs/s (median)",
+            "vs plain, same round",
+            f"the {count:,} alone",
+            "gap (median)",
+            "enqueue vs plain",
+        )
     ]
     for name in names:
         pairs = list(zip(seconds["plain"], seconds[name], strict=True))
         whole = statistics.median(plain.seconds / own.seconds for plain, own in pairs)
         wide = statistics.median(plain.wide / own.wide for plain, own in pairs)
+        enqueue = statistics.median(plain.enqueue / own.enqueue for plain, own in pairs)
         rows.append(
             (
                 name,
@@ -220,6 +232,7 @@ async def run(count: int, slots: int, rounds: int, ack_rounds: int) -> None:
                 f"{whole:.2f}x",
                 f"{wide:.2f}x",
                 f"{statistics.median(d.gap for d in seconds[name]) * 1000:.0f} ms",
+                f"{enqueue:.2f}x",
             )
         )
     title = f"Drain of {count + 1:,} no-op jobs, one worker (MAX_CONCURRENT_JOBS={slots})"
