@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 from pydantic import ValidationError
 
-from jobqueue import cli_jobs, cli_limits, cli_queues, cli_schedules
+from jobqueue import cli_enqueue, cli_jobs, cli_limits, cli_queues, cli_schedules
 from jobqueue.cli_common import load_settings, print_error
 from worker import logs
 from worker.db.connection import DatabaseUnavailable
@@ -25,7 +25,7 @@ app = typer.Typer(
     # with DEBUG=true the plain traceback goes to the log, where it can be copied whole
     pretty_exceptions_enable=False,
 )
-app.command()(cli_jobs.enqueue)
+app.command()(cli_enqueue.enqueue)
 app.add_typer(cli_jobs.jobs_app, name="jobs")
 cli_queues.queues_app.command("set")(cli_limits.set_limits)  # flow control's limits
 app.add_typer(cli_queues.queues_app, name="queues")

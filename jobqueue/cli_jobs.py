@@ -1,5 +1,5 @@
-"""`jobqueue enqueue`, `jobqueue jobs list|get|cancel|retry`, `jobqueue stats` and
-`jobqueue workers`: the queue from a terminal, straight over one database connection."""
+"""`jobqueue jobs list|get|cancel|retry`, `jobqueue stats` and `jobqueue workers`: the queue
+from a terminal, straight over one database connection (`jobqueue enqueue` is cli_enqueue's)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ from typing import Annotated, Any, Literal
 
 import asyncpg
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from jobqueue.cli_bulk import (
@@ -28,7 +27,6 @@ from jobqueue.cli_common import (
     console,
     fail,
     load_settings,
-    parse_json_object,
     print_json,
     run_db,
 )
@@ -37,10 +35,9 @@ from jobqueue.tables import queues_table
 from worker.ages import age_of
 from worker.db import inspect
 from worker.db.errors import JobNotFound, JobStateConflict
-from worker.db.jobs import Job, NewJob, cancel_job, enqueue_many, get_job, retry_job
+from worker.db.jobs import Job, cancel_job, get_job, retry_job
 from worker.db.statuses import JOB_STATUSES
 
-ENQUEUE_CHUNK = 1000  # jobs per INSERT statement (one transaction each) for --count
 STATUS_STYLES = {
     "pending": "yellow",
     "running": "cyan",
@@ -71,101 +68,6 @@ def check_new_job(job_type: str, payload: dict[str, Any]) -> None:
     except InputError as exc:
         where = ".".join(str(part) for part in exc.loc)
         fail(f"{where}: {exc.msg}")
-
-
-def enqueue(
-    job_type: Annotated[
-        str, typer.Argument(metavar="JOB_TYPE", help="The handler to run, e.g. emails or noop.")
-    ],
-    payload: Annotated[
-        str, typer.Option(metavar="JSON", help="The job's payload, a JSON object.")
-    ] = "{}",
-    queue: Annotated[
-        str, typer.Option("--queue", "-q", help="The queue to put it on.")
-    ] = "default",
-    priority: Annotated[int, typer.Option("--priority", "-p", help="Higher runs first.")] = 0,
-    max_tries: Annotated[int, typer.Option(min=1, help="Attempts before it fails for good.")] = 3,
-    delay: Annotated[
-        float | None, typer.Option(min=0, help="Run no sooner than this many seconds from now.")
-    ] = None,
-    idempotency_key: Annotated[
-        str | None, typer.Option(help="Enqueue once: the same key returns the existing job.")
-    ] = None,
-    count: Annotated[
-        int, typer.Option("--count", "-n", min=1, help="Enqueue this many copies, in bulk.")
-    ] = 1,
-    concurrency_key: Annotated[
-        str | None, typer.Option(help="Held by the queue's per-key limit, e.g. a tenant id.")
-    ] = None,
-    as_json: JsonFlag = False,
-) -> None:
-    """Put jobs on a queue. Example: jobqueue enqueue emails --payload '{"to": "a@b.c"}'."""
-    if idempotency_key is not None and count > 1:
-        raise typer.BadParameter(
-            "one key names one job; drop --count", param_hint="'--idempotency-key'"
-        )
-    if concurrency_key is not None and not (
-        1 <= len(concurrency_key) <= 255 and "\x00" not in concurrency_key
-    ):
-        raise typer.BadParameter(
-            "must be 1 to 255 characters, without NUL", param_hint="'--concurrency-key'"
-        )
-    payload_object = parse_json_object(payload, "'--payload'")
-    check_new_job(job_type, payload_object)
-    try:
-        new_job = NewJob(
-            job_type=job_type,
-            payload=payload_object,
-            queue_name=queue,
-            priority=priority,
-            max_tries=max_tries,
-            delay_seconds=delay,
-            idempotency_key=idempotency_key,
-            concurrency_key=concurrency_key,
-        )
-    except ValueError as exc:
-        fail(str(exc))
-    if count == 1:
-        job, created = run_db(load_settings(), lambda conn: _enqueue_one(conn, new_job))
-        if as_json:
-            print_json({**job.to_dict(), "created": created})
-        else:
-            verb = "enqueued" if created else "already enqueued (same idempotency key):"
-            console.print(
-                f"{verb} job [bold]{job.id}[/] ({job.job_type} on queue {job.queue_name})"
-            )
-        return
-    first, last = run_db(load_settings(), lambda conn: _enqueue_bulk(conn, new_job, count))
-    if as_json:
-        print_json({"count": count, "first_id": first, "last_id": last})
-    else:
-        console.print(f"enqueued {count} {job_type} jobs on queue {queue} (ids {first}..{last})")
-
-
-async def _enqueue_one(conn: asyncpg.Connection, job: NewJob) -> tuple[Job, bool]:
-    (pair,) = await enqueue_many(conn, [job])
-    return pair
-
-
-async def _enqueue_bulk(conn: asyncpg.Connection, job: NewJob, count: int) -> tuple[int, int]:
-    first = last = 0
-    columns = (
-        TextColumn("enqueueing"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-    )
-    with Progress(*columns, console=console, transient=True) as progress:
-        task = progress.add_task("enqueue", total=count)
-        done = 0
-        while done < count:
-            size = min(ENQUEUE_CHUNK, count - done)
-            pairs = await enqueue_many(conn, [job] * size)
-            first = first or pairs[0][0].id
-            last = pairs[-1][0].id
-            done += size
-            progress.update(task, completed=done)
-    return first, last
 
 
 # ---------------------------------------------------------------- jobs

@@ -8,7 +8,7 @@ from typing import Any
 
 import asyncpg
 
-from worker.handlers.base import JobContext, registry
+from worker.handlers.base import JobContext, PermanentError, registry
 from worker.settings import get_settings
 
 RUNS_TABLE_DDL = """
@@ -51,3 +51,9 @@ async def record(payload: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
 async def sleep(payload: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
     await asyncio.sleep(float(payload.get("seconds", 0)))
     return {"slept": payload.get("seconds", 0)}
+
+
+@registry.register("test_fail")
+async def fail(payload: dict[str, Any], ctx: JobContext) -> None:
+    """Fails for good at once: for tests of what follows a failure."""
+    raise PermanentError(str(payload.get("message", "failed on purpose")))
