@@ -4,7 +4,8 @@
 -- name: insert_jobs
 -- Returns the rows this statement inserted (created = true, in input order by id) and the rows
 -- that already held one of the idempotency keys before it ran (created = false).
--- $11 (W3C traceparents) is a NULL array when no job carries one: unnest pads it with NULLs.
+-- An optional column ($5, $6, $8 to $11: run_at to the W3C traceparents) is a NULL array when
+-- no job sets it: unnest pads it out with NULLs.
 WITH input AS (
     SELECT *
     FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::timestamptz[],
