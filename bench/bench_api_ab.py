@@ -40,6 +40,7 @@ THIS_TREE = "this tree"
 class Phase:
     jobs_per_second: float
     api_cpu_ms_per_1k: float
+    postgres_cpu_ms_per_1k: float  # the server's, all of it: only one API has load at a time
     failures: int  # answers other than 201
 
 
@@ -65,6 +66,7 @@ async def phase(
     return Phase(
         jobs / result.elapsed,
         cpu[0] * 1e6 / jobs if jobs else float("nan"),
+        cpu[1] * 1e6 / jobs if jobs else float("nan"),
         sum(result.statuses.values()) - result.count(201),
     )
 
@@ -99,7 +101,8 @@ async def alternate(
                 found.setdefault((name, kind), []).append(got)
                 print(
                     f"  round {round_ + 1}, {name}, {kind}: {got.jobs_per_second:,.0f} jobs/s,"
-                    f" API CPU {got.api_cpu_ms_per_1k:.1f} ms per 1k jobs"
+                    f" CPU per 1k jobs: API {got.api_cpu_ms_per_1k:.1f} ms,"
+                    f" PostgreSQL {got.postgres_cpu_ms_per_1k:.1f} ms"
                     + (f", {got.failures} answers not 201" if got.failures else ""),
                     flush=True,
                 )
@@ -143,14 +146,11 @@ def run_ab(args: argparse.Namespace) -> int:
                 against,
             )
         )
-        print(
-            summary(
-                "API CPU ms per 1k jobs",
-                [p.api_cpu_ms_per_1k for p in anchor],
-                [p.api_cpu_ms_per_1k for p in ours],
-                against,
-            )
-        )
+        for label, pick in (
+            ("API CPU ms per 1k jobs", lambda p: p.api_cpu_ms_per_1k),
+            ("PostgreSQL CPU ms per 1k jobs", lambda p: p.postgres_cpu_ms_per_1k),
+        ):
+            print(summary(label, [pick(p) for p in anchor], [pick(p) for p in ours], against))
     print(f"  machine: {machine_note()}")
     failures = sum(p.failures for phases in found.values() for p in phases)
     return 1 if failures else 0
