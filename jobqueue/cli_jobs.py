@@ -55,13 +55,14 @@ jobs_app = typer.Typer(help="List, look up, cancel and retry jobs.", no_args_is_
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 
 
-def check_new_job(job_type: str, payload: dict[str, Any]) -> None:
-    """The API's own checks: a known job type, and a payload PostgreSQL can store."""
+def check_new_job(job_type: str, payload: dict[str, Any]) -> str:
+    """The API's own checks: a known job type, and a payload PostgreSQL can store. Returns the
+    payload's JSON text, to be inserted as it is (each payload is serialised once)."""
     from worker.job_checks import InputError, check_job_type, check_payload, known_job_types
 
     settings = load_settings().api
     try:
-        check_payload(payload, ("--payload",), settings.api_max_payload_bytes)
+        text = check_payload(payload, ("--payload",), settings.api_max_payload_bytes)
         check_job_type(
             job_type,
             ("JOB_TYPE",),
@@ -71,6 +72,7 @@ def check_new_job(job_type: str, payload: dict[str, Any]) -> None:
     except InputError as exc:
         where = ".".join(str(part) for part in exc.loc)
         fail(f"{where}: {exc.msg}")
+    return text
 
 
 def enqueue(
@@ -111,11 +113,12 @@ def enqueue(
             "must be 1 to 255 characters, without NUL", param_hint="'--concurrency-key'"
         )
     payload_object = parse_json_object(payload, "'--payload'")
-    check_new_job(job_type, payload_object)
+    payload_text = check_new_job(job_type, payload_object)
     try:
         new_job = NewJob(
             job_type=job_type,
             payload=payload_object,
+            payload_json=payload_text,
             queue_name=queue,
             priority=priority,
             max_tries=max_tries,
