@@ -89,15 +89,15 @@ def _compact_encoder() -> Callable[[Any], str]:
         return encoder.encode
     try:
         encode = make(
-            None,
+            None,  # markers: no cycle check
             encoder.default,
-            json.encoder.encode_basestring,
-            None,
-            ":",
-            ",",
-            False,
-            False,
-            False,
+            json.encoder.encode_basestring,  # as ensure_ascii=False picks
+            None,  # indent
+            ":",  # key separator
+            ",",  # item separator
+            False,  # sort_keys
+            False,  # skipkeys
+            False,  # allow_nan
         )
     except TypeError:  # a C encoder with another signature
         return encoder.encode
