@@ -2,6 +2,7 @@
 
     .venv/bin/python -m bench.bench_api              # throwaway PostgreSQL, durable commits
     .venv/bin/python -m bench.bench_api --stats-rows 200000 --seconds 5 --fast-db
+    .venv/bin/python -m bench.bench_api --against 5aa7136 --rounds 5 --seconds 5  # A/B
 
 Measures single-job POSTs per second (goal >= 3,000/s), jobs per second through the batch
 endpoint (goal >= 50,000/s), and the stats endpoint's time on a table of --stats-rows jobs.
@@ -361,7 +362,15 @@ def main() -> int:
     parser.add_argument(
         "--api-log", type=Path, default=Path(tempfile.gettempdir()) / "bench-api.log"
     )
+    parser.add_argument(
+        "--against", metavar="REV", help="A/B: this tree's API against REV's (bench_api_ab.py)"
+    )
+    parser.add_argument("--rounds", type=int, default=5, help="with --against: rounds of both")
     args = parser.parse_args()
+    if args.against:
+        from bench.bench_api_ab import run_ab  # it builds on this module
+
+        return run_ab(args)
 
     with database(args) as (dsn, postgres_pid):
         with api_process(

@@ -115,11 +115,12 @@ def enqueue(
         if value is not None and not (1 <= len(value) <= 255 and "\x00" not in value):
             raise typer.BadParameter("must be 1 to 255 characters, without NUL", param_hint=flag)
     payload_object = parse_json_object(payload, "'--payload'")
-    check_new_job(job_type, payload_object)
+    payload_text = check_new_job(job_type, payload_object)
     try:
         new_job = NewJob(
             job_type=job_type,
             payload=payload_object,
+            payload_json=payload_text,
             queue_name=queue,
             priority=priority,
             max_tries=max_tries,

@@ -52,13 +52,14 @@ jobs_app = typer.Typer(help="List, look up, cancel and retry jobs.", no_args_is_
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 
 
-def check_new_job(job_type: str, payload: dict[str, Any]) -> None:
-    """The API's own checks: a known job type, and a payload PostgreSQL can store."""
+def check_new_job(job_type: str, payload: dict[str, Any]) -> str:
+    """The API's own checks: a known job type, and a payload PostgreSQL can store. Returns the
+    payload's JSON text, to be inserted as it is (each payload is serialised once)."""
     from worker.job_checks import InputError, check_job_type, check_payload, known_job_types
 
     settings = load_settings().api
     try:
-        check_payload(payload, ("--payload",), settings.api_max_payload_bytes)
+        text = check_payload(payload, ("--payload",), settings.api_max_payload_bytes)
         check_job_type(
             job_type,
             ("JOB_TYPE",),
@@ -68,6 +69,7 @@ def check_new_job(job_type: str, payload: dict[str, Any]) -> None:
     except InputError as exc:
         where = ".".join(str(part) for part in exc.loc)
         fail(f"{where}: {exc.msg}")
+    return text
 
 
 # ---------------------------------------------------------------- jobs

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -76,8 +76,36 @@ def check_storable_json(value: Any, loc: Loc) -> None:
             stack.extend((child, (*here, index)) for index, child in enumerate(item))
 
 
-# One encoder for every payload: json.dumps builds a new one per call when given options.
-_compact_json = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode
+def _compact_encoder() -> Callable[[Any], str]:
+    """JSON text without spaces, NaN or Infinity: one encoder for every payload.
+
+    JSONEncoder.encode builds its C encoder anew on each call, which costs more than encoding
+    a small payload, so the C encoder is built once here (where the interpreter has one).
+    It skips the circular-reference check: payloads are parsed from JSON text, which cannot
+    hold a cycle, and a cycle from Python code still ends in an error (RecursionError)."""
+    encoder = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:
+        return encoder.encode
+    try:
+        encode = make(
+            None,  # markers: no cycle check
+            encoder.default,
+            json.encoder.encode_basestring,  # as ensure_ascii=False picks
+            None,  # indent
+            ":",  # key separator
+            ",",  # item separator
+            False,  # sort_keys
+            False,  # skipkeys
+            False,  # allow_nan
+        )
+    except TypeError:  # a C encoder with another signature
+        return encoder.encode
+    join = "".join
+    return lambda value: join(encode(value, 0))
+
+
+_compact_json = _compact_encoder()
 
 
 def check_payload(payload: dict[str, Any], loc: Loc, max_bytes: int) -> str:
@@ -89,7 +117,7 @@ def check_payload(payload: dict[str, Any], loc: Loc, max_bytes: int) -> str:
     try:
         text = _compact_json(payload)
         size = len(text) if text.isascii() else len(text.encode("utf-8"))
-    except (ValueError, UnicodeEncodeError):
+    except (ValueError, UnicodeEncodeError, RecursionError):
         check_storable_json(payload, loc)
         raise InputError(422, loc, "is not storable as JSON", "value_error") from None
     if "\\u0000" in text or text.count("[") + text.count("{") > MAX_JSON_DEPTH:

@@ -77,6 +77,62 @@ async def test_delay_sets_run_at_later(pg_dsn: str) -> None:
         await conn.close()
 
 
+@pytest.mark.parametrize("codec", [True, False], ids=["project codecs", "plain asyncpg"])
+async def test_each_column_lands_whether_sent_per_job_once_or_not_at_all(
+    pg_dsn: str, codec: bool
+) -> None:
+    # insert_jobs sends a column every job shares once, one no job sets as NULL, the payloads
+    # as one JSON array: whatever the mix, each job keeps its own values, on any connection.
+    conn = await (connect(pg_dsn) if codec else asyncpg.connect(pg_dsn))
+    try:
+        at = datetime(2030, 1, 2, 3, 4, 5, tzinfo=UTC)
+        shared = [
+            NewJob(
+                "s",
+                {"n": i, "é": [i]},
+                queue_name="q",
+                priority=4,
+                max_tries=9,
+                run_at=at,
+                timeout_seconds=3.0,
+                concurrency_key="tenant",
+            )
+            for i in range(3)
+        ]
+        mixed = [
+            NewJob("a", {"n": 0}, queue_name="q1", priority=1, max_tries=1),
+            NewJob("b", {}, queue_name="q2", run_at=at, concurrency_key="t2"),
+            NewJob("a", {"n": 2}, priority=-3, delay_seconds=3600.0, timeout_seconds=1.5),
+        ]
+        for batch in (shared, mixed, shared[:1], [*shared, *mixed]):
+            before = datetime.now(UTC)
+            result = await enqueue_many(conn, batch)
+            for (job, created), new in zip(result, batch, strict=True):
+                assert created
+                stored = await get_job(conn, job.id)
+                assert stored is not None
+                assert (stored.job_type, stored.payload, stored.queue_name) == (
+                    new.job_type,
+                    new.payload,
+                    new.queue_name,
+                )
+                assert (stored.priority, stored.max_tries, stored.timeout_seconds) == (
+                    new.priority,
+                    new.max_tries,
+                    new.timeout_seconds,
+                )
+                key = await conn.fetchval("SELECT concurrency_key FROM jobs WHERE id = $1", job.id)
+                assert key == new.concurrency_key
+                if new.run_at is not None:
+                    assert stored.run_at == new.run_at
+                elif new.delay_seconds is not None:
+                    assert stored.run_at >= before + timedelta(seconds=new.delay_seconds)
+                else:
+                    assert stored.run_at < before + timedelta(minutes=5)
+    finally:
+        await conn.close()
+
+
 async def test_batch_keeps_order_and_idempotency(pg_dsn: str) -> None:
     conn = await connect(pg_dsn)
     try:

@@ -56,6 +56,7 @@ class EnqueueService:
     def __init__(self, settings: ApiSettings, known_job_types: Sequence[str]) -> None:
         self.settings = settings
         self.known_job_types = list(known_job_types)
+        self._known = frozenset(self.known_job_types)
         self._pool: asyncpg.Pool | None = None
         self._coalescer: EnqueueCoalescer | None = None
 
@@ -75,9 +76,13 @@ class EnqueueService:
     def prepare(self, job: JobIn, loc: Loc, traceparent: str | None = None) -> NewJob:
         """The data layer's input, or an InputError naming the field."""
         settings = self.settings
-        check_job_type(
-            job.job_type, (*loc, "job_type"), self.known_job_types, settings.allow_unknown_job_types
-        )
+        if job.job_type not in self._known:  # the error lists known_job_types in their order
+            check_job_type(
+                job.job_type,
+                (*loc, "job_type"),
+                self.known_job_types,
+                settings.allow_unknown_job_types,
+            )
         payload_loc = (*loc, "payload")
         text = check_payload(job.payload, payload_loc, settings.api_max_payload_bytes)
         check = payload_check(job.job_type)  # only job types that declare a model pay for it

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import json
 import math
+import operator
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 from uuid import UUID
 
 import asyncpg
@@ -133,30 +134,53 @@ class NewJob:
 _payload_json = json.JSONEncoder(allow_nan=False).encode
 
 
-def _columns(jobs: Sequence[NewJob]) -> list[list[Any] | None]:
-    """The parallel arrays insert_jobs unnests; without traceparents the last is one NULL, so
-    that tracing off sends nothing per job."""
+def _all_none(values: list[Any]) -> bool:
+    return values.count(None) == len(values)
+
+
+def _or_null(values: list[Any]) -> list[Any] | None:
+    """An optional column that no job sets travels as one NULL (insert_jobs says why)."""
+    return None if _all_none(values) else values
+
+
+def _shared(values: list[Any]) -> tuple[list[Any] | None, Any]:
+    """A column as (its array, None), or as (None, the value) when every job has the same."""
+    first = values[0]
+    return (None, first) if values.count(first) == len(values) else (values, None)
+
+
+def _arguments(jobs: Sequence[NewJob]) -> list[Any]:
+    """insert_jobs' parameters for a non-empty list of jobs, in its order."""
+    job_types, job_type = _shared([job.job_type for job in jobs])
+    queue_names, queue_name = _shared([job.queue_name for job in jobs])
+    priorities, priority = _shared([job.priority for job in jobs])
+    max_tries, tries = _shared([job.max_tries for job in jobs])
+    payloads = ",".join(
+        job.payload_json if job.payload_json is not None else _payload_json(job.payload)
+        for job in jobs
+    )
     return [
-        [job.job_type for job in jobs],
-        [
-            job.payload_json if job.payload_json is not None else _payload_json(job.payload)
-            for job in jobs
-        ],
-        [job.queue_name for job in jobs],
-        [job.priority for job in jobs],
-        [job.run_at for job in jobs],
-        [job.delay_seconds for job in jobs],
-        [job.max_tries for job in jobs],
-        [job.idempotency_key for job in jobs],
-        [job.timeout_seconds for job in jobs],
-        [job.concurrency_key for job in jobs],
+        job_types,
+        f"[{payloads}]",
+        queue_names,
+        priorities,
+        _or_null([job.run_at for job in jobs]),
+        _or_null([job.delay_seconds for job in jobs]),
+        max_tries,
+        _or_null([job.idempotency_key for job in jobs]),
+        _or_null([job.timeout_seconds for job in jobs]),
+        _or_null([job.concurrency_key for job in jobs]),
         [job.traceparent for job in jobs] if any(job.traceparent for job in jobs) else None,
+        job_type,
+        queue_name,
+        priority,
+        tries,
     ]
 
 
-@dataclass(frozen=True, slots=True)
-class Enqueued:
-    """What a batch's answer needs of a job: insert_jobs_brief's row, not the whole job."""
+class Enqueued(NamedTuple):
+    """What a batch's answer needs of a job: insert_jobs_brief's row, not the whole job (a
+    tuple: a batch makes a thousand, and a tuple is quicker to make than a dataclass)."""
 
     id: int
     queue_name: str
@@ -168,6 +192,7 @@ class Enqueued:
 
 
 Row = asyncpg.Record | Mapping[str, Any]
+_by_id = operator.itemgetter("id")
 Built = TypeVar("Built", Job, Enqueued)
 
 
@@ -179,7 +204,11 @@ def _pair_with_inputs(
     """Match rows to inputs in order, building one `build(row)` per row (whole or brief rows:
     only created, id and idempotency_key are read); None when a key's row is missing (a
     concurrent insert)."""
-    inserted = sorted((r for r in rows if r["created"]), key=lambda r: r["id"])
+    if _all_none([new.idempotency_key for new in jobs]):  # most batches: every row is new
+        if len(rows) != len(jobs):
+            return None
+        return [(build(row), True) for row in sorted(rows, key=_by_id)]
+    inserted = sorted((r for r in rows if r["created"]), key=_by_id)
     existing = {r["idempotency_key"]: build(r) for r in rows if not r["created"]}
     next_inserted = iter(inserted)
     seen: dict[str, Any] = {}
@@ -207,14 +236,14 @@ async def _insert_and_pair(
     """Insert jobs in one statement (one NOTIFY per queue) and pair its rows with the inputs."""
     if not jobs:
         return []
-    if any(job.unique_key is not None for job in jobs):
+    if not _all_none([job.unique_key for job in jobs]):
         from worker.db import unique_jobs  # it builds on this module
 
         async def plain(others: Sequence[NewJob]) -> list[tuple[Built, bool]]:
             return await _insert_and_pair(executor, others, statement, build)
 
         return await unique_jobs.enqueue_in_order(executor, jobs, plain, build)
-    rows = await executor.fetch(_sql(statement), *_columns(jobs))
+    rows = await executor.fetch(_sql(statement), *_arguments(jobs))
     paired = _pair_with_inputs(jobs, rows, build)
     if paired is None:
         # Another transaction committed one of our keys while this statement ran: its row was

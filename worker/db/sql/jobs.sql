@@ -4,11 +4,21 @@
 -- name: insert_jobs
 -- Returns the rows this statement inserted (created = true, in input order by id) and the rows
 -- that already held one of the idempotency keys before it ran (created = false).
--- $11 (W3C traceparents) is a NULL array when no job carries one: unnest pads it with NULLs.
+-- The client encodes each element of an array parameter, a good part of a large batch's cost,
+-- so columns travel as arrays only where they must: $2 holds every payload as one JSON array
+-- (its elements are the rows); a column every job shares ($1, $3, $4, $7) is a NULL array and
+-- its one value is $12 to $15; an optional column no job sets ($5, $6, $8 to $11: run_at to the
+-- W3C traceparents) is a NULL array. ROWS FROM pads a NULL array out with NULLs.
 WITH input AS (
-    SELECT *
-    FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::timestamptz[],
-                $6::float8[], $7::int[], $8::text[], $9::float8[], $10::text[], $11::text[])
+    SELECT coalesce(t.job_type, $12::text) AS job_type, t.payload,
+           coalesce(t.queue_name, $13::text) AS queue_name,
+           coalesce(t.priority, $14::int) AS priority, t.run_at, t.delay_seconds,
+           coalesce(t.max_tries, $15::int) AS max_tries, t.idempotency_key, t.timeout_seconds,
+           t.concurrency_key, t.traceparent, t.ord
+    FROM ROWS FROM (unnest($1::text[]), jsonb_array_elements($2::text::jsonb),
+                    unnest($3::text[]), unnest($4::int[]), unnest($5::timestamptz[]),
+                    unnest($6::float8[]), unnest($7::int[]), unnest($8::text[]),
+                    unnest($9::float8[]), unnest($10::text[]), unnest($11::text[]))
         WITH ORDINALITY AS t(job_type, payload, queue_name, priority, run_at,
                              delay_seconds, max_tries, idempotency_key, timeout_seconds,
                              concurrency_key, traceparent, ord)
@@ -16,7 +26,7 @@ WITH input AS (
 inserted AS (
     INSERT INTO jobs (job_type, payload, queue_name, priority, run_at, max_tries,
                       idempotency_key, timeout_seconds, concurrency_key, traceparent)
-    SELECT job_type, payload::jsonb, queue_name, priority,
+    SELECT job_type, payload, queue_name, priority,
            coalesce(run_at, now() + make_interval(secs => coalesce(delay_seconds, 0))),
            max_tries, idempotency_key, timeout_seconds, concurrency_key, traceparent
     FROM input
@@ -34,9 +44,15 @@ WHERE jobs.idempotency_key = ANY (SELECT idempotency_key FROM input WHERE idempo
 -- insert_jobs, returning only what pairing and a batch's answer need: decoding whole rows
 -- (payload included) is most of a large batch's cost. Same text apart from the two column lists.
 WITH input AS (
-    SELECT *
-    FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::timestamptz[],
-                $6::float8[], $7::int[], $8::text[], $9::float8[], $10::text[], $11::text[])
+    SELECT coalesce(t.job_type, $12::text) AS job_type, t.payload,
+           coalesce(t.queue_name, $13::text) AS queue_name,
+           coalesce(t.priority, $14::int) AS priority, t.run_at, t.delay_seconds,
+           coalesce(t.max_tries, $15::int) AS max_tries, t.idempotency_key, t.timeout_seconds,
+           t.concurrency_key, t.traceparent, t.ord
+    FROM ROWS FROM (unnest($1::text[]), jsonb_array_elements($2::text::jsonb),
+                    unnest($3::text[]), unnest($4::int[]), unnest($5::timestamptz[]),
+                    unnest($6::float8[]), unnest($7::int[]), unnest($8::text[]),
+                    unnest($9::float8[]), unnest($10::text[]), unnest($11::text[]))
         WITH ORDINALITY AS t(job_type, payload, queue_name, priority, run_at,
                              delay_seconds, max_tries, idempotency_key, timeout_seconds,
                              concurrency_key, traceparent, ord)
@@ -44,7 +60,7 @@ WITH input AS (
 inserted AS (
     INSERT INTO jobs (job_type, payload, queue_name, priority, run_at, max_tries,
                       idempotency_key, timeout_seconds, concurrency_key, traceparent)
-    SELECT job_type, payload::jsonb, queue_name, priority,
+    SELECT job_type, payload, queue_name, priority,
            coalesce(run_at, now() + make_interval(secs => coalesce(delay_seconds, 0))),
            max_tries, idempotency_key, timeout_seconds, concurrency_key, traceparent
     FROM input
