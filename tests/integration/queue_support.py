@@ -14,6 +14,7 @@ from typing import Any
 import asyncpg
 
 from tests.fixtures.processes import start_logged
+from worker.db import claims
 from worker.handlers.base import HandlerRegistry
 from worker.runtime.main import WorkerProcess
 from worker.settings import Settings
@@ -71,6 +72,22 @@ async def eventually(
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {within:.0f}s waiting for {what}")
         await asyncio.sleep(0.05)
+
+
+async def complete_claimed(
+    conn: Any, worker: Any, jobs: list[claims.ClaimedJob], result: str = "{}"
+) -> int:
+    """Completes claimed jobs as the worker that claimed them, each with the JSON `result`."""
+    ids, attempts = [j.id for j in jobs], [j.attempts for j in jobs]
+    return await claims.complete_jobs(conn, worker, ids, attempts, [result] * len(jobs))
+
+
+async def fail_claimed(conn: Any, worker: Any, jobs: list[claims.ClaimedJob], error: str) -> int:
+    """Fails claimed jobs for good (no retry) as the worker that claimed them."""
+    ids, attempts = [j.id for j in jobs], [j.attempts for j in jobs]
+    return await claims.fail_jobs(
+        conn, worker, ids, attempts, [error] * len(jobs), [None] * len(jobs)
+    )
 
 
 async def all_finished(conn: Any, within: float = 120) -> None:
