@@ -1,9 +1,9 @@
 -- The write side users see: enqueue, look up, cancel, retry.
 -- Payloads travel as JSON text and are cast here, so callers' own connections need no codec.
 
--- name: insert_jobs
--- Returns the rows this statement inserted (created = true, in input order by id) and the rows
--- that already held one of the idempotency keys before it ran (created = false).
+-- name: INSERT_INPUT
+-- What insert_jobs and insert_jobs_brief share: the input arrays and the insert, up to its
+-- RETURNING list (each statement writes its own, and the parenthesis that closes `inserted`).
 -- $11 (W3C traceparents) is a NULL array when no job carries one: unnest pads it with NULLs.
 WITH input AS (
     SELECT *
@@ -22,6 +22,11 @@ inserted AS (
     FROM input
     ORDER BY ord
     ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+
+-- name: insert_jobs
+-- Returns the rows this statement inserted (created = true, in input order by id) and the rows
+-- that already held one of the idempotency keys before it ran (created = false).
+:INSERT_INPUT
     RETURNING *
 )
 SELECT true AS created, inserted.* FROM inserted
@@ -33,23 +38,7 @@ WHERE jobs.idempotency_key = ANY (SELECT idempotency_key FROM input WHERE idempo
 -- name: insert_jobs_brief
 -- insert_jobs, returning only what pairing and a batch's answer need: decoding whole rows
 -- (payload included) is most of a large batch's cost. Same text apart from the two column lists.
-WITH input AS (
-    SELECT *
-    FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::timestamptz[],
-                $6::float8[], $7::int[], $8::text[], $9::float8[], $10::text[], $11::text[])
-        WITH ORDINALITY AS t(job_type, payload, queue_name, priority, run_at,
-                             delay_seconds, max_tries, idempotency_key, timeout_seconds,
-                             concurrency_key, traceparent, ord)
-),
-inserted AS (
-    INSERT INTO jobs (job_type, payload, queue_name, priority, run_at, max_tries,
-                      idempotency_key, timeout_seconds, concurrency_key, traceparent)
-    SELECT job_type, payload::jsonb, queue_name, priority,
-           coalesce(run_at, now() + make_interval(secs => coalesce(delay_seconds, 0))),
-           max_tries, idempotency_key, timeout_seconds, concurrency_key, traceparent
-    FROM input
-    ORDER BY ord
-    ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+:INSERT_INPUT
     RETURNING id, idempotency_key, status, queue_name
 )
 SELECT true AS created, inserted.* FROM inserted
