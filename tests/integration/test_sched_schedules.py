@@ -5,7 +5,6 @@ an outage) and `@registry.periodic` schedules written by a worker."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -15,21 +14,11 @@ import pytest
 from tests.integration.api_support import api_client, api_settings
 from tests.integration.queue_support import worker_settings
 from worker.db import schedules
-from worker.db.connection import create_pool
 from worker.handlers.base import HandlerRegistry, JobContext
 from worker.runtime.scheduler import Scheduler
 
 SCHEDULES = "/api/v1/queue/schedules"
 NOOP_EVERY_MINUTE = {"name": "m", "cron": "* * * * *", "job": {"job_type": "noop"}}
-
-
-@pytest.fixture
-async def pool(pg_dsn: str) -> AsyncIterator[asyncpg.Pool]:
-    p = await create_pool(pg_dsn, min_size=1, max_size=2)
-    try:
-        yield p
-    finally:
-        await p.close()
 
 
 def _scheduler(pool: asyncpg.Pool, dsn: str, registry: HandlerRegistry | None = None) -> Scheduler:
