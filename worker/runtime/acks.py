@@ -7,9 +7,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from functools import partial
-from typing import TypeVar
+from typing import Any, TypeVar
 from uuid import UUID
 
 import asyncpg
@@ -25,6 +25,13 @@ log = logging.getLogger(__name__)
 Completion = tuple[int, int, str]  # id, attempts, result as JSON text
 Failure = tuple[int, int, str, float | None]  # id, attempts, error, retry delay (None: final)
 Snoozed = tuple[int, int, float]  # id, attempts, delay
+
+
+def _columns(items: Sequence[tuple[Any, ...]], count: int) -> list[list[Any]]:
+    """The items' fields as one list per field: the arrays a batch statement takes."""
+    return [[item[index] for item in items] for index in range(count)]
+
+
 Item = TypeVar("Item", Completion, Failure, Snoozed)
 
 
@@ -125,35 +132,20 @@ class AckBuffer:
             self._metrics.stale_acks.inc(len(items) - written)
 
     async def _write_completions(self, items: list[Completion]) -> int:
+        ids, attempts, results = _columns(items, 3)
         async with self._pool.acquire() as conn:
-            return await claims.complete_jobs(
-                conn,
-                self._worker_id,
-                [i[0] for i in items],
-                [i[1] for i in items],
-                [i[2] for i in items],
-            )
+            return await claims.complete_jobs(conn, self._worker_id, ids, attempts, results)
 
     async def _write_failures(self, items: list[Failure]) -> int:
+        ids, attempts, errors, delays = _columns(items, 4)
         async with self._pool.acquire() as conn:
-            return await claims.fail_jobs(
-                conn,
-                self._worker_id,
-                [i[0] for i in items],
-                [i[1] for i in items],
-                [i[2] for i in items],
-                [i[3] for i in items],
-            )
+            return await claims.fail_jobs(conn, self._worker_id, ids, attempts, errors, delays)
 
     async def _write_snoozes(self, items: list[Snoozed]) -> int:
+        ids, attempts, delays = _columns(items, 3)
         async with self._pool.acquire() as conn:
             return await snoozes.snooze_jobs(
-                conn,
-                self._worker_id,
-                [i[0] for i in items],
-                [i[1] for i in items],
-                [i[2] for i in items],
-                self._max_snoozes,
+                conn, self._worker_id, ids, attempts, delays, self._max_snoozes
             )
 
     async def _write_snoozes_one_by_one(self, items: list[Snoozed]) -> None:
