@@ -102,9 +102,19 @@ async def all_finished(conn: Any, within: float = 120) -> None:
 
 
 async def fetchval(dsn: str, sql: str, *args: Any) -> Any:
+    """The first value of `sql`'s first row, on a connection of its own (jsonb as text)."""
     conn = await asyncpg.connect(dsn)
     try:
         return await conn.fetchval(sql, *args)
+    finally:
+        await conn.close()
+
+
+async def fetch(dsn: str, sql: str, *args: Any) -> list[asyncpg.Record]:
+    """`sql`'s rows, on a connection of its own (jsonb as text)."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        return await conn.fetch(sql, *args)
     finally:
         await conn.close()
 

@@ -12,7 +12,7 @@ import asyncpg
 import pytest
 
 from tests.integration.api_support import api_client, api_settings
-from tests.integration.queue_support import worker_settings
+from tests.integration.queue_support import fetch, worker_settings
 from worker.db import schedules
 from worker.handlers.base import HandlerRegistry, JobContext
 from worker.runtime.scheduler import Scheduler
@@ -97,11 +97,7 @@ async def _set_next_run(dsn: str, name: str, when: datetime) -> None:
 
 
 async def _jobs(dsn: str) -> list[asyncpg.Record]:
-    conn = await asyncpg.connect(dsn)
-    try:
-        return await conn.fetch("SELECT * FROM jobs ORDER BY id")
-    finally:
-        await conn.close()
+    return await fetch(dsn, "SELECT * FROM jobs ORDER BY id")
 
 
 async def test_due_ticks_enqueue_one_job_each_with_the_tick_time(
