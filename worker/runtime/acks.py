@@ -5,6 +5,7 @@ worker sends a few large statements and an idle one answers at once."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -90,23 +91,35 @@ class AckBuffer:
         return self._deadline is not None and time.monotonic() > self._deadline
 
     async def _flush(self) -> None:
-        if self._completed:
-            done = self._completed[: self._batch_size]
-            with tracing.settling(done, "complete"):
-                await self._write(done, self._write_completions, self._write_completions_one_by_one)
-            del self._completed[: len(done)]
-            self._tracker.release([item[0] for item in done])
-        if self._failed:
-            failed = self._failed[: self._batch_size]
-            with tracing.settling(failed, "fail"):
-                await self._write(failed, self._write_failures, self._write_failures_one_by_one)
-            del self._failed[: len(failed)]
-            self._tracker.release([item[0] for item in failed])
-        if self._snoozed:
-            snoozed = self._snoozed[: self._batch_size]
-            await self._write(snoozed, self._write_snoozes, self._write_snoozes_one_by_one)
-            del self._snoozed[: len(snoozed)]
-            self._tracker.release([item[0] for item in snoozed])
+        await self._flush_batch(
+            self._completed,
+            "complete",
+            self._write_completions,
+            self._write_completions_one_by_one,
+        )
+        await self._flush_batch(
+            self._failed, "fail", self._write_failures, self._write_failures_one_by_one
+        )
+        await self._flush_batch(
+            self._snoozed, None, self._write_snoozes, self._write_snoozes_one_by_one
+        )
+
+    async def _flush_batch(
+        self,
+        pending: list[Item],
+        settling: str | None,
+        write: Callable[[list[Item]], Awaitable[int]],
+        fallback: Callable[[list[Item]], Awaitable[None]],
+    ) -> None:
+        """Write the first batch of `pending` and drop it from there; `settling` names the
+        batch's tracing operation (None: not traced)."""
+        if not pending:
+            return
+        batch = pending[: self._batch_size]
+        with tracing.settling(batch, settling) if settling else contextlib.nullcontext():
+            await self._write(batch, write, fallback)
+        del pending[: len(batch)]
+        self._tracker.release([item[0] for item in batch])
 
     async def _write(
         self,
