@@ -338,3 +338,21 @@ async def test_a_drain_during_an_outage_ends_and_the_job_is_rescued_later(
         assert (done.status, done.attempts) == ("completed", 2)
     finally:
         await conn.close()
+
+
+async def test_a_result_the_database_refuses_fails_only_its_own_job(
+    pg_dsn: str, conn: asyncpg.Connection
+) -> None:
+    # the batch is written again one by one, and only that job fails
+    reg, _ = _registry()
+
+    @reg.register("refused_result")
+    async def refused_result(payload: dict[str, Any], ctx: JobContext) -> Any:
+        return {"text": "a\ud800b"}  # a lone surrogate: json.dumps writes it, jsonb refuses it
+
+    async with running_worker(pg_dsn, reg, ack_batch_size=10):
+        jobs = await enqueue_many(conn, [NewJob("echo"), NewJob("refused_result"), NewJob("echo")])
+        before, refused, after = [await _finished(conn, job.id) for job, _ in jobs]
+    assert (before.status, after.status) == ("completed", "completed")
+    assert refused.status == "failed"
+    assert (refused.last_error or "").startswith("result could not be stored")

@@ -161,40 +161,43 @@ class AckBuffer:
                 conn, self._worker_id, ids, attempts, delays, self._max_snoozes
             )
 
-    async def _write_snoozes_one_by_one(self, items: list[Snoozed]) -> None:
-        for item in items:  # a snooze the database refuses becomes an ordinary failed try
+    async def _one_by_one(
+        self,
+        items: list[Item],
+        write: Callable[[list[Item]], Awaitable[int]],
+        what: str,
+        refused: Callable[[Item, Exception], Awaitable[None]],
+    ) -> None:
+        """Write each item alone, retrying through outages; `refused` deals with one that could
+        not be written (called while its exception is being handled)."""
+        for item in items:
             try:
                 await retry_transient(
-                    partial(self._write_snoozes, [item]),
-                    what="snooze job",
-                    give_up=self._past_deadline,
+                    partial(write, [item]), what=what, give_up=self._past_deadline
                 )
             except Exception as exc:
-                log.warning("job %d: its snooze could not be recorded: %s", item[0], exc)
-                await self._write_failures_one_by_one([(item[0], item[1], str(exc), 0.0)])
+                await refused(item, exc)
+
+    async def _write_snoozes_one_by_one(self, items: list[Snoozed]) -> None:
+        async def refused(item: Snoozed, exc: Exception) -> None:
+            # a snooze the database refuses becomes an ordinary failed try
+            log.warning("job %d: its snooze could not be recorded: %s", item[0], exc)
+            await self._write_failures_one_by_one([(item[0], item[1], str(exc), 0.0)])
+
+        await self._one_by_one(items, self._write_snoozes, "snooze job", refused)
 
     async def _write_completions_one_by_one(self, items: list[Completion]) -> None:
-        for item in items:
-            try:
-                await retry_transient(
-                    partial(self._write_completions, [item]),
-                    what="complete job",
-                    give_up=self._past_deadline,
-                )
-            except Exception as exc:
-                # the result itself is what the database refused: the job cannot succeed
-                log.warning("job %d: result could not be stored: %s", item[0], exc)
-                failure = (item[0], item[1], f"result could not be stored: {exc}", None)
-                await self._write_failures_one_by_one([failure])
+        async def refused(item: Completion, exc: Exception) -> None:
+            # the result itself is what the database refused: the job cannot succeed
+            log.warning("job %d: result could not be stored: %s", item[0], exc)
+            failure = (item[0], item[1], f"result could not be stored: {exc}", None)
+            await self._write_failures_one_by_one([failure])
+
+        await self._one_by_one(items, self._write_completions, "complete job", refused)
 
     async def _write_failures_one_by_one(self, items: list[Failure]) -> None:
-        for item in items:
-            try:
-                await retry_transient(
-                    partial(self._write_failures, [item]),
-                    what="fail job",
-                    give_up=self._past_deadline,
-                )
-            except Exception:
-                log.exception("job %d: its failure could not be recorded", item[0])
-                self._tracker.abandon([item[0]])
+        async def refused(item: Failure, exc: Exception) -> None:
+            log.exception("job %d: its failure could not be recorded", item[0])
+            self._tracker.abandon([item[0]])
+
+        await self._one_by_one(items, self._write_failures, "fail job", refused)
