@@ -8,7 +8,6 @@ both, the longest single transaction, and how many calls a client made.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import sys
 import time
@@ -19,7 +18,7 @@ import asyncpg
 if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import SQL, fresh_database, machine_note, print_table, server
+from bench.common import SQL, fresh_database, machine_note, options, print_table, server
 from worker.db import bulk
 from worker.db.connection import create_pool
 
@@ -93,11 +92,12 @@ async def run(count: int, batch: int, budget: float) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--jobs", type=int, default=1_000_000, help="failed jobs to retry")
-    parser.add_argument("--batch", type=int, default=1000, help="JOBQUEUE_BULK_BATCH_SIZE")
-    parser.add_argument("--budget", type=float, default=10.0, help="JOBQUEUE_BULK_TIME_BUDGET")
-    args = parser.parse_args()
+    args = options(
+        __doc__,
+        jobs=(1_000_000, "failed jobs to retry"),
+        batch=(1000, "JOBQUEUE_BULK_BATCH_SIZE"),
+        budget=(10.0, "JOBQUEUE_BULK_TIME_BUDGET"),
+    )
     asyncio.run(run(args.jobs, args.batch, args.budget))
 
 

@@ -8,7 +8,6 @@ A drain on a busy machine is too noisy to show a difference this small; this iso
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import statistics
 import sys
@@ -21,7 +20,7 @@ import asyncpg
 if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import SQL, fresh_database, machine_note, print_table, server
+from bench.common import SQL, fresh_database, machine_note, options, print_table, server
 from worker.db import sql_files
 from worker.db.jobs import NewJob, enqueue_many
 
@@ -76,12 +75,13 @@ async def run(claims: int, queues: int, batch: int, configured: bool) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--claims", type=int, default=2000, help="claims of each kind")
-    parser.add_argument("--queues", type=int, default=1, help="queues the claim serves")
-    parser.add_argument("--batch", type=int, default=100, help="jobs per claim")
-    parser.add_argument("--configured", action="store_true", help="give each queue a row")
-    args = parser.parse_args()
+    args = options(
+        __doc__,
+        claims=(2000, "claims of each kind"),
+        queues=(1, "queues the claim serves"),
+        batch=(100, "jobs per claim"),
+        configured=(False, "give each queue a row"),
+    )
     asyncio.run(run(args.claims, args.queues, args.batch, args.configured))
 
 

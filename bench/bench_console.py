@@ -30,6 +30,7 @@ import httpx
 from bench import common
 from bench.bench_api import fill_table, http_times_of
 from tests.integration.api_support import api_process
+from tests.integration.queue_support import complete_claimed
 from worker.db import claims
 from worker.db.connection import connect
 from worker.db.jobs import NewJob, enqueue_many
@@ -121,13 +122,7 @@ async def write_cycle(dsn: str, jobs: int) -> tuple[float, int | None]:
             await enqueue_many(conn, batch)
         worker = uuid.uuid4()
         while claimed := await claims.claim_jobs(conn, QUEUES, 500, worker, 60):
-            await claims.complete_jobs(
-                conn,
-                worker,
-                [j.id for j in claimed],
-                [j.attempts for j in claimed],
-                ["{}"] * len(claimed),
-            )
+            await complete_claimed(conn, worker, claimed)
         elapsed = time.perf_counter() - started
         return elapsed, await conn.fetchval(SQL["status_index_size"])
     finally:

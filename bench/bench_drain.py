@@ -7,7 +7,6 @@ processes), pgqueuer (batch 100 and 500, 2 processes) and a raw asyncpg SKIP LOC
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import sys
 import time
@@ -21,18 +20,7 @@ import asyncpg
 if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench import contenders
-from bench.common import (
-    SQL,
-    fresh_database,
-    join_children,
-    machine_note,
-    print_table,
-    ratio,
-    server,
-    start_children,
-    wait_drained,
-)
+from bench import common, contenders
 from worker.db.jobs import NewJob, enqueue_many
 
 GOALS = "goal: >= 40k jobs/s, >= 2x pgqueuer's best, >= 50% of the raw loop"
@@ -59,7 +47,7 @@ async def vacuum(dsn: str) -> None:
     """Every contender starts from a vacuumed, analysed table."""
     conn = await asyncpg.connect(dsn)
     try:
-        await conn.execute(SQL["vacuum"])
+        await conn.execute(common.SQL["vacuum"])
     finally:
         await conn.close()
 
@@ -76,14 +64,16 @@ async def measure(
 ) -> Result:
     await fill(dsn, count)
     await vacuum(dsn)
-    procs, go, stop = start_children(child, lambda _i: (dsn, *child_args), processes)
+    procs, go, stop = common.start_children(child, lambda _i: (dsn, *child_args), processes)
     connections: list[int] = []
     started = time.monotonic()
     go.set()
     try:
-        finished = await wait_drained(dsn, probe, sample_connections=connections, procs=procs)
+        finished = await common.wait_drained(
+            dsn, probe, sample_connections=connections, procs=procs
+        )
     finally:
-        join_children(procs, stop)
+        common.join_children(procs, stop)
     seconds = finished - started
     result = Result(name, count / seconds, seconds, max(connections, default=0))
     print(f"  {name}: {result.jobs_per_second:,.0f} jobs/s ({seconds:.2f}s)", flush=True)
@@ -93,60 +83,38 @@ async def measure(
 async def run(
     count: int, slots: int, ack_batch: int, raw_batch: int, only_ours: bool
 ) -> list[Result]:
+    # (name, child, its arguments, processes), each on a fresh database
+    runs: list[tuple[str, Callable[..., None], tuple[Any, ...], int]] = [
+        (f"ours, {n} process{'es' if n > 1 else ''}", contenders.ours, (slots, ack_batch), n)
+        for n in (1, 2)
+    ]
+    if not only_ours:
+        runs += [
+            (f"pgqueuer batch {batch}, 2 processes", contenders.pgqueuer, (batch,), 2)
+            for batch in (100, 500)
+        ]
+        raw = f"raw asyncpg loop, batch {raw_batch}, 2 processes"
+        runs.append((raw, contenders.raw_loop, (raw_batch,), 2))
     results = []
-    with server() as srv:
-        for processes in (1, 2):
-            dsn = await fresh_database(srv, f"bench_ours_{processes}", migrated=True)
+    with common.server() as srv:
+        for index, (name, child, child_args, processes) in enumerate(runs):
+            ours_schema = child is not contenders.pgqueuer  # pgqueuer's run on its own schema
+            database = f"bench_{child.__name__}_{index}"
+            dsn = await common.fresh_database(srv, database, migrated=ours_schema)
+            fill = fill_ours if ours_schema else contenders.pgqueuer_fill
+            probe = common.SQL["jobs_left" if ours_schema else "pgqueuer_left"]
             results.append(
-                await measure(
-                    f"ours, {processes} process{'es' if processes > 1 else ''}",
-                    dsn,
-                    count,
-                    fill_ours,
-                    contenders.ours,
-                    (slots, ack_batch),
-                    processes,
-                    SQL["jobs_left"],
-                )
+                await measure(name, dsn, count, fill, child, child_args, processes, probe)
             )
-            await check_all_completed(dsn, count)
-        if only_ours:
-            return results
-        for batch in (100, 500):
-            dsn = await fresh_database(srv, f"bench_pgqueuer_{batch}", migrated=False)
-            results.append(
-                await measure(
-                    f"pgqueuer batch {batch}, 2 processes",
-                    dsn,
-                    count,
-                    contenders.pgqueuer_fill,
-                    contenders.pgqueuer,
-                    (batch,),
-                    2,
-                    SQL["pgqueuer_left"],
-                )
-            )
-        dsn = await fresh_database(srv, "bench_raw", migrated=True)
-        results.append(
-            await measure(
-                f"raw asyncpg loop, batch {raw_batch}, 2 processes",
-                dsn,
-                count,
-                fill_ours,
-                contenders.raw_loop,
-                (raw_batch,),
-                2,
-                SQL["jobs_left"],
-            )
-        )
-        await check_all_completed(dsn, count)
+            if ours_schema:
+                await check_all_completed(dsn, count)
     return results
 
 
 async def check_all_completed(dsn: str, count: int) -> None:
     conn = await asyncpg.connect(dsn)
     try:
-        done = await conn.fetchval(SQL["jobs_done"])
+        done = await conn.fetchval(common.SQL["jobs_done"])
     finally:
         await conn.close()
     if done != count:
@@ -162,26 +130,26 @@ def report(results: list[Result], count: int, slots: int) -> None:
         (r.name, f"{r.jobs_per_second:,.0f}", f"{r.seconds:.2f}", str(r.connections_per_process))
         for r in results
     ]
-    print_table(f"Drain of {count:,} no-op jobs (ours: MAX_CONCURRENT_JOBS={slots})", rows)
+    common.print_table(f"Drain of {count:,} no-op jobs (ours: MAX_CONCURRENT_JOBS={slots})", rows)
     print(f"\n  ours (best, {ours.name}): {ours.jobs_per_second:,.0f} jobs/s")
-    print(f"  vs pgqueuer's best ({pgq.name}): {ratio(ours.jobs_per_second, pgq.jobs_per_second)}")
-    print(f"  vs the raw loop: {ratio(ours.jobs_per_second, raw.jobs_per_second)}")
+    vs_pgqueuer = common.ratio(ours.jobs_per_second, pgq.jobs_per_second)
+    print(f"  vs pgqueuer's best ({pgq.name}): {vs_pgqueuer}")
+    print(f"  vs the raw loop: {common.ratio(ours.jobs_per_second, raw.jobs_per_second)}")
     print(
         f"  connections held per worker process (most seen): "
         f"ours {max(r.connections_per_process for r in results[:2])}, "
         f"pgqueuer {max(r.connections_per_process for r in results[2:4])}"
     )
-    print(f"  {GOALS}\n  machine: {machine_note()}")
+    print(f"  {GOALS}\n  machine: {common.machine_note()}")
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--jobs", type=int, default=100_000, help="jobs to pre-fill per run")
-    parser.add_argument("--slots", type=int, default=1000, help="our MAX_CONCURRENT_JOBS")
-    parser.add_argument("--ack-batch", type=int, default=500, help="our JOBQUEUE_ACK_BATCH_SIZE")
-    parser.add_argument("--raw-batch", type=int, default=500, help="the raw loop's batch")
-    parser.add_argument("--only-ours", action="store_true", help="skip the anchors (tuning)")
-    args = parser.parse_args()
+    args = common.options(
+        __doc__,
+        "jobs slots ack_batch",
+        raw_batch=(500, "the raw loop's batch"),
+        only_ours=(False, "skip the anchors (tuning)"),
+    )
     results = asyncio.run(
         run(args.jobs, args.slots, args.ack_batch, args.raw_batch, args.only_ours)
     )

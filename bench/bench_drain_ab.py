@@ -31,7 +31,7 @@ import asyncpg
 if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import REPO, SQL, fresh_database, machine_note, server, wait_drained
+from bench.common import REPO, SQL, fresh_database, machine_note, options, server, wait_drained
 from tests.fixtures.processes import start_logged, stop_process
 from worker.db.jobs import NewJob, enqueue_many
 
@@ -204,19 +204,14 @@ async def run(args: argparse.Namespace) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--against", default="b95ed24", help="the earlier commit")
-    parser.add_argument("--jobs", type=int, default=100_000, help="jobs per drain")
-    parser.add_argument("--rounds", type=int, default=3, help="drains of each, alternating")
-    parser.add_argument("--processes", type=int, default=2, help="worker processes")
-    parser.add_argument("--slots", type=int, default=1000, help="MAX_CONCURRENT_JOBS")
-    parser.add_argument("--ack-batch", type=int, default=500, help="JOBQUEUE_ACK_BATCH_SIZE")
-    parser.add_argument(
-        "--own-schema",
-        action="store_true",
-        help="migrate each contender's database with its own tree (default: this tree's schema)",
+    own_schema = "migrate each contender's database with its own tree (default: this tree's schema)"
+    args = options(
+        __doc__,
+        "jobs rounds processes slots ack_batch",
+        against=("b95ed24", "the earlier commit"),
+        own_schema=(False, own_schema),
     )
-    asyncio.run(run(parser.parse_args()))
+    asyncio.run(run(args))
 
 
 if __name__ == "__main__":

@@ -8,7 +8,6 @@ ratios of the best rounds and of the medians (the issue asks for within 5%).
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import statistics
 import sys
@@ -21,7 +20,7 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
 
 from bench import contenders
 from bench.bench_drain import Result, fill_ours, measure
-from bench.common import SQL, fresh_database, machine_note, print_table, server
+from bench.common import SQL, fresh_database, machine_note, options, print_table, server
 from worker.db.schedules import JobSpec, ScheduleDef, upsert_schedule
 from worker.ticks import Timing
 
@@ -84,13 +83,7 @@ async def run(count: int, schedules: int, rounds: int, slots: int, ack_batch: in
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--jobs", type=int, default=100_000, help="jobs to pre-fill per run")
-    parser.add_argument("--schedules", type=int, default=100, help="schedules to define")
-    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds of each")
-    parser.add_argument("--slots", type=int, default=1000, help="our MAX_CONCURRENT_JOBS")
-    parser.add_argument("--ack-batch", type=int, default=500, help="our JOBQUEUE_ACK_BATCH_SIZE")
-    args = parser.parse_args()
+    args = options(__doc__, "jobs rounds slots ack_batch", schedules=(100, "schedules to define"))
     asyncio.run(run(args.jobs, args.schedules, args.rounds, args.slots, args.ack_batch))
 
 

@@ -6,7 +6,6 @@ workers: ours (one process) beside pgqueuer (one process), on the same throwaway
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import statistics
 import sys
@@ -19,19 +18,7 @@ import asyncpg
 if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench import contenders
-from bench.common import (
-    SPAWN,
-    SQL,
-    fresh_database,
-    join_children,
-    machine_note,
-    print_table,
-    ratio,
-    server,
-    start_children,
-    wait_drained,
-)
+from bench import common, contenders
 from worker.db.jobs import NewJob, enqueue
 
 GOALS = "goal: p50 <= 5 ms, p99 <= 25 ms"
@@ -50,8 +37,8 @@ async def offer(count: int, rate: float, send: Callable[[], Awaitable[object]]) 
 
 
 async def ours(srv: object, count: int, rate: float, slots: int) -> tuple[list[float], float]:
-    dsn = await fresh_database(srv, "bench_latency_ours", migrated=True)
-    procs, go, stop = start_children(contenders.ours, lambda _i: (dsn, slots, 100), 1)
+    dsn = await common.fresh_database(srv, "bench_latency_ours", migrated=True)
+    procs, go, stop = common.start_children(contenders.ours, lambda _i: (dsn, slots, 100), 1)
     conn = await asyncpg.connect(dsn)
     try:
         go.set()
@@ -59,21 +46,23 @@ async def ours(srv: object, count: int, rate: float, slots: int) -> tuple[list[f
         achieved = await offer(
             count, rate, lambda: enqueue(conn, NewJob("latency", {"t": time.time()}))
         )
-        await wait_drained(dsn, SQL["jobs_left"], procs=procs)
-        latencies = [row[0] for row in await conn.fetch(SQL["latencies"])]
+        await common.wait_drained(dsn, common.SQL["jobs_left"], procs=procs)
+        latencies = [row[0] for row in await conn.fetch(common.SQL["latencies"])]
     finally:
         await conn.close()
-        join_children(procs, stop)
+        common.join_children(procs, stop)
     return latencies, achieved
 
 
 async def pgqueuer(srv: object, count: int, rate: float, batch: int) -> tuple[list[float], float]:
     from pgqueuer import AsyncpgDriver, Queries
 
-    dsn = await fresh_database(srv, "bench_latency_pgqueuer", migrated=False)
+    dsn = await common.fresh_database(srv, "bench_latency_pgqueuer", migrated=False)
     await contenders.pgqueuer_fill(dsn, 0)  # installs its schema
-    results = SPAWN.Queue()
-    procs, go, stop = start_children(contenders.pgqueuer, lambda _i: (dsn, batch, results), 1)
+    results = common.SPAWN.Queue()
+    procs, go, stop = common.start_children(
+        contenders.pgqueuer, lambda _i: (dsn, batch, results), 1
+    )
     conn = await asyncpg.connect(dsn)
     try:
         queries = Queries(AsyncpgDriver(conn))
@@ -82,12 +71,12 @@ async def pgqueuer(srv: object, count: int, rate: float, batch: int) -> tuple[li
         achieved = await offer(
             count, rate, lambda: queries.enqueue("latency", str(time.time()).encode())
         )
-        await wait_drained(dsn, SQL["pgqueuer_left"], procs=procs)
+        await common.wait_drained(dsn, common.SQL["pgqueuer_left"], procs=procs)
     finally:
         await conn.close()
         stop.set()
     latencies = results.get(timeout=60)
-    join_children(procs, stop)
+    common.join_children(procs, stop)
     return latencies, achieved
 
 
@@ -102,7 +91,7 @@ def percentiles(latencies: list[float]) -> dict[str, float]:
 
 
 async def run(count: int, rate: float, slots: int, pgq_batch: int) -> None:
-    with server() as srv:
+    with common.server() as srv:
         mine, mine_rate = await ours(srv, count, rate, slots)
         theirs, their_rate = await pgqueuer(srv, count, rate, pgq_batch)
     ours_p, theirs_p = percentiles(mine), percentiles(theirs)
@@ -122,25 +111,26 @@ async def run(count: int, rate: float, slots: int, pgq_batch: int) -> None:
                 f"{pct['max']:.2f}",
             )
         )
-    print_table(f"Enqueue -> start latency, {count:,} jobs offered at {rate:.0f}/s", rows)
+    common.print_table(f"Enqueue -> start latency, {count:,} jobs offered at {rate:.0f}/s", rows)
     print(
         f"\n  p50: ours {ours_p['p50']:.2f} ms, pgqueuer {theirs_p['p50']:.2f} ms "
-        f"(pgqueuer/ours {ratio(theirs_p['p50'], ours_p['p50'])})"
+        f"(pgqueuer/ours {common.ratio(theirs_p['p50'], ours_p['p50'])})"
     )
     print(
         f"  p99: ours {ours_p['p99']:.2f} ms, pgqueuer {theirs_p['p99']:.2f} ms "
-        f"(pgqueuer/ours {ratio(theirs_p['p99'], ours_p['p99'])})"
+        f"(pgqueuer/ours {common.ratio(theirs_p['p99'], ours_p['p99'])})"
     )
-    print(f"  {GOALS}\n  machine: {machine_note()}")
+    print(f"  {GOALS}\n  machine: {common.machine_note()}")
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--jobs", type=int, default=5000, help="jobs to offer")
-    parser.add_argument("--rate", type=float, default=500.0, help="jobs offered per second")
-    parser.add_argument("--slots", type=int, default=10, help="our MAX_CONCURRENT_JOBS")
-    parser.add_argument("--pgqueuer-batch", type=int, default=10, help="pgqueuer's batch_size")
-    args = parser.parse_args()
+    args = common.options(
+        __doc__,
+        jobs=(5000, "jobs to offer"),
+        rate=(500.0, "jobs offered per second"),
+        slots=10,
+        pgqueuer_batch=(10, "pgqueuer's batch_size"),
+    )
     asyncio.run(run(args.jobs, args.rate, args.slots, args.pgqueuer_batch))
 
 

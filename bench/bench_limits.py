@@ -8,7 +8,6 @@ hit each alike.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import statistics
 import sys
@@ -22,7 +21,7 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
 
 from bench import contenders
 from bench.bench_drain import check_all_completed, fill_ours, measure
-from bench.common import SQL, fresh_database, machine_note, print_table, ratio, server
+from bench.common import SQL, fresh_database, machine_note, options, print_table, ratio, server
 from worker.db import limits
 from worker.db.jobs import NewJob, enqueue_many
 
@@ -103,13 +102,7 @@ async def run(count: int, slots: int, ack_batch: int, processes: int, rounds: in
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--jobs", type=int, default=100_000, help="jobs to pre-fill per run")
-    parser.add_argument("--slots", type=int, default=1000, help="MAX_CONCURRENT_JOBS")
-    parser.add_argument("--ack-batch", type=int, default=500, help="JOBQUEUE_ACK_BATCH_SIZE")
-    parser.add_argument("--processes", type=int, default=2, help="worker processes")
-    parser.add_argument("--rounds", type=int, default=3, help="runs of every variant")
-    args = parser.parse_args()
+    args = options(__doc__, "jobs slots ack_batch processes rounds")
     asyncio.run(run(args.jobs, args.slots, args.ack_batch, args.processes, args.rounds))
 
 

@@ -8,7 +8,6 @@ schedulers enqueued; exact means one job for every tick, none doubled, none miss
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import signal
 import sys
@@ -22,7 +21,7 @@ import asyncpg
 if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import fresh_database, machine_note, print_table, server
+from bench.common import fresh_database, machine_note, options, print_table, server
 from tests.fixtures.processes import log_tail, stop_process
 from tests.integration.queue_support import start_worker_process
 from tests.integration.tick_support import TICK_FIELD, count_ticks
@@ -95,10 +94,7 @@ def _ticks(timing: Timing, first: datetime, last: datetime) -> list[datetime]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--minutes", type=float, default=3.0, help="how long the workers run")
-    parser.add_argument("--processes", type=int, default=3, help="worker processes")
-    args = parser.parse_args()
+    args = options(__doc__, minutes=(3.0, "how long the workers run"), processes=3)
     sys.exit(0 if asyncio.run(run(args.minutes, args.processes)) else 1)
 
 

@@ -14,7 +14,6 @@ samples 10% of its traces writes them: the worker follows its parent's decision.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import secrets
 import subprocess
@@ -29,7 +28,7 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
 
 import asyncpg
 
-from bench import contenders
+from bench import common, contenders
 from bench.bench_drain import Result, check_all_completed, measure
 from bench.common import REPO, SQL, fresh_database, machine_note, print_table, ratio, server
 
@@ -57,17 +56,10 @@ def discard_spans(service_name: str) -> None:
     trace.set_tracer_provider(provider)
 
 
-def worker_child(
-    index: int,
-    ready: Any,
-    go: Any,
-    stop: Any,
-    dsn: str,
-    slots: int,
-    ack_batch: int,
-    code_root: str | None,
-    traced: bool,
-) -> None:
+def worker_child(*args: Any) -> None:
+    """Runs contenders.ours with worker/ from code_root (None: this tree), traced or not; `args`
+    are ours's (index, ready, go, stop, dsn, slots, ack_batch), then code_root and traced."""
+    *ours_args, code_root, traced = args
     if code_root:
         # this fresh interpreter imported worker/ of this tree with bench.common: forget it,
         # so that every worker module comes from the older tree
@@ -82,7 +74,7 @@ def worker_child(
         extra = {"otel": True, "otel_configure": DISCARD}
         # before the clock starts: the SDK's import is not the hot path's cost
         tracing.setup(TracingSettings(**extra), "jobqueue-worker")
-    contenders.ours(index, ready, go, stop, dsn, slots, ack_batch, extra)
+    contenders.ours(*ours_args, extra)
 
 
 def random_traceparent(sampled: bool) -> str:
@@ -173,21 +165,16 @@ def report(results: list[tuple[str, Result]], count: int, slots: int, before: st
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--jobs", type=int, default=20_000, help="jobs to pre-fill per run")
-    parser.add_argument("--rounds", type=int, default=3, help="runs of each variant")
-    parser.add_argument("--slots", type=int, default=1000, help="MAX_CONCURRENT_JOBS")
-    parser.add_argument("--ack-batch", type=int, default=500, help="JOBQUEUE_ACK_BATCH_SIZE")
-    parser.add_argument(
-        "--before",
-        default="935c783",
-        help="the commit whose worker/ is the 'before' variant: main just before tracing "
-        "(default: the main that tracing was last merged with)",
+    before = (
+        "the commit whose worker/ is the 'before' variant: main just before tracing "
+        "(default: the main that tracing was last merged with)"
     )
-    parser.add_argument(
-        "--only",
-        default=",".join(VARIANTS),
-        help=f"comma-separated variants to run, of: {', '.join(VARIANTS)}",
+    parser = common.option_parser(
+        __doc__,
+        "rounds slots ack_batch",
+        jobs=20_000,
+        before=("935c783", before),
+        only=(",".join(VARIANTS), f"comma-separated variants to run, of: {', '.join(VARIANTS)}"),
     )
     args = parser.parse_args()
     only = [name.strip() for name in args.only.split(",")]

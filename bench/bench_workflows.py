@@ -15,7 +15,6 @@
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import random
 import statistics
@@ -36,6 +35,7 @@ from bench.common import (
     fresh_database,
     join_children,
     machine_note,
+    options,
     print_table,
     ratio,
     server,
@@ -252,12 +252,13 @@ async def run(count: int, slots: int, rounds: int, ack_rounds: int) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--jobs", type=int, default=10_000, help="N, the fan-out and fan-in width")
-    parser.add_argument("--slots", type=int, default=200, help="the worker's MAX_CONCURRENT_JOBS")
-    parser.add_argument("--rounds", type=int, default=3, help="drain rounds (medians count)")
-    parser.add_argument("--ack-rounds", type=int, default=200, help="ack batches per statement")
-    args = parser.parse_args()
+    args = options(
+        __doc__,
+        jobs=(10_000, "N, the fan-out and fan-in width"),
+        slots=200,
+        rounds=(3, "drain rounds (medians count)"),
+        ack_rounds=(200, "ack batches per statement"),
+    )
     asyncio.run(run(args.jobs, args.slots, args.rounds, args.ack_rounds))
 
 

@@ -1,8 +1,9 @@
-"""What both benchmarks share: a throwaway server, fresh databases, child processes that start
-together, and the printed report."""
+"""What the benchmarks share: their command line, a throwaway server, fresh databases, child
+processes that start together, and the printed report."""
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import multiprocessing as mp
@@ -24,6 +25,38 @@ from worker.db.sql_files import parse_named_statements  # noqa: E402
 
 SQL = parse_named_statements((Path(__file__).parent / "sql" / "anchors.sql").read_text())
 SPAWN = mp.get_context("spawn")
+
+# The options most drain benchmarks take: name -> (default, help).
+SHARED_OPTIONS: dict[str, tuple[Any, str]] = {
+    "jobs": (100_000, "jobs to pre-fill per run"),
+    "rounds": (3, "rounds of each variant, alternating"),
+    "processes": (2, "worker processes"),
+    "slots": (1000, "our MAX_CONCURRENT_JOBS"),
+    "ack_batch": (500, "our JOBQUEUE_ACK_BATCH_SIZE"),
+}
+
+
+def option_parser(doc: str, shared: str = "", **own: Any) -> argparse.ArgumentParser:
+    """A benchmark's command line, described by the first line of its docstring. `shared` names
+    options of SHARED_OPTIONS (space-separated) taken as they are; each keyword is an option
+    (`ack_batch` is `--ack-batch`) given as (default, help), or as a bare default for one of
+    SHARED_OPTIONS with its help. The default's type is the option's; False makes a flag."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    specs = {name: SHARED_OPTIONS[name] for name in shared.split()}
+    for name, spec in own.items():
+        specs[name] = spec if isinstance(spec, tuple) else (spec, SHARED_OPTIONS[name][1])
+    for name, (default, help_text) in specs.items():
+        flag = "--" + name.replace("_", "-")
+        if default is False:
+            parser.add_argument(flag, action="store_true", help=help_text)
+        else:
+            parser.add_argument(flag, type=type(default), default=default, help=help_text)
+    return parser
+
+
+def options(doc: str, shared: str = "", **own: Any) -> argparse.Namespace:
+    """The parsed command line of option_parser(doc, shared, **own)."""
+    return option_parser(doc, shared, **own).parse_args()
 
 
 @contextlib.contextmanager

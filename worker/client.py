@@ -48,21 +48,9 @@ async def enqueue(
 ) -> int:
     """Enqueue one job on the caller's connection; returns its id (the existing job's id for a
     repeated idempotency_key). With depends_on, it waits blocked until those jobs complete."""
-    return await clients.enqueue(
-        conn,
-        job_type=job_type,
-        payload=payload,
-        queue_name=queue_name,
-        priority=priority,
-        run_at=run_at,
-        delay_seconds=delay_seconds,
-        max_tries=max_tries,
-        idempotency_key=idempotency_key,
-        timeout_seconds=timeout_seconds,
-        depends_on=list(depends_on) if depends_on else None,
-        run_on_failure=run_on_failure,
-        concurrency_key=concurrency_key,
-    )
+    # the parameters are jobqueue_enqueue()'s, by name
+    fields = {name: value for name, value in locals().items() if name != "conn"}
+    return await clients.enqueue(conn, fields)
 
 
 class Client:

@@ -14,15 +14,13 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from kubernetes import client as kube_client
-from kubernetes import config as kube_config
 
 from tests.chart.chart_support import CHART, Helm, enforce_restricted
 from tests.e2e import e2e_support as e2e
 from tests.e2e import kwok_stack
 from tests.fixtures.node import RealNode
-from tests.fixtures.pod_watch import Pod, PodWatch, core_api
-from tests.kind.kind_stack import KindStack, worker_exit_problems
+from tests.fixtures.pod_watch import Pod
+from tests.kind.kind_stack import KindStack, settled, watching_workers, worker_exit_problems
 
 IMAGE_REPOSITORY, IMAGE_TAG = "job-queue-e2e", "containers"  # tools/build-node-images.sh
 API_SERVICE = f"{e2e.RELEASE}-job-queue-api"
@@ -128,7 +126,6 @@ async def node_stack(
     values_file = tmp_path / "values.yaml"
     values_file.write_text(yaml.safe_dump(chart_values(scenario, database)))
     helm = Helm(helm_bin)
-    watch: PodWatch | None = None
     api: e2e.QueueApi | None = None
     try:
         started = time.monotonic()
@@ -143,20 +140,11 @@ async def node_stack(
         service = cluster.get_json("service", API_SERVICE, "-n", namespace)
         token = e2e.secret_value(cluster, namespace, e2e.API_TOKEN_SECRET, "token")
         api = e2e.QueueApi(f"http://{service['spec']['clusterIP']}:8001", token)
-        deployment = cluster.get_json("deployment", e2e.WORKER_DEPLOYMENT, "-n", namespace)
-        watch = PodWatch(core_api(cluster.kubeconfig), namespace, e2e.selector_of(deployment))
-        watch.start()
-        apps = kube_client.AppsV1Api(kube_config.new_client_from_config(str(cluster.kubeconfig)))
-        stack = NodeStack(cluster, namespace, dsn, scenario, api, apps, watch, node, helm)
-        await e2e.eventually(api.ready, what="the API to answer through its Service",
-                             context=stack.logs)  # fmt: skip
-        await e2e.eventually(
-            stack.at_zero, what="the worker pool to be at zero", context=stack.logs
-        )
-        yield stack
+        with watching_workers(cluster, namespace) as (watch, apps):
+            stack = NodeStack(cluster, namespace, dsn, scenario, api, apps, watch, node, helm)
+            await settled(stack, "the API to answer through its Service")
+            yield stack
     finally:
         if api is not None:
             await api.close()
-        if watch is not None:
-            watch.stop()
         cluster.kubectl("delete", "namespace", namespace, "--wait=false", check=False)

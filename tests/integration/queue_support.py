@@ -14,6 +14,7 @@ from typing import Any
 import asyncpg
 
 from tests.fixtures.processes import start_logged
+from worker.db import claims
 from worker.handlers.base import HandlerRegistry
 from worker.runtime.main import WorkerProcess
 from worker.settings import Settings
@@ -73,6 +74,22 @@ async def eventually(
         await asyncio.sleep(0.05)
 
 
+async def complete_claimed(
+    conn: Any, worker: Any, jobs: list[claims.ClaimedJob], result: str = "{}"
+) -> int:
+    """Completes claimed jobs as the worker that claimed them, each with the JSON `result`."""
+    ids, attempts = [j.id for j in jobs], [j.attempts for j in jobs]
+    return await claims.complete_jobs(conn, worker, ids, attempts, [result] * len(jobs))
+
+
+async def fail_claimed(conn: Any, worker: Any, jobs: list[claims.ClaimedJob], error: str) -> int:
+    """Fails claimed jobs for good (no retry) as the worker that claimed them."""
+    ids, attempts = [j.id for j in jobs], [j.attempts for j in jobs]
+    return await claims.fail_jobs(
+        conn, worker, ids, attempts, [error] * len(jobs), [None] * len(jobs)
+    )
+
+
 async def all_finished(conn: Any, within: float = 120) -> None:
     """Wait until no job is pending or running."""
 
@@ -85,9 +102,19 @@ async def all_finished(conn: Any, within: float = 120) -> None:
 
 
 async def fetchval(dsn: str, sql: str, *args: Any) -> Any:
+    """The first value of `sql`'s first row, on a connection of its own (jsonb as text)."""
     conn = await asyncpg.connect(dsn)
     try:
         return await conn.fetchval(sql, *args)
+    finally:
+        await conn.close()
+
+
+async def fetch(dsn: str, sql: str, *args: Any) -> list[asyncpg.Record]:
+    """`sql`'s rows, on a connection of its own (jsonb as text)."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        return await conn.fetch(sql, *args)
     finally:
         await conn.close()
 

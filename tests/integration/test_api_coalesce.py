@@ -4,14 +4,12 @@ concurrent requests, and one bad job fails only its own request."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 
 import asyncpg
-import pytest
 
 from tests.integration.api_support import JOBS, SEED_JOB, api_client, api_settings
 from worker.api.coalesce import EnqueueCoalescer
-from worker.db.connection import create_pool
 from worker.db.errors import is_transient
 from worker.db.jobs import Job, NewJob, enqueue_many
 
@@ -34,15 +32,6 @@ async def test_concurrent_posts_with_one_key_make_one_job(pg_dsn: str) -> None:
         responses = await asyncio.gather(*(client.post(JOBS, json=body) for _ in range(20)))
     assert sorted(r.status_code for r in responses) == [200] * 19 + [201]
     assert len({r.json()["id"] for r in responses}) == 1
-
-
-@pytest.fixture
-async def pool(pg_dsn: str) -> AsyncIterator[asyncpg.Pool]:
-    created = await create_pool(pg_dsn, min_size=1, max_size=2)
-    try:
-        yield created
-    finally:
-        await created.close()
 
 
 async def test_a_bad_job_fails_only_its_own_request(pool: asyncpg.Pool) -> None:

@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from tests.integration.api_support import JOBS, api_client, api_settings
+from tests.integration.queue_support import complete_claimed, fail_claimed
 from worker.db import claims, inspect
 from worker.db.jobs import NewJob, enqueue_many
 
@@ -29,17 +30,8 @@ async def run_some(
     """Claims complete + fail + the rest as this worker; completes and fails some of them."""
     claimed = await claims.claim_jobs(conn, [queue], 100, worker, 30.0)
     done, failed = claimed[:complete], claimed[complete : complete + fail]
-    await claims.complete_jobs(
-        conn, worker, [j.id for j in done], [j.attempts for j in done], ["{}"] * len(done)
-    )
-    await claims.fail_jobs(
-        conn,
-        worker,
-        [j.id for j in failed],
-        [j.attempts for j in failed],
-        ["boom"] * len(failed),
-        [None] * len(failed),
-    )
+    await complete_claimed(conn, worker, done)
+    await fail_claimed(conn, worker, failed, "boom")
     return claimed[complete + fail :]
 
 

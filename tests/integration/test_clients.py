@@ -18,7 +18,7 @@ import pytest
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from tests.fixtures.doc_examples import example
-from tests.integration.queue_support import eventually, running_worker
+from tests.integration.queue_support import eventually, fetch, running_worker
 from worker.client import Client, enqueue
 from worker.db.clients import driver_of
 from worker.handlers.base import HandlerRegistry, JobContext
@@ -94,11 +94,7 @@ class Rollback(Exception):
 
 
 async def _jobs(dsn: str) -> list[asyncpg.Record]:
-    conn = await asyncpg.connect(dsn)
-    try:
-        return await conn.fetch("SELECT id, status::text AS status, payload FROM jobs")
-    finally:
-        await conn.close()
+    return await fetch(dsn, "SELECT id, status::text AS status, payload FROM jobs")
 
 
 @pytest.mark.parametrize("driver", DRIVERS)

@@ -80,7 +80,7 @@ async def test_bulk_retry_by_filter(pg_dsn: str) -> None:
         assert (await client.get(f"{JOBS}/{other}")).json()["status"] == "failed"
 
 
-async def test_queue_paused_and_resumed(pg_dsn: str) -> None:
+async def test_queue_paused_and_resumed(pg_dsn: str, conn: asyncpg.Connection) -> None:
     async with api_client(api_settings(pg_dsn)) as client:
         await client.post(JOBS, json={**SEED_JOB, "queue_name": "mail"})
         done = await confirmed_post(client, CONSOLE, f"{CONSOLE}/queues/mail/pause")
@@ -90,11 +90,7 @@ async def test_queue_paused_and_resumed(pg_dsn: str) -> None:
         done = await confirmed_post(client, CONSOLE, f"{CONSOLE}/queues/mail/resume")
         rows = (await client.get(f"{CONSOLE}/overview/queues")).text
         assert 'badge active">active' in rows
-    conn = await asyncpg.connect(pg_dsn)
-    try:
-        assert await conn.fetchval("SELECT paused FROM queues WHERE name = 'mail'") is False
-    finally:
-        await conn.close()
+    assert await conn.fetchval("SELECT paused FROM queues WHERE name = 'mail'") is False
 
 
 async def test_a_queue_with_no_job_is_paused_by_name(pg_dsn: str) -> None:
@@ -196,23 +192,21 @@ async def test_token_is_asked_once_and_kept_in_a_strict_cookie(pg_dsn: str) -> N
         assert (await client.get(f"{CONSOLE}/jobs")).status_code == 303
 
 
-async def test_schedules_and_workers_pages_show_their_rows(pg_dsn: str) -> None:
+async def test_schedules_and_workers_pages_show_their_rows(
+    pg_dsn: str, conn: asyncpg.Connection
+) -> None:
     job_id = await failed_job(pg_dsn, queue="reports")
-    conn = await asyncpg.connect(pg_dsn)
-    try:
-        await conn.execute(
-            "INSERT INTO schedules (name, every_seconds, job, next_run_at, last_run_at,"
-            " last_job_id) VALUES ('digest', 900, '{\"job_type\": \"emails\"}',"
-            " now() + interval '5 minutes', now() - interval '10 minutes', $1)",
-            job_id,
-        )
-        await conn.execute(
-            "INSERT INTO workers (id, name, queues, concurrency, lease_expires_at)"
-            " VALUES (gen_random_uuid(), 'worker-a', ARRAY['reports'], 4,"
-            " now() + interval '1 minute')"
-        )
-    finally:
-        await conn.close()
+    await conn.execute(
+        "INSERT INTO schedules (name, every_seconds, job, next_run_at, last_run_at,"
+        " last_job_id) VALUES ('digest', 900, '{\"job_type\": \"emails\"}',"
+        " now() + interval '5 minutes', now() - interval '10 minutes', $1)",
+        job_id,
+    )
+    await conn.execute(
+        "INSERT INTO workers (id, name, queues, concurrency, lease_expires_at)"
+        " VALUES (gen_random_uuid(), 'worker-a', ARRAY['reports'], 4,"
+        " now() + interval '1 minute')"
+    )
     async with api_client(api_settings(pg_dsn)) as client:
         schedules = (await client.get(f"{CONSOLE}/schedules")).text
         workers = (await client.get(f"{CONSOLE}/workers/rows")).text
@@ -221,14 +215,10 @@ async def test_schedules_and_workers_pages_show_their_rows(pg_dsn: str) -> None:
     assert "worker-a" in workers and "0/4" in workers
 
 
-async def test_a_job_page_links_its_dependencies(pg_dsn: str) -> None:
-    conn = await asyncpg.connect(pg_dsn)
-    try:
-        first, _ = await enqueue(conn, NewJob("noop", delay_seconds=3600))
-        second, _ = await enqueue(conn, NewJob("noop", delay_seconds=3600))
-        child = await enqueue_job(conn, NewJob("noop"), depends_on=[first.id, second.id])
-    finally:
-        await conn.close()
+async def test_a_job_page_links_its_dependencies(pg_dsn: str, conn: asyncpg.Connection) -> None:
+    first, _ = await enqueue(conn, NewJob("noop", delay_seconds=3600))
+    second, _ = await enqueue(conn, NewJob("noop", delay_seconds=3600))
+    child = await enqueue_job(conn, NewJob("noop"), depends_on=[first.id, second.id])
     async with api_client(api_settings(pg_dsn)) as client:
         page = await client.get(f"{CONSOLE}/jobs/{child}")
         assert page.status_code == 200, page.text

@@ -6,12 +6,12 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+import asyncpg
 import pytest
 
 from tests.integration.api_support import api_client, api_settings
 from tests.integration.limits_support import add_jobs
 from worker.db import claims
-from worker.db.connection import connect
 
 QUEUES = "/api/v1/queue/queues"
 
@@ -51,27 +51,25 @@ async def test_patch_sets_changes_and_clears_limits(pg_dsn: str) -> None:
         )
 
 
-async def test_the_answer_counts_running_and_blocked_jobs(pg_dsn: str) -> None:
-    conn = await connect(pg_dsn)
-    try:
-        await add_jobs(conn, "default", ["a"] * 4 + ["b"] * 2)
-        async with api_client(api_settings(pg_dsn)) as client:
-            await client.patch(f"{QUEUES}/default", json={"key_concurrency_limit": 1})
-            worker = uuid.uuid4()
-            await claims.register_worker(conn, worker, "w", ["default"], 4, 0, 30)
-            assert len(await claims.claim_jobs(conn, ["default"], 10, worker, 30)) == 2
-            body = (await client.patch(f"{QUEUES}/default", json={})).json()
-            assert (body["running"], body["blocked"]) == (2, {"count": 4, "kind": "exact"})
-            body = (await client.patch(f"{QUEUES}/default", json={"concurrency_limit": 2})).json()
-            assert body["blocked"]["count"] == 4
-            body = (
-                await client.patch(
-                    f"{QUEUES}/default", json={"rate_limit": {"jobs": 2, "per_seconds": 3600}}
-                )
-            ).json()
-            assert body["recent_starts"] == 0  # starts under no rate limit are not recorded
-    finally:
-        await conn.close()
+async def test_the_answer_counts_running_and_blocked_jobs(
+    pg_dsn: str, conn: asyncpg.Connection
+) -> None:
+    await add_jobs(conn, "default", ["a"] * 4 + ["b"] * 2)
+    async with api_client(api_settings(pg_dsn)) as client:
+        await client.patch(f"{QUEUES}/default", json={"key_concurrency_limit": 1})
+        worker = uuid.uuid4()
+        await claims.register_worker(conn, worker, "w", ["default"], 4, 0, 30)
+        assert len(await claims.claim_jobs(conn, ["default"], 10, worker, 30)) == 2
+        body = (await client.patch(f"{QUEUES}/default", json={})).json()
+        assert (body["running"], body["blocked"]) == (2, {"count": 4, "kind": "exact"})
+        body = (await client.patch(f"{QUEUES}/default", json={"concurrency_limit": 2})).json()
+        assert body["blocked"]["count"] == 4
+        body = (
+            await client.patch(
+                f"{QUEUES}/default", json={"rate_limit": {"jobs": 2, "per_seconds": 3600}}
+            )
+        ).json()
+        assert body["recent_starts"] == 0  # starts under no rate limit are not recorded
 
 
 @pytest.mark.parametrize(
@@ -125,24 +123,21 @@ async def test_patch_needs_the_token_when_one_is_set(pg_dsn: str) -> None:
 
 async def test_jobs_enqueued_with_a_concurrency_key_are_held_by_the_key_limit(
     pg_dsn: str,
+    conn: asyncpg.Connection,
 ) -> None:
-    conn = await connect(pg_dsn)
-    try:
-        async with api_client(api_settings(pg_dsn, allow_unknown_job_types=True)) as client:
-            await client.patch(f"{QUEUES}/default", json={"key_concurrency_limit": 1})
-            for key in ["tenant-a", "tenant-a", "tenant-b", None]:
-                job = {"job_type": "t", "payload": {}, "concurrency_key": key}
-                answer = await client.post("/api/v1/queue/jobs", json=job)
-                assert answer.status_code in (200, 201), answer.text
-            answer = await client.post(
-                "/api/v1/queue/jobs", json={"job_type": "t", "concurrency_key": ""}
-            )
-            assert answer.status_code == 422
-            assert answer.json()["detail"][0]["loc"] == ["body", "concurrency_key"]
-        keys = await conn.fetch("SELECT concurrency_key FROM jobs ORDER BY id")
-        assert [r["concurrency_key"] for r in keys] == ["tenant-a", "tenant-a", "tenant-b", None]
-        worker = uuid.uuid4()
-        await claims.register_worker(conn, worker, "w", ["default"], 4, 0, 30)
-        assert len(await claims.claim_jobs(conn, ["default"], 10, worker, 30)) == 3
-    finally:
-        await conn.close()
+    async with api_client(api_settings(pg_dsn, allow_unknown_job_types=True)) as client:
+        await client.patch(f"{QUEUES}/default", json={"key_concurrency_limit": 1})
+        for key in ["tenant-a", "tenant-a", "tenant-b", None]:
+            job = {"job_type": "t", "payload": {}, "concurrency_key": key}
+            answer = await client.post("/api/v1/queue/jobs", json=job)
+            assert answer.status_code in (200, 201), answer.text
+        answer = await client.post(
+            "/api/v1/queue/jobs", json={"job_type": "t", "concurrency_key": ""}
+        )
+        assert answer.status_code == 422
+        assert answer.json()["detail"][0]["loc"] == ["body", "concurrency_key"]
+    keys = await conn.fetch("SELECT concurrency_key FROM jobs ORDER BY id")
+    assert [r["concurrency_key"] for r in keys] == ["tenant-a", "tenant-a", "tenant-b", None]
+    worker = uuid.uuid4()
+    await claims.register_worker(conn, worker, "w", ["default"], 4, 0, 30)
+    assert len(await claims.claim_jobs(conn, ["default"], 10, worker, 30)) == 3

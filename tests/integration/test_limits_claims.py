@@ -6,32 +6,15 @@ from __future__ import annotations
 import asyncio
 import itertools
 import random
-from collections.abc import AsyncIterator
 from typing import Any
 
 import asyncpg
-import pytest
 
 from tests.integration.limits_support import add_jobs, new_worker, running_counts, set_limits
-from tests.integration.queue_support import eventually, running_worker
+from tests.integration.queue_support import complete_claimed, eventually, running_worker
 from worker.db import claims
 from worker.db.connection import connect
 from worker.handlers.base import HandlerRegistry, JobContext
-
-
-@pytest.fixture
-async def conn(pg_dsn: str) -> AsyncIterator[asyncpg.Connection]:
-    connection = await connect(pg_dsn)
-    try:
-        yield connection
-    finally:
-        await connection.close()
-
-
-async def _complete(conn: asyncpg.Connection, worker: object, jobs: list[claims.ClaimedJob]) -> int:
-    return await claims.complete_jobs(
-        conn, worker, [j.id for j in jobs], [j.attempts for j in jobs], ["null"] * len(jobs)
-    )
 
 
 async def test_a_queue_limit_caps_its_running_jobs_across_claims(
@@ -43,7 +26,7 @@ async def test_a_queue_limit_caps_its_running_jobs_across_claims(
     first = await claims.claim_jobs(conn, ["default"], 10, worker, 30)
     assert len(first) == 3
     assert await claims.claim_jobs(conn, ["default"], 10, worker, 30) == []
-    await _complete(conn, worker, first[:2])
+    await complete_claimed(conn, worker, first[:2], "null")
     second = await claims.claim_jobs(conn, ["default"], 10, worker, 30)
     assert len(second) == 2
     assert [j.id for j in first + second] == sorted(j.id for j in first + second)  # claim order
@@ -57,7 +40,7 @@ async def test_a_lowered_limit_admits_nothing_until_running_jobs_fall_below_it(
     running = await claims.claim_jobs(conn, ["default"], 4, worker, 30)
     await set_limits(conn, "default", concurrency=2)
     assert await claims.claim_jobs(conn, ["default"], 4, worker, 30) == []
-    await _complete(conn, worker, running[:3])
+    await complete_claimed(conn, worker, running[:3], "null")
     assert len(await claims.claim_jobs(conn, ["default"], 4, worker, 30)) == 1
 
 
@@ -209,7 +192,7 @@ async def test_racing_claimers_never_exceed_the_limits(pg_dsn: str) -> None:
                 ):
                     done.set()
                 await asyncio.sleep(rng.random() / 200)
-                finished += await _complete(c, worker, batch)
+                finished += await complete_claimed(c, worker, batch, "null")
             return finished
 
         async def sampler() -> None:

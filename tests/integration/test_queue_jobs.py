@@ -66,15 +66,11 @@ async def test_enqueue_stores_every_field(pg_dsn: str) -> None:
         await pool.close()
 
 
-async def test_delay_sets_run_at_later(pg_dsn: str) -> None:
-    conn = await connect(pg_dsn)
-    try:
-        (now_job, _), (later, _) = await enqueue_many(
-            conn, [NewJob("noop"), NewJob("noop", delay_seconds=600)]
-        )
-        assert timedelta(seconds=599) < later.run_at - now_job.run_at < timedelta(seconds=601)
-    finally:
-        await conn.close()
+async def test_delay_sets_run_at_later(conn: asyncpg.Connection) -> None:
+    (now_job, _), (later, _) = await enqueue_many(
+        conn, [NewJob("noop"), NewJob("noop", delay_seconds=600)]
+    )
+    assert timedelta(seconds=599) < later.run_at - now_job.run_at < timedelta(seconds=601)
 
 
 @pytest.mark.parametrize("codec", [True, False], ids=["project codecs", "plain asyncpg"])
@@ -133,60 +129,52 @@ async def test_each_column_lands_whether_sent_per_job_once_or_not_at_all(
         await conn.close()
 
 
-async def test_batch_keeps_order_and_idempotency(pg_dsn: str) -> None:
-    conn = await connect(pg_dsn)
-    try:
-        ((first, created),) = await enqueue_many(conn, [NewJob("t", {"n": 0}, idempotency_key="a")])
-        assert created
-        batch = [
-            NewJob("t", {"n": i}, idempotency_key=key)
-            for i, key in enumerate(["x", "a", None, "y", "x", None], start=1)
-        ]
-        result = await enqueue_many(conn, batch)
-        assert [created for _, created in result] == [True, False, True, True, False, True]
-        assert [job.payload["n"] for job, _ in result] == [1, 0, 3, 4, 1, 6]
-        assert result[1][0].id == first.id and result[4][0].id == result[0][0].id
-        assert await conn.fetchval("SELECT count(*) FROM jobs") == 5
-        assert await enqueue_many(conn, []) == []
-    finally:
-        await conn.close()
+async def test_batch_keeps_order_and_idempotency(conn: asyncpg.Connection) -> None:
+    ((first, created),) = await enqueue_many(conn, [NewJob("t", {"n": 0}, idempotency_key="a")])
+    assert created
+    batch = [
+        NewJob("t", {"n": i}, idempotency_key=key)
+        for i, key in enumerate(["x", "a", None, "y", "x", None], start=1)
+    ]
+    result = await enqueue_many(conn, batch)
+    assert [created for _, created in result] == [True, False, True, True, False, True]
+    assert [job.payload["n"] for job, _ in result] == [1, 0, 3, 4, 1, 6]
+    assert result[1][0].id == first.id and result[4][0].id == result[0][0].id
+    assert await conn.fetchval("SELECT count(*) FROM jobs") == 5
+    assert await enqueue_many(conn, []) == []
 
 
-async def test_brief_batch_keeps_order_and_idempotency(pg_dsn: str) -> None:
-    conn = await connect(pg_dsn)
-    try:
-        ((old, _),) = await enqueue_many(conn, [NewJob("t", idempotency_key="old", queue_name="q")])
-        batch = [
-            NewJob("t", {"n": i}, idempotency_key=key, queue_name=queue)
-            for i, (key, queue) in enumerate(
-                [("x", "a"), ("old", "q"), (None, "b"), ("x", "a"), (None, "a"), ("y", "b")]
-            )
-        ]
-        result = await enqueue_many_brief(conn, batch)
-        assert all(type(item) is Enqueued for item, _ in result)
-        assert [created for _, created in result] == [True, False, True, False, True, True]
-        ids = [item.id for item, _ in result]
-        assert ids[1] == old.id and ids[3] == ids[0]
-        assert ids[0] < ids[2] < ids[4] < ids[5]  # inserted in input order
-        for (item, _), new in zip(result, batch, strict=True):
-            job = await get_job(conn, item.id)
-            assert job is not None
-            assert (item.queue_name, item.status) == (job.queue_name, job.status)
-            assert (job.queue_name, job.status) == (new.queue_name, "pending")
-            assert job.idempotency_key == new.idempotency_key
-        assert await conn.fetchval("SELECT count(*) FROM jobs") == 5
-        # again: every key now exists before the statement runs
-        keyed = [new for new in batch if new.idempotency_key is not None]
-        again = await enqueue_many_brief(conn, keyed)
-        assert [(item.id, created) for item, created in again] == [
-            (ids[0], False),
-            (ids[1], False),
-            (ids[0], False),
-            (ids[5], False),
-        ]
-        assert await enqueue_many_brief(conn, []) == []
-    finally:
-        await conn.close()
+async def test_brief_batch_keeps_order_and_idempotency(conn: asyncpg.Connection) -> None:
+    ((old, _),) = await enqueue_many(conn, [NewJob("t", idempotency_key="old", queue_name="q")])
+    batch = [
+        NewJob("t", {"n": i}, idempotency_key=key, queue_name=queue)
+        for i, (key, queue) in enumerate(
+            [("x", "a"), ("old", "q"), (None, "b"), ("x", "a"), (None, "a"), ("y", "b")]
+        )
+    ]
+    result = await enqueue_many_brief(conn, batch)
+    assert all(type(item) is Enqueued for item, _ in result)
+    assert [created for _, created in result] == [True, False, True, False, True, True]
+    ids = [item.id for item, _ in result]
+    assert ids[1] == old.id and ids[3] == ids[0]
+    assert ids[0] < ids[2] < ids[4] < ids[5]  # inserted in input order
+    for (item, _), new in zip(result, batch, strict=True):
+        job = await get_job(conn, item.id)
+        assert job is not None
+        assert (item.queue_name, item.status) == (job.queue_name, job.status)
+        assert (job.queue_name, job.status) == (new.queue_name, "pending")
+        assert job.idempotency_key == new.idempotency_key
+    assert await conn.fetchval("SELECT count(*) FROM jobs") == 5
+    # again: every key now exists before the statement runs
+    keyed = [new for new in batch if new.idempotency_key is not None]
+    again = await enqueue_many_brief(conn, keyed)
+    assert [(item.id, created) for item, created in again] == [
+        (ids[0], False),
+        (ids[1], False),
+        (ids[0], False),
+        (ids[5], False),
+    ]
+    assert await enqueue_many_brief(conn, []) == []
 
 
 async def test_concurrent_duplicate_keys_make_one_job_brief(pg_dsn: str) -> None:
@@ -312,29 +300,25 @@ async def test_cancel(pg_dsn: str) -> None:
         await listener.close()
 
 
-async def test_retry_gives_a_failed_job_another_try(pg_dsn: str) -> None:
-    conn = await connect(pg_dsn)
-    try:
-        job, _ = await enqueue(conn, NewJob("t", max_tries=1))
-        claimed = await _claimed(conn, job)
-        worker = (await get_job(conn, job.id)).worker_id
-        await claims.fail_jobs(conn, worker, [job.id], [claimed.attempts], ["boom"], [None])
-        failed = await get_job(conn, job.id)
-        assert (failed.status, failed.attempts, failed.last_error) == ("failed", 1, "boom")
+async def test_retry_gives_a_failed_job_another_try(conn: asyncpg.Connection) -> None:
+    job, _ = await enqueue(conn, NewJob("t", max_tries=1))
+    claimed = await _claimed(conn, job)
+    worker = (await get_job(conn, job.id)).worker_id
+    await claims.fail_jobs(conn, worker, [job.id], [claimed.attempts], ["boom"], [None])
+    failed = await get_job(conn, job.id)
+    assert (failed.status, failed.attempts, failed.last_error) == ("failed", 1, "boom")
 
-        retried = await retry_job(conn, job.id)
-        assert (retried.status, retried.worker_id, retried.finished_at) == ("pending", None, None)
-        assert retried.max_tries > retried.attempts
-        assert retried.last_error == "boom"  # kept for the record
+    retried = await retry_job(conn, job.id)
+    assert (retried.status, retried.worker_id, retried.finished_at) == ("pending", None, None)
+    assert retried.max_tries > retried.attempts
+    assert retried.last_error == "boom"  # kept for the record
 
-        with pytest.raises(JobStateConflict) as conflict:
-            await retry_job(conn, job.id)
-        assert conflict.value.status == "pending"
-        with pytest.raises(JobNotFound):
-            await retry_job(conn, 10**9)
+    with pytest.raises(JobStateConflict) as conflict:
+        await retry_job(conn, job.id)
+    assert conflict.value.status == "pending"
+    with pytest.raises(JobNotFound):
+        await retry_job(conn, 10**9)
 
-        cancelled, _ = await enqueue(conn, NewJob("t"))
-        await cancel_job(conn, cancelled.id)
-        assert (await retry_job(conn, cancelled.id)).status == "pending"
-    finally:
-        await conn.close()
+    cancelled, _ = await enqueue(conn, NewJob("t"))
+    await cancel_job(conn, cancelled.id)
+    assert (await retry_job(conn, cancelled.id)).status == "pending"

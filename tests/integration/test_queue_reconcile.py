@@ -10,6 +10,8 @@ from collections import Counter
 from typing import Any
 from urllib.parse import urlsplit
 
+import asyncpg
+
 from tests.fixtures.faultproxy import FaultProxy
 from tests.integration.queue_support import eventually, running_worker
 from worker.db import sql_files
@@ -18,36 +20,34 @@ from worker.db.jobs import NewJob, enqueue, enqueue_many
 from worker.handlers.base import HandlerRegistry, JobContext
 
 
-async def test_a_running_row_the_worker_does_not_hold_comes_back(pg_dsn: str) -> None:
+async def test_a_running_row_the_worker_does_not_hold_comes_back(
+    pg_dsn: str, conn: asyncpg.Connection
+) -> None:
     reg = HandlerRegistry()
-    conn = await connect(pg_dsn)
-    try:
-        async with running_worker(pg_dsn, reg, lease_seconds=3.0, heartbeat_seconds=0.5) as w:
-            # What a lost claim reply leaves behind: a row claimed under this live worker's id
-            # that its runtime never received (on a queue it does not serve, so that nothing
-            # claims it again and the test sees the row come back as it was).
-            job_id = (await enqueue(conn, NewJob("echo", {}, queue_name="elsewhere")))[0].id
-            await conn.execute(
-                "UPDATE jobs SET status = 'running', attempts = attempts + 1, worker_id = $2,"
-                " started_at = now(), lease_expires_at = now() + interval '3 seconds'"
-                " WHERE id = $1",
-                job_id,
-                w.id,
+    async with running_worker(pg_dsn, reg, lease_seconds=3.0, heartbeat_seconds=0.5) as w:
+        # What a lost claim reply leaves behind: a row claimed under this live worker's id
+        # that its runtime never received (on a queue it does not serve, so that nothing
+        # claims it again and the test sees the row come back as it was).
+        job_id = (await enqueue(conn, NewJob("echo", {}, queue_name="elsewhere")))[0].id
+        await conn.execute(
+            "UPDATE jobs SET status = 'running', attempts = attempts + 1, worker_id = $2,"
+            " started_at = now(), lease_expires_at = now() + interval '3 seconds'"
+            " WHERE id = $1",
+            job_id,
+            w.id,
+        )
+
+        async def back() -> bool:
+            row = await conn.fetchrow(
+                "SELECT status::text, attempts FROM jobs WHERE id = $1", job_id
             )
+            assert row is not None
+            return bool(row["status"] == "pending")
 
-            async def back() -> bool:
-                row = await conn.fetchrow(
-                    "SELECT status::text, attempts FROM jobs WHERE id = $1", job_id
-                )
-                assert row is not None
-                return bool(row["status"] == "pending")
-
-            await eventually(back, what="the row the worker does not hold to come back")
-            # it never started, so no try was used up
-            assert await conn.fetchval("SELECT attempts FROM jobs WHERE id = $1", job_id) == 0
-            assert await conn.fetchval("SELECT worker_id FROM jobs WHERE id = $1", job_id) is None
-    finally:
-        await conn.close()
+        await eventually(back, what="the row the worker does not hold to come back")
+        # it never started, so no try was used up
+        assert await conn.fetchval("SELECT attempts FROM jobs WHERE id = $1", job_id) == 0
+        assert await conn.fetchval("SELECT worker_id FROM jobs WHERE id = $1", job_id) is None
 
 
 async def test_lost_claim_replies_lose_no_job_and_run_none_twice(pg_dsn: str) -> None:

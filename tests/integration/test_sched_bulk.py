@@ -76,25 +76,23 @@ async def test_a_small_time_budget_returns_early_and_after_id_goes_on(pg_dsn: st
         await conn.close()
 
 
-async def test_retry_leaves_a_job_whose_unique_key_is_held(pg_dsn: str) -> None:
-    conn = await connect(pg_dsn)
-    try:
-        await enqueue_many(conn, [NewJob("noop", unique_key="k"), NewJob("noop", unique_key="k2")])
-        await conn.execute("UPDATE jobs SET status = 'failed'")
-        await enqueue_many(conn, [NewJob("noop", unique_key="k")])  # holds "k" now
-        await conn.execute(  # and a second failed holder of "k2" in the same batch
-            "INSERT INTO jobs (job_type, status, unique_key) VALUES ('noop', 'failed', 'k2')"
-        )
-        async with api_client(api_settings(pg_dsn)) as client:
-            answer = await client.post(f"{JOBS}/retry", json={"status": "failed"})
-            assert answer.status_code == 200, answer.text
-            assert answer.json()["matched"] == 1  # the first "k2" only
-        active = await conn.fetch(
-            "SELECT unique_key, count(*) FROM jobs WHERE status = 'pending' GROUP BY 1 ORDER BY 1"
-        )
-        assert [(r[0], r[1]) for r in active] == [("k", 1), ("k2", 1)]
-    finally:
-        await conn.close()
+async def test_retry_leaves_a_job_whose_unique_key_is_held(
+    pg_dsn: str, conn: asyncpg.Connection
+) -> None:
+    await enqueue_many(conn, [NewJob("noop", unique_key="k"), NewJob("noop", unique_key="k2")])
+    await conn.execute("UPDATE jobs SET status = 'failed'")
+    await enqueue_many(conn, [NewJob("noop", unique_key="k")])  # holds "k" now
+    await conn.execute(  # and a second failed holder of "k2" in the same batch
+        "INSERT INTO jobs (job_type, status, unique_key) VALUES ('noop', 'failed', 'k2')"
+    )
+    async with api_client(api_settings(pg_dsn)) as client:
+        answer = await client.post(f"{JOBS}/retry", json={"status": "failed"})
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["matched"] == 1  # the first "k2" only
+    active = await conn.fetch(
+        "SELECT unique_key, count(*) FROM jobs WHERE status = 'pending' GROUP BY 1 ORDER BY 1"
+    )
+    assert [(r[0], r[1]) for r in active] == [("k", 1), ("k2", 1)]
 
 
 async def test_refusals_name_the_field(pg_dsn: str) -> None:
@@ -112,17 +110,14 @@ async def test_refusals_name_the_field(pg_dsn: str) -> None:
 
 async def test_bulk_cancel_cancels_blocked_dependents_as_a_single_cancel_does(
     pg_dsn: str,
+    conn: asyncpg.Connection,
 ) -> None:
-    conn = await connect(pg_dsn)
-    try:
-        root, _ = await enqueue(conn, NewJob("noop", queue_name="roots", delay_seconds=3600))
-        child = await enqueue_job(conn, NewJob("noop", queue_name="children"), depends_on=[root.id])
-        async with api_client(api_settings(pg_dsn)) as client:
-            answer = await client.post(f"{JOBS}/cancel", json={"queue_name": "roots"})
-            assert answer.status_code == 200, answer.text
-            assert answer.json()["matched"] == 1
-        row = await conn.fetchrow("SELECT status::text, last_error FROM jobs WHERE id = $1", child)
-        assert row is not None and row["status"] == "cancelled"
-        assert str(root.id) in (row["last_error"] or "")
-    finally:
-        await conn.close()
+    root, _ = await enqueue(conn, NewJob("noop", queue_name="roots", delay_seconds=3600))
+    child = await enqueue_job(conn, NewJob("noop", queue_name="children"), depends_on=[root.id])
+    async with api_client(api_settings(pg_dsn)) as client:
+        answer = await client.post(f"{JOBS}/cancel", json={"queue_name": "roots"})
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["matched"] == 1
+    row = await conn.fetchrow("SELECT status::text, last_error FROM jobs WHERE id = $1", child)
+    assert row is not None and row["status"] == "cancelled"
+    assert str(root.id) in (row["last_error"] or "")

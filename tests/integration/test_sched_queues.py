@@ -9,10 +9,11 @@ import uuid
 from collections import Counter
 from typing import Any
 
+import asyncpg
+
 from tests.integration.api_support import JOBS, api_client, api_settings
 from tests.integration.queue_support import eventually, running_worker
 from worker.db import claims, queues
-from worker.db.connection import connect
 from worker.db.jobs import NewJob, enqueue, enqueue_many, get_job
 from worker.handlers import Snooze
 from worker.handlers.base import HandlerRegistry, JobContext
@@ -20,20 +21,18 @@ from worker.handlers.base import HandlerRegistry, JobContext
 QUEUES = "/api/v1/queue/queues"
 
 
-async def test_claims_skip_a_paused_queue_and_take_it_again_once_resumed(pg_dsn: str) -> None:
-    conn = await connect(pg_dsn)
-    try:
-        await enqueue_many(conn, [NewJob("noop", queue_name=q) for q in ("a", "b", "a", "b")])
-        await queues.set_paused(conn, "a", True)
-        me = uuid.uuid4()
-        got = await claims.claim_jobs(conn, ["a", "b"], 10, me, 30)
-        assert sorted(j.queue_name for j in got) == ["b", "b"]
-        assert await claims.claim_jobs(conn, ["a"], 10, me, 30) == []
-        await queues.set_paused(conn, "a", False)
-        again = await claims.claim_jobs(conn, ["a", "b"], 10, me, 30)
-        assert sorted(j.queue_name for j in again) == ["a", "a"]
-    finally:
-        await conn.close()
+async def test_claims_skip_a_paused_queue_and_take_it_again_once_resumed(
+    conn: asyncpg.Connection,
+) -> None:
+    await enqueue_many(conn, [NewJob("noop", queue_name=q) for q in ("a", "b", "a", "b")])
+    await queues.set_paused(conn, "a", True)
+    me = uuid.uuid4()
+    got = await claims.claim_jobs(conn, ["a", "b"], 10, me, 30)
+    assert sorted(j.queue_name for j in got) == ["b", "b"]
+    assert await claims.claim_jobs(conn, ["a"], 10, me, 30) == []
+    await queues.set_paused(conn, "a", False)
+    again = await claims.claim_jobs(conn, ["a", "b"], 10, me, 30)
+    assert sorted(j.queue_name for j in again) == ["a", "a"]
 
 
 async def test_api_pause_resume_and_the_queue_list(pg_dsn: str) -> None:
@@ -66,6 +65,7 @@ async def test_api_pause_resume_and_the_queue_list(pg_dsn: str) -> None:
 
 async def test_a_paused_worker_queue_lets_running_jobs_finish_and_claims_no_more(
     pg_dsn: str,
+    conn: asyncpg.Connection,
 ) -> None:
     registry = HandlerRegistry()
     started = asyncio.Event()
@@ -77,35 +77,32 @@ async def test_a_paused_worker_queue_lets_running_jobs_finish_and_claims_no_more
         await release.wait()
         return {"held": True}
 
-    conn = await connect(pg_dsn)
-    try:
-        async with running_worker(pg_dsn, registry, max_concurrent_jobs=1) as _worker:
-            first, _ = await enqueue(conn, NewJob("hold"))
-            await asyncio.wait_for(started.wait(), 30)
-            await queues.set_paused(conn, "default", True)
-            second, _ = await enqueue(conn, NewJob("hold"))
-            release.set()
+    async with running_worker(pg_dsn, registry, max_concurrent_jobs=1) as _worker:
+        first, _ = await enqueue(conn, NewJob("hold"))
+        await asyncio.wait_for(started.wait(), 30)
+        await queues.set_paused(conn, "default", True)
+        second, _ = await enqueue(conn, NewJob("hold"))
+        release.set()
 
-            async def first_done() -> bool:
-                job = await get_job(conn, first.id)
-                return job is not None and job.status == "completed"
+        async def first_done() -> bool:
+            job = await get_job(conn, first.id)
+            return job is not None and job.status == "completed"
 
-            await eventually(first_done, what="the running job to finish")
-            await asyncio.sleep(1.0)  # several poll intervals: the worker must not take it
-            assert (await get_job(conn, second.id)).status == "pending"  # type: ignore[union-attr]
-            await queues.set_paused(conn, "default", False)
+        await eventually(first_done, what="the running job to finish")
+        await asyncio.sleep(1.0)  # several poll intervals: the worker must not take it
+        assert (await get_job(conn, second.id)).status == "pending"  # type: ignore[union-attr]
+        await queues.set_paused(conn, "default", False)
 
-            async def second_done() -> bool:
-                job = await get_job(conn, second.id)
-                return job is not None and job.status == "completed"
+        async def second_done() -> bool:
+            job = await get_job(conn, second.id)
+            return job is not None and job.status == "completed"
 
-            await eventually(second_done, what="the job to run once resumed")
-    finally:
-        await conn.close()
+        await eventually(second_done, what="the job to run once resumed")
 
 
 async def test_snooze_returns_the_job_later_without_using_a_try_up_to_the_cap(
     pg_dsn: str,
+    conn: asyncpg.Connection,
 ) -> None:
     registry = HandlerRegistry()
     snoozed: Counter[int] = Counter()
@@ -119,23 +116,19 @@ async def test_snooze_returns_the_job_later_without_using_a_try_up_to_the_cap(
             return Snooze(0.05)  # returning it works as raising it does
         return {"attempt": ctx.attempt}
 
-    conn = await connect(pg_dsn)
-    try:
-        async with running_worker(pg_dsn, registry, max_snoozes=3):
-            twice, _ = await enqueue(conn, NewJob("snoozy", {"times": 2}, max_tries=1))
-            forever, _ = await enqueue(conn, NewJob("snoozy", {"times": "always"}, max_tries=5))
+    async with running_worker(pg_dsn, registry, max_snoozes=3):
+        twice, _ = await enqueue(conn, NewJob("snoozy", {"times": 2}, max_tries=1))
+        forever, _ = await enqueue(conn, NewJob("snoozy", {"times": "always"}, max_tries=5))
 
-            async def finished(job_id: int) -> Any:
-                job = await get_job(conn, job_id)
-                return job if job and job.status in ("completed", "failed") else None
+        async def finished(job_id: int) -> Any:
+            job = await get_job(conn, job_id)
+            return job if job and job.status in ("completed", "failed") else None
 
-            done = await eventually(lambda: finished(twice.id), what="the snoozing job")
-            assert done.status == "completed" and done.attempts == 1
-            assert await conn.fetchval("SELECT snoozes FROM jobs WHERE id = $1", twice.id) == 2
-            capped = await eventually(lambda: finished(forever.id), what="the capped job")
-            assert capped.status == "failed"
-            assert "JOBQUEUE_MAX_SNOOZES" in (capped.last_error or "")
-            assert capped.attempts == 1  # snoozes used no try; the cap failed it for good
-            assert await conn.fetchval("SELECT snoozes FROM jobs WHERE id = $1", forever.id) == 3
-    finally:
-        await conn.close()
+        done = await eventually(lambda: finished(twice.id), what="the snoozing job")
+        assert done.status == "completed" and done.attempts == 1
+        assert await conn.fetchval("SELECT snoozes FROM jobs WHERE id = $1", twice.id) == 2
+        capped = await eventually(lambda: finished(forever.id), what="the capped job")
+        assert capped.status == "failed"
+        assert "JOBQUEUE_MAX_SNOOZES" in (capped.last_error or "")
+        assert capped.attempts == 1  # snoozes used no try; the cap failed it for good
+        assert await conn.fetchval("SELECT snoozes FROM jobs WHERE id = $1", forever.id) == 3

@@ -5,7 +5,6 @@ an outage) and `@registry.periodic` schedules written by a worker."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -13,23 +12,13 @@ import asyncpg
 import pytest
 
 from tests.integration.api_support import api_client, api_settings
-from tests.integration.queue_support import worker_settings
+from tests.integration.queue_support import fetch, worker_settings
 from worker.db import schedules
-from worker.db.connection import create_pool
 from worker.handlers.base import HandlerRegistry, JobContext
 from worker.runtime.scheduler import Scheduler
 
 SCHEDULES = "/api/v1/queue/schedules"
 NOOP_EVERY_MINUTE = {"name": "m", "cron": "* * * * *", "job": {"job_type": "noop"}}
-
-
-@pytest.fixture
-async def pool(pg_dsn: str) -> AsyncIterator[asyncpg.Pool]:
-    p = await create_pool(pg_dsn, min_size=1, max_size=2)
-    try:
-        yield p
-    finally:
-        await p.close()
 
 
 def _scheduler(pool: asyncpg.Pool, dsn: str, registry: HandlerRegistry | None = None) -> Scheduler:
@@ -108,11 +97,7 @@ async def _set_next_run(dsn: str, name: str, when: datetime) -> None:
 
 
 async def _jobs(dsn: str) -> list[asyncpg.Record]:
-    conn = await asyncpg.connect(dsn)
-    try:
-        return await conn.fetch("SELECT * FROM jobs ORDER BY id")
-    finally:
-        await conn.close()
+    return await fetch(dsn, "SELECT * FROM jobs ORDER BY id")
 
 
 async def test_due_ticks_enqueue_one_job_each_with_the_tick_time(

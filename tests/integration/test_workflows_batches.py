@@ -77,16 +77,12 @@ async def test_the_callback_carries_the_batch_and_its_counts(pg_dsn: str) -> Non
         await conn.close()
 
 
-async def test_a_retry_with_tries_left_is_not_terminal(pg_dsn: str) -> None:
-    conn = await asyncpg.connect(pg_dsn)
-    try:
-        _, (only,) = await _batch(conn, 1)
-        owners = await _claim_all(conn, 1)
-        worker, attempts = owners[only]
-        await claims.fail_jobs(conn, worker, [only], [attempts], ["again"], [0.0])
-        assert await _callbacks(conn) == []
-    finally:
-        await conn.close()
+async def test_a_retry_with_tries_left_is_not_terminal(conn: asyncpg.Connection) -> None:
+    _, (only,) = await _batch(conn, 1)
+    owners = await _claim_all(conn, 1)
+    worker, attempts = owners[only]
+    await claims.fail_jobs(conn, worker, [only], [attempts], ["again"], [0.0])
+    assert await _callbacks(conn) == []
 
 
 async def _finish_in_parallel(dsn: str, owners: dict[int, tuple[uuid.UUID, int]]) -> None:

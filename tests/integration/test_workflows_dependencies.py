@@ -65,93 +65,78 @@ async def test_a_dependent_waits_blocked_then_runs_after(pg_dsn: str) -> None:
 
 async def test_a_failure_cancels_dependents_recursively_unless_run_on_failure(
     pg_dsn: str,
+    conn: asyncpg.Connection,
 ) -> None:
-    conn = await asyncpg.connect(pg_dsn)
-    try:
-        root, _ = await enqueue(conn, NewJob("boom", max_tries=1))
-        child = await enqueue_job(conn, NewJob("echo"), depends_on=[root.id])
-        grandchild = await enqueue_job(conn, NewJob("echo"), depends_on=[child])
-        cleanup = await enqueue_job(conn, NewJob("echo"), depends_on=[root.id], run_on_failure=True)
-        async with running_worker(pg_dsn, _registry()):
-            ids = [root.id, child, grandchild, cleanup]
-            await eventually(lambda: _all_terminal(conn, ids), what="cascade")
-        assert await _status(conn, root.id) == "failed"
-        assert await _status(conn, cleanup) == "completed"
-        child_job = await get_job(conn, child)
-        grandchild_job = await get_job(conn, grandchild)
-        assert child_job is not None and grandchild_job is not None
-        assert child_job.status == "cancelled"
-        assert child_job.last_error == f"cancelled: its dependency job {root.id} failed"
-        assert grandchild_job.status == "cancelled"
-        assert grandchild_job.last_error == f"cancelled: its dependency job {child} cancelled"
-        assert child_job.started_at is None and grandchild_job.finished_at is not None
-    finally:
-        await conn.close()
+    root, _ = await enqueue(conn, NewJob("boom", max_tries=1))
+    child = await enqueue_job(conn, NewJob("echo"), depends_on=[root.id])
+    grandchild = await enqueue_job(conn, NewJob("echo"), depends_on=[child])
+    cleanup = await enqueue_job(conn, NewJob("echo"), depends_on=[root.id], run_on_failure=True)
+    async with running_worker(pg_dsn, _registry()):
+        ids = [root.id, child, grandchild, cleanup]
+        await eventually(lambda: _all_terminal(conn, ids), what="cascade")
+    assert await _status(conn, root.id) == "failed"
+    assert await _status(conn, cleanup) == "completed"
+    child_job = await get_job(conn, child)
+    grandchild_job = await get_job(conn, grandchild)
+    assert child_job is not None and grandchild_job is not None
+    assert child_job.status == "cancelled"
+    assert child_job.last_error == f"cancelled: its dependency job {root.id} failed"
+    assert grandchild_job.status == "cancelled"
+    assert grandchild_job.last_error == f"cancelled: its dependency job {child} cancelled"
+    assert child_job.started_at is None and grandchild_job.finished_at is not None
 
 
-async def test_cancelling_a_job_cancels_its_blocked_dependents(pg_dsn: str) -> None:
-    conn = await asyncpg.connect(pg_dsn)
-    try:
-        root, _ = await enqueue(conn, NewJob("echo", delay_seconds=3600))
-        child = await enqueue_job(conn, NewJob("echo"), depends_on=[root.id])
-        await cancel_job(conn, root.id)
-        assert await _status(conn, child) == "cancelled"
-        # a blocked job can be cancelled itself
-        other = await enqueue_job(conn, NewJob("echo"), depends_on=[child])
-        assert await _status(conn, other) == "cancelled"  # its dependency was cancelled already
-        root2, _ = await enqueue(conn, NewJob("echo", delay_seconds=3600))
-        blocked = await enqueue_job(conn, NewJob("echo"), depends_on=[root2.id])
-        assert (await cancel_job(conn, blocked)).status == "cancelled"
-    finally:
-        await conn.close()
+async def test_cancelling_a_job_cancels_its_blocked_dependents(conn: asyncpg.Connection) -> None:
+    root, _ = await enqueue(conn, NewJob("echo", delay_seconds=3600))
+    child = await enqueue_job(conn, NewJob("echo"), depends_on=[root.id])
+    await cancel_job(conn, root.id)
+    assert await _status(conn, child) == "cancelled"
+    # a blocked job can be cancelled itself
+    other = await enqueue_job(conn, NewJob("echo"), depends_on=[child])
+    assert await _status(conn, other) == "cancelled"  # its dependency was cancelled already
+    root2, _ = await enqueue(conn, NewJob("echo", delay_seconds=3600))
+    blocked = await enqueue_job(conn, NewJob("echo"), depends_on=[root2.id])
+    assert (await cancel_job(conn, blocked)).status == "cancelled"
 
 
-async def test_dependencies_already_finished_count_at_enqueue(pg_dsn: str) -> None:
-    conn = await asyncpg.connect(pg_dsn)
-    try:
-        done, _ = await enqueue(conn, NewJob("echo"))
-        failed, _ = await enqueue(conn, NewJob("echo"))
-        await conn.execute("UPDATE jobs SET status = 'completed' WHERE id = $1", done.id)
-        await conn.execute("UPDATE jobs SET status = 'failed' WHERE id = $1", failed.id)
-        assert await _status(conn, await enqueue_job(conn, NewJob("echo"), [done.id])) == "pending"
-        cancelled = await enqueue_job(conn, NewJob("echo"), [done.id, failed.id])
-        job = await get_job(conn, cancelled)
-        assert job is not None and job.status == "cancelled"
-        assert job.last_error == f"cancelled: its dependency job {failed.id} failed"
-        runs = await enqueue_job(conn, NewJob("echo"), [failed.id], run_on_failure=True)
-        assert await _status(conn, runs) == "pending"
-    finally:
-        await conn.close()
+async def test_dependencies_already_finished_count_at_enqueue(conn: asyncpg.Connection) -> None:
+    done, _ = await enqueue(conn, NewJob("echo"))
+    failed, _ = await enqueue(conn, NewJob("echo"))
+    await conn.execute("UPDATE jobs SET status = 'completed' WHERE id = $1", done.id)
+    await conn.execute("UPDATE jobs SET status = 'failed' WHERE id = $1", failed.id)
+    assert await _status(conn, await enqueue_job(conn, NewJob("echo"), [done.id])) == "pending"
+    cancelled = await enqueue_job(conn, NewJob("echo"), [done.id, failed.id])
+    job = await get_job(conn, cancelled)
+    assert job is not None and job.status == "cancelled"
+    assert job.last_error == f"cancelled: its dependency job {failed.id} failed"
+    runs = await enqueue_job(conn, NewJob("echo"), [failed.id], run_on_failure=True)
+    assert await _status(conn, runs) == "pending"
 
 
-async def test_a_missing_dependency_is_refused_and_nothing_is_written(pg_dsn: str) -> None:
-    conn = await asyncpg.connect(pg_dsn)
-    try:
-        real, _ = await enqueue(conn, NewJob("echo"))
-        with pytest.raises(MissingDependency) as caught:
-            await enqueue_job(conn, NewJob("echo"), depends_on=[real.id, 999_999])
-        assert caught.value.id == 999_999
-        assert await conn.fetchval("SELECT count(*) FROM jobs") == 1
-    finally:
-        await conn.close()
+async def test_a_missing_dependency_is_refused_and_nothing_is_written(
+    conn: asyncpg.Connection,
+) -> None:
+    real, _ = await enqueue(conn, NewJob("echo"))
+    with pytest.raises(MissingDependency) as caught:
+        await enqueue_job(conn, NewJob("echo"), depends_on=[real.id, 999_999])
+    assert caught.value.id == 999_999
+    assert await conn.fetchval("SELECT count(*) FROM jobs") == 1
 
 
-async def test_fan_in_unblocks_once_the_last_of_many_completes(pg_dsn: str) -> None:
-    conn = await asyncpg.connect(pg_dsn)
-    try:
-        async with conn.transaction():
-            items = [WorkflowItem(NewJob("echo")) for _ in range(200)]
-            items.append(WorkflowItem(NewJob("echo"), depends_on_items=list(range(200))))
-            batch = await enqueue_batch(conn, items)
-        last = batch.jobs[-1][0]
-        assert batch.jobs[-1][1] == "blocked"
-        async with running_worker(pg_dsn, _registry(), max_concurrent_jobs=8):
-            await eventually(lambda: _all_terminal(conn, [last]), what="fan-in")
-        assert await _status(conn, last) == "completed"
-        latest = await conn.fetchval("SELECT max(finished_at) FROM jobs WHERE id <> $1", last)
-        assert await conn.fetchval("SELECT started_at FROM jobs WHERE id = $1", last) >= latest
-    finally:
-        await conn.close()
+async def test_fan_in_unblocks_once_the_last_of_many_completes(
+    pg_dsn: str, conn: asyncpg.Connection
+) -> None:
+    async with conn.transaction():
+        items = [WorkflowItem(NewJob("echo")) for _ in range(200)]
+        items.append(WorkflowItem(NewJob("echo"), depends_on_items=list(range(200))))
+        batch = await enqueue_batch(conn, items)
+    last = batch.jobs[-1][0]
+    assert batch.jobs[-1][1] == "blocked"
+    async with running_worker(pg_dsn, _registry(), max_concurrent_jobs=8):
+        await eventually(lambda: _all_terminal(conn, [last]), what="fan-in")
+    assert await _status(conn, last) == "completed"
+    latest = await conn.fetchval("SELECT max(finished_at) FROM jobs WHERE id <> $1", last)
+    assert await conn.fetchval("SELECT started_at FROM jobs WHERE id = $1", last) >= latest
 
 
 async def test_a_dependency_rescued_to_failed_cancels_its_dependents(pg_dsn: str) -> None:
@@ -228,18 +213,14 @@ async def test_two_workers_finish_a_random_graph_in_order(pg_dsn: str) -> None:
         await conn.close()
 
 
-async def test_pruning_a_finished_dependent_removes_its_edges(pg_dsn: str) -> None:
+async def test_pruning_a_finished_dependent_removes_its_edges(conn: asyncpg.Connection) -> None:
     from worker.db import maintenance
 
-    conn = await asyncpg.connect(pg_dsn)
-    try:
-        root, _ = await enqueue(conn, NewJob("echo"))
-        child = await enqueue_job(conn, NewJob("echo"), depends_on=[root.id])
-        await conn.execute(
-            "UPDATE jobs SET status = 'completed', finished_at = now() - interval '2 hours'"
-        )
-        assert await maintenance.prune_finished_batch(conn, 3600, 10) == 2
-        assert await conn.fetchval("SELECT count(*) FROM job_dependencies") == 0
-        assert await get_job(conn, child) is None
-    finally:
-        await conn.close()
+    root, _ = await enqueue(conn, NewJob("echo"))
+    child = await enqueue_job(conn, NewJob("echo"), depends_on=[root.id])
+    await conn.execute(
+        "UPDATE jobs SET status = 'completed', finished_at = now() - interval '2 hours'"
+    )
+    assert await maintenance.prune_finished_batch(conn, 3600, 10) == 2
+    assert await conn.fetchval("SELECT count(*) FROM job_dependencies") == 0
+    assert await get_job(conn, child) is None

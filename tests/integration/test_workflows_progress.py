@@ -69,7 +69,9 @@ async def test_progress_is_throttled_shown_and_clamped(
         await conn.close()
 
 
-async def test_a_report_that_is_not_a_number_is_dropped_not_fatal(pg_dsn: str) -> None:
+async def test_a_report_that_is_not_a_number_is_dropped_not_fatal(
+    pg_dsn: str, conn: asyncpg.Connection
+) -> None:
     registry = HandlerRegistry()
 
     @registry.register("odd")
@@ -78,16 +80,12 @@ async def test_a_report_that_is_not_a_number_is_dropped_not_fatal(pg_dsn: str) -
         ctx.progress("half", "not a number")  # type: ignore[arg-type]
         return "fine"
 
-    conn = await asyncpg.connect(pg_dsn)
-    try:
-        job, _ = await enqueue(conn, NewJob("odd"))
-        async with running_worker(pg_dsn, registry):
-            await eventually(
-                lambda: conn.fetchval(
-                    "SELECT status::text = 'completed' FROM jobs WHERE id = $1", job.id
-                ),
-                what="completion",
-            )
-        assert await conn.fetchval("SELECT progress FROM jobs WHERE id = $1", job.id) is None
-    finally:
-        await conn.close()
+    job, _ = await enqueue(conn, NewJob("odd"))
+    async with running_worker(pg_dsn, registry):
+        await eventually(
+            lambda: conn.fetchval(
+                "SELECT status::text = 'completed' FROM jobs WHERE id = $1", job.id
+            ),
+            what="completion",
+        )
+    assert await conn.fetchval("SELECT progress FROM jobs WHERE id = $1", job.id) is None

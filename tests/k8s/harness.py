@@ -215,24 +215,29 @@ def annotate(plane: ControlPlane, namespace: str, name: str, **pairs: str) -> No
 
 
 # ---------------------------------------------------------------- jobs
-async def enqueue(dsn: str, queue: str, count: int) -> list[Job]:
+async def with_connection(dsn: str, use: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
+    """`use`'s result on a connection of its own, closed after."""
     conn = await asyncpg.connect(dsn)
     try:
-        pairs = await enqueue_many(conn, [NewJob("noop", queue_name=queue) for _ in range(count)])
+        return await use(conn)
     finally:
         await conn.close()
+
+
+async def enqueue(dsn: str, queue: str, count: int) -> list[Job]:
+    jobs = [NewJob("noop", queue_name=queue) for _ in range(count)]
+    pairs = await with_connection(dsn, lambda conn: enqueue_many(conn, jobs))
     return [job for job, _ in pairs]
 
 
 async def cancel(dsn: str, jobs: Sequence[Job]) -> None:
-    conn = await asyncpg.connect(dsn)
-    try:
+    async def cancel_all(conn: asyncpg.Connection) -> None:
         # one transaction: the controller sees all of them go at once, never a part-way depth
         async with conn.transaction():
             for job in jobs:
                 await cancel_job(conn, job.id)
-    finally:
-        await conn.close()
+
+    await with_connection(dsn, cancel_all)
 
 
 # ---------------------------------------------------------------- waiting

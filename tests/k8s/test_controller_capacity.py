@@ -39,11 +39,7 @@ def _plugin_status(plane: Any, namespace: str) -> subprocess.CompletedProcess[st
 
 
 async def _sql(dsn: str, statement: str, *args: Any) -> list[asyncpg.Record]:
-    conn = await asyncpg.connect(dsn)
-    try:
-        return list(await conn.fetch(statement, *args))
-    finally:
-        await conn.close()
+    return await h.with_connection(dsn, lambda conn: conn.fetch(statement, *args))
 
 
 async def test_a_queue_concurrency_limit_caps_replicas_and_says_so_everywhere(

@@ -3,7 +3,6 @@ and the status annotation and an Event say why (queue-paused); resumed, it scale
 
 from __future__ import annotations
 
-import asyncpg
 import pytest
 
 from controller import annotations as ann
@@ -14,11 +13,7 @@ pytestmark = pytest.mark.k8s
 
 
 async def _set_paused(dsn: str, name: str, paused: bool) -> None:
-    conn = await asyncpg.connect(dsn)
-    try:
-        await queues.set_paused(conn, name, paused)
-    finally:
-        await conn.close()
+    await h.with_connection(dsn, lambda conn: queues.set_paused(conn, name, paused))
 
 
 async def test_a_paused_queue_scales_its_deployment_to_the_minimum_and_says_why(

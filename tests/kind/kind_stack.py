@@ -6,7 +6,7 @@ from __future__ import annotations
 import contextlib
 import json
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -116,6 +116,30 @@ def worker_exit_problems(history: list[tuple[float, str, Pod]]) -> list[str]:
     return sorted(problems)
 
 
+@contextlib.contextmanager
+def watching_workers(
+    cluster: Any, namespace: str
+) -> Iterator[tuple[PodWatch, kube_client.AppsV1Api]]:
+    """A PodWatch on the release's worker pods, started here and stopped on the way out, and an
+    AppsV1Api of the cluster: what a stack reads the pool through."""
+    deployment = cluster.get_json("deployment", e2e.WORKER_DEPLOYMENT, "-n", namespace)
+    watch = PodWatch(core_api(cluster.kubeconfig), namespace, e2e.selector_of(deployment))
+    watch.start()
+    try:
+        yield (
+            watch,
+            kube_client.AppsV1Api(kube_config.new_client_from_config(str(cluster.kubeconfig))),
+        )
+    finally:
+        watch.stop()
+
+
+async def settled(stack: KindStack, api_answers: str) -> None:
+    """Wait for the API to answer (`api_answers` says how it is reached) and the pool at zero."""
+    await e2e.eventually(stack.api.ready, what=api_answers, context=stack.logs)
+    await e2e.eventually(stack.at_zero, what="the worker pool to be at zero", context=stack.logs)
+
+
 @contextlib.asynccontextmanager
 async def kind_stack(
     cluster: KindCluster, tmp_path: Path, scenario: e2e.Scenario
@@ -127,7 +151,6 @@ async def kind_stack(
         "label", "namespace", namespace, "pod-security.kubernetes.io/enforce=restricted"
     )
     forwards: list[PortForward] = []
-    watch: PodWatch | None = None
     api: e2e.QueueApi | None = None
     try:
         values_file = tmp_path / "values.yaml"
@@ -150,21 +173,13 @@ async def kind_stack(
         await e2e.create_runs_table(dsn)
         token = e2e.secret_value(cluster, namespace, e2e.API_TOKEN_SECRET, "token")
         api = e2e.QueueApi(f"http://127.0.0.1:{forwards[0].local_port}", token)
-        deployment = cluster.get_json("deployment", e2e.WORKER_DEPLOYMENT, "-n", namespace)
-        watch = PodWatch(core_api(cluster.kubeconfig), namespace, e2e.selector_of(deployment))
-        watch.start()
-        apps = kube_client.AppsV1Api(kube_config.new_client_from_config(str(cluster.kubeconfig)))
-        stack = KindStack(cluster, namespace, dsn, scenario, api, apps, watch)
-        await e2e.eventually(api.ready, what="the API to be ready", context=stack.logs)
-        await e2e.eventually(
-            stack.at_zero, what="the worker pool to be at zero", context=stack.logs
-        )
-        yield stack
+        with watching_workers(cluster, namespace) as (watch, apps):
+            stack = KindStack(cluster, namespace, dsn, scenario, api, apps, watch)
+            await settled(stack, "the API to be ready")
+            yield stack
     finally:
         if api is not None:
             await api.close()
-        if watch is not None:
-            watch.stop()
         for forward in forwards:
             forward.stop()
         cluster.kubectl("delete", "namespace", namespace, "--wait=false", check=False)

@@ -53,6 +53,14 @@ def test_every_annotation_is_read() -> None:
         (a.SCALE_DOWN_DELAY, "nan"),
         (a.PAUSED, "maybe"),
         (a.QUEUES, " , "),
+        # the capacity annotations (test_policy_capacity.py)
+        (a.TARGET_WAIT_SECONDS, "0"),
+        (a.TARGET_WAIT_SECONDS, "soon"),
+        (a.CONCURRENCY, "0"),
+        (a.CONCURRENCY, "-2"),
+        (a.DB_CONNECTIONS_PER_REPLICA, "0"),
+        (a.DB_CONNECTIONS_PER_REPLICA, "three"),
+        (a.DB_RESERVED_CONNECTIONS, "-1"),
     ],
 )
 def test_an_invalid_value_names_its_annotation(annotation: str, value: str) -> None:

@@ -257,24 +257,6 @@ def test_capacity_annotations_are_read_and_default_per_the_design() -> None:
     assert config.capacity == a.CapacityConfig(8, 4, 0)
 
 
-@pytest.mark.parametrize(
-    ("annotation", "value"),
-    [
-        (a.TARGET_WAIT_SECONDS, "0"),
-        (a.TARGET_WAIT_SECONDS, "soon"),
-        (a.CONCURRENCY, "0"),
-        (a.CONCURRENCY, "-2"),
-        (a.DB_CONNECTIONS_PER_REPLICA, "0"),
-        (a.DB_CONNECTIONS_PER_REPLICA, "three"),
-        (a.DB_RESERVED_CONNECTIONS, "-1"),
-    ],
-)
-def test_bad_capacity_annotations_name_themselves(annotation: str, value: str) -> None:
-    with pytest.raises(a.InvalidAnnotation) as caught:
-        a.parse({annotation: value})
-    assert caught.value.annotation == annotation and annotation in str(caught.value)
-
-
 def _template(*env: dict[str, str]) -> dict[str, object]:
     containers = [{"name": "worker", "env": list(env)}]
     return {"spec": {"template": {"spec": {"containers": containers}}}}

@@ -33,3 +33,14 @@ def test_the_channel_is_filled_in_where_jobs_become_ready() -> None:
 def test_duplicate_names_are_refused() -> None:
     with pytest.raises(ValueError, match="duplicate SQL statement name 'a'"):
         sql_files.parse_named_statements("-- name: a\nSELECT 1;\n-- name: a\nSELECT 2;\n")
+
+
+def test_a_part_is_filled_in_where_later_statements_write_it() -> None:
+    text = (
+        "-- name: PICKED\n-- the part's own comment\nSELECT id\nFROM jobs\n\n"
+        "-- name: a\nWITH p AS (\n    :PICKED\n)\nSELECT id::TEXT FROM p;\n"
+    )
+    statements = sql_files.parse_named_statements(text)
+    assert statements == {
+        "a": "WITH p AS (\n    SELECT id\n    FROM jobs\n)\nSELECT id::TEXT FROM p;"
+    }

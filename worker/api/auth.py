@@ -1,11 +1,11 @@
-"""Bearer-token auth: on when JOBQUEUE_API_TOKEN is set."""
+"""Bearer-token auth: on when JOBQUEUE_API_TOKEN is set; the routers behind it."""
 
 from __future__ import annotations
 
 import hmac
 from typing import Any
 
-from fastapi import HTTPException, Security
+from fastapi import APIRouter, HTTPException, Security
 from fastapi.params import Depends
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
@@ -37,3 +37,22 @@ def token_dependencies(token: str | None) -> list[Depends]:
 
     dependency: Any = Security(check)
     return [dependency]
+
+
+Responses = dict[int | str, dict[str, Any]]
+UNAUTHORIZED: Responses = {401: {"description": "The bearer token is missing or wrong."}}
+FIELD_ERRORS: Responses = {
+    **UNAUTHORIZED,
+    422: {"description": "A field is wrong; `detail[].loc` names it."},
+}
+
+
+def queue_router(token: str | None, tag: str, responses: Responses | None = None) -> APIRouter:
+    """A router for /api/v1/queue/..., behind the bearer token when one is set, its routes
+    documented under `tag` with `responses` besides their own."""
+    return APIRouter(
+        prefix="/api/v1/queue",
+        tags=[tag],
+        dependencies=token_dependencies(token),
+        responses=responses,
+    )

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Path
 from pydantic import BaseModel, Field
 
-from worker.api.auth import token_dependencies
+from worker.api.auth import queue_router
 from worker.api.state import State
 from worker.db.workflows import get_batch
 from worker.settings import ApiSettings
@@ -36,11 +36,7 @@ async def show_batch(batch_id: BatchId, state: State) -> Any:
 
 
 def batches_router(settings: ApiSettings) -> APIRouter:
-    router = APIRouter(
-        prefix="/api/v1/queue",
-        tags=["workflows"],
-        dependencies=token_dependencies(settings.api_token),
-    )
+    router = queue_router(settings.api_token, "workflows")
     router.add_api_route(
         "/batches/{batch_id}",
         show_batch,

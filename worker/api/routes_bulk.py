@@ -9,7 +9,7 @@ from typing import Any, Literal
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from worker.api.auth import token_dependencies
+from worker.api.auth import UNAUTHORIZED, queue_router
 from worker.api.models import JobStatus
 from worker.api.state import State
 from worker.api.validation import InputError, no_nul
@@ -90,14 +90,10 @@ async def _run(action: BulkAction, body: BulkIn, state: State) -> Any:
 
 
 def bulk_router(settings: ApiSettings) -> APIRouter:
-    router = APIRouter(
-        prefix="/api/v1/queue",
-        tags=["jobs"],
-        dependencies=token_dependencies(settings.api_token),
-        responses={
-            401: {"description": "The bearer token is missing or wrong."},
-            422: {"description": "A field is wrong, or no filter without `all`."},
-        },
+    router = queue_router(
+        settings.api_token,
+        "jobs",
+        {**UNAUTHORIZED, 422: {"description": "A field is wrong, or no filter without `all`."}},
     )
 
     @router.post("/jobs/retry", response_model=BulkOut, summary="Retry every matching job")

@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from worker.api.auth import token_dependencies
+from worker.api.auth import UNAUTHORIZED, queue_router
 from worker.api.models import StatsOut, WorkersOut
 from worker.api.state import State
 from worker.db import inspect
@@ -14,12 +14,7 @@ from worker.settings import ApiSettings
 
 
 def inspect_router(settings: ApiSettings) -> APIRouter:
-    router = APIRouter(
-        prefix="/api/v1/queue",
-        tags=["inspect"],
-        dependencies=token_dependencies(settings.api_token),
-        responses={401: {"description": "The bearer token is missing or wrong."}},
-    )
+    router = queue_router(settings.api_token, "inspect", UNAUTHORIZED)
 
     @router.get(
         "/jobs/stats/overview",

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Path, Query, Response
 from fastapi.responses import JSONResponse
 
-from worker.api.auth import token_dependencies
+from worker.api.auth import queue_router
 from worker.api.models import (
     SEED_EXAMPLE_JOB,
     BatchIn,
@@ -166,12 +166,7 @@ NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "No job has t
 
 def jobs_router(settings: ApiSettings) -> APIRouter:
     """The routes, with what depends on settings: the token and the body size limits."""
-    router = APIRouter(
-        prefix="/api/v1/queue",
-        tags=["jobs"],
-        dependencies=token_dependencies(settings.api_token),
-        responses=ERRORS,
-    )
+    router = queue_router(settings.api_token, "jobs", ERRORS)
     router.add_api_route(
         "/jobs",
         create_job,

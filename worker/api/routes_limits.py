@@ -11,7 +11,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path
 from pydantic import BaseModel, ConfigDict, Field
 
-from worker.api.auth import token_dependencies
+from worker.api.auth import UNAUTHORIZED, queue_router
 from worker.api.state import State
 from worker.api.validation import TextParam
 from worker.db import limits
@@ -78,12 +78,7 @@ class QueueLimitsOut(BaseModel):
 
 
 def limits_router(settings: ApiSettings) -> APIRouter:
-    router = APIRouter(
-        prefix="/api/v1/queue",
-        tags=["queues"],
-        dependencies=token_dependencies(settings.api_token),
-        responses={401: {"description": "The bearer token is missing or wrong."}},
-    )
+    router = queue_router(settings.api_token, "queues", UNAUTHORIZED)
 
     @router.patch(
         "/queues/{name}",

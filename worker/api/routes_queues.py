@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path
 
-from worker.api.auth import token_dependencies
+from worker.api.auth import FIELD_ERRORS, queue_router
 from worker.api.models_schedules import QueueStateOut, QueueStatesOut
 from worker.api.state import State
 from worker.db import queues
@@ -25,15 +25,7 @@ async def _state_of(state: State, name: str) -> dict[str, Any]:
 
 
 def queues_router(settings: ApiSettings) -> APIRouter:
-    router = APIRouter(
-        prefix="/api/v1/queue",
-        tags=["queues"],
-        dependencies=token_dependencies(settings.api_token),
-        responses={
-            401: {"description": "The bearer token is missing or wrong."},
-            422: {"description": "A field is wrong; `detail[].loc` names it."},
-        },
-    )
+    router = queue_router(settings.api_token, "queues", FIELD_ERRORS)
 
     @router.get(
         "/queues",

@@ -3,12 +3,13 @@ Workers fire them (worker.runtime.scheduler); see docs/scheduling.md."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, HTTPException, Path, Response
 
-from worker.api.auth import token_dependencies
+from worker.api.auth import FIELD_ERRORS, queue_router
 from worker.api.models import JobIn
 from worker.api.models_schedules import SCHEDULE_EXAMPLE, ScheduleIn, ScheduleOut, SchedulesOut
 from worker.api.state import State
@@ -31,25 +32,10 @@ def _definition(body: ScheduleIn, state: State) -> ScheduleDef:
         timing = Timing(body.cron, body.every_seconds, body.timezone)
     except InvalidSchedule as exc:
         raise InputError(422, ("body", exc.field), exc.problem, "value_error") from None
-    job = body.job
-    state.enqueue.prepare(
-        JobIn(
-            job_type=job.job_type,
-            payload=job.payload,
-            queue_name=job.queue_name,
-            priority=job.priority,
-            max_tries=job.max_tries,
-        ),
-        ("body", "job"),
-    )
-    spec = JobSpec(
-        job_type=job.job_type,
-        payload=job.payload,
-        queue_name=job.queue_name,
-        priority=job.priority,
-        max_tries=job.max_tries,
-        tick_field=job.tick_field,
-    )
+    job = dict(body.job)  # JobSpec's fields: all but tick_field are a POST /jobs body's too
+    tick_field = job.pop("tick_field")
+    state.enqueue.prepare(JobIn(**job), ("body", "job"))
+    spec = JobSpec(**job, tick_field=tick_field)
     return ScheduleDef(name=body.name, timing=timing, job=spec, catch_up=body.catch_up)
 
 
@@ -58,15 +44,7 @@ def _missing(name: str) -> HTTPException:
 
 
 def schedules_router(settings: ApiSettings) -> APIRouter:
-    router = APIRouter(
-        prefix="/api/v1/queue",
-        tags=["schedules"],
-        dependencies=token_dependencies(settings.api_token),
-        responses={
-            401: {"description": "The bearer token is missing or wrong."},
-            422: {"description": "A field is wrong; `detail[].loc` names it."},
-        },
-    )
+    router = queue_router(settings.api_token, "schedules", FIELD_ERRORS)
 
     @router.get("/schedules", response_model=SchedulesOut, summary="Every schedule")
     async def list_all(state: State) -> Any:
@@ -111,28 +89,27 @@ def schedules_router(settings: ApiSettings) -> APIRouter:
             raise _missing(name)
         return Response(status_code=204)
 
-    async def _set_paused(name: str, paused: bool, state: State) -> Any:
-        found = await schedules.set_paused(state.require_pool(), name, paused)
-        if found is None:
-            raise _missing(name)
-        return found
+    def setting_paused(paused: bool) -> Callable[..., Awaitable[Any]]:
+        async def set_paused(name: ScheduleName, state: State) -> Any:
+            found = await schedules.set_paused(state.require_pool(), name, paused)
+            if found is None:
+                raise _missing(name)
+            return found
 
-    @router.post(
-        "/schedules/{name}/pause",
-        response_model=ScheduleOut,
-        summary="Enqueue no more jobs until resumed",
-        responses=NOT_FOUND,
-    )
-    async def pause(name: ScheduleName, state: State) -> Any:
-        return await _set_paused(name, True, state)
+        return set_paused
 
-    @router.post(
-        "/schedules/{name}/resume",
-        response_model=ScheduleOut,
-        summary="Fire again from the next tick (ticks in the pause are not run)",
-        responses=NOT_FOUND,
-    )
-    async def resume(name: ScheduleName, state: State) -> Any:
-        return await _set_paused(name, False, state)
+    for action, paused, summary in (
+        ("pause", True, "Enqueue no more jobs until resumed"),
+        ("resume", False, "Fire again from the next tick (ticks in the pause are not run)"),
+    ):
+        router.add_api_route(
+            f"/schedules/{{name}}/{action}",
+            setting_paused(paused),
+            methods=["POST"],
+            name=action,  # the operation's id, as a function of that name would give
+            response_model=ScheduleOut,
+            summary=summary,
+            responses=NOT_FOUND,
+        )
 
     return router

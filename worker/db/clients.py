@@ -72,23 +72,12 @@ async def fetch_one_value(conn: Any, name: str, params: dict[str, Any]) -> Any:
     return result.scalar_one()
 
 
-async def enqueue(conn: Any, **fields: Any) -> int:
-    """jobqueue_enqueue() with these fields (its parameter names); payload is a dict."""
-    params = {
-        "job_type": None,
-        "queue_name": "default",
-        "priority": 0,
-        "run_at": None,
-        "max_tries": 3,
-        "idempotency_key": None,
-        "timeout_seconds": None,
-        "depends_on": None,
-        "run_on_failure": False,
-        "delay_seconds": None,
-        "concurrency_key": None,
-        **fields,
-    }
-    params["payload"] = _json(fields.get("payload") or {})
-    if params["depends_on"] is not None:
+async def enqueue(conn: Any, fields: dict[str, Any]) -> int:
+    """jobqueue_enqueue() with these fields, every one of its parameters by name (the defaults
+    are worker.client.enqueue's); payload is a dict or None."""
+    params = {**fields, "payload": _json(fields["payload"] or {})}
+    if params["depends_on"]:
         params["depends_on"] = [int(job_id) for job_id in params["depends_on"]]
+    else:  # an empty list is no dependency, as None is
+        params["depends_on"] = None
     return int(await fetch_one_value(conn, "jobs_enqueue", params))

@@ -5,11 +5,12 @@ worker sends a few large statements and an idle one answers at once."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from functools import partial
-from typing import TypeVar
+from typing import Any, TypeVar
 from uuid import UUID
 
 import asyncpg
@@ -25,6 +26,13 @@ log = logging.getLogger(__name__)
 Completion = tuple[int, int, str]  # id, attempts, result as JSON text
 Failure = tuple[int, int, str, float | None]  # id, attempts, error, retry delay (None: final)
 Snoozed = tuple[int, int, float]  # id, attempts, delay
+
+
+def _columns(items: Sequence[tuple[Any, ...]], count: int) -> list[list[Any]]:
+    """The items' fields as one list per field: the arrays a batch statement takes."""
+    return [[item[index] for item in items] for index in range(count)]
+
+
 Item = TypeVar("Item", Completion, Failure, Snoozed)
 
 
@@ -83,23 +91,35 @@ class AckBuffer:
         return self._deadline is not None and time.monotonic() > self._deadline
 
     async def _flush(self) -> None:
-        if self._completed:
-            done = self._completed[: self._batch_size]
-            with tracing.settling(done, "complete"):
-                await self._write(done, self._write_completions, self._write_completions_one_by_one)
-            del self._completed[: len(done)]
-            self._tracker.release([item[0] for item in done])
-        if self._failed:
-            failed = self._failed[: self._batch_size]
-            with tracing.settling(failed, "fail"):
-                await self._write(failed, self._write_failures, self._write_failures_one_by_one)
-            del self._failed[: len(failed)]
-            self._tracker.release([item[0] for item in failed])
-        if self._snoozed:
-            snoozed = self._snoozed[: self._batch_size]
-            await self._write(snoozed, self._write_snoozes, self._write_snoozes_one_by_one)
-            del self._snoozed[: len(snoozed)]
-            self._tracker.release([item[0] for item in snoozed])
+        await self._flush_batch(
+            self._completed,
+            "complete",
+            self._write_completions,
+            self._write_completions_one_by_one,
+        )
+        await self._flush_batch(
+            self._failed, "fail", self._write_failures, self._write_failures_one_by_one
+        )
+        await self._flush_batch(
+            self._snoozed, None, self._write_snoozes, self._write_snoozes_one_by_one
+        )
+
+    async def _flush_batch(
+        self,
+        pending: list[Item],
+        settling: str | None,
+        write: Callable[[list[Item]], Awaitable[int]],
+        fallback: Callable[[list[Item]], Awaitable[None]],
+    ) -> None:
+        """Write the first batch of `pending` and drop it from there; `settling` names the
+        batch's tracing operation (None: not traced)."""
+        if not pending:
+            return
+        batch = pending[: self._batch_size]
+        with tracing.settling(batch, settling) if settling else contextlib.nullcontext():
+            await self._write(batch, write, fallback)
+        del pending[: len(batch)]
+        self._tracker.release([item[0] for item in batch])
 
     async def _write(
         self,
@@ -125,71 +145,59 @@ class AckBuffer:
             self._metrics.stale_acks.inc(len(items) - written)
 
     async def _write_completions(self, items: list[Completion]) -> int:
+        ids, attempts, results = _columns(items, 3)
         async with self._pool.acquire() as conn:
-            return await claims.complete_jobs(
-                conn,
-                self._worker_id,
-                [i[0] for i in items],
-                [i[1] for i in items],
-                [i[2] for i in items],
-            )
+            return await claims.complete_jobs(conn, self._worker_id, ids, attempts, results)
 
     async def _write_failures(self, items: list[Failure]) -> int:
+        ids, attempts, errors, delays = _columns(items, 4)
         async with self._pool.acquire() as conn:
-            return await claims.fail_jobs(
-                conn,
-                self._worker_id,
-                [i[0] for i in items],
-                [i[1] for i in items],
-                [i[2] for i in items],
-                [i[3] for i in items],
-            )
+            return await claims.fail_jobs(conn, self._worker_id, ids, attempts, errors, delays)
 
     async def _write_snoozes(self, items: list[Snoozed]) -> int:
+        ids, attempts, delays = _columns(items, 3)
         async with self._pool.acquire() as conn:
             return await snoozes.snooze_jobs(
-                conn,
-                self._worker_id,
-                [i[0] for i in items],
-                [i[1] for i in items],
-                [i[2] for i in items],
-                self._max_snoozes,
+                conn, self._worker_id, ids, attempts, delays, self._max_snoozes
             )
 
-    async def _write_snoozes_one_by_one(self, items: list[Snoozed]) -> None:
-        for item in items:  # a snooze the database refuses becomes an ordinary failed try
+    async def _one_by_one(
+        self,
+        items: list[Item],
+        write: Callable[[list[Item]], Awaitable[int]],
+        what: str,
+        refused: Callable[[Item, Exception], Awaitable[None]],
+    ) -> None:
+        """Write each item alone, retrying through outages; `refused` deals with one that could
+        not be written (called while its exception is being handled)."""
+        for item in items:
             try:
                 await retry_transient(
-                    partial(self._write_snoozes, [item]),
-                    what="snooze job",
-                    give_up=self._past_deadline,
+                    partial(write, [item]), what=what, give_up=self._past_deadline
                 )
             except Exception as exc:
-                log.warning("job %d: its snooze could not be recorded: %s", item[0], exc)
-                await self._write_failures_one_by_one([(item[0], item[1], str(exc), 0.0)])
+                await refused(item, exc)
+
+    async def _write_snoozes_one_by_one(self, items: list[Snoozed]) -> None:
+        async def refused(item: Snoozed, exc: Exception) -> None:
+            # a snooze the database refuses becomes an ordinary failed try
+            log.warning("job %d: its snooze could not be recorded: %s", item[0], exc)
+            await self._write_failures_one_by_one([(item[0], item[1], str(exc), 0.0)])
+
+        await self._one_by_one(items, self._write_snoozes, "snooze job", refused)
 
     async def _write_completions_one_by_one(self, items: list[Completion]) -> None:
-        for item in items:
-            try:
-                await retry_transient(
-                    partial(self._write_completions, [item]),
-                    what="complete job",
-                    give_up=self._past_deadline,
-                )
-            except Exception as exc:
-                # the result itself is what the database refused: the job cannot succeed
-                log.warning("job %d: result could not be stored: %s", item[0], exc)
-                failure = (item[0], item[1], f"result could not be stored: {exc}", None)
-                await self._write_failures_one_by_one([failure])
+        async def refused(item: Completion, exc: Exception) -> None:
+            # the result itself is what the database refused: the job cannot succeed
+            log.warning("job %d: result could not be stored: %s", item[0], exc)
+            failure = (item[0], item[1], f"result could not be stored: {exc}", None)
+            await self._write_failures_one_by_one([failure])
+
+        await self._one_by_one(items, self._write_completions, "complete job", refused)
 
     async def _write_failures_one_by_one(self, items: list[Failure]) -> None:
-        for item in items:
-            try:
-                await retry_transient(
-                    partial(self._write_failures, [item]),
-                    what="fail job",
-                    give_up=self._past_deadline,
-                )
-            except Exception:
-                log.exception("job %d: its failure could not be recorded", item[0])
-                self._tracker.abandon([item[0]])
+        async def refused(item: Failure, exc: Exception) -> None:
+            log.exception("job %d: its failure could not be recorded", item[0])
+            self._tracker.abandon([item[0]])
+
+        await self._one_by_one(items, self._write_failures, "fail job", refused)

@@ -9,10 +9,9 @@
 -- name: jobs_max_id
 SELECT coalesce(max(id), 0) FROM jobs;
 
--- name: jobs_retry_batch
--- failed or cancelled -> pending now, with a try left, as POST /jobs/{id}/retry. A job whose
--- unique_key is held by an active job stays as it is (as does the second of two in one batch).
-WITH picked AS (
+-- name: PICKED
+-- The batch both statements walk: the filter's jobs of ids after $5 up to $6, at most $7.
+picked AS (
     SELECT id, unique_key
     FROM jobs
     WHERE status = ANY ($1::job_status[])
@@ -22,7 +21,12 @@ WITH picked AS (
       AND id > $5 AND id <= $6
     ORDER BY id
     LIMIT $7
-),
+)
+
+-- name: jobs_retry_batch
+-- failed or cancelled -> pending now, with a try left, as POST /jobs/{id}/retry. A job whose
+-- unique_key is held by an active job stays as it is (as does the second of two in one batch).
+WITH :PICKED,
 retried AS (
     UPDATE jobs AS j
     SET status = 'pending', run_at = now(), started_at = NULL, finished_at = NULL,
@@ -47,17 +51,7 @@ SELECT (SELECT max(id) FROM picked) AS last_id,
 -- name: jobs_cancel_batch
 -- pending, blocked or running -> cancelled, as POST /jobs/{id}/cancel: a running job's worker
 -- is told at once, and its fenced writes change nothing any more.
-WITH picked AS (
-    SELECT id
-    FROM jobs
-    WHERE status = ANY ($1::job_status[])
-      AND ($2::text IS NULL OR queue_name = $2::text)
-      AND ($3::text IS NULL OR job_type = $3::text)
-      AND ($4::timestamptz IS NULL OR created_at < $4::timestamptz)
-      AND id > $5 AND id <= $6
-    ORDER BY id
-    LIMIT $7
-),
+WITH :PICKED,
 cancelled AS (
     UPDATE jobs AS j
     SET status = 'cancelled', finished_at = now(), lease_expires_at = NULL

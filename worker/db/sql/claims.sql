@@ -89,6 +89,22 @@ SELECT id, job_type, payload::text, queue_name, attempts, max_tries, timeout_sec
 FROM everything
 ORDER BY priority DESC, run_at, id;
 
+-- name: FENCED
+-- An acknowledgement's rows: those of $1 still running under this worker ($2) on the attempt
+-- it acknowledges (their fencing token is a key of acks.by_token).
+FROM acks
+WHERE j.id = ANY (ARRAY(SELECT unnest($1::bigint[])))
+  AND j.status::text = 'running' AND j.worker_id = $2
+  AND acks.by_token ? (j.id || ':' || j.attempts)
+
+-- name: FOLLOWED_UP
+-- What an acknowledgement answers: the rows it wrote, and the follow-ups of those that `done`
+-- marks `follow`.
+SELECT count(*) AS written,
+       CASE WHEN bool_or(follow)
+            THEN jobqueue_jobs_finished(array_agg(id) FILTER (WHERE follow)) END AS followed
+FROM done
+
 -- name: complete_jobs
 -- $1 ids, $2 worker id, $3 a JSON object {"<id>:<attempts>": result, ...}.
 -- Jobs with dependents, waiters or a tracked batch are handed to jobqueue_jobs_finished
@@ -98,16 +114,10 @@ done AS (
     UPDATE jobs AS j
     SET status = 'completed', result = acks.by_token -> (j.id || ':' || j.attempts),
         finished_at = now(), lease_expires_at = NULL
-    FROM acks
-    WHERE j.id = ANY (ARRAY(SELECT unnest($1::bigint[])))
-      AND j.status::text = 'running' AND j.worker_id = $2
-      AND acks.by_token ? (j.id || ':' || j.attempts)
+    :FENCED
     RETURNING j.id, (j.has_dependents OR j.has_waiters OR j.batch_id IS NOT NULL) AS follow
 )
-SELECT count(*) AS written,
-       CASE WHEN bool_or(follow)
-            THEN jobqueue_jobs_finished(array_agg(id) FILTER (WHERE follow)) END AS followed
-FROM done;
+:FOLLOWED_UP;
 
 -- name: fail_jobs
 -- $1 ids, $2 worker id, $3 a JSON object {"<id>:<attempts>": [error, retry delay], ...}.
@@ -128,17 +138,18 @@ done AS (
                          THEN j.worker_id END,
         last_error = acks.by_token -> (j.id || ':' || j.attempts) ->> 0,
         lease_expires_at = NULL
-    FROM acks
-    WHERE j.id = ANY (ARRAY(SELECT unnest($1::bigint[])))
-      AND j.status::text = 'running' AND j.worker_id = $2
-      AND acks.by_token ? (j.id || ':' || j.attempts)
+    :FENCED
     RETURNING j.id, j.status::text = 'failed'
                     AND (j.has_dependents OR j.has_waiters OR j.batch_id IS NOT NULL) AS follow
 )
-SELECT count(*) AS written,
-       CASE WHEN bool_or(follow)
-            THEN jobqueue_jobs_finished(array_agg(id) FILTER (WHERE follow)) END AS followed
-FROM done;
+:FOLLOWED_UP;
+
+-- name: RELEASED
+-- What a release answers: the jobs back in pending, and the queues woken for them.
+SELECT count(*) AS released,
+       (SELECT count(pg_notify(:NEW_JOB_CHANNEL, queue_name))
+        FROM (SELECT DISTINCT queue_name FROM released) AS q) AS notified
+FROM released
 
 -- name: release_jobs
 -- Claimed jobs whose handler never started go back without using up a try.
@@ -148,16 +159,10 @@ released AS (
     UPDATE jobs AS j
     SET status = 'pending', attempts = j.attempts - 1, worker_id = NULL, started_at = NULL,
         lease_expires_at = NULL
-    FROM acks
-    WHERE j.id = ANY (ARRAY(SELECT unnest($1::bigint[])))
-      AND j.status::text = 'running' AND j.worker_id = $2
-      AND acks.by_token ? (j.id || ':' || j.attempts)
+    :FENCED
     RETURNING j.queue_name
 )
-SELECT count(*) AS released,
-       (SELECT count(pg_notify(:NEW_JOB_CHANNEL, queue_name))
-        FROM (SELECT DISTINCT queue_name FROM released) AS q) AS notified
-FROM released;
+:RELEASED;
 
 -- name: release_unknown_jobs
 -- Reconcile: jobs running under this worker that its runtime does not hold ($2: every job it
@@ -171,10 +176,7 @@ WITH released AS (
     WHERE j.status = 'running' AND j.worker_id = $1 AND NOT (j.id = ANY ($2::bigint[]))
     RETURNING j.queue_name
 )
-SELECT count(*) AS released,
-       (SELECT count(pg_notify(:NEW_JOB_CHANNEL, queue_name))
-        FROM (SELECT DISTINCT queue_name FROM released) AS q) AS notified
-FROM released;
+:RELEASED;
 
 -- name: still_running
 -- Which of the jobs this worker runs ($2 ids, $3 a JSON object {"<id>:<attempts>": true, ...})

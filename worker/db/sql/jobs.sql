@@ -1,9 +1,9 @@
 -- The write side users see: enqueue, look up, cancel, retry.
 -- Payloads travel as JSON text and are cast here, so callers' own connections need no codec.
 
--- name: insert_jobs
--- Returns the rows this statement inserted (created = true, in input order by id) and the rows
--- that already held one of the idempotency keys before it ran (created = false).
+-- name: INSERT_INPUT
+-- What insert_jobs and insert_jobs_brief share: the input arrays and the insert, up to its
+-- RETURNING list (each statement writes its own, and the parenthesis that closes `inserted`).
 -- The client encodes each element of an array parameter, a good part of a large batch's cost,
 -- so columns travel as arrays only where they must: $2 holds every payload as one JSON array
 -- (its elements are the rows); a column every job shares ($1, $3, $4, $7) is a NULL array and
@@ -32,6 +32,11 @@ inserted AS (
     FROM input
     ORDER BY ord
     ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+
+-- name: insert_jobs
+-- Returns the rows this statement inserted (created = true, in input order by id) and the rows
+-- that already held one of the idempotency keys before it ran (created = false).
+:INSERT_INPUT
     RETURNING *
 )
 SELECT true AS created, inserted.* FROM inserted
@@ -43,29 +48,7 @@ WHERE jobs.idempotency_key = ANY (SELECT idempotency_key FROM input WHERE idempo
 -- name: insert_jobs_brief
 -- insert_jobs, returning only what pairing and a batch's answer need: decoding whole rows
 -- (payload included) is most of a large batch's cost. Same text apart from the two column lists.
-WITH input AS (
-    SELECT coalesce(t.job_type, $12::text) AS job_type, t.payload,
-           coalesce(t.queue_name, $13::text) AS queue_name,
-           coalesce(t.priority, $14::int) AS priority, t.run_at, t.delay_seconds,
-           coalesce(t.max_tries, $15::int) AS max_tries, t.idempotency_key, t.timeout_seconds,
-           t.concurrency_key, t.traceparent, t.ord
-    FROM ROWS FROM (unnest($1::text[]), jsonb_array_elements($2::text::jsonb),
-                    unnest($3::text[]), unnest($4::int[]), unnest($5::timestamptz[]),
-                    unnest($6::float8[]), unnest($7::int[]), unnest($8::text[]),
-                    unnest($9::float8[]), unnest($10::text[]), unnest($11::text[]))
-        WITH ORDINALITY AS t(job_type, payload, queue_name, priority, run_at,
-                             delay_seconds, max_tries, idempotency_key, timeout_seconds,
-                             concurrency_key, traceparent, ord)
-),
-inserted AS (
-    INSERT INTO jobs (job_type, payload, queue_name, priority, run_at, max_tries,
-                      idempotency_key, timeout_seconds, concurrency_key, traceparent)
-    SELECT job_type, payload, queue_name, priority,
-           coalesce(run_at, now() + make_interval(secs => coalesce(delay_seconds, 0))),
-           max_tries, idempotency_key, timeout_seconds, concurrency_key, traceparent
-    FROM input
-    ORDER BY ord
-    ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+:INSERT_INPUT
     RETURNING id, idempotency_key, status, queue_name
 )
 SELECT true AS created, inserted.* FROM inserted
