@@ -44,3 +44,13 @@ def test_a_part_is_filled_in_where_later_statements_write_it() -> None:
     assert statements == {
         "a": "WITH p AS (\n    SELECT id\n    FROM jobs\n)\nSELECT id::TEXT FROM p;"
     }
+
+
+def test_a_part_named_in_a_comment_stays_prose() -> None:
+    text = (
+        "-- name: PICKED\nSELECT id\nFROM jobs\n\n"
+        "-- name: a\n-- reads :PICKED's rows\nWITH p AS (\n    :PICKED\n)\nSELECT 1;\n"
+    )
+    assert sql_files.parse_named_statements(text)["a"] == (
+        "-- reads :PICKED's rows\nWITH p AS (\n    SELECT id\n    FROM jobs\n)\nSELECT 1;"
+    )

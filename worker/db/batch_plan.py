@@ -39,7 +39,7 @@ class ItemSpec:
     unique_key: str | None = None
 
 
-@dataclass
+@dataclass(frozen=True)
 class Resolved:
     """An item's identity. `existing`: the id of the job that already holds its key (in the
     table, or through an earlier item of the batch once ids are known: `alias_of`)."""
@@ -50,6 +50,9 @@ class Resolved:
     @property
     def new(self) -> bool:
         return self.existing is None and self.alias_of is None
+
+
+NEW = Resolved()  # the identity of every item that is a new job (most of them): one object
 
 
 @dataclass
@@ -75,6 +78,8 @@ def resolve(
     -> the active job's id) or repeat a key of an earlier new item. The idempotency key is
     looked at first, as the plain path does."""
     held = held or {}
+    if not taken and not held and not any(i.idempotency_key or i.unique_key for i in items):
+        return [NEW] * len(items)  # no keys: every item is a new job
     first_with: dict[tuple[str, str], int] = {}
     out = []
     for index, item in enumerate(items):
@@ -94,7 +99,7 @@ def resolve(
             out.append(Resolved(alias_of=earlier[0]))
         else:
             first_with.update({(name, key): index for name, key, _ in keys})
-            out.append(Resolved())
+            out.append(NEW)
     return out
 
 
@@ -133,16 +138,22 @@ def plan(
             continue
         new_id = next(fresh_ids)
         ids.append(new_id)
-        named = [*item.depends_on, *(ids[i] for i in item.depends_on_items)]
-        dependencies = list(dict.fromkeys(named))  # distinct, in the order named
-        referenced.update(ids[i] for i in item.depends_on_items)
+        if item.depends_on_items:
+            earlier = [ids[i] for i in item.depends_on_items]
+            referenced.update(earlier)
+            dependencies = list(dict.fromkeys([*item.depends_on, *earlier]))  # as named, once
+        elif len(item.depends_on) > 1:
+            dependencies = list(dict.fromkeys(item.depends_on))
+        else:  # the common fan-out item: one dependency, or none
+            dependencies = list(item.depends_on)
         status, left, error = _status(dependencies, known, item.run_on_failure)
         known[new_id] = status
         rows.append(
             Planned(index, new_id, status, left, error, False, dependencies, item.run_on_failure)
         )
-    for row in rows:
-        row.has_dependents = row.id in referenced
+    if referenced:
+        for row in rows:
+            row.has_dependents = row.id in referenced
     return ids, rows
 
 

@@ -178,6 +178,36 @@ def _arguments(jobs: Sequence[NewJob]) -> list[Any]:
     ]
 
 
+async def insert_planned(
+    executor: Executor,
+    jobs: Sequence[NewJob],
+    plan: Sequence[tuple[int, str, int | None, bool, str | None]],
+    batch_id: int | None,
+) -> int:
+    """Insert jobs whose (id, status, dependencies_left, has_dependents, last_error) are
+    decided already (worker.db.workflows' batches); returns how many went in, fewer when
+    another transaction holds one of their keys (the caller starts over)."""
+    ids, statuses, left, dependents, errors = (list(column) for column in zip(*plan, strict=True))
+    statuses_array, status = _shared(statuses)
+    left_array, left_value = _shared(left)
+    dependents_array, dependents_value = _shared(dependents)
+    rows = await executor.fetch(
+        _sql("insert_planned_jobs"),
+        *_arguments(jobs),
+        ids,
+        statuses_array,
+        left_array,
+        dependents_array,
+        status,
+        left_value,
+        dependents_value,
+        _or_null(errors),
+        _or_null([job.unique_key for job in jobs]),
+        batch_id,
+    )
+    return len(rows)
+
+
 class Enqueued(NamedTuple):
     """What a batch's answer needs of a job: insert_jobs_brief's row, not the whole job (a
     tuple: a batch makes a thousand, and a tuple is quicker to make than a dataclass)."""

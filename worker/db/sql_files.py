@@ -19,13 +19,16 @@ _PART = re.compile(r"[A-Z][A-Z0-9_]*")
 
 
 def _fill_parts(body: str, parts: dict[str, str]) -> str:
-    """Each `:PART` replaced by its text, every line of it indented as the placeholder's line."""
+    """Each `:PART` replaced by its text, every line of it indented as the placeholder's line.
+    A `:PART` in a comment (after `--` on its line) is prose, and stays as written."""
     if not parts:
         return body
     written = re.compile(r"(?<!:):(" + "|".join(parts) + r")\b")  # not a ::TYPE cast
 
     def fill(match: re.Match[str]) -> str:
         line = body[body.rfind("\n", 0, match.start()) + 1 : match.start()]
+        if "--" in line:
+            return match.group(0)
         indent = line[: len(line) - len(line.lstrip())]
         return parts[match.group(1)].replace("\n", "\n" + indent)
 

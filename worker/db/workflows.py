@@ -17,7 +17,7 @@ from typing import Any
 import asyncpg
 
 from worker.db import batch_plan, sql_files
-from worker.db.jobs import Executor, NewJob
+from worker.db.jobs import Executor, NewJob, insert_planned
 
 _sql = sql_files.statements("workflows")
 _json = json.JSONEncoder(allow_nan=False).encode
@@ -194,28 +194,12 @@ async def _enqueue_batch_once(
     ids, rows = batch_plan.plan(specs, resolved, statuses, iter(fresh))
     if rows:
         jobs = [items[row.index].job for row in rows]
-        inserted = await conn.fetch(
-            _sql("jobs_insert_planned"),
-            [row.id for row in rows],
-            [job.job_type for job in jobs],
-            [_payload_text(job) for job in jobs],
-            [job.queue_name for job in jobs],
-            [job.priority for job in jobs],
-            [job.run_at for job in jobs],
-            [job.delay_seconds for job in jobs],
-            [job.max_tries for job in jobs],
-            [job.idempotency_key for job in jobs],
-            [job.timeout_seconds for job in jobs],
-            [row.status for row in rows],
-            [row.dependencies_left for row in rows],
-            [row.has_dependents for row in rows],
-            batch_id,
-            [row.last_error for row in rows],
-            [job.concurrency_key for job in jobs],
-            [job.traceparent for job in jobs] if any(job.traceparent for job in jobs) else None,
-            [job.unique_key for job in jobs],
-        )
-        if len(inserted) != len(rows):
+        planned = [
+            (row.id, row.status, row.dependencies_left, row.has_dependents, row.last_error)
+            for row in rows
+        ]
+        inserted = await insert_planned(conn, jobs, planned, batch_id)
+        if inserted != len(rows):
             raise _KeyRaced()
         edges = [(d, row.id, row.run_on_failure) for row in rows for d in row.dependencies]
         if edges:
@@ -223,9 +207,12 @@ async def _enqueue_batch_once(
     callback = None
     if batch_id is not None:
         callback = await conn.fetchval(_sql("batches_close"), batch_id)
-    statuses_now = {
-        row["id"]: row["status"] for row in await conn.fetch(_sql("jobs_status_brief"), ids)
-    }
+    # the new jobs' statuses are the plan's; only the jobs that held a key are read
+    statuses_now = {row.id: row.status for row in rows}
+    held_ids = [job_id for job_id, identity in zip(ids, resolved, strict=True) if not identity.new]
+    if held_ids:
+        found = await conn.fetch(_sql("jobs_status_brief"), held_ids)
+        statuses_now.update({row["id"]: row["status"] for row in found})
     out = [
         (job_id, statuses_now[job_id], identity.new)  # created: not a job that held its key
         for job_id, identity in zip(ids, resolved, strict=True)

@@ -1,14 +1,13 @@
 -- The write side users see: enqueue, look up, cancel, retry.
 -- Payloads travel as JSON text and are cast here, so callers' own connections need no codec.
 
--- name: INSERT_INPUT
--- What insert_jobs and insert_jobs_brief share: the input arrays and the insert, up to its
--- RETURNING list (each statement writes its own, and the parenthesis that closes `inserted`).
--- The client encodes each element of an array parameter, a good part of a large batch's cost,
--- so columns travel as arrays only where they must: $2 holds every payload as one JSON array
--- (its elements are the rows); a column every job shares ($1, $3, $4, $7) is a NULL array and
--- its one value is $12 to $15; an optional column no job sets ($5, $6, $8 to $11: run_at to the
--- W3C traceparents) is a NULL array. ROWS FROM pads a NULL array out with NULLs.
+-- name: INPUT
+-- New jobs' fields, as worker.db.jobs._arguments sends them (and workflows.sql's planned insert
+-- reads them too). The client encodes each element of an array parameter, a good part of a
+-- large batch's cost, so columns travel as arrays only where they must: $2 holds every payload
+-- as one JSON array (its elements are the rows); a column every job shares ($1, $3, $4, $7) is
+-- a NULL array and its one value is $12 to $15; an optional column no job sets ($5, $6, $8 to
+-- $11: run_at to the W3C traceparents) is a NULL array. ROWS FROM pads a NULL array with NULLs.
 WITH input AS (
     SELECT coalesce(t.job_type, $12::text) AS job_type, t.payload,
            coalesce(t.queue_name, $13::text) AS queue_name,
@@ -22,7 +21,12 @@ WITH input AS (
         WITH ORDINALITY AS t(job_type, payload, queue_name, priority, run_at,
                              delay_seconds, max_tries, idempotency_key, timeout_seconds,
                              concurrency_key, traceparent, ord)
-),
+)
+
+-- name: INSERT_INPUT
+-- What insert_jobs and insert_jobs_brief share: the input and the insert, up to its RETURNING
+-- list (each statement writes its own, and the parenthesis that closes `inserted`).
+:INPUT,
 inserted AS (
     INSERT INTO jobs (job_type, payload, queue_name, priority, run_at, max_tries,
                       idempotency_key, timeout_seconds, concurrency_key, traceparent)
@@ -56,6 +60,42 @@ UNION ALL
 SELECT false AS created, id, idempotency_key, status, queue_name
 FROM jobs
 WHERE jobs.idempotency_key = ANY (SELECT idempotency_key FROM input WHERE idempotency_key IS NOT NULL);
+
+-- name: insert_planned_jobs
+-- Jobs whose id, status and dependency fields are decided already (a workflow batch, as
+-- worker.db.batch_plan worked it out), in one statement: :INPUT's fields, and per job $16 its
+-- id, then $17 status, $18 dependencies_left and $19 has_dependents (NULL arrays when all jobs
+-- share the value in $20, $21, $22), $23 last_error and $24 unique_key (NULL when none has
+-- one), $25 the batch. A key (idempotency or unique: no conflict target) that another
+-- transaction committed meanwhile inserts nothing; the caller, seeing fewer ids, starts over.
+-- Keyed rows go in key order, as in unique_jobs: each insert holds its key's index entry until
+-- commit, so two batches sharing keys in opposite orders must not wait on each other (the ids
+-- are fixed already, so the order costs nothing).
+:INPUT,
+planned AS (
+    SELECT p.id, coalesce(p.status, $20::text) AS status,
+           coalesce(p.dependencies_left, $21::int) AS dependencies_left,
+           coalesce(p.has_dependents, $22::boolean) AS has_dependents,
+           p.last_error, p.unique_key, p.ord
+    FROM ROWS FROM (unnest($16::bigint[]), unnest($17::text[]), unnest($18::int[]),
+                    unnest($19::boolean[]), unnest($23::text[]), unnest($24::text[]))
+        WITH ORDINALITY AS p(id, status, dependencies_left, has_dependents, last_error,
+                             unique_key, ord)
+)
+INSERT INTO jobs (id, job_type, payload, queue_name, priority, run_at, max_tries,
+                  idempotency_key, timeout_seconds, status, dependencies_left, has_dependents,
+                  batch_id, last_error, finished_at, concurrency_key, traceparent, unique_key)
+OVERRIDING SYSTEM VALUE
+SELECT p.id, i.job_type, i.payload, i.queue_name, i.priority,
+       coalesce(i.run_at, now() + make_interval(secs => coalesce(i.delay_seconds, 0))),
+       i.max_tries, i.idempotency_key, i.timeout_seconds, p.status::job_status,
+       p.dependencies_left, p.has_dependents, $25::bigint, p.last_error,
+       CASE WHEN p.status = 'cancelled' THEN now() END, i.concurrency_key, i.traceparent,
+       p.unique_key
+FROM input AS i JOIN planned AS p USING (ord)
+ORDER BY p.unique_key NULLS LAST, i.idempotency_key NULLS LAST, p.id
+ON CONFLICT DO NOTHING
+RETURNING id;
 
 -- name: jobs_by_idempotency_keys
 SELECT false AS created, * FROM jobs WHERE idempotency_key = ANY ($1::text[]);

@@ -22,33 +22,6 @@ SELECT id, status::text FROM jobqueue_lock_dependencies($1::bigint[], $2);
 -- of earlier items (in their edges and in a cancelled item's last_error).
 SELECT nextval(pg_get_serial_sequence('jobs', 'id')) FROM generate_series(1, $1::integer);
 
--- name: jobs_insert_planned
--- A workflow batch's new jobs, as batch_plan worked them out, in one statement. A key
--- (idempotency or unique: no conflict target) that another transaction committed meanwhile
--- inserts nothing, and the caller, seeing fewer ids, starts over. Keyed rows go in key order,
--- as in unique_jobs: each insert holds its key's index entry until commit, so two batches
--- sharing keys in opposite orders must not wait on each other. The ids are fixed already, so
--- the order costs nothing; the trigger's one NOTIFY per queue covers the pending ones.
-INSERT INTO jobs (id, job_type, payload, queue_name, priority, run_at, max_tries,
-                  idempotency_key, timeout_seconds, status, dependencies_left, has_dependents,
-                  batch_id, last_error, finished_at, concurrency_key, traceparent, unique_key)
-OVERRIDING SYSTEM VALUE
-SELECT t.id, t.job_type, t.payload::jsonb, t.queue_name, t.priority,
-       coalesce(t.run_at, now() + make_interval(secs => coalesce(t.delay_seconds, 0))),
-       t.max_tries, t.idempotency_key, t.timeout_seconds, t.status::job_status,
-       t.dependencies_left, t.has_dependents, $14::bigint, t.last_error,
-       CASE WHEN t.status = 'cancelled' THEN now() END, t.concurrency_key, t.traceparent,
-       t.unique_key
-FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::int[], $6::timestamptz[],
-            $7::float8[], $8::int[], $9::text[], $10::float8[], $11::text[], $12::int[],
-            $13::boolean[], $15::text[], $16::text[], $17::text[], $18::text[])
-    AS t(id, job_type, payload, queue_name, priority, run_at, delay_seconds, max_tries,
-         idempotency_key, timeout_seconds, status, dependencies_left, has_dependents,
-         last_error, concurrency_key, traceparent, unique_key)
-ORDER BY t.unique_key NULLS LAST, t.idempotency_key NULLS LAST, t.id
-ON CONFLICT DO NOTHING
-RETURNING id;
-
 -- name: dependencies_insert
 -- The new jobs' edges: $1 what each waits for, $2 the waiting job, $3 its run_on_failure.
 INSERT INTO job_dependencies (depends_on_id, job_id, run_on_failure)
