@@ -268,3 +268,36 @@ async def eventually(
     raise AssertionError(
         f"timed out after {within:.0f}s waiting for {what} (last: {last!r})\n{logs}"
     )
+
+
+async def reach_replicas(
+    plane: ControlPlane,
+    namespace: str,
+    name: str,
+    count: int,
+    *,
+    what: str,
+    controllers: Sequence[Controller] = (),
+) -> None:
+    """Wait until the Deployment `name` asks for `count` replicas."""
+    await eventually(
+        lambda: replicas(plane, namespace, name) == count, what=what, controllers=controllers
+    )
+
+
+async def status_when(
+    plane: ControlPlane,
+    namespace: str,
+    name: str,
+    *,
+    what: str,
+    controllers: Sequence[Controller] = (),
+    **expected: object,
+) -> dict[str, Any]:
+    """The Deployment's status annotation, once each key of `expected` reads its value."""
+
+    def probe() -> dict[str, Any]:
+        found = status(plane, namespace, name)
+        return found if all(found.get(k) == v for k, v in expected.items()) else {}
+
+    return await eventually(probe, what=what, controllers=controllers)

@@ -49,19 +49,20 @@ async def test_a_queue_concurrency_limit_caps_replicas_and_says_so_everywhere(
     await _sql(pg_dsn, "INSERT INTO queues (name, concurrency_limit) VALUES ('limited', 5)")
     config = {ann.QUEUES: "limited", ann.MAX_REPLICAS: "10", ann.JOBS_PER_REPLICA: "10"}
     plane.apply(_with_slots(h.deployment("capped", annotations=config), 2), namespace)
-    controller = _start(controllers, kubeconfig, namespace, pg_dsn, tmp_path)
+    ctl = [_start(controllers, kubeconfig, namespace, pg_dsn, tmp_path)]
     await h.enqueue(pg_dsn, "limited", 100)  # the policy alone asks for 10
 
     # ceil(5 slots / 2 per replica) = 3
-    await h.eventually(
-        lambda: h.replicas(plane, namespace, "capped") == 3,
-        what="the limit cap of 3 replicas",
-        controllers=[controller],
+    await h.reach_replicas(
+        plane, namespace, "capped", 3, what="the limit cap of 3 replicas", controllers=ctl
     )
-    shown = await h.eventually(
-        lambda: (s := h.status(plane, namespace, "capped")).get("reason") == "limit-capped" and s,
+    shown = await h.status_when(
+        plane,
+        namespace,
+        "capped",
+        reason="limit-capped",
         what="the status to name the limit cap",
-        controllers=[controller],
+        controllers=ctl,
     )
     capacity = shown["capacity"]
     assert (capacity["cap"], capacity["slots"], capacity["slotsPerReplica"]) == (3, 5, 2)
@@ -69,7 +70,7 @@ async def test_a_queue_concurrency_limit_caps_replicas_and_says_so_everywhere(
     (event,) = await h.eventually(
         lambda: h.events(plane, namespace, "capped", "LimitCapped"),
         what="a LimitCapped Event",
-        controllers=[controller],
+        controllers=ctl,
     )
     assert "Capped at 3 replicas (the policy asks for 10)" in event["message"]
     assert "5 usable job slots" in event["message"]
@@ -91,16 +92,17 @@ async def test_a_queue_concurrency_limit_caps_replicas_and_says_so_everywhere(
 
     # the limit raised: the cap moves with it, and the new decision is recorded
     await _sql(pg_dsn, "UPDATE queues SET concurrency_limit = 8 WHERE name = 'limited'")
-    await h.eventually(
-        lambda: h.replicas(plane, namespace, "capped") == 4,
-        what="the cap to follow the raised limit",
-        controllers=[controller],
+    await h.reach_replicas(
+        plane, namespace, "capped", 4, what="the cap to follow the raised limit", controllers=ctl
     )
     await _sql(pg_dsn, "UPDATE queues SET concurrency_limit = NULL WHERE name = 'limited'")
-    await h.eventually(
-        lambda: h.replicas(plane, namespace, "capped") == 10,
+    await h.reach_replicas(
+        plane,
+        namespace,
+        "capped",
+        10,
         what="the policy's own target once the limit is gone",
-        controllers=[controller],
+        controllers=ctl,
     )
     reasons = [
         r["reason"]
@@ -132,27 +134,25 @@ async def test_the_connection_budget_caps_replicas(
         ann.DB_CONNECTIONS_PER_REPLICA: str(per_replica),
     }
     plane.apply(h.deployment("budgeted", annotations=config), namespace)
-    controller = _start(controllers, kubeconfig, namespace, pg_dsn, tmp_path)
+    ctl = [_start(controllers, kubeconfig, namespace, pg_dsn, tmp_path)]
     await h.enqueue(pg_dsn, "budget", 100)
-    await h.eventually(
-        lambda: h.replicas(plane, namespace, "budgeted") == 2,
-        what="the connection budget of 2 replicas",
-        controllers=[controller],
+    await h.reach_replicas(
+        plane, namespace, "budgeted", 2, what="the connection budget of 2 replicas", controllers=ctl
     )
-    shown = await h.eventually(
-        lambda: (
-            (s := h.status(plane, namespace, "budgeted")).get("reason") == "db-connection-budget"
-            and s
-        ),
+    shown = await h.status_when(
+        plane,
+        namespace,
+        "budgeted",
+        reason="db-connection-budget",
         what="the status to name the connection budget",
-        controllers=[controller],
+        controllers=ctl,
     )
     assert shown["capacity"]["perReplica"] == per_replica
     assert shown["capacity"]["reservedForOthers"] == 10
     (event,) = await h.eventually(
         lambda: h.events(plane, namespace, "budgeted", "DBConnectionBudget"),
         what="a DBConnectionBudget Event",
-        controllers=[controller],
+        controllers=ctl,
     )
     assert (
         "max_connections" in event["message"]
@@ -170,24 +170,27 @@ async def test_unreadable_connection_settings_skip_the_cap_with_one_warning(
             h.deployment("unbudgeted", annotations={ann.QUEUES: "nobudget", ann.MAX_REPLICAS: "4"}),
             namespace,
         )
-        controller = _start(controllers, kubeconfig, namespace, restricted, tmp_path)
+        ctl = [_start(controllers, kubeconfig, namespace, restricted, tmp_path)]
         await h.enqueue(pg_dsn, "nobudget", 40)
-        await h.eventually(
-            lambda: h.replicas(plane, namespace, "unbudgeted") == 4,
+        await h.reach_replicas(
+            plane,
+            namespace,
+            "unbudgeted",
+            4,
             what="scaling without the connection cap",
-            controllers=[controller],
+            controllers=ctl,
         )
         (warning,) = await h.eventually(
             lambda: h.events(plane, namespace, "unbudgeted", "ConnectionBudgetUnknown"),
             what="one Warning about the connection settings",
-            controllers=[controller],
+            controllers=ctl,
         )
         assert warning["type"] == "Warning" and "permission denied" in warning["message"]
         await h.enqueue(pg_dsn, "nobudget", 5)  # more ticks, and still one Warning
         await h.eventually(
             lambda: (h.status(plane, namespace, "unbudgeted").get("depth") or 0) > 40,
             what="the status to show the new depth",
-            controllers=[controller],
+            controllers=ctl,
         )
         assert len(h.events(plane, namespace, "unbudgeted", "ConnectionBudgetUnknown")) == 1
     finally:
@@ -202,24 +205,23 @@ async def test_a_bad_annotation_keeps_the_last_good_configuration(
     plane = control_plane
     config = {ann.QUEUES: "kept", ann.MAX_REPLICAS: "6", ann.JOBS_PER_REPLICA: "10"}
     plane.apply(h.deployment("kept", annotations=config), namespace)
-    controller = _start(controllers, kubeconfig, namespace, pg_dsn, tmp_path)
+    ctl = [_start(controllers, kubeconfig, namespace, pg_dsn, tmp_path)]
     await h.enqueue(pg_dsn, "kept", 20)
-    await h.eventually(
-        lambda: h.replicas(plane, namespace, "kept") == 2,
-        what="2 replicas",
-        controllers=[controller],
-    )
+    await h.reach_replicas(plane, namespace, "kept", 2, what="2 replicas", controllers=ctl)
     h.annotate(plane, namespace, "kept", **{ann.TARGET_WAIT_SECONDS: "soon"})
     (warning,) = await h.eventually(
         lambda: h.events(plane, namespace, "kept", "InvalidAnnotation"),
         what="an InvalidAnnotation Warning",
-        controllers=[controller],
+        controllers=ctl,
     )
     assert warning["type"] == "Warning" and ann.TARGET_WAIT_SECONDS in warning["message"]
     assert "keeping the last good configuration" in warning["message"]
     await h.enqueue(pg_dsn, "kept", 30)  # 50 jobs: the last good config asks for 5
-    await h.eventually(
-        lambda: h.replicas(plane, namespace, "kept") == 5,
+    await h.reach_replicas(
+        plane,
+        namespace,
+        "kept",
+        5,
         what="scaling on with the last good configuration",
-        controllers=[controller],
+        controllers=ctl,
     )

@@ -55,11 +55,7 @@ async def test_dropped_replies_and_cut_connections_hold_replicas_and_recover(
         controllers.append(controller)
         ctl = [controller]
         jobs = await h.enqueue(dsn, "default", 25)
-        await h.eventually(
-            lambda: h.replicas(plane, namespace, "steady") == 3,
-            what="scale to 3",
-            controllers=ctl,
-        )
+        await h.reach_replicas(plane, namespace, "steady", 3, what="scale to 3", controllers=ctl)
         # 1: the server executes the depth query, its reply never arrives
         await _outage(plane, namespace, ctl, proxy, lambda: proxy.drop_replies(1))
         await h.eventually(
@@ -71,10 +67,8 @@ async def test_dropped_replies_and_cut_connections_hold_replicas_and_recover(
         await _outage(plane, namespace, ctl, proxy, proxy.cut_all)
         assert proxy.dropped_replies >= 1 and proxy.cuts >= 2 and proxy.refused >= 1
         await h.cancel(dsn, jobs)
-        await h.eventually(
-            lambda: h.replicas(plane, namespace, "steady") == 0,
-            what="scale-down after recovery",
-            controllers=ctl,
+        await h.reach_replicas(
+            plane, namespace, "steady", 0, what="scale-down after recovery", controllers=ctl
         )
         assert controller.proc.poll() is None  # recovered without a restart
     finally:

@@ -34,18 +34,17 @@ async def test_a_paused_queue_scales_its_deployment_to_the_minimum_and_says_why(
     controllers.append(controller)
     ctl = [controller]
     await h.enqueue(pg_dsn, "reports", 30)
-    await h.eventually(
-        lambda: h.replicas(plane, namespace, "reports") == 3, what="3 replicas", controllers=ctl
-    )
+    await h.reach_replicas(plane, namespace, "reports", 3, what="3 replicas", controllers=ctl)
 
     await _set_paused(pg_dsn, "reports", True)
-    await h.eventually(
-        lambda: h.replicas(plane, namespace, "reports") == 1,
-        what="the minimum while paused",
-        controllers=ctl,
+    await h.reach_replicas(
+        plane, namespace, "reports", 1, what="the minimum while paused", controllers=ctl
     )
-    shown = await h.eventually(
-        lambda: (s := h.status(plane, namespace, "reports")).get("reason") == "queue-paused" and s,
+    shown = await h.status_when(
+        plane,
+        namespace,
+        "reports",
+        reason="queue-paused",
         what="reason queue-paused in the status",
         controllers=ctl,
     )
@@ -60,9 +59,7 @@ async def test_a_paused_queue_scales_its_deployment_to_the_minimum_and_says_why(
     assert "(queue-paused)" in down["message"] and "from 3 to 1" in down["message"]
 
     await _set_paused(pg_dsn, "reports", False)
-    await h.eventually(
-        lambda: h.replicas(plane, namespace, "reports") == 3,
-        what="3 replicas once resumed",
-        controllers=ctl,
+    await h.reach_replicas(
+        plane, namespace, "reports", 3, what="3 replicas once resumed", controllers=ctl
     )
     assert "pausedQueues" not in h.status(plane, namespace, "reports")

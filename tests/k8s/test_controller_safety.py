@@ -96,10 +96,8 @@ async def test_two_replicas_one_leader_and_handover_on_kill(
     )
 
     await h.enqueue(pg_dsn, "default", 20)
-    await h.eventually(
-        lambda: h.replicas(plane, namespace, "shared") == 2,
-        what="scale to 2",
-        controllers=controllers,
+    await h.reach_replicas(
+        plane, namespace, "shared", 2, what="scale to 2", controllers=controllers
     )
     (up,) = h.events(plane, namespace, "shared", "ScaledUp")
     assert up["reportingInstance"] == leader.identity
@@ -118,10 +116,8 @@ async def test_two_replicas_one_leader_and_handover_on_kill(
     )
     print(f"handover after SIGKILL: {time.monotonic() - killed_at:.1f}s (lease 3s)")
     await h.enqueue(pg_dsn, "default", 30)
-    await h.eventually(
-        lambda: h.replicas(plane, namespace, "shared") == 5,
-        what="new leader scales",
-        controllers=[follower],
+    await h.reach_replicas(
+        plane, namespace, "shared", 5, what="new leader scales", controllers=[follower]
     )
     latest = h.events(plane, namespace, "shared", "ScaledUp")[-1]
     assert latest["reportingInstance"] == follower.identity and "from 2 to 5" in latest["message"]
@@ -166,9 +162,7 @@ async def test_pod_deletion_cost_follows_in_flight_jobs(
         controllers=ctl,
     )
     await h.cancel(pg_dsn, jobs)
-    await h.eventually(
-        lambda: h.replicas(plane, namespace, "costly") == 0, what="scale-down", controllers=ctl
-    )
+    await h.reach_replicas(plane, namespace, "costly", 0, what="scale-down", controllers=ctl)
 
     def cost(name: str) -> str | None:
         return (
@@ -200,11 +194,7 @@ async def test_cluster_wide_mode_finds_deployments_in_any_namespace(
     )
     controllers.append(controller)
     await h.enqueue(pg_dsn, queue, 11)
-    await h.eventually(
-        lambda: h.replicas(plane, namespace, "anywhere") == 2,
-        what="scale",
-        controllers=[controller],
-    )
+    await h.reach_replicas(plane, namespace, "anywhere", 2, what="scale", controllers=[controller])
 
 
 async def test_removing_the_label_releases_the_deployment(

@@ -46,17 +46,16 @@ async def test_burst_scales_up_then_down_to_min_and_to_zero_after_the_delay(
 
     zero_jobs = await h.enqueue(pg_dsn, "zero", 35)
     min_jobs = await h.enqueue(pg_dsn, "min", 45)
-    await h.eventually(
-        lambda: h.replicas(plane, namespace, "to-zero") == 4, what="to-zero at 4", controllers=ctl
-    )
-    await h.eventually(
-        lambda: h.replicas(plane, namespace, "to-min") == 5, what="to-min at 5", controllers=ctl
-    )
+    await h.reach_replicas(plane, namespace, "to-zero", 4, what="to-zero at 4", controllers=ctl)
+    await h.reach_replicas(plane, namespace, "to-min", 5, what="to-min at 5", controllers=ctl)
     (up,) = h.events(plane, namespace, "to-zero", "ScaledUp")
     assert "from 0 to 4" in up["message"] and "35 ready" in up["message"]
     assert up["type"] == "Normal"
-    shown = await h.eventually(
-        lambda: (s := h.status(plane, namespace, "to-zero")).get("actual") == 4 and s,
+    shown = await h.status_when(
+        plane,
+        namespace,
+        "to-zero",
+        actual=4,
         what="status annotation after the scale-up",
         controllers=ctl,
     )
@@ -71,13 +70,9 @@ async def test_burst_scales_up_then_down_to_min_and_to_zero_after_the_delay(
         controllers=ctl,
     )
     assert h.replicas(plane, namespace, "to-zero") == 4
-    await h.eventually(
-        lambda: h.replicas(plane, namespace, "to-zero") == 0, what="to-zero at 0", controllers=ctl
-    )
+    await h.reach_replicas(plane, namespace, "to-zero", 0, what="to-zero at 0", controllers=ctl)
     assert time.monotonic() - drained_at >= 4  # never sooner than the delay
-    await h.eventually(
-        lambda: h.replicas(plane, namespace, "to-min") == 2, what="to-min at 2", controllers=ctl
-    )
+    await h.reach_replicas(plane, namespace, "to-min", 2, what="to-min at 2", controllers=ctl)
     (down,) = h.events(plane, namespace, "to-zero", "ScaledDown")
     assert "from 4 to 0" in down["message"]
     assert h.replicas(plane, namespace, "unlabelled") == 1
@@ -94,17 +89,18 @@ async def test_below_the_activation_threshold_stays_at_zero(
     )
     ctl = [_start(controllers, kubeconfig, namespace, pg_dsn, tmp_path)]
     await h.enqueue(pg_dsn, "default", 5)
-    seen = await h.eventually(
-        lambda: (s := h.status(plane, namespace, "idle")).get("depth") == 5 and s,
+    seen = await h.status_when(
+        plane,
+        namespace,
+        "idle",
+        depth=5,
         what="the controller to see 5 ready jobs",
         controllers=ctl,
     )
     assert seen["reason"] == "below-activation" and seen["desired"] == 0
     assert h.replicas(plane, namespace, "idle") == 0
     await h.enqueue(pg_dsn, "default", 1)  # 6 > 5: activate, sized from demand (6 / 2)
-    await h.eventually(
-        lambda: h.replicas(plane, namespace, "idle") == 3, what="activation", controllers=ctl
-    )
+    await h.reach_replicas(plane, namespace, "idle", 3, what="activation", controllers=ctl)
 
 
 async def test_paused_is_respected(
@@ -114,19 +110,15 @@ async def test_paused_is_respected(
     plane.apply(h.deployment("held", replicas=1, annotations={ann.PAUSED: "true"}), namespace)
     ctl = [_start(controllers, kubeconfig, namespace, pg_dsn, tmp_path)]
     await h.enqueue(pg_dsn, "default", 50)
-    seen = await h.eventually(
-        lambda: (s := h.status(plane, namespace, "held")).get("depth") == 50 and s,
-        what="the paused Deployment's status",
-        controllers=ctl,
+    seen = await h.status_when(
+        plane, namespace, "held", depth=50, what="the paused Deployment's status", controllers=ctl
     )
     assert seen["reason"] == "paused"
     assert h.replicas(plane, namespace, "held") == 1
     assert not h.events(plane, namespace, "held", "ScaledUp")
     h.annotate(plane, namespace, "held", **{ann.PAUSED: "false"})
-    await h.eventually(
-        lambda: h.replicas(plane, namespace, "held") == 5,
-        what="scale after unpausing",
-        controllers=ctl,
+    await h.reach_replicas(
+        plane, namespace, "held", 5, what="scale after unpausing", controllers=ctl
     )
 
 
@@ -148,11 +140,7 @@ async def test_invalid_annotation_gives_a_warning_naming_it(
     assert ann.MAX_REPLICAS in warning["message"] and "lots" in warning["message"]
     assert h.replicas(plane, namespace, "broken") == 1  # left alone
     h.annotate(plane, namespace, "broken", **{ann.MAX_REPLICAS: "4"})
-    await h.eventually(
-        lambda: h.replicas(plane, namespace, "broken") == 3,
-        what="scale once fixed",
-        controllers=ctl,
-    )
+    await h.reach_replicas(plane, namespace, "broken", 3, what="scale once fixed", controllers=ctl)
 
 
 @pytest.mark.timeout(300)
@@ -164,9 +152,7 @@ async def test_database_down_holds_replicas_and_warns(
     plane.apply(h.deployment("steady", annotations={ann.SCALE_DOWN_DELAY: "1"}), namespace)
     ctl = [_start(controllers, kubeconfig, namespace, dsn, tmp_path)]
     jobs = await h.enqueue(dsn, "default", 25)
-    await h.eventually(
-        lambda: h.replicas(plane, namespace, "steady") == 3, what="scale to 3", controllers=ctl
-    )
+    await h.reach_replicas(plane, namespace, "steady", 3, what="scale to 3", controllers=ctl)
 
     private_pg_server.stop()
     (warning,) = await h.eventually(
@@ -175,8 +161,11 @@ async def test_database_down_holds_replicas_and_warns(
         controllers=ctl,
     )
     assert warning["type"] == "Warning" and "holding 3 replicas" in warning["message"]
-    shown = await h.eventually(
-        lambda: (s := h.status(plane, namespace, "steady")).get("reason") == "depth-unknown" and s,
+    shown = await h.status_when(
+        plane,
+        namespace,
+        "steady",
+        reason="depth-unknown",
         what="status: depth unknown",
         controllers=ctl,
     )
@@ -191,8 +180,6 @@ async def test_database_down_holds_replicas_and_warns(
 
     private_pg_server.start()
     await h.cancel(dsn, jobs)
-    await h.eventually(
-        lambda: h.replicas(plane, namespace, "steady") == 0,
-        what="scale-down after recovery",
-        controllers=ctl,
+    await h.reach_replicas(
+        plane, namespace, "steady", 0, what="scale-down after recovery", controllers=ctl
     )
