@@ -77,23 +77,21 @@ VALUES ('nightly-report', '0 2 * * *', NULL, 'Europe/Paris',
         now() + interval '6 minutes', now() - interval '9 minutes',
         (SELECT max(id) FROM jobs WHERE queue_name = 'emails' AND status = 'completed'));
 
+-- each step starts from the replicas its Deployment's previous step left
 INSERT INTO scaling_decisions (decided_at, namespace, deployment, from_replicas, to_replicas,
                                reason, detail)
-VALUES (now() - interval '5 hours', 'jobs', 'worker-emails', 0, 2, 'scale-up',
-        '{"ready": 18, "running": 0}'),
-       (now() - interval '4 hours 40 minutes', 'jobs', 'worker-emails', 2, 6, 'scale-up',
-        '{"ready": 61, "running": 8}'),
-       (now() - interval '4 hours 10 minutes', 'jobs', 'worker-emails', 6, 8, 'limit-capped',
-        '{"ready": 240, "running": 20, "desired": 12}'),
-       (now() - interval '3 hours', 'jobs', 'worker-emails', 8, 3, 'scale-down',
-        '{"ready": 4, "running": 9}'),
-       (now() - interval '2 hours', 'jobs', 'worker-emails', 3, 0, 'scale-down',
-        '{"ready": 0, "running": 0}'),
-       (now() - interval '50 minutes', 'jobs', 'worker-emails', 0, 2, 'scale-up',
-        '{"ready": 25, "running": 0}'),
-       (now() - interval '3 hours 30 minutes', 'jobs', 'worker-reports', 0, 1, 'scale-up',
-        '{"ready": 2, "running": 0}'),
-       (now() - interval '20 minutes', 'jobs', 'worker-reports', 1, 0, 'queue-paused',
-        '{"ready": 21, "running": 1}');
+SELECT now() - ago, 'jobs', 'worker-' || pool,
+       coalesce(lag(replicas) OVER (PARTITION BY pool ORDER BY ago DESC), 0), replicas, reason,
+       detail::jsonb
+FROM (VALUES (interval '5 hours', 'emails', 2, 'scale-up', '{"ready": 18, "running": 0}'),
+             ('4 hours 40 minutes', 'emails', 6, 'scale-up', '{"ready": 61, "running": 8}'),
+             ('4 hours 10 minutes', 'emails', 8, 'limit-capped',
+              '{"ready": 240, "running": 20, "desired": 12}'),
+             ('3 hours', 'emails', 3, 'scale-down', '{"ready": 4, "running": 9}'),
+             ('2 hours', 'emails', 0, 'scale-down', '{"ready": 0, "running": 0}'),
+             ('50 minutes', 'emails', 2, 'scale-up', '{"ready": 25, "running": 0}'),
+             ('3 hours 30 minutes', 'reports', 1, 'scale-up', '{"ready": 2, "running": 0}'),
+             ('20 minutes', 'reports', 0, 'queue-paused', '{"ready": 21, "running": 1}')
+     ) AS step (ago, pool, replicas, reason, detail);
 
 ANALYZE;
