@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-import hashlib
 import io
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -28,7 +27,7 @@ from worker.handlers.payload import (
     payload_model,
     require_str,
 )
-from worker.handlers.storage import check_file_name, resolve_inside, safe_file_stem, write_file
+from worker.handlers.storage import check_file_name, resolve_inside, safe_file_stem, save_output
 
 OPERATIONS = ("thumbnail", "resize", "convert")
 # Output formats and the pixel modes each can store; other modes are converted first.
@@ -202,19 +201,13 @@ def process_image(payload: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
     )
     extension = EXTENSIONS.get(fmt, fmt)
     name = base_name if base_name.lower().endswith(f".{extension}") else f"{base_name}.{extension}"
-    path = write_file(Path(ctx.config.images_dir) / OUTPUT_SUBDIR, name, output)
     with Image.open(io.BytesIO(output)) as written:
         width, height = written.size
-    ctx.progress(1.0, f"wrote {path.name}")
-    return {
-        "path": str(path),
-        "format": fmt,
-        "width": width,
-        "height": height,
-        "bytes": len(output),
-        "sha256": hashlib.sha256(output).hexdigest(),
-        "source": {"format": source_format, "width": source.width, "height": source.height},
-    }
+    folder = Path(ctx.config.images_dir) / OUTPUT_SUBDIR
+    result = save_output(folder, name, output, format=fmt, width=width, height=height)
+    ctx.progress(1.0, f"wrote {name}")
+    source_facts = {"format": source_format, "width": source.width, "height": source.height}
+    return {**result, "source": source_facts}
 
 
 @registry.register("images_processing", timeout_seconds=120)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import csv
-import hashlib
 import io
 import json
 from dataclasses import dataclass
@@ -28,7 +27,7 @@ from worker.handlers.payload import (
     require_str,
     str_list,
 )
-from worker.handlers.storage import safe_file_stem, write_file
+from worker.handlers.storage import safe_file_stem, save_output
 
 MAX_ROWS = 1_000_000
 AGGREGATE_OPS = ("count", "sum", "avg", "min", "max")
@@ -236,19 +235,19 @@ def build_report(payload: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
     }
     data = render(fmt, columns, rows, meta)
     name = f"{safe_file_stem(report_type, fallback='report')}-job{ctx.job_id}.{fmt}"
-    path = write_file(ctx.config.reports_dir, name, data)
+    result = save_output(
+        ctx.config.reports_dir,
+        name,
+        data,
+        format=fmt,
+        report_type=report_type,
+        title=title,
+        columns=columns,
+        row_count=len(rows),
+        source_rows=source_rows,
+    )
     ctx.progress(1.0, f"wrote {name}")
-    return {
-        "path": str(path),
-        "format": fmt,
-        "report_type": report_type,
-        "title": title,
-        "columns": columns,
-        "row_count": len(rows),
-        "source_rows": source_rows,
-        "bytes": len(data),
-        "sha256": hashlib.sha256(data).hexdigest(),
-    }
+    return result
 
 
 @registry.register("report_generation", timeout_seconds=300)

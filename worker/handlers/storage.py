@@ -6,10 +6,12 @@ the final name: the bytes go to a temporary file in the same folder, which is th
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from worker.handlers.payload import InvalidPayload
 
@@ -49,6 +51,18 @@ def write_file(folder: str | Path, name: str, data: bytes) -> Path:
     path = Path(folder).resolve() / name
     atomic_write(path, data)
     return path
+
+
+def save_output(folder: str | Path, name: str, data: bytes, **facts: Any) -> dict[str, Any]:
+    """Write `data` as folder/name; the job's result for it: the path, then `facts`, then the
+    size and the hash a reader can check the file against."""
+    path = write_file(folder, name, data)
+    return {
+        "path": str(path),
+        **facts,
+        "bytes": len(data),
+        "sha256": hashlib.sha256(data).hexdigest(),
+    }
 
 
 def atomic_write(path: Path, data: bytes) -> None:
