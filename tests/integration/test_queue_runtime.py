@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import asyncpg
@@ -15,6 +17,7 @@ from worker.db import claims
 from worker.db.connection import connect
 from worker.db.jobs import NewJob, cancel_job, enqueue, enqueue_many, get_job
 from worker.handlers.base import HandlerRegistry, JobContext, PermanentError
+from worker.runtime.main import WorkerProcess
 
 
 def _registry() -> tuple[HandlerRegistry, dict[str, Any]]:
@@ -55,6 +58,16 @@ def _registry() -> tuple[HandlerRegistry, dict[str, Any]]:
     return reg, seen
 
 
+@asynccontextmanager
+async def _worker(
+    dsn: str, **overrides: Any
+) -> AsyncIterator[tuple[WorkerProcess, dict[str, Any]]]:
+    """A running worker with this module's handlers, and what they saw."""
+    reg, seen = _registry()
+    async with running_worker(dsn, reg, **overrides) as worker:
+        yield worker, seen
+
+
 async def _finished(pool_or_conn: Any, job_id: int) -> Any:
     async def check() -> Any:
         job = await get_job(pool_or_conn, job_id)
@@ -64,8 +77,7 @@ async def _finished(pool_or_conn: Any, job_id: int) -> Any:
 
 
 async def test_outcomes(pg_dsn: str, conn: asyncpg.Connection) -> None:
-    reg, seen = _registry()
-    async with running_worker(pg_dsn, reg):
+    async with _worker(pg_dsn) as (_, seen):
         jobs = await enqueue_many(
             conn,
             [
@@ -92,8 +104,7 @@ async def test_outcomes(pg_dsn: str, conn: asyncpg.Connection) -> None:
 
 
 async def test_a_retried_job_waits_for_its_backoff(pg_dsn: str, conn: asyncpg.Connection) -> None:
-    reg, _ = _registry()
-    async with running_worker(pg_dsn, reg, backoff_base=3600.0, backoff_max=7200.0):
+    async with _worker(pg_dsn, backoff_base=3600.0, backoff_max=7200.0):
         job, _ = await enqueue(conn, NewJob("flaky", max_tries=2))
 
         async def retried() -> Any:
@@ -108,8 +119,7 @@ async def test_a_retried_job_waits_for_its_backoff(pg_dsn: str, conn: asyncpg.Co
 
 
 async def test_timeouts_count_as_failed_attempts(pg_dsn: str, conn: asyncpg.Connection) -> None:
-    reg, seen = _registry()
-    async with running_worker(pg_dsn, reg, default_job_timeout=0.3):
+    async with _worker(pg_dsn, default_job_timeout=0.3) as (_, seen):
         by_job, _ = await enqueue(
             conn, NewJob("sleep", {"seconds": 30}, timeout_seconds=0.2, max_tries=1)
         )
@@ -128,8 +138,7 @@ async def test_timeouts_count_as_failed_attempts(pg_dsn: str, conn: asyncpg.Conn
 async def test_cancelling_a_running_job_stops_its_handler(
     pg_dsn: str, conn: asyncpg.Connection
 ) -> None:
-    reg, seen = _registry()
-    async with running_worker(pg_dsn, reg, max_concurrent_jobs=1) as worker:
+    async with _worker(pg_dsn, max_concurrent_jobs=1) as (worker, seen):
         job, _ = await enqueue(conn, NewJob("sleep", {"seconds": 60}))
         await asyncio.wait_for(seen["started"].wait(), 30)
         await cancel_job(conn, job.id)
@@ -149,10 +158,7 @@ async def _true(value: bool) -> bool:
 async def test_at_most_three_connections_whatever_the_concurrency(
     pg_dsn: str, conn: asyncpg.Connection
 ) -> None:
-    reg, _ = _registry()
-    async with running_worker(
-        pg_dsn, reg, max_concurrent_jobs=200, worker_name="conn-count"
-    ) as worker:
+    async with _worker(pg_dsn, max_concurrent_jobs=200, worker_name="conn-count") as (worker, _):
         await enqueue_many(conn, [NewJob("sleep", {"seconds": 0.05}) for _ in range(2000)])
         most = 0
         while await conn.fetchval("SELECT count(*) FROM jobs WHERE status <> 'completed'"):
@@ -168,11 +174,8 @@ async def test_at_most_three_connections_whatever_the_concurrency(
 
 
 async def test_notifications_wake_an_idle_worker(pg_dsn: str, conn: asyncpg.Connection) -> None:
-    reg, _ = _registry()
     # with an hour between polls, only LISTEN/NOTIFY can start these jobs
-    async with running_worker(
-        pg_dsn, reg, poll_interval=3600.0, worker_queues=["a", "b"]
-    ) as worker:
+    async with _worker(pg_dsn, poll_interval=3600.0, worker_queues=["a", "b"]) as (worker, _):
         await asyncio.wait_for(worker.waker.connected.wait(), 30)
         await asyncio.sleep(0.3)  # the wake-ups at start have come and gone
         for queue in ("a", "b", "a"):
@@ -183,8 +186,7 @@ async def test_notifications_wake_an_idle_worker(pg_dsn: str, conn: asyncpg.Conn
 async def test_heartbeat_reports_in_flight_and_drain_deregisters(
     pg_dsn: str, conn: asyncpg.Connection
 ) -> None:
-    reg, _ = _registry()
-    async with running_worker(pg_dsn, reg, heartbeat_seconds=0.1) as worker:
+    async with _worker(pg_dsn, heartbeat_seconds=0.1) as (worker, _):
         await enqueue_many(conn, [NewJob("sleep", {"seconds": 60}) for _ in range(2)])
 
         async def two_in_flight() -> Any:
@@ -200,8 +202,7 @@ async def test_heartbeat_reports_in_flight_and_drain_deregisters(
 async def test_drain_finishes_running_jobs_and_interrupts_late_ones(
     pg_dsn: str, conn: asyncpg.Connection
 ) -> None:
-    reg, _ = _registry()
-    async with running_worker(pg_dsn, reg, drain_timeout=3.0) as worker:
+    async with _worker(pg_dsn, drain_timeout=3.0) as (worker, _):
         quick, _ = await enqueue(conn, NewJob("sleep", {"seconds": 0.2}))
         late, _ = await enqueue(conn, NewJob("sleep", {"seconds": 60}))
         await eventually(lambda: _true(len(worker.loop.running) == 2), what="both to start")
@@ -214,7 +215,6 @@ async def test_drain_finishes_running_jobs_and_interrupts_late_ones(
 
 
 async def test_drain_releases_a_claim_that_returns_after_the_stop(pg_dsn: str) -> None:
-    reg, seen = _registry()
     conn = await connect(pg_dsn)
     blocker = await asyncpg.connect(pg_dsn)
     try:
@@ -222,7 +222,7 @@ async def test_drain_releases_a_claim_that_returns_after_the_stop(pg_dsn: str) -
         lock = blocker.transaction()
         await lock.start()
         await blocker.execute("LOCK TABLE jobs IN ACCESS EXCLUSIVE MODE")
-        async with running_worker(pg_dsn, reg) as worker:
+        async with _worker(pg_dsn) as (worker, seen):
             await eventually(
                 lambda: fetchval(pg_dsn, "SELECT count(*) FROM pg_locks WHERE NOT granted"),
                 what="the claim to wait on the lock",
@@ -244,24 +244,20 @@ async def test_drain_releases_a_claim_that_returns_after_the_stop(pg_dsn: str) -
 async def test_a_live_worker_rescues_a_dead_workers_job(
     pg_dsn: str, conn: asyncpg.Connection
 ) -> None:
-    reg, _ = _registry()
     dead = uuid.uuid4()
     await claims.register_worker(conn, dead, "dead", ["default"], 1, 1, 0.1)
     job, _ = await enqueue(conn, NewJob("echo", {"n": 1}))
     await claims.claim_jobs(conn, ["default"], 1, dead, 0.1)
     await asyncio.sleep(0.2)  # both leases run out
-    async with running_worker(pg_dsn, reg, rescue_interval=0.2):
+    async with _worker(pg_dsn, rescue_interval=0.2):
         done = await _finished(conn, job.id)
     assert (done.status, done.attempts, done.result["attempt"]) == ("completed", 2, 2)
 
 
 async def test_retention_prunes_old_finished_jobs(pg_dsn: str, conn: asyncpg.Connection) -> None:
-    reg, _ = _registry()
     old, _ = await enqueue(conn, NewJob("echo"))
     recent, _ = await enqueue(conn, NewJob("echo"))
-    async with running_worker(
-        pg_dsn, reg, retention_seconds=3600.0, retention_interval=0.2, retention_batch=1
-    ):
+    async with _worker(pg_dsn, retention_seconds=3600.0, retention_interval=0.2, retention_batch=1):
         await _finished(conn, old.id)
         await _finished(conn, recent.id)
         await conn.execute(
@@ -276,8 +272,7 @@ async def _gone(conn: asyncpg.Connection, job_id: int) -> bool:
 
 
 async def test_health_and_metrics_endpoints(pg_dsn: str, conn: asyncpg.Connection) -> None:
-    reg, _ = _registry()
-    async with running_worker(pg_dsn, reg) as worker:
+    async with _worker(pg_dsn) as (worker, _):
         for job, _ in await enqueue_many(conn, [NewJob("echo"), NewJob("permanent")]):
             await _finished(conn, job.id)
         base = f"http://127.0.0.1:{worker.http.port}"
@@ -299,9 +294,8 @@ async def test_health_and_metrics_endpoints(pg_dsn: str, conn: asyncpg.Connectio
 
 async def test_listen_reconnects_after_a_database_restart(private_pg_server: Any) -> None:
     dsn = await private_pg_server.create_database("restart")
-    reg, _ = _registry()
     conn: asyncpg.Connection | None = None
-    async with running_worker(dsn, reg, poll_interval=3600.0) as worker:
+    async with _worker(dsn, poll_interval=3600.0) as (worker, _):
         await asyncio.wait_for(worker.waker.connected.wait(), 30)
         private_pg_server.restart()
         await eventually(
