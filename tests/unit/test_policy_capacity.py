@@ -1,9 +1,7 @@
-"""L2: the capacity caps, the wait-time target and the completion window, pure and driven by
-hypothesis like the rest of the policy."""
+"""L2: the capacity caps and the completion window, pure and driven by hypothesis like the
+rest of the policy (whose wait-time target is in test_policy)."""
 
 from __future__ import annotations
-
-import math
 
 import pytest
 from hypothesis import given
@@ -22,16 +20,7 @@ from controller.capacity import (
 from controller.capacity_guard import slots_per_replica, template_concurrency
 from controller.completion_rate import CompletionWindow, Finished
 from controller.decisions import Recorded, worth_recording
-from controller.policy import (
-    Decision,
-    Demand,
-    PolicyState,
-    Reason,
-    ScalingConfig,
-    decide,
-    target_replicas,
-    wait_target_replicas,
-)
+from controller.policy import Decision, PolicyState, Reason
 
 limits = st.builds(
     QueueLimits,
@@ -125,87 +114,6 @@ def test_the_decision_is_the_smallest_of_policy_and_caps(decision, found) -> Non
         assert binding.replicas == smallest
     else:
         assert binding is None and bound == decision
-
-
-# ---------------------------------------------------------------- the wait-time target
-@st.composite
-def waited(draw: st.DrawFn) -> ScalingConfig:
-    maximum = draw(st.integers(1, 100))
-    return ScalingConfig(
-        min_replicas=draw(st.integers(0, maximum)),
-        max_replicas=maximum,
-        jobs_per_replica=draw(st.integers(1, 100)),
-        target_wait_seconds=draw(st.none() | st.floats(0.1, 3600)),
-    )
-
-
-rates = st.none() | st.floats(0.001, 10_000)
-
-
-@given(waited(), st.integers(0, 100_000), st.integers(0, 1000), rates, st.integers(1, 100))
-def test_demand_is_the_larger_of_the_ratio_and_the_wait_target(
-    config, ready, running, rate, current
-) -> None:
-    with_rate = target_replicas(config, Demand(ready, running, rate), current)
-    ratio_only = target_replicas(config, Demand(ready, running), current)
-    assert with_rate >= ratio_only
-    assert config.min_replicas <= with_rate <= config.max_replicas
-    wanted = wait_target_replicas(config.target_wait_seconds, Demand(ready, running, rate))
-    assert with_rate == max(ratio_only, min(wanted, config.max_replicas))
-
-
-@given(st.integers(1, 100_000), st.floats(0.001, 10_000), st.floats(0.1, 3600))
-def test_the_wait_target_drains_the_backlog_in_time_with_no_replica_to_spare(
-    ready, rate, wait
-) -> None:
-    replicas = wait_target_replicas(wait, Demand(ready, 0, rate))
-    assert ready / (replicas * rate) <= wait * (1 + 1e-9)
-    if replicas > 1:
-        assert ready / ((replicas - 1) * rate) > wait * (1 - 1e-9)
-
-
-@given(
-    st.integers(0, 10_000), st.integers(0, 10_000), rates, st.integers(1, 64), st.floats(0.1, 600)
-)
-def test_the_wait_target_keeps_the_replicas_running_jobs_occupy(
-    ready, running, rate, slots, wait
-) -> None:
-    replicas = wait_target_replicas(wait, Demand(ready, running, rate, slots))
-    assert replicas >= math.ceil(running / slots)
-    assert wait_target_replicas(None, Demand(ready, running, rate, slots)) == 0
-
-
-@given(st.integers(0, 10_000), st.integers(0, 10_000), st.floats(0.001, 100), st.floats(0.1, 600))
-def test_the_wait_target_grows_with_the_backlog_and_shrinks_with_the_rate(
-    one, other, rate, wait
-) -> None:
-    low, high = min(one, other), max(one, other)
-    assert wait_target_replicas(wait, Demand(low, 0, rate)) <= wait_target_replicas(
-        wait, Demand(high, 0, rate)
-    )
-    assert wait_target_replicas(wait, Demand(high, 0, rate * 2)) <= wait_target_replicas(
-        wait, Demand(high, 0, rate)
-    )
-    assert wait_target_replicas(None, Demand(high, 0, rate)) == 0
-    assert wait_target_replicas(wait, Demand(high, 0, None)) == 0
-
-
-@given(waited(), st.floats(0.001, 1000))
-def test_the_depth_probe_counts_far_enough_for_the_wait_target(config, rate) -> None:
-    cap = config.depth_cap_at(rate)
-    assert cap >= config.depth_cap
-    # a backlog at the cap already asks for max_replicas, so counting further changes nothing
-    at_cap = target_replicas(config, Demand(cap, 0, rate), 1)
-    beyond = target_replicas(config, Demand(cap * 10, 0, rate), 1)
-    assert at_cap == beyond
-
-
-def test_a_slow_backlog_gets_more_replicas_than_the_ratio_gives() -> None:
-    # 40 jobs of 2 s on 3 slots: a replica does 1.5 jobs/s; 40 ready within 5 s needs 6
-    config = ScalingConfig(max_replicas=20, jobs_per_replica=10, target_wait_seconds=5)
-    decision = decide(config, 0, Demand(40, 0, 1.5), PolicyState(), 0.0)
-    assert decision.replicas == 6 and decision.reason is Reason.SCALE_UP
-    assert decide(config, 0, Demand(40, 0), PolicyState(), 0.0).replicas == 4
 
 
 # ---------------------------------------------------------------- the completion window
