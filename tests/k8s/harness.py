@@ -13,6 +13,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -270,34 +271,28 @@ async def eventually(
     )
 
 
-async def reach_replicas(
-    plane: ControlPlane,
-    namespace: str,
-    name: str,
-    count: int,
-    *,
-    what: str,
-    controllers: Sequence[Controller] = (),
-) -> None:
-    """Wait until the Deployment `name` asks for `count` replicas."""
-    await eventually(
-        lambda: replicas(plane, namespace, name) == count, what=what, controllers=controllers
-    )
+@dataclass(frozen=True)
+class Watch:
+    """Waits on one namespace's Deployments that fail early, with the logs, when one of the
+    controllers exits."""
 
+    plane: ControlPlane
+    namespace: str
+    controllers: Sequence[Controller] = ()
 
-async def status_when(
-    plane: ControlPlane,
-    namespace: str,
-    name: str,
-    *,
-    what: str,
-    controllers: Sequence[Controller] = (),
-    **expected: object,
-) -> dict[str, Any]:
-    """The Deployment's status annotation, once each key of `expected` reads its value."""
+    async def replicas(self, name: str, count: int, what: str) -> None:
+        """Until the Deployment `name` asks for `count` replicas."""
+        await eventually(
+            lambda: replicas(self.plane, self.namespace, name) == count,
+            what=what,
+            controllers=self.controllers,
+        )
 
-    def probe() -> dict[str, Any]:
-        found = status(plane, namespace, name)
-        return found if all(found.get(k) == v for k, v in expected.items()) else {}
+    async def status(self, name: str, what: str, **expected: object) -> dict[str, Any]:
+        """The Deployment's status annotation, once each key of `expected` reads its value."""
 
-    return await eventually(probe, what=what, controllers=controllers)
+        def probe() -> dict[str, Any]:
+            found = status(self.plane, self.namespace, name)
+            return found if all(found.get(k) == v for k, v in expected.items()) else {}
+
+        return await eventually(probe, what=what, controllers=self.controllers)

@@ -50,20 +50,12 @@ async def test_a_queue_concurrency_limit_caps_replicas_and_says_so_everywhere(
     config = {ann.QUEUES: "limited", ann.MAX_REPLICAS: "10", ann.JOBS_PER_REPLICA: "10"}
     plane.apply(_with_slots(h.deployment("capped", annotations=config), 2), namespace)
     ctl = [_start(controllers, kubeconfig, namespace, pg_dsn, tmp_path)]
+    watch = h.Watch(plane, namespace, ctl)
     await h.enqueue(pg_dsn, "limited", 100)  # the policy alone asks for 10
 
     # ceil(5 slots / 2 per replica) = 3
-    await h.reach_replicas(
-        plane, namespace, "capped", 3, what="the limit cap of 3 replicas", controllers=ctl
-    )
-    shown = await h.status_when(
-        plane,
-        namespace,
-        "capped",
-        reason="limit-capped",
-        what="the status to name the limit cap",
-        controllers=ctl,
-    )
+    await watch.replicas("capped", 3, "the limit cap of 3 replicas")
+    shown = await watch.status("capped", "the status to name the limit cap", reason="limit-capped")
     capacity = shown["capacity"]
     assert (capacity["cap"], capacity["slots"], capacity["slotsPerReplica"]) == (3, 5, 2)
     assert capacity["queues"]["limited"]["concurrencyLimit"] == 5
@@ -92,18 +84,9 @@ async def test_a_queue_concurrency_limit_caps_replicas_and_says_so_everywhere(
 
     # the limit raised: the cap moves with it, and the new decision is recorded
     await _sql(pg_dsn, "UPDATE queues SET concurrency_limit = 8 WHERE name = 'limited'")
-    await h.reach_replicas(
-        plane, namespace, "capped", 4, what="the cap to follow the raised limit", controllers=ctl
-    )
+    await watch.replicas("capped", 4, "the cap to follow the raised limit")
     await _sql(pg_dsn, "UPDATE queues SET concurrency_limit = NULL WHERE name = 'limited'")
-    await h.reach_replicas(
-        plane,
-        namespace,
-        "capped",
-        10,
-        what="the policy's own target once the limit is gone",
-        controllers=ctl,
-    )
+    await watch.replicas("capped", 10, "the policy's own target once the limit is gone")
     reasons = [
         r["reason"]
         for r in await _sql(
@@ -135,17 +118,11 @@ async def test_the_connection_budget_caps_replicas(
     }
     plane.apply(h.deployment("budgeted", annotations=config), namespace)
     ctl = [_start(controllers, kubeconfig, namespace, pg_dsn, tmp_path)]
+    watch = h.Watch(plane, namespace, ctl)
     await h.enqueue(pg_dsn, "budget", 100)
-    await h.reach_replicas(
-        plane, namespace, "budgeted", 2, what="the connection budget of 2 replicas", controllers=ctl
-    )
-    shown = await h.status_when(
-        plane,
-        namespace,
-        "budgeted",
-        reason="db-connection-budget",
-        what="the status to name the connection budget",
-        controllers=ctl,
+    await watch.replicas("budgeted", 2, "the connection budget of 2 replicas")
+    shown = await watch.status(
+        "budgeted", "the status to name the connection budget", reason="db-connection-budget"
     )
     assert shown["capacity"]["perReplica"] == per_replica
     assert shown["capacity"]["reservedForOthers"] == 10
@@ -171,15 +148,9 @@ async def test_unreadable_connection_settings_skip_the_cap_with_one_warning(
             namespace,
         )
         ctl = [_start(controllers, kubeconfig, namespace, restricted, tmp_path)]
+        watch = h.Watch(plane, namespace, ctl)
         await h.enqueue(pg_dsn, "nobudget", 40)
-        await h.reach_replicas(
-            plane,
-            namespace,
-            "unbudgeted",
-            4,
-            what="scaling without the connection cap",
-            controllers=ctl,
-        )
+        await watch.replicas("unbudgeted", 4, "scaling without the connection cap")
         (warning,) = await h.eventually(
             lambda: h.events(plane, namespace, "unbudgeted", "ConnectionBudgetUnknown"),
             what="one Warning about the connection settings",
@@ -206,8 +177,9 @@ async def test_a_bad_annotation_keeps_the_last_good_configuration(
     config = {ann.QUEUES: "kept", ann.MAX_REPLICAS: "6", ann.JOBS_PER_REPLICA: "10"}
     plane.apply(h.deployment("kept", annotations=config), namespace)
     ctl = [_start(controllers, kubeconfig, namespace, pg_dsn, tmp_path)]
+    watch = h.Watch(plane, namespace, ctl)
     await h.enqueue(pg_dsn, "kept", 20)
-    await h.reach_replicas(plane, namespace, "kept", 2, what="2 replicas", controllers=ctl)
+    await watch.replicas("kept", 2, "2 replicas")
     h.annotate(plane, namespace, "kept", **{ann.TARGET_WAIT_SECONDS: "soon"})
     (warning,) = await h.eventually(
         lambda: h.events(plane, namespace, "kept", "InvalidAnnotation"),
@@ -217,11 +189,4 @@ async def test_a_bad_annotation_keeps_the_last_good_configuration(
     assert warning["type"] == "Warning" and ann.TARGET_WAIT_SECONDS in warning["message"]
     assert "keeping the last good configuration" in warning["message"]
     await h.enqueue(pg_dsn, "kept", 30)  # 50 jobs: the last good config asks for 5
-    await h.reach_replicas(
-        plane,
-        namespace,
-        "kept",
-        5,
-        what="scaling on with the last good configuration",
-        controllers=ctl,
-    )
+    await watch.replicas("kept", 5, "scaling on with the last good configuration")

@@ -54,8 +54,9 @@ async def test_dropped_replies_and_cut_connections_hold_replicas_and_recover(
         )
         controllers.append(controller)
         ctl = [controller]
+        watch = h.Watch(plane, namespace, ctl)
         jobs = await h.enqueue(dsn, "default", 25)
-        await h.reach_replicas(plane, namespace, "steady", 3, what="scale to 3", controllers=ctl)
+        await watch.replicas("steady", 3, "scale to 3")
         # 1: the server executes the depth query, its reply never arrives
         await _outage(plane, namespace, ctl, proxy, lambda: proxy.drop_replies(1))
         await h.eventually(
@@ -67,9 +68,7 @@ async def test_dropped_replies_and_cut_connections_hold_replicas_and_recover(
         await _outage(plane, namespace, ctl, proxy, proxy.cut_all)
         assert proxy.dropped_replies >= 1 and proxy.cuts >= 2 and proxy.refused >= 1
         await h.cancel(dsn, jobs)
-        await h.reach_replicas(
-            plane, namespace, "steady", 0, what="scale-down after recovery", controllers=ctl
-        )
+        await watch.replicas("steady", 0, "scale-down after recovery")
         assert controller.proc.poll() is None  # recovered without a restart
     finally:
         await proxy.close()

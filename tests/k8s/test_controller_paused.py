@@ -33,20 +33,14 @@ async def test_a_paused_queue_scales_its_deployment_to_the_minimum_and_says_why(
     )
     controllers.append(controller)
     ctl = [controller]
+    watch = h.Watch(plane, namespace, ctl)
     await h.enqueue(pg_dsn, "reports", 30)
-    await h.reach_replicas(plane, namespace, "reports", 3, what="3 replicas", controllers=ctl)
+    await watch.replicas("reports", 3, "3 replicas")
 
     await _set_paused(pg_dsn, "reports", True)
-    await h.reach_replicas(
-        plane, namespace, "reports", 1, what="the minimum while paused", controllers=ctl
-    )
-    shown = await h.status_when(
-        plane,
-        namespace,
-        "reports",
-        reason="queue-paused",
-        what="reason queue-paused in the status",
-        controllers=ctl,
+    await watch.replicas("reports", 1, "the minimum while paused")
+    shown = await watch.status(
+        "reports", "reason queue-paused in the status", reason="queue-paused"
     )
     assert shown["pausedQueues"] == ["reports"] and shown["depth"] == 0
     (noted,) = await h.eventually(
@@ -59,7 +53,5 @@ async def test_a_paused_queue_scales_its_deployment_to_the_minimum_and_says_why(
     assert "(queue-paused)" in down["message"] and "from 3 to 1" in down["message"]
 
     await _set_paused(pg_dsn, "reports", False)
-    await h.reach_replicas(
-        plane, namespace, "reports", 3, what="3 replicas once resumed", controllers=ctl
-    )
+    await watch.replicas("reports", 3, "3 replicas once resumed")
     assert "pausedQueues" not in h.status(plane, namespace, "reports")

@@ -96,9 +96,7 @@ async def test_two_replicas_one_leader_and_handover_on_kill(
     )
 
     await h.enqueue(pg_dsn, "default", 20)
-    await h.reach_replicas(
-        plane, namespace, "shared", 2, what="scale to 2", controllers=controllers
-    )
+    await h.Watch(plane, namespace, controllers).replicas("shared", 2, "scale to 2")
     (up,) = h.events(plane, namespace, "shared", "ScaledUp")
     assert up["reportingInstance"] == leader.identity
     assert follower.health()[1]["leader"] is False and leader.health()[1]["leader"] is True
@@ -116,9 +114,7 @@ async def test_two_replicas_one_leader_and_handover_on_kill(
     )
     print(f"handover after SIGKILL: {time.monotonic() - killed_at:.1f}s (lease 3s)")
     await h.enqueue(pg_dsn, "default", 30)
-    await h.reach_replicas(
-        plane, namespace, "shared", 5, what="new leader scales", controllers=[follower]
-    )
+    await h.Watch(plane, namespace, [follower]).replicas("shared", 5, "new leader scales")
     latest = h.events(plane, namespace, "shared", "ScaledUp")[-1]
     assert latest["reportingInstance"] == follower.identity and "from 2 to 5" in latest["message"]
 
@@ -155,6 +151,7 @@ async def test_pod_deletion_cost_follows_in_flight_jobs(
     ctl = [
         h.start_controller(kubeconfig=kubeconfig, namespace=namespace, dsn=pg_dsn, log_dir=tmp_path)
     ]
+    watch = h.Watch(plane, namespace, ctl)
     controllers.extend(ctl)
     await h.eventually(
         lambda: h.status(plane, namespace, "costly").get("depth") == 40,
@@ -162,7 +159,7 @@ async def test_pod_deletion_cost_follows_in_flight_jobs(
         controllers=ctl,
     )
     await h.cancel(pg_dsn, jobs)
-    await h.reach_replicas(plane, namespace, "costly", 0, what="scale-down", controllers=ctl)
+    await watch.replicas("costly", 0, "scale-down")
 
     def cost(name: str) -> str | None:
         return (
@@ -194,7 +191,7 @@ async def test_cluster_wide_mode_finds_deployments_in_any_namespace(
     )
     controllers.append(controller)
     await h.enqueue(pg_dsn, queue, 11)
-    await h.reach_replicas(plane, namespace, "anywhere", 2, what="scale", controllers=[controller])
+    await h.Watch(plane, namespace, [controller]).replicas("anywhere", 2, "scale")
 
 
 async def test_removing_the_label_releases_the_deployment(

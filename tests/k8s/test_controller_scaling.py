@@ -38,6 +38,7 @@ async def test_burst_scales_up_then_down_to_min_and_to_zero_after_the_delay(
     )
     controller = _start(controllers, kubeconfig, namespace, pg_dsn, tmp_path)
     ctl = [controller]
+    watch = h.Watch(plane, namespace, ctl)
     await h.eventually(
         lambda: h.status(plane, namespace, "to-zero").get("reason") == "steady",
         what="the controller to report on to-zero",
@@ -46,19 +47,12 @@ async def test_burst_scales_up_then_down_to_min_and_to_zero_after_the_delay(
 
     zero_jobs = await h.enqueue(pg_dsn, "zero", 35)
     min_jobs = await h.enqueue(pg_dsn, "min", 45)
-    await h.reach_replicas(plane, namespace, "to-zero", 4, what="to-zero at 4", controllers=ctl)
-    await h.reach_replicas(plane, namespace, "to-min", 5, what="to-min at 5", controllers=ctl)
+    await watch.replicas("to-zero", 4, "to-zero at 4")
+    await watch.replicas("to-min", 5, "to-min at 5")
     (up,) = h.events(plane, namespace, "to-zero", "ScaledUp")
     assert "from 0 to 4" in up["message"] and "35 ready" in up["message"]
     assert up["type"] == "Normal"
-    shown = await h.status_when(
-        plane,
-        namespace,
-        "to-zero",
-        actual=4,
-        what="status annotation after the scale-up",
-        controllers=ctl,
-    )
+    shown = await watch.status("to-zero", "status annotation after the scale-up", actual=4)
     assert shown["desired"] == 4 and shown["depth"] == 35 and shown["lastScaleTime"]
 
     drained_at = time.monotonic()
@@ -70,9 +64,9 @@ async def test_burst_scales_up_then_down_to_min_and_to_zero_after_the_delay(
         controllers=ctl,
     )
     assert h.replicas(plane, namespace, "to-zero") == 4
-    await h.reach_replicas(plane, namespace, "to-zero", 0, what="to-zero at 0", controllers=ctl)
+    await watch.replicas("to-zero", 0, "to-zero at 0")
     assert time.monotonic() - drained_at >= 4  # never sooner than the delay
-    await h.reach_replicas(plane, namespace, "to-min", 2, what="to-min at 2", controllers=ctl)
+    await watch.replicas("to-min", 2, "to-min at 2")
     (down,) = h.events(plane, namespace, "to-zero", "ScaledDown")
     assert "from 4 to 0" in down["message"]
     assert h.replicas(plane, namespace, "unlabelled") == 1
@@ -88,19 +82,13 @@ async def test_below_the_activation_threshold_stays_at_zero(
         namespace,
     )
     ctl = [_start(controllers, kubeconfig, namespace, pg_dsn, tmp_path)]
+    watch = h.Watch(plane, namespace, ctl)
     await h.enqueue(pg_dsn, "default", 5)
-    seen = await h.status_when(
-        plane,
-        namespace,
-        "idle",
-        depth=5,
-        what="the controller to see 5 ready jobs",
-        controllers=ctl,
-    )
+    seen = await watch.status("idle", "the controller to see 5 ready jobs", depth=5)
     assert seen["reason"] == "below-activation" and seen["desired"] == 0
     assert h.replicas(plane, namespace, "idle") == 0
     await h.enqueue(pg_dsn, "default", 1)  # 6 > 5: activate, sized from demand (6 / 2)
-    await h.reach_replicas(plane, namespace, "idle", 3, what="activation", controllers=ctl)
+    await watch.replicas("idle", 3, "activation")
 
 
 async def test_paused_is_respected(
@@ -109,17 +97,14 @@ async def test_paused_is_respected(
     plane = control_plane
     plane.apply(h.deployment("held", replicas=1, annotations={ann.PAUSED: "true"}), namespace)
     ctl = [_start(controllers, kubeconfig, namespace, pg_dsn, tmp_path)]
+    watch = h.Watch(plane, namespace, ctl)
     await h.enqueue(pg_dsn, "default", 50)
-    seen = await h.status_when(
-        plane, namespace, "held", depth=50, what="the paused Deployment's status", controllers=ctl
-    )
+    seen = await watch.status("held", "the paused Deployment's status", depth=50)
     assert seen["reason"] == "paused"
     assert h.replicas(plane, namespace, "held") == 1
     assert not h.events(plane, namespace, "held", "ScaledUp")
     h.annotate(plane, namespace, "held", **{ann.PAUSED: "false"})
-    await h.reach_replicas(
-        plane, namespace, "held", 5, what="scale after unpausing", controllers=ctl
-    )
+    await watch.replicas("held", 5, "scale after unpausing")
 
 
 async def test_invalid_annotation_gives_a_warning_naming_it(
@@ -130,6 +115,7 @@ async def test_invalid_annotation_gives_a_warning_naming_it(
         h.deployment("broken", replicas=1, annotations={ann.MAX_REPLICAS: "lots"}), namespace
     )
     ctl = [_start(controllers, kubeconfig, namespace, pg_dsn, tmp_path)]
+    watch = h.Watch(plane, namespace, ctl)
     await h.enqueue(pg_dsn, "default", 30)
     (warning,) = await h.eventually(
         lambda: h.events(plane, namespace, "broken", "InvalidAnnotation"),
@@ -140,7 +126,7 @@ async def test_invalid_annotation_gives_a_warning_naming_it(
     assert ann.MAX_REPLICAS in warning["message"] and "lots" in warning["message"]
     assert h.replicas(plane, namespace, "broken") == 1  # left alone
     h.annotate(plane, namespace, "broken", **{ann.MAX_REPLICAS: "4"})
-    await h.reach_replicas(plane, namespace, "broken", 3, what="scale once fixed", controllers=ctl)
+    await watch.replicas("broken", 3, "scale once fixed")
 
 
 @pytest.mark.timeout(300)
@@ -151,8 +137,9 @@ async def test_database_down_holds_replicas_and_warns(
     dsn = await private_pg_server.create_database("jobqueue")
     plane.apply(h.deployment("steady", annotations={ann.SCALE_DOWN_DELAY: "1"}), namespace)
     ctl = [_start(controllers, kubeconfig, namespace, dsn, tmp_path)]
+    watch = h.Watch(plane, namespace, ctl)
     jobs = await h.enqueue(dsn, "default", 25)
-    await h.reach_replicas(plane, namespace, "steady", 3, what="scale to 3", controllers=ctl)
+    await watch.replicas("steady", 3, "scale to 3")
 
     private_pg_server.stop()
     (warning,) = await h.eventually(
@@ -161,14 +148,7 @@ async def test_database_down_holds_replicas_and_warns(
         controllers=ctl,
     )
     assert warning["type"] == "Warning" and "holding 3 replicas" in warning["message"]
-    shown = await h.status_when(
-        plane,
-        namespace,
-        "steady",
-        reason="depth-unknown",
-        what="status: depth unknown",
-        controllers=ctl,
-    )
+    shown = await watch.status("steady", "status: depth unknown", reason="depth-unknown")
     assert shown["depth"] is None and shown["actual"] == 3
     outage_seen = time.monotonic()
     # well past the 1 s scale-down delay, replicas are still held
@@ -180,6 +160,4 @@ async def test_database_down_holds_replicas_and_warns(
 
     private_pg_server.start()
     await h.cancel(dsn, jobs)
-    await h.reach_replicas(
-        plane, namespace, "steady", 0, what="scale-down after recovery", controllers=ctl
-    )
+    await watch.replicas("steady", 0, "scale-down after recovery")
