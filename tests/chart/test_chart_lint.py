@@ -10,7 +10,6 @@ from typing import Any
 import jsonschema
 import kubernetes_validate
 import pytest
-import yaml
 
 from tests.chart.chart_support import (
     CHART,
@@ -19,6 +18,7 @@ from tests.chart.chart_support import (
     Helm,
     RenderedCI,
     all_containers,
+    chart_values,
     pod_templates,
 )
 from tests.chart.pod_security import restricted_violations
@@ -44,9 +44,7 @@ def test_helm_lint_strict(helm: Helm, values_file: Path) -> None:
 def test_values_file_matches_its_own_schema() -> None:
     schema = json.loads((CHART / "values.schema.json").read_text())
     jsonschema.Draft202012Validator.check_schema(schema)
-    jsonschema.Draft202012Validator(schema).validate(
-        yaml.safe_load((CHART / "values.yaml").read_text())
-    )
+    jsonschema.Draft202012Validator(schema).validate(chart_values())
 
 
 def test_schema_closes_every_object_it_defines() -> None:

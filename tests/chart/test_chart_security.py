@@ -10,13 +10,13 @@ import pytest
 import yaml
 
 from tests.chart.chart_support import (
-    CHART,
     FULLNAME,
     NAMESPACE,
     Helm,
     RenderedCI,
     all_containers,
     by_kind,
+    chart_values,
     ci_values,
     env_of,
     main_container,
@@ -200,7 +200,7 @@ def test_values_hold_no_secret() -> None:
                     assert lowered.startswith("existingsecret") or value == "", f"{path}.{key}"
                 walk(value, f"{path}.{key}")
 
-    walk(yaml.safe_load((CHART / "values.yaml").read_text()), "values")
+    walk(chart_values(), "values")
 
 
 def test_generated_secrets_come_from_existing_secrets_when_named(rendered: RenderedCI) -> None:

@@ -9,7 +9,6 @@ import yaml
 
 from controller.annotations import parse
 from tests.chart.chart_support import (
-    CHART,
     FULLNAME,
     RELEASE,
     Helm,
@@ -17,6 +16,7 @@ from tests.chart.chart_support import (
     all_containers,
     app_version,
     by_kind,
+    chart_values,
     ci_values,
     env_of,
     main_container,
@@ -59,7 +59,7 @@ def test_pool_annotations_match_the_values(rendered: RenderedCI) -> None:
     bursty = worker_deployments(rendered["two-pools"])["bursty"]
     annotations = bursty["metadata"]["annotations"]
     assert annotations["jobqueue.dev/queues"] == ",".join(values["queues"])
-    defaults = yaml.safe_load((CHART / "values.yaml").read_text())["workerDefaults"]["autoscale"]
+    defaults = chart_values()["workerDefaults"]["autoscale"]
     for annotation, key in AUTOSCALE_ANNOTATIONS.items():
         expected = values["autoscale"].get(key, defaults[key])
         assert annotations[annotation] == str(expected).lower(), annotation
