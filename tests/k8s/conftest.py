@@ -21,5 +21,11 @@ def controllers() -> Iterator[list[h.Controller]]:
 
 
 @pytest.fixture
+def plane(control_plane: ControlPlane) -> ControlPlane:
+    """The session's control plane, by the short name the tests use for it."""
+    return control_plane
+
+
+@pytest.fixture
 def kubeconfig(control_plane: ControlPlane, namespace: str, tmp_path: Path) -> Path:
     return h.restricted_kubeconfig(control_plane, namespace, tmp_path / "controller.kubeconfig")

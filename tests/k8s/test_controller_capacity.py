@@ -43,9 +43,8 @@ async def _sql(dsn: str, statement: str, *args: Any) -> list[asyncpg.Record]:
 
 
 async def test_a_queue_concurrency_limit_caps_replicas_and_says_so_everywhere(
-    control_plane, namespace, pg_dsn, kubeconfig, controllers, tmp_path
+    plane, namespace, pg_dsn, kubeconfig, controllers, tmp_path
 ) -> None:
-    plane = control_plane
     await _sql(pg_dsn, "INSERT INTO queues (name, concurrency_limit) VALUES ('limited', 5)")
     config = {ann.QUEUES: "limited", ann.MAX_REPLICAS: "10", ann.JOBS_PER_REPLICA: "10"}
     plane.apply(_with_slots(h.deployment("capped", annotations=config), 2), namespace)
@@ -106,9 +105,8 @@ async def _free_connections(dsn: str) -> int:
 
 
 async def test_the_connection_budget_caps_replicas(
-    control_plane, namespace, pg_dsn, kubeconfig, controllers, tmp_path
+    plane, namespace, pg_dsn, kubeconfig, controllers, tmp_path
 ) -> None:
-    plane = control_plane
     # connections per replica such that 2 replicas fit with room for any other clients
     per_replica = int((await _free_connections(pg_dsn) - 10) / 2.5)
     config = {
@@ -138,9 +136,8 @@ async def test_the_connection_budget_caps_replicas(
 
 
 async def test_unreadable_connection_settings_skip_the_cap_with_one_warning(
-    control_plane, namespace, pg_dsn, kubeconfig, controllers, tmp_path
+    plane, namespace, pg_dsn, kubeconfig, controllers, tmp_path
 ) -> None:
-    plane = control_plane
     restricted, drop = await restricted_dsn(pg_dsn)
     try:
         plane.apply(
@@ -171,9 +168,8 @@ async def test_unreadable_connection_settings_skip_the_cap_with_one_warning(
 
 
 async def test_a_bad_annotation_keeps_the_last_good_configuration(
-    control_plane, namespace, pg_dsn, kubeconfig, controllers, tmp_path
+    plane, namespace, pg_dsn, kubeconfig, controllers, tmp_path
 ) -> None:
-    plane = control_plane
     config = {ann.QUEUES: "kept", ann.MAX_REPLICAS: "6", ann.JOBS_PER_REPLICA: "10"}
     plane.apply(h.deployment("kept", annotations=config), namespace)
     ctl = [_start(controllers, kubeconfig, namespace, pg_dsn, tmp_path)]

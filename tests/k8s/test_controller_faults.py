@@ -41,9 +41,8 @@ async def _outage(plane, namespace, ctl, proxy: FaultProxy, start: Callable[[], 
 
 @pytest.mark.timeout(300)
 async def test_dropped_replies_and_cut_connections_hold_replicas_and_recover(
-    control_plane, namespace, private_pg_server, kubeconfig, controllers, tmp_path
+    plane, namespace, private_pg_server, kubeconfig, controllers, tmp_path
 ) -> None:
-    plane = control_plane
     dsn = await private_pg_server.create_database("jobqueue")
     parts = urlsplit(dsn)
     proxy = await FaultProxy(parts.hostname or "127.0.0.1", parts.port or 5432).start()

@@ -17,9 +17,8 @@ async def _set_paused(dsn: str, name: str, paused: bool) -> None:
 
 
 async def test_a_paused_queue_scales_its_deployment_to_the_minimum_and_says_why(
-    control_plane, namespace, pg_dsn, kubeconfig, controllers, tmp_path
+    plane, namespace, pg_dsn, kubeconfig, controllers, tmp_path
 ) -> None:
-    plane = control_plane
     config = {
         ann.QUEUES: "reports",
         ann.MAX_REPLICAS: "5",

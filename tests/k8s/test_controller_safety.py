@@ -28,9 +28,8 @@ def _holder(plane: ControlPlane, namespace: str) -> str | None:
 
 
 async def test_no_finalizer_and_deployments_delete_cleanly(
-    control_plane, namespace, pg_dsn, kubeconfig, controllers, tmp_path
+    plane, namespace, pg_dsn, kubeconfig, controllers, tmp_path
 ) -> None:
-    plane = control_plane
     for name in ("live-delete", "after-delete"):
         plane.apply(h.deployment(name, annotations={ann.QUEUES: name}), namespace)
     controller = h.start_controller(
@@ -71,9 +70,8 @@ async def test_no_finalizer_and_deployments_delete_cleanly(
 
 @pytest.mark.timeout(300)
 async def test_two_replicas_one_leader_and_handover_on_kill(
-    control_plane, namespace, pg_dsn, kubeconfig, controllers, tmp_path
+    plane, namespace, pg_dsn, kubeconfig, controllers, tmp_path
 ) -> None:
-    plane = control_plane
     plane.apply(h.deployment("shared", annotations={ann.JOBS_PER_REPLICA: "10"}), namespace)
     for identity in ("ctl-a", "ctl-b"):
         controllers.append(
@@ -131,9 +129,8 @@ async def test_two_replicas_one_leader_and_handover_on_kill(
 
 
 async def test_pod_deletion_cost_follows_in_flight_jobs(
-    control_plane, namespace, pg_dsn, kubeconfig, controllers, tmp_path
+    plane, namespace, pg_dsn, kubeconfig, controllers, tmp_path
 ) -> None:
-    plane = control_plane
     in_flight = {"costly-busy": 5, "costly-idle": 0, "costly-some": 2}
     plane.apply(
         h.deployment("costly", replicas=4, annotations={ann.SCALE_DOWN_DELAY: "1"}), namespace
@@ -176,9 +173,8 @@ async def test_pod_deletion_cost_follows_in_flight_jobs(
 
 
 async def test_cluster_wide_mode_finds_deployments_in_any_namespace(
-    control_plane, namespace, pg_dsn, controllers, tmp_path
+    plane, namespace, pg_dsn, controllers, tmp_path
 ) -> None:
-    plane = control_plane
     queue = f"cw-{uuid.uuid4().hex[:8]}"
     plane.apply(h.deployment("anywhere", annotations={ann.QUEUES: queue}), namespace)
     controller = h.start_controller(
@@ -195,9 +191,8 @@ async def test_cluster_wide_mode_finds_deployments_in_any_namespace(
 
 
 async def test_removing_the_label_releases_the_deployment(
-    control_plane, namespace, pg_dsn, kubeconfig, controllers, tmp_path
+    plane, namespace, pg_dsn, kubeconfig, controllers, tmp_path
 ) -> None:
-    plane = control_plane
     plane.apply(h.deployment("released", annotations={ann.QUEUES: "released"}), namespace)
     controller = h.start_controller(
         kubeconfig=kubeconfig, namespace=namespace, dsn=pg_dsn, log_dir=tmp_path
@@ -223,9 +218,8 @@ async def test_removing_the_label_releases_the_deployment(
 
 
 async def test_status_is_written_only_when_it_changes(
-    control_plane, namespace, pg_dsn, kubeconfig, controllers, tmp_path
+    plane, namespace, pg_dsn, kubeconfig, controllers, tmp_path
 ) -> None:
-    plane = control_plane
     plane.apply(h.deployment("quiet"), namespace)
     controller = h.start_controller(
         kubeconfig=kubeconfig, namespace=namespace, dsn=pg_dsn, log_dir=tmp_path

@@ -20,9 +20,8 @@ _start = h.start_tracked  # started now, stopped after the test
 
 
 async def test_burst_scales_up_then_down_to_min_and_to_zero_after_the_delay(
-    control_plane, namespace, pg_dsn, kubeconfig, controllers, tmp_path
+    plane, namespace, pg_dsn, kubeconfig, controllers, tmp_path
 ) -> None:
-    plane = control_plane
     config = {ann.MAX_REPLICAS: "5", ann.JOBS_PER_REPLICA: "10", ann.SCALE_DOWN_DELAY: "4"}
     plane.apply(h.deployment("to-zero", annotations={**config, ann.QUEUES: "zero"}), namespace)
     plane.apply(
@@ -74,9 +73,8 @@ async def test_burst_scales_up_then_down_to_min_and_to_zero_after_the_delay(
 
 
 async def test_below_the_activation_threshold_stays_at_zero(
-    control_plane, namespace, pg_dsn, kubeconfig, controllers, tmp_path
+    plane, namespace, pg_dsn, kubeconfig, controllers, tmp_path
 ) -> None:
-    plane = control_plane
     plane.apply(
         h.deployment("idle", annotations={ann.ACTIVATION_JOBS: "5", ann.JOBS_PER_REPLICA: "2"}),
         namespace,
@@ -92,9 +90,8 @@ async def test_below_the_activation_threshold_stays_at_zero(
 
 
 async def test_paused_is_respected(
-    control_plane, namespace, pg_dsn, kubeconfig, controllers, tmp_path
+    plane, namespace, pg_dsn, kubeconfig, controllers, tmp_path
 ) -> None:
-    plane = control_plane
     plane.apply(h.deployment("held", replicas=1, annotations={ann.PAUSED: "true"}), namespace)
     ctl = [_start(controllers, kubeconfig, namespace, pg_dsn, tmp_path)]
     watch = h.Watch(plane, namespace, ctl)
@@ -108,9 +105,8 @@ async def test_paused_is_respected(
 
 
 async def test_invalid_annotation_gives_a_warning_naming_it(
-    control_plane, namespace, pg_dsn, kubeconfig, controllers, tmp_path
+    plane, namespace, pg_dsn, kubeconfig, controllers, tmp_path
 ) -> None:
-    plane = control_plane
     plane.apply(
         h.deployment("broken", replicas=1, annotations={ann.MAX_REPLICAS: "lots"}), namespace
     )
@@ -131,9 +127,8 @@ async def test_invalid_annotation_gives_a_warning_naming_it(
 
 @pytest.mark.timeout(300)
 async def test_database_down_holds_replicas_and_warns(
-    control_plane, namespace, private_pg_server, kubeconfig, controllers, tmp_path
+    plane, namespace, private_pg_server, kubeconfig, controllers, tmp_path
 ) -> None:
-    plane = control_plane
     dsn = await private_pg_server.create_database("jobqueue")
     plane.apply(h.deployment("steady", annotations={ann.SCALE_DOWN_DELAY: "1"}), namespace)
     ctl = [_start(controllers, kubeconfig, namespace, dsn, tmp_path)]

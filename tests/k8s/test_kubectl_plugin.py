@@ -65,9 +65,8 @@ def ready_replicas(plane: ControlPlane, namespace: str, name: str) -> int:
 
 
 async def test_status_and_events_show_what_the_controller_wrote(
-    control_plane, namespace, other_namespace, pg_dsn, kubeconfig, controllers, tmp_path
+    plane, namespace, other_namespace, pg_dsn, kubeconfig, controllers, tmp_path
 ) -> None:
-    plane = control_plane
     config = {ann.QUEUES: "plugin", ann.MAX_REPLICAS: "5", ann.JOBS_PER_REPLICA: "10"}
     plane.apply(h.deployment("mailers", annotations=config), namespace)
     plane.apply(h.deployment("plain", labelled=False), namespace)  # not autoscaled: not listed
@@ -142,9 +141,8 @@ async def test_status_and_events_show_what_the_controller_wrote(
 
 
 async def test_flags_before_the_command_context_and_kubectl_discovery_by_kubectl(
-    control_plane, namespace, tmp_path
+    plane, namespace, tmp_path
 ) -> None:
-    plane = control_plane
     status: dict[str, Any] = {
         "depth": 7,
         "running": 1,
