@@ -19,7 +19,6 @@ from worker.api.routes_batches import batches_router
 from worker.api.routes_bulk import bulk_router
 from worker.api.routes_inspect import inspect_router
 from worker.api.routes_jobs import jobs_router
-from worker.api.routes_limits import limits_router
 from worker.api.routes_probes import probes_router
 from worker.api.routes_queues import queues_router
 from worker.api.routes_schedules import schedules_router
@@ -122,7 +121,6 @@ def create_app(settings: ApiSettings, dsn: str) -> FastAPI:
     app.include_router(schedules_router(settings))
     app.include_router(probes_router(settings))
     app.include_router(batches_router(settings))
-    app.include_router(limits_router(settings))
     install_console(app, settings)
     app.add_middleware(MetricsMiddleware, metrics=state.metrics)
     return app

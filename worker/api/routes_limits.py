@@ -1,4 +1,5 @@
-"""`PATCH /queues/{name}`: a queue's concurrency, per-key and rate limits (flow control).
+"""`PATCH /queues/{name}`: a queue's concurrency, per-key and rate limits (flow control): its
+models and handler, which routes_queues serves beside the queue's pause and resume.
 
 Fields left out keep their value, null clears one. Zero, negative or out-of-range values get a
 422 that names the field; a never-seen queue gets its row.
@@ -8,14 +9,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path
+from fastapi import Path
 from pydantic import BaseModel, ConfigDict, Field
 
-from worker.api.auth import UNAUTHORIZED, queue_router
 from worker.api.state import State
 from worker.api.validation import TextParam
 from worker.db import limits
-from worker.settings import ApiSettings
 
 Limit = Annotated[int, Field(strict=True, ge=1, le=limits.MAX_LIMIT)]
 QueueName = Annotated[TextParam, Path(description="The queue.")]
@@ -77,30 +76,17 @@ class QueueLimitsOut(BaseModel):
     blocked: CountOut = Field(description="Ready jobs that the limits hold back right now.")
 
 
-def limits_router(settings: ApiSettings) -> APIRouter:
-    router = queue_router(settings.api_token, "queues", UNAUTHORIZED)
-
-    @router.patch(
-        "/queues/{name}",
-        response_model=QueueLimitsOut,
-        summary="Set or clear a queue's concurrency, per-key and rate limits",
-        responses={422: {"description": "A limit is not a positive number; names the field."}},
+async def patch_queue(name: QueueName, body: QueueLimitsIn, state: State) -> Any:
+    given = body.model_fields_set
+    rate = body.rate_limit
+    change = limits.LimitChange(
+        concurrency_limit=body.concurrency_limit if "concurrency_limit" in given else limits.KEEP,
+        key_concurrency_limit=body.key_concurrency_limit
+        if "key_concurrency_limit" in given
+        else limits.KEEP,
+        rate_limit=(None if rate is None else limits.RateLimit(rate.jobs, rate.per_seconds))
+        if "rate_limit" in given
+        else limits.KEEP,
     )
-    async def patch_queue(name: QueueName, body: QueueLimitsIn, state: State) -> Any:
-        given = body.model_fields_set
-        rate = body.rate_limit
-        change = limits.LimitChange(
-            concurrency_limit=body.concurrency_limit
-            if "concurrency_limit" in given
-            else limits.KEEP,
-            key_concurrency_limit=body.key_concurrency_limit
-            if "key_concurrency_limit" in given
-            else limits.KEEP,
-            rate_limit=(None if rate is None else limits.RateLimit(rate.jobs, rate.per_seconds))
-            if "rate_limit" in given
-            else limits.KEEP,
-        )
-        flow = await limits.set_limits(state.require_pool(), name, change)
-        return flow.to_dict()
-
-    return router
+    flow = await limits.set_limits(state.require_pool(), name, change)
+    return flow.to_dict()

@@ -1,6 +1,7 @@
-"""GET /queues (depth, pause state, limits as stored, running and blocked), and
-POST /queues/{name}/pause and /resume. A paused queue still takes new jobs; workers claim
-none from it, and the controller counts its ready jobs as no demand."""
+"""GET /queues (depth, pause state, limits as stored, running and blocked), POST
+/queues/{name}/pause and /resume, and PATCH /queues/{name} (the limits; its models and handler
+are in routes_limits). A paused queue still takes new jobs; workers claim none from it, and the
+controller counts its ready jobs as no demand."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from fastapi import APIRouter, Path
 
 from worker.api.auth import FIELD_ERRORS, queue_router
 from worker.api.models_schedules import QueueStateOut, QueueStatesOut
+from worker.api.routes_limits import QueueLimitsOut, patch_queue
 from worker.api.state import State
 from worker.db import queues
 from worker.settings import ApiSettings
@@ -50,4 +52,12 @@ def queues_router(settings: ApiSettings) -> APIRouter:
         await queues.set_paused(state.require_pool(), name, False)
         return await _state_of(state, name)
 
+    router.add_api_route(
+        "/queues/{name}",
+        patch_queue,
+        methods=["PATCH"],
+        response_model=QueueLimitsOut,
+        summary="Set or clear a queue's concurrency, per-key and rate limits",
+        responses={422: {"description": "A limit is not a positive number; names the field."}},
+    )
     return router
