@@ -30,8 +30,10 @@ from worker.db.jobs import NewJob, enqueue_many
 from worker.db.migrate import current_version, expected_version, migrate
 from worker.handlers import registry
 
-# The previous release: the last commit before the migrations of this release began (0004).
-PREVIOUS_RELEASE = "c23d470"
+# The releases an upgrade starts from: c23d470, the last commit before migrations 0004 to 0008
+# (scheduling, limits, workflows, the console), and 5aa7136, the one that landed them, before
+# 0009. Each runs on the newest schema beside this tree's code.
+PREVIOUS_RELEASES = ("c23d470", "5aa7136")
 OLD_QUEUE, NEW_QUEUE = "old", "new"  # each release's workers serve their own queue
 PER_SOURCE = 40  # jobs each enqueuer puts on each queue
 
@@ -40,29 +42,30 @@ def _git(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(["git", "-C", str(REPO), *args], capture_output=True, text=True)
 
 
-def _fetch_history_if_shallow() -> None:
+def _fetch_history_if_shallow(release: str) -> None:
     """A CI checkout may be shallow: then the previous release's commit is fetched from the
     clone's origin first. Whatever that gives, the archive step below fails loudly without it."""
-    if _git("cat-file", "-e", f"{PREVIOUS_RELEASE}^{{commit}}").returncode == 0:
+    if _git("cat-file", "-e", f"{release}^{{commit}}").returncode == 0:
         return
     if _git("rev-parse", "--is-shallow-repository").stdout.strip() == "true":
         _git("fetch", "--quiet", "--unshallow")
 
 
-@pytest.fixture(scope="module")
-def old_tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The previous release's packages, extracted from git. Without the history this cannot
+@pytest.fixture(scope="module", params=PREVIOUS_RELEASES)
+def old_tree(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A previous release's packages, extracted from git. Without the history this cannot
     run, and it must not pass silently: it fails saying what is missing."""
-    target = tmp_path_factory.mktemp("previous-release")
+    release = request.param
+    target = tmp_path_factory.mktemp(f"release-{release}")
     paths = ("worker", "jobqueue", "controller", "pyproject.toml")
-    _fetch_history_if_shallow()
+    _fetch_history_if_shallow(release)
     archive = subprocess.run(
-        ["git", "-C", str(REPO), "archive", "--format=tar", PREVIOUS_RELEASE, *paths],
+        ["git", "-C", str(REPO), "archive", "--format=tar", release, *paths],
         capture_output=True,
     )
     if archive.returncode != 0:
         pytest.fail(
-            f"the rolling-upgrade test needs git history with commit {PREVIOUS_RELEASE} (the "
+            f"the rolling-upgrade test needs git history with commit {release} (the "
             f"previous release) to extract its code: {archive.stderr.decode().strip()}. "
             "Use a full clone (git fetch --unshallow).",
             pytrace=False,
