@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import uuid
 from typing import Any
 
 import asyncpg
@@ -13,8 +14,11 @@ import pytest
 
 from tests.integration.api_support import JOBS, api_client, api_settings
 from tests.integration.queue_support import eventually, running_worker
+from worker.db import claims
+from worker.db.connection import create_pool
 from worker.db.jobs import NewJob, enqueue
 from worker.handlers.base import HandlerRegistry, JobContext
+from worker.runtime.progress import ProgressWriter
 
 
 async def test_progress_is_throttled_shown_and_clamped(
@@ -89,3 +93,46 @@ async def test_a_report_that_is_not_a_number_is_dropped_not_fatal(
             what="completion",
         )
     assert await conn.fetchval("SELECT progress FROM jobs WHERE id = $1", job.id) is None
+
+
+async def test_a_finishing_jobs_last_report_is_not_overtaken(pg_dsn: str) -> None:
+    """The writer took the last report and is on its way to store it (here: waiting for the
+    pool's one connection) when the job finishes: the finish waits for that write, so the
+    acknowledgement that follows cannot land first and fence it out. Once, a completed job
+    showed an older fraction than the handler's last report."""
+    conn = await asyncpg.connect(pg_dsn)
+    pool = await create_pool(pg_dsn, min_size=1, max_size=1)
+    writer_task = None
+    try:
+        job, _ = await enqueue(conn, NewJob("steps"))
+        worker = uuid.uuid4()
+        (claimed,) = await claims.claim_jobs(conn, ["default"], 1, worker, 60)
+        writer = ProgressWriter(pool, worker, interval=0.01)
+        writer_task = asyncio.create_task(writer.run())
+
+        async def stored() -> Any:
+            return await conn.fetchval("SELECT progress FROM jobs WHERE id = $1", job.id)
+
+        writer.report(job.id, claimed.attempts, 0.5, "half")
+        await eventually(lambda: _equals(stored(), 0.5), what="the first report")
+        held = await pool.acquire()  # the writer's next write must wait for the connection
+        try:
+            writer.report(job.id, claimed.attempts, 1.0, "done")
+            await asyncio.sleep(0.1)  # it has taken the report and waits
+            assert writer.has_pending(job.id, claimed.attempts)
+            flush = asyncio.create_task(writer.flush_job(job.id, claimed.attempts))
+            await asyncio.sleep(0.1)
+            assert not flush.done()  # the write on its way goes first
+        finally:
+            await pool.release(held)
+        await flush
+        assert await stored() == 1.0  # stored before the job's acknowledgement is sent
+    finally:
+        if writer_task is not None:
+            writer_task.cancel()
+        await pool.close()
+        await conn.close()
+
+
+async def _equals(value: Any, expected: float) -> bool:
+    return bool(await value == expected)

@@ -52,6 +52,10 @@ class ProgressWriter:
         self._warned: set[int] = set()
         self._wanted = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
+        # One write at a time, so that a job's values land in the order they were reported:
+        # a finishing job's last report must not be overtaken by an older one on its way.
+        self._writing = asyncio.Lock()
+        self._in_flight: frozenset[tuple[int, int]] = frozenset()
         self.writes = 0  # statements sent, for tests and metrics
 
     def report(self, job_id: int, attempts: int, fraction: float, message: str | None) -> None:
@@ -74,28 +78,39 @@ class ProgressWriter:
             loop.call_soon_threadsafe(self._wanted.set)
 
     def has_pending(self, job_id: int, attempts: int) -> bool:
-        return (job_id, attempts) in self._latest
+        """Whether a report of the job is not stored yet: recorded, or in a write on its way."""
+        key = (job_id, attempts)
+        return key in self._latest or key in self._in_flight
 
     async def flush_job(self, job_id: int, attempts: int) -> None:
-        """Write a finishing job's last report now, while it is still running, so that a
-        completed job never shows a stale fraction; the one write beyond the throttle."""
-        with self._lock:
-            value = self._latest.pop((job_id, attempts), None)
-        if value is not None:
-            try:
-                await self._write({(job_id, attempts): value})
-            except Exception:  # advisory: a report never fails the job it describes
-                log.exception("job %d: its last progress report could not be stored", job_id)
+        """Store a finishing job's last report now, while it is still running, so that a
+        completed job never shows a stale fraction; the one write beyond the throttle. A write
+        already on its way goes first (and may have carried that last report itself)."""
+        async with self._writing:
+            with self._lock:
+                value = self._latest.pop((job_id, attempts), None)
+            if value is not None:
+                try:
+                    await self._write({(job_id, attempts): value})
+                except Exception:  # advisory: a report never fails the job it describes
+                    log.exception("job %d: its last progress report could not be stored", job_id)
 
     async def run(self) -> None:
         self._loop = asyncio.get_running_loop()
+        if self._latest:  # reported before this task ran: nothing could wake it for those
+            self._wanted.set()
         while True:
             await self._wanted.wait()
             self._wanted.clear()
-            with self._lock:
-                pending, self._latest = self._latest, {}
-            if pending:
-                await self._write(pending)
+            async with self._writing:
+                with self._lock:
+                    pending, self._latest = self._latest, {}
+                if pending:
+                    self._in_flight = frozenset(pending)
+                    try:
+                        await self._write(pending)
+                    finally:
+                        self._in_flight = frozenset()
             await asyncio.sleep(self._interval)
 
     async def _write(self, pending: dict[tuple[int, int], tuple[float, str | None]]) -> None:
