@@ -65,3 +65,10 @@ def is_transient(exc: BaseException) -> bool:
     # asyncpg reports use of a connection the server closed as a plain InterfaceError;
     # other InterfaceErrors (e.g. "another operation is in progress") are bugs, not outages.
     return isinstance(exc, asyncpg.InterfaceError) and "closed" in str(exc)
+
+
+def is_refusal(exc: BaseException) -> bool:
+    """The server looked at the statement and said no (bad data, a constraint): the same
+    write will never succeed. Anything else that is not transient (an InterfaceError from a
+    connection the server is tearing down, say) is no verdict on the data."""
+    return isinstance(exc, asyncpg.PostgresError) and not is_transient(exc)

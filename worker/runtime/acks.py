@@ -17,6 +17,7 @@ import asyncpg
 
 from worker import tracing
 from worker.db import claims, snoozes
+from worker.db.errors import is_refusal
 from worker.runtime.metrics import WorkerMetrics
 from worker.runtime.resilience import is_transient, retry_transient
 from worker.runtime.tracker import Tracker
@@ -168,15 +169,28 @@ class AckBuffer:
         what: str,
         refused: Callable[[Item, Exception], Awaitable[None]],
     ) -> None:
-        """Write each item alone, retrying through outages; `refused` deals with one that could
-        not be written (called while its exception is being handled)."""
+        """Write each item alone, retrying through outages; `refused` deals with one that the
+        database refused (called while its exception is being handled). One that could not be
+        written for any other reason is left running under its lease, as when the database
+        stays away: the rescuer hands it out again, so no error of ours fails a job. (A server
+        that went down mid-write can leave a pooled connection answering "another operation is
+        in progress" for a moment: no verdict on the job.)"""
         for item in items:
             try:
                 await retry_transient(
                     partial(write, [item]), what=what, give_up=self._past_deadline
                 )
             except Exception as exc:
-                await refused(item, exc)
+                if is_refusal(exc):
+                    await refused(item, exc)
+                else:
+                    log.error(
+                        "job %d: %s could not be written (%s); left to its lease",
+                        item[0],
+                        what,
+                        exc,
+                    )
+                    self._tracker.abandon([item[0]])
 
     async def _write_snoozes_one_by_one(self, items: list[Snoozed]) -> None:
         async def refused(item: Snoozed, exc: Exception) -> None:
