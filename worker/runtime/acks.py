@@ -27,6 +27,9 @@ log = logging.getLogger(__name__)
 Completion = tuple[int, int, str]  # id, attempts, result as JSON text
 Failure = tuple[int, int, str, float | None]  # id, attempts, error, retry delay (None: final)
 Snoozed = tuple[int, int, float]  # id, attempts, delay
+# Writes of one acknowledgement that end in an error that is neither an outage nor a refusal
+# (see _one_by_one): 0.1 + 0.2 + 0.4 + 0.8 s apart, then the job is left to its lease.
+NO_VERDICT_TRIES = 5
 
 
 def _columns(items: Sequence[tuple[Any, ...]], count: int) -> list[list[Any]]:
@@ -170,27 +173,28 @@ class AckBuffer:
         refused: Callable[[Item, Exception], Awaitable[None]],
     ) -> None:
         """Write each item alone, retrying through outages; `refused` deals with one that the
-        database refused (called while its exception is being handled). One that could not be
-        written for any other reason is left running under its lease, as when the database
-        stays away: the rescuer hands it out again, so no error of ours fails a job. (A server
-        that went down mid-write can leave a pooled connection answering "another operation is
-        in progress" for a moment: no verdict on the job.)"""
+        database refused (called while its exception is being handled). Any other error is no
+        verdict on the job: a server that went down mid-write can leave a pooled connection
+        answering "another operation is in progress" for a moment. Such a write is tried again
+        a few times, and then left to the job's lease, as when the database stays away: no
+        error of ours fails a job."""
         for item in items:
-            try:
-                await retry_transient(
-                    partial(write, [item]), what=what, give_up=self._past_deadline
-                )
-            except Exception as exc:
-                if is_refusal(exc):
-                    await refused(item, exc)
-                else:
-                    log.error(
-                        "job %d: %s could not be written (%s); left to its lease",
-                        item[0],
-                        what,
-                        exc,
+            for attempt in range(NO_VERDICT_TRIES):
+                try:
+                    await retry_transient(
+                        partial(write, [item]), what=what, give_up=self._past_deadline
                     )
-                    self._tracker.abandon([item[0]])
+                    break
+                except Exception as exc:
+                    if is_refusal(exc):
+                        await refused(item, exc)
+                        break
+                    if is_transient(exc) or attempt == NO_VERDICT_TRIES - 1:
+                        log.error("job %d: %s gave up (%s); left to its lease", item[0], what, exc)
+                        self._tracker.abandon([item[0]])
+                        break
+                    log.warning("job %d: %s failed (%s); trying again", item[0], what, exc)
+                    await asyncio.sleep(0.1 * 2**attempt)
 
     async def _write_snoozes_one_by_one(self, items: list[Snoozed]) -> None:
         async def refused(item: Snoozed, exc: Exception) -> None:
