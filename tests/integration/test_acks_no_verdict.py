@@ -1,6 +1,6 @@
 """An acknowledgement that cannot be written for a reason other than the server's refusal
-fails no job: it is tried again, and if that keeps failing the job stays running under its
-lease. Here the error is asyncpg's own "another operation is in progress", from a real
+fails no job: it is tried again, and if that keeps failing the job is abandoned (it stays
+running under this worker, for the rescuer once the worker's lease lapses). Here the error is asyncpg's own "another operation is in progress", from a real
 connection that is busy, as a pooled connection can answer for a moment while the server tears
 it down (a PostgreSQL restart once failed a job this way)."""
 
@@ -63,7 +63,7 @@ async def test_a_write_that_is_no_verdict_is_tried_again(
         await pool.close()
 
 
-async def test_a_write_that_stays_no_verdict_leaves_the_job_to_its_lease(
+async def test_a_write_that_stays_no_verdict_abandons_the_job_unfailed(
     pg_dsn: str, conn: asyncpg.Connection
 ) -> None:
     acks, tracker, item, pool = await _acks_for_one_job(pg_dsn, conn)
@@ -81,7 +81,7 @@ async def test_a_write_that_stays_no_verdict_leaves_the_job_to_its_lease(
         await asyncio.sleep(0.1)
         await acks._one_by_one([item], write_on_the_busy_connection, "complete job", refusal)
         assert refused == []  # no verdict on the job: it is not failed
-        assert tracker.abandoned == {item[0]}  # left running for its lease
+        assert tracker.abandoned == {item[0]}  # left running, for the rescuer
         row = await conn.fetchrow("SELECT status::text FROM jobs WHERE id = $1", item[0])
         assert row["status"] == "running"
     finally:

@@ -28,7 +28,7 @@ Completion = tuple[int, int, str]  # id, attempts, result as JSON text
 Failure = tuple[int, int, str, float | None]  # id, attempts, error, retry delay (None: final)
 Snoozed = tuple[int, int, float]  # id, attempts, delay
 # Writes of one acknowledgement that end in an error that is neither an outage nor a refusal
-# (see _one_by_one): 0.1 + 0.2 + 0.4 + 0.8 s apart, then the job is left to its lease.
+# (see _one_by_one): 0.1 + 0.2 + 0.4 + 0.8 s apart, then the job is abandoned to the rescuer.
 NO_VERDICT_TRIES = 5
 
 
@@ -176,8 +176,9 @@ class AckBuffer:
         database refused (called while its exception is being handled). Any other error is no
         verdict on the job: a server that went down mid-write can leave a pooled connection
         answering "another operation is in progress" for a moment. Such a write is tried again
-        a few times, and then left to the job's lease, as when the database stays away: no
-        error of ours fails a job."""
+        a few times; after that the job is abandoned, as when the database stays away past the
+        drain deadline: it stays running under this worker, and the rescuer hands it out again
+        once this worker's lease lapses. No error of ours fails a job."""
         for item in items:
             for attempt in range(NO_VERDICT_TRIES):
                 try:
@@ -190,7 +191,9 @@ class AckBuffer:
                         await refused(item, exc)
                         break
                     if is_transient(exc) or attempt == NO_VERDICT_TRIES - 1:
-                        log.error("job %d: %s gave up (%s); left to its lease", item[0], what, exc)
+                        log.error(
+                            "job %d: %s gave up (%s); abandoned to the rescuer", item[0], what, exc
+                        )
                         self._tracker.abandon([item[0]])
                         break
                     log.warning("job %d: %s failed (%s); trying again", item[0], what, exc)
