@@ -1,8 +1,9 @@
 """An acknowledgement that cannot be written for a reason other than the server's refusal
 fails no job: it is tried again, and if that keeps failing the job is abandoned (it stays
-running under this worker, for the rescuer once the worker's lease lapses). Here the error is asyncpg's own "another operation is in progress", from a real
-connection that is busy, as a pooled connection can answer for a moment while the server tears
-it down (a PostgreSQL restart once failed a job this way)."""
+running under this worker, for the rescuer once the worker's lease lapses). Here the error is
+asyncpg's own "another operation is in progress", from a real connection that is busy, as a
+pooled connection can answer for a moment while the server tears it down (a PostgreSQL
+restart once failed a job this way)."""
 
 from __future__ import annotations
 
