@@ -195,7 +195,10 @@ async def _enqueue_one_dependent(
 
 def _wait_and_report(settings: Any, job_id: int, seconds: float, as_json: bool) -> None:
     """Wait for the job, print it, and exit 1 unless it completed."""
-    job = run_db(settings, lambda conn: wait_for(conn, settings.dsn, job_id, seconds))
+    try:
+        job = run_db(settings, lambda conn: wait_for(conn, settings.dsn, job_id, seconds))
+    except LookupError as exc:  # pruned while waited for: a message, not a traceback
+        fail(str(exc))
     if as_json:
         print_json(job.to_dict())
     else:
