@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from dataclasses import dataclass, field
 
 import asyncpg
 
@@ -19,73 +20,63 @@ from worker.runtime.acks import AckBuffer
 from worker.runtime.metrics import WorkerMetrics
 from worker.runtime.tracker import Tracker
 
+Item = tuple[int, int, str]
 
-async def _acks_for_one_job(
-    pg_dsn: str, conn: asyncpg.Connection
-) -> tuple[AckBuffer, Tracker, tuple[int, int, str], asyncpg.Pool]:
+
+@dataclass
+class Attempt:
+    """One job's acknowledgement written one by one, on a connection busy for `busy_seconds`
+    (asyncpg answers "another operation is in progress" until then): what happened to it."""
+
+    tracker: Tracker
+    item: Item
+    calls: int = 0
+    refused: list[int] = field(default_factory=list)
+
+
+async def _acknowledge_on_a_busy_connection(
+    pg_dsn: str, conn: asyncpg.Connection, busy_seconds: float
+) -> Attempt:
     await enqueue_many(conn, [NewJob("noop")])
     worker = uuid.uuid4()
     (claimed,) = await claims.claim_jobs(conn, ["default"], 1, worker, 60)
+    attempt = Attempt(Tracker(4), (claimed.id, claimed.attempts, "{}"))
     pool = await create_pool(pg_dsn, min_size=1, max_size=1)
-    tracker = Tracker(4)
-    return (
-        AckBuffer(pool, worker, 10, WorkerMetrics(), tracker),
-        tracker,
-        (claimed.id, claimed.attempts, "{}"),
-        pool,
-    )
+    acks = AckBuffer(pool, worker, 10, WorkerMetrics(), attempt.tracker)
+    busy = await asyncpg.connect(pg_dsn)
+    sleeping = asyncio.create_task(busy.execute(f"SELECT pg_sleep({busy_seconds})"))
+
+    async def write_on_the_busy_connection(items: list[Item]) -> int:
+        attempt.calls += 1
+        return int(await busy.fetchval("SELECT 1"))
+
+    async def refusal(item: Item, exc: Exception) -> None:
+        attempt.refused.append(item[0])
+
+    try:
+        await asyncio.sleep(0.1)  # the sleep is under way
+        await acks._one_by_one([attempt.item], write_on_the_busy_connection, "complete", refusal)
+    finally:
+        sleeping.cancel()
+        busy.terminate()
+        await pool.close()
+    return attempt
 
 
 async def test_a_write_that_is_no_verdict_is_tried_again(
     pg_dsn: str, conn: asyncpg.Connection
 ) -> None:
-    acks, tracker, item, pool = await _acks_for_one_job(pg_dsn, conn)
-    busy = await asyncpg.connect(pg_dsn)
-    sleeping = asyncio.create_task(busy.execute("SELECT pg_sleep(0.4)"))
-    refused: list[int] = []
-    calls = 0
-
-    async def write_on_the_busy_connection(items: list[tuple[int, int, str]]) -> int:
-        nonlocal calls
-        calls += 1  # asyncpg: another operation is in progress, until the sleep is over
-        return int(await busy.fetchval("SELECT 1"))
-
-    async def refusal(item: tuple[int, int, str], exc: Exception) -> None:
-        refused.append(item[0])
-
-    try:
-        await asyncio.sleep(0.1)
-        await acks._one_by_one([item], write_on_the_busy_connection, "complete job", refusal)
-        assert calls > 1  # the first try met the busy connection, a later one got through
-        assert (refused, tracker.abandoned) == ([], set())
-    finally:
-        await sleeping
-        await busy.close()
-        await pool.close()
+    attempt = await _acknowledge_on_a_busy_connection(pg_dsn, conn, 0.4)
+    assert attempt.calls > 1  # the first try met the busy connection, a later one got through
+    assert (attempt.refused, attempt.tracker.abandoned) == ([], set())
 
 
 async def test_a_write_that_stays_no_verdict_abandons_the_job_unfailed(
     pg_dsn: str, conn: asyncpg.Connection
 ) -> None:
-    acks, tracker, item, pool = await _acks_for_one_job(pg_dsn, conn)
-    busy = await asyncpg.connect(pg_dsn)
-    sleeping = asyncio.create_task(busy.execute("SELECT pg_sleep(30)"))
-    refused: list[int] = []
-
-    async def write_on_the_busy_connection(items: list[tuple[int, int, str]]) -> int:
-        return int(await busy.fetchval("SELECT 1"))
-
-    async def refusal(item: tuple[int, int, str], exc: Exception) -> None:
-        refused.append(item[0])
-
-    try:
-        await asyncio.sleep(0.1)
-        await acks._one_by_one([item], write_on_the_busy_connection, "complete job", refusal)
-        assert refused == []  # no verdict on the job: it is not failed
-        assert tracker.abandoned == {item[0]}  # left running, for the rescuer
-        row = await conn.fetchrow("SELECT status::text FROM jobs WHERE id = $1", item[0])
-        assert row["status"] == "running"
-    finally:
-        sleeping.cancel()
-        busy.terminate()
-        await pool.close()
+    attempt = await _acknowledge_on_a_busy_connection(pg_dsn, conn, 30)
+    assert attempt.refused == []  # no verdict on the job: it is not failed
+    job_id = attempt.item[0]
+    assert attempt.tracker.abandoned == {job_id}  # left running, for the rescuer
+    row = await conn.fetchrow("SELECT status::text FROM jobs WHERE id = $1", job_id)
+    assert row["status"] == "running"
