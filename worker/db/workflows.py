@@ -1,9 +1,11 @@
 """Workflows in the data layer: enqueue jobs that depend on others, batches whose callback runs
 once every job is terminal, and reading a batch back.
 
-The rules live in SQL (migrations/0007_workflows.sql) so that the API, the Python clients and
-plain SQL callers share them; this module only feeds them. A dependency is an existing job's id
-or an earlier item of the same batch, so a cycle cannot be written down.
+The rules live in SQL (migrations/0007_workflows.sql): jobqueue_enqueue for SQL callers and the
+Python clients, jobqueue_jobs_finished for what follows a job's end. A batch from this module
+goes in through batch_plan, which applies jobqueue_insert_job's rules to all its items at once
+(tests/integration/test_workflows_batch_plan.py holds the two to the same rows). A dependency is
+an existing job's id or an earlier item of the same batch, so a cycle cannot be written down.
 """
 
 from __future__ import annotations
@@ -32,14 +34,6 @@ class MissingDependency(Exception):
     def __init__(self, job_id: int) -> None:
         super().__init__(f"no job has id {job_id}")
         self.id = job_id
-
-
-class InvalidJobField(Exception):
-    """jobqueue_enqueue refused a field; `field` names it."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(message)
-        self.field = field
 
 
 @dataclass
@@ -72,10 +66,6 @@ class Batch:
     completed_at: datetime | None
 
 
-def _payload_text(job: NewJob) -> str:
-    return job.payload_json if job.payload_json is not None else _json(job.payload)
-
-
 def spec_json(job: NewJob) -> str:
     """A job spec as batches.on_complete stores it."""
     spec: dict[str, Any] = {
@@ -97,38 +87,20 @@ def _translate(exc: asyncpg.PostgresError) -> Exception:
     """The SQL functions' refusals as this module's errors; anything else unchanged."""
     if isinstance(exc, asyncpg.ForeignKeyViolationError) and exc.column_name == "depends_on":
         return MissingDependency(int(str(exc.detail).rsplit(":", 1)[-1]))
-    if isinstance(exc, asyncpg.InvalidParameterValueError) and exc.column_name:
-        return InvalidJobField(exc.column_name, str(exc))
     return exc
 
 
 async def enqueue_job(
-    executor: Executor,
+    conn: asyncpg.Connection,
     job: NewJob,
     depends_on: Sequence[int] = (),
     run_on_failure: bool = False,
 ) -> int:
-    """One job through jobqueue_enqueue(); blocked until its dependencies complete."""
-    try:
-        return int(
-            await executor.fetchval(
-                _sql("jobs_enqueue"),
-                job.job_type,
-                _payload_text(job),
-                job.queue_name,
-                job.priority,
-                job.run_at,
-                job.max_tries,
-                job.idempotency_key,
-                job.timeout_seconds,
-                list(depends_on) or None,
-                run_on_failure,
-                job.delay_seconds,
-                job.concurrency_key,
-            )
-        )
-    except asyncpg.PostgresError as exc:
-        raise _translate(exc) from exc
+    """One job that waits for `depends_on`: a batch of one, so the same rules and statements
+    as enqueue_batch (SQL callers have jobqueue_enqueue, which worker.client also uses)."""
+    item = WorkflowItem(job, list(depends_on), run_on_failure=run_on_failure)
+    ((job_id, _, _),) = (await enqueue_batch(conn, [item])).jobs
+    return job_id
 
 
 async def enqueue_batch(

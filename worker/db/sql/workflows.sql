@@ -1,20 +1,10 @@
--- Workflows: jobs with dependencies, batches with a callback (the logic is in the functions of
--- migrations/0007_workflows.sql; these statements call them and read what they wrote).
-
--- name: jobs_enqueue
--- One job through the public SQL function, so the API and SQL callers share one code path.
-SELECT jobqueue_enqueue(
-    job_type => $1, payload => $2::text::jsonb, queue_name => $3, priority => $4,
-    run_at => $5, max_tries => $6, idempotency_key => $7, timeout_seconds => $8,
-    depends_on => $9::bigint[], run_on_failure => $10, delay_seconds => $11,
-    concurrency_key => $12);
-
--- name: dependencies_lock
--- $1 every job id the batch's items depend on; $2 the batch's field path for errors.
-SELECT count(*) FROM jobqueue_lock_dependencies($1::bigint[], $2);
+-- Workflows: jobs with dependencies, batches with a callback (the rules are in the functions of
+-- migrations/0007_workflows.sql, which batch_plan applies to a batch's items before they are
+-- inserted; these statements call them and read what they wrote).
 
 -- name: dependencies_lock_status
--- dependencies_lock, answering each locked job's status (batch_plan needs them).
+-- $1 every job id the batch's items depend on, locked and flagged; $2 the batch's field path
+-- for errors. Each locked job's status comes back (batch_plan needs them).
 SELECT id, status::text FROM jobqueue_lock_dependencies($1::bigint[], $2);
 
 -- name: jobs_new_ids
