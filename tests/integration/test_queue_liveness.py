@@ -1,0 +1,173 @@
+"""The liveness lock's SQL (migration 0014), against real PostgreSQL: a worker's lock key, the
+session that holds it, the claim's gate, and the rescue of a dead worker's jobs, still fenced.
+The processes that use it are in test_rescue_speed.py."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+
+import asyncpg
+import pytest
+
+from tests.integration.queue_support import complete_claimed
+from worker.db import claims, maintenance, workers
+from worker.db.connection import connect
+from worker.db.errors import LivenessLost
+from worker.db.jobs import NewJob, enqueue_many
+
+
+@pytest.fixture
+async def holder(pg_dsn: str) -> AsyncIterator[asyncpg.Connection]:
+    """A session of its own, standing for a worker's LISTEN connection."""
+    connection = await connect(pg_dsn)
+    try:
+        yield connection
+    finally:
+        connection.terminate()
+
+
+async def _worker(conn: asyncpg.Connection, key: int | None) -> uuid.UUID:
+    worker = uuid.uuid4()
+    await workers.register_worker(conn, worker, "w", ["default"], 4, 0, 30.0, key)
+    return worker
+
+
+async def _rescue(conn: asyncpg.Connection) -> maintenance.RescueResult:
+    return await maintenance.rescue_dead_workers(conn, settle_seconds=0)
+
+
+async def test_a_live_workers_jobs_stay_and_a_dead_ones_come_back_fenced(
+    conn: asyncpg.Connection, holder: asyncpg.Connection
+) -> None:
+    key = await workers.next_lock_key(conn)
+    await workers.hold_liveness(holder, key)
+    worker = await _worker(conn, key)
+    await enqueue_many(conn, [NewJob("t") for _ in range(3)])
+    jobs = await claims.claim_jobs(conn, ["default"], 3, worker, 30.0, key)
+    assert len(jobs) == 3
+
+    assert await _rescue(conn) == maintenance.RescueResult(0, 0)  # held: alive
+
+    holder.terminate()  # the process dies: the server ends its session and frees the lock
+    rescued = await _wait_for_rescue(conn)
+    assert rescued == maintenance.RescueResult(3, 0)
+    rows = await conn.fetch("SELECT status, worker_id, attempts, last_error FROM jobs")
+    assert {(r["status"], r["worker_id"], r["attempts"]) for r in rows} == {("pending", None, 1)}
+    assert all("liveness lock was free" in r["last_error"] for r in rows)
+
+    # A worker that was only slow acknowledges late: nothing changes.
+    assert await complete_claimed(conn, worker, jobs) == 0
+    assert await conn.fetchval("SELECT count(*) FROM jobs WHERE status = 'pending'") == 3
+    # ... and it cannot claim again until it holds its lock
+    with pytest.raises(LivenessLost):
+        await claims.claim_jobs(conn, ["default"], 3, worker, 30.0, key)
+
+
+async def _wait_for_rescue(conn: asyncpg.Connection) -> maintenance.RescueResult:
+    """The server ends a terminated session's backend a moment later."""
+    for _ in range(200):
+        result = await _rescue(conn)
+        if result.requeued or result.failed:
+            return result
+        await asyncio.sleep(0.05)
+    raise AssertionError("the dead worker's lock never came free")
+
+
+async def test_the_claim_is_refused_while_the_lock_is_free_or_a_rescuer_holds_it(
+    pg_dsn: str, conn: asyncpg.Connection, holder: asyncpg.Connection
+) -> None:
+    key = await workers.next_lock_key(conn)
+    worker = await _worker(conn, key)
+    await enqueue_many(conn, [NewJob("t")])
+    with pytest.raises(LivenessLost):  # nobody holds it yet
+        await claims.claim_jobs(conn, ["default"], 1, worker, 30.0, key)
+
+    rescuer = await connect(pg_dsn)
+    try:
+        async with rescuer.transaction():
+            assert await rescuer.fetchval("SELECT jobqueue_liveness_free($1)", key)
+            with pytest.raises(LivenessLost):  # a rescuer is taking its jobs
+                await claims.claim_jobs(conn, ["default"], 1, worker, 30.0, key)
+    finally:
+        await rescuer.close()
+
+    await workers.hold_liveness(holder, key)
+    assert len(await claims.claim_jobs(conn, ["default"], 1, worker, 30.0, key)) == 1
+    assert await conn.fetchval("SELECT count(*) FROM jobs WHERE status = 'pending'") == 0
+
+
+async def test_a_rescuer_waits_for_a_claim_that_holds_the_lock(
+    pg_dsn: str, conn: asyncpg.Connection, holder: asyncpg.Connection
+) -> None:
+    """The claim holds the lock too until it commits, so a rescue never misses what the dead
+    worker claimed last: here the claim is still open when its worker's session ends."""
+    key = await workers.next_lock_key(conn)
+    await workers.hold_liveness(holder, key)
+    worker = await _worker(conn, key)
+    await enqueue_many(conn, [NewJob("t") for _ in range(2)])
+    claimer = await connect(pg_dsn)
+    try:
+        async with claimer.transaction():
+            assert len(await claims.claim_jobs(claimer, ["default"], 2, worker, 30.0, key)) == 2
+            holder.terminate()
+            await asyncio.sleep(0.5)
+            assert await _rescue(conn) == maintenance.RescueResult(0, 0)  # the claim holds it
+        assert await _wait_for_rescue(conn) == maintenance.RescueResult(2, 0)
+    finally:
+        await claimer.close()
+
+
+async def test_workers_without_a_lock_key_are_left_to_the_lease_rule(
+    conn: asyncpg.Connection,
+) -> None:
+    """The previous release registers no lock key: its jobs wait for their lease."""
+    worker = await _worker(conn, None)
+    await enqueue_many(conn, [NewJob("t")])
+    assert len(await claims.claim_jobs(conn, ["default"], 1, worker, 30.0)) == 1
+    assert await _rescue(conn) == maintenance.RescueResult(0, 0)
+    assert await conn.fetchval("SELECT status::text FROM jobs") == "running"
+
+
+async def test_nothing_is_taken_while_the_server_has_just_started(
+    conn: asyncpg.Connection,
+) -> None:
+    """After a restart every lock is free until its worker reconnects: the settle time, from
+    the server's start, keeps rescuers off them."""
+    key = await workers.next_lock_key(conn)
+    worker = await _worker(conn, key)
+    await enqueue_many(conn, [NewJob("t")])
+    assert len(await claims.claim_jobs(conn, ["default"], 1, worker, 30.0)) == 1
+    up = await conn.fetchval("SELECT extract(epoch FROM now() - pg_postmaster_start_time())")
+    settle = float(up) + 3600
+    assert await maintenance.rescue_dead_workers(conn, settle_seconds=settle) == (
+        maintenance.RescueResult(0, 0)
+    )
+    assert await _rescue(conn) == maintenance.RescueResult(1, 0)
+
+
+async def test_a_job_without_tries_left_fails(conn: asyncpg.Connection) -> None:
+    key = await workers.next_lock_key(conn)
+    worker = await _worker(conn, key)
+    await enqueue_many(conn, [NewJob("t", max_tries=1)])
+    assert len(await claims.claim_jobs(conn, ["default"], 1, worker, 30.0)) == 1
+    assert await _rescue(conn) == maintenance.RescueResult(0, 1)
+    row = await conn.fetchrow("SELECT status::text, finished_at FROM jobs")
+    assert row["status"] == "failed" and row["finished_at"] is not None
+
+
+async def test_a_sweep_on_the_lock_holders_own_session_never_takes_its_own_lock(
+    conn: asyncpg.Connection, holder: asyncpg.Connection
+) -> None:
+    """The sweep runs on the LISTEN connection, the session that holds the worker's own lock,
+    and a session's own locks never conflict: its own key is left out, or it would take its
+    own jobs (and refuse its own claims) every second."""
+    key = await workers.next_lock_key(conn)
+    await workers.hold_liveness(holder, key)
+    worker = await _worker(conn, key)
+    await enqueue_many(conn, [NewJob("t")])
+    assert len(await claims.claim_jobs(conn, ["default"], 1, worker, 30.0, key)) == 1
+    swept = await maintenance.rescue_dead_workers(holder, settle_seconds=0, own_key=key)
+    assert swept == maintenance.RescueResult(0, 0)
+    assert await conn.fetchval("SELECT status::text FROM jobs") == "running"
