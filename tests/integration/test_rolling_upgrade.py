@@ -19,6 +19,7 @@ import pytest
 
 from tests.fixtures.processes import log_tail, stop_process
 from tests.integration.api_support import JOBS, api_client, api_process, api_settings
+from tests.integration.queue_handlers import RUNS_TABLE_DDL
 from tests.integration.queue_support import (
     REPO,
     eventually,
@@ -215,3 +216,50 @@ async def _upgrade_under(
     rows = await conn.fetch("SELECT status, attempts, count(*) FROM jobs GROUP BY 1, 2")
     total = PER_SOURCE * 6
     assert [(r["status"], r["attempts"], r["count"]) for r in rows] == [("completed", 1, total)]
+
+
+async def test_a_killed_worker_of_the_previous_release_is_rescued_by_its_lease(
+    old_tree: Path, pg_dsn: str, tmp_path: Path
+) -> None:
+    """The previous release holds no liveness lock and records no key: a new worker beside it
+    never takes its jobs for a free lock, only once its lease has run out, as before."""
+    conn = await connect(pg_dsn)
+    await conn.execute(RUNS_TABLE_DDL)
+    old_log = tmp_path / "old-worker.log"
+    old = start_worker_process(
+        pg_dsn,
+        old_log,
+        cwd=old_tree,
+        PYTHONPATH=os.pathsep.join([str(old_tree), str(REPO)]),
+        JOBQUEUE_WORKER_NAME="old-worker",
+        JOBQUEUE_LEASE_SECONDS="4",
+    )
+    try:
+        # the new worker serves another queue, so the rescued job stays pending for the check
+        async with running_worker(pg_dsn, registry, worker_queues=[NEW_QUEUE]):
+            ((job, _),) = await enqueue_many(conn, [NewJob("test_record", {"seconds": 300})])
+
+            async def started() -> bool:
+                return bool(await conn.fetchval("SELECT count(*) FROM test_runs"))
+
+            await eventually(started, within=60, what="the old worker to start the job")
+            key = await conn.fetchval("SELECT lock_key FROM workers WHERE name = 'old-worker'")
+            assert key is None
+            old.kill()  # SIGKILL
+            old.wait(30)
+
+            async def rescued() -> asyncpg.Record | None:
+                return await conn.fetchrow(
+                    "SELECT j.last_error, j.run_at, w.lease_expires_at AS lease_end"
+                    " FROM jobs j, workers w"
+                    " WHERE j.id = $1 AND j.status = 'pending' AND w.name = 'old-worker'",
+                    job.id,
+                )
+
+            row = await eventually(rescued, within=60, what="the old worker's job to be rescued")
+            assert row["last_error"].startswith("lease expired"), row
+            assert row["run_at"] >= row["lease_end"], row
+    finally:
+        await conn.close()
+        stop_process(old)
+        print(f"--- old worker\n{log_tail(old_log)}")
