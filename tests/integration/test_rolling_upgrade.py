@@ -18,6 +18,7 @@ import httpx
 import pytest
 
 from tests.fixtures.processes import log_tail, stop_process
+from tests.fixtures.releases import MissingRevision, extract_tree
 from tests.integration.api_support import JOBS, api_client, api_process, api_settings
 from tests.integration.queue_handlers import RUNS_TABLE_DDL
 from tests.integration.queue_support import (
@@ -39,40 +40,19 @@ OLD_QUEUE, NEW_QUEUE = "old", "new"  # each release's workers serve their own qu
 PER_SOURCE = 40  # jobs each enqueuer puts on each queue
 
 
-def _git(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["git", "-C", str(REPO), *args], capture_output=True, text=True)
-
-
-def _fetch_history_if_shallow(release: str) -> None:
-    """A CI checkout may be shallow: then the previous release's commit is fetched from the
-    clone's origin first. Whatever that gives, the archive step below fails loudly without it."""
-    if _git("cat-file", "-e", f"{release}^{{commit}}").returncode == 0:
-        return
-    if _git("rev-parse", "--is-shallow-repository").stdout.strip() == "true":
-        _git("fetch", "--quiet", "--unshallow")
-
-
 @pytest.fixture(scope="module", params=PREVIOUS_RELEASES)
 def old_tree(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A previous release's packages, extracted from git. Without the history this cannot
     run, and it must not pass silently: it fails saying what is missing."""
     release = request.param
-    target = tmp_path_factory.mktemp(f"release-{release}")
-    paths = ("worker", "jobqueue", "controller", "pyproject.toml")
-    _fetch_history_if_shallow(release)
-    archive = subprocess.run(
-        ["git", "-C", str(REPO), "archive", "--format=tar", release, *paths],
-        capture_output=True,
-    )
-    if archive.returncode != 0:
+    try:
+        return extract_tree(release, tmp_path_factory.mktemp(f"release-{release}"))
+    except MissingRevision as exc:
         pytest.fail(
-            f"the rolling-upgrade test needs git history with commit {release} (the "
-            f"previous release) to extract its code: {archive.stderr.decode().strip()}. "
-            "Use a full clone (git fetch --unshallow).",
+            f"the rolling-upgrade test needs git history with commit {release} (the previous "
+            f"release) to extract its code: {exc}",
             pytrace=False,
         )
-    subprocess.run(["tar", "-x", "-C", str(target)], input=archive.stdout, check=True)
-    return target
 
 
 def _old_env(old_tree: Path, dsn: str) -> dict[str, str]:
