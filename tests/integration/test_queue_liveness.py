@@ -16,6 +16,7 @@ from worker.db import claims, maintenance, workers
 from worker.db.connection import connect
 from worker.db.errors import LivenessLost
 from worker.db.jobs import NewJob, enqueue_many
+from worker.db.listen import Listener
 
 
 @pytest.fixture
@@ -171,3 +172,44 @@ async def test_a_sweep_on_the_lock_holders_own_session_never_takes_its_own_lock(
     swept = await maintenance.rescue_dead_workers(holder, settle_seconds=0, own_key=key)
     assert swept == maintenance.RescueResult(0, 0)
     assert await conn.fetchval("SELECT status::text FROM jobs") == "running"
+
+
+class _Confused:
+    """Session hooks whose first tick fails with an error that is not an outage, as asyncpg's
+    "another operation is in progress" on a connection cut mid-reply."""
+
+    tick_seconds = 0.05
+
+    def __init__(self) -> None:
+        self.sessions = 0
+
+    async def opened(self, conn: asyncpg.Connection) -> None:
+        self.sessions += 1
+
+    async def tick(self, conn: asyncpg.Connection) -> None:
+        if self.sessions == 1:
+            raise RuntimeError("confused connection")
+        await conn.fetchval("SELECT 1")
+
+    def closed(self) -> None:
+        pass
+
+
+async def test_the_lock_holding_connection_survives_an_error_that_is_not_an_outage(
+    pg_dsn: str,
+) -> None:
+    """The LISTEN connection holds the liveness lock: were it to stop for good, the worker
+    would never claim again. Any error ends only the session; a new one follows."""
+    hooks = _Confused()
+    listener = Listener(pg_dsn, {}, lambda: None, session=hooks, max_backoff=0.1)
+    task = asyncio.create_task(listener.run())
+    try:
+        for _ in range(200):
+            if hooks.sessions >= 2 and listener.connected.is_set():
+                break
+            assert not task.done(), task
+            await asyncio.sleep(0.05)
+        assert hooks.sessions >= 2 and listener.connected.is_set()
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)

@@ -87,18 +87,27 @@ class Listener:
                 continue
             failures = 0
             self._conn = conn
+            confused = False
             try:
                 await self._listen(conn)
             except Exception as exc:
-                if not is_transient(exc):
-                    raise
-                log.warning("LISTEN connection lost (%s); reconnecting", exc)
+                if is_transient(exc):
+                    log.warning("LISTEN connection lost (%s); reconnecting", exc)
+                else:
+                    # Never a reason to stop listening: the waker's connection also holds the
+                    # worker's liveness lock, without which it claims nothing. Seen in chaos
+                    # runs: asyncpg's "cannot switch to state 11; another operation (2) is in
+                    # progress" on a connection the proxy had cut mid-reply.
+                    log.exception("LISTEN connection failed; reconnecting")
+                    confused = True
             finally:
                 self.connected.clear()
                 self._conn = None
                 conn.terminate()
                 if self._session is not None:
                     self._session.closed()
+            if confused:  # not a tight loop, should the same error come back every session
+                await asyncio.sleep(backoff(1, self._max_backoff))
 
     async def _listen(self, conn: asyncpg.Connection) -> None:
         lost = asyncio.Event()
