@@ -76,6 +76,10 @@ def enqueue(
     idempotency_key: Annotated[
         str | None, typer.Option(help="Enqueue once: the same key returns the existing job.")
     ] = None,
+    timeout: Annotated[
+        float | None,
+        typer.Option(min=0.001, metavar="SECONDS", help="Fail an attempt that runs longer."),
+    ] = None,
     count: Annotated[
         int, typer.Option("--count", "-n", min=1, help="Enqueue this many copies, in bulk.")
     ] = 1,
@@ -126,6 +130,7 @@ def enqueue(
             max_tries=max_tries,
             delay_seconds=delay,
             idempotency_key=idempotency_key,
+            timeout_seconds=timeout,
             concurrency_key=concurrency_key,
             unique_key=unique_key,
         )

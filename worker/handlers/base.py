@@ -1,9 +1,13 @@
-"""What a handler is: an async function of (payload, context) that returns a JSON result."""
+"""What a handler is: a function of (payload, context) that returns a JSON result. An
+`async def` runs on the worker's event loop; a plain `def` runs in a bounded thread pool
+(worker/runtime/threads.py), under the same timeout and cancellation rules."""
 
 from __future__ import annotations
 
 import importlib
+import inspect
 import logging
+import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -35,6 +39,15 @@ class JobContext:
     extra: dict[str, Any] = field(default_factory=dict)
     # --- progress (docs/workflows.md): where ctx.progress() reports go; None outside a worker
     progress_sink: ProgressSink | None = field(default=None, repr=False, compare=False)
+    # --- a plain `def` handler's stop signal: set when its job times out or is cancelled
+    stop_event: threading.Event | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def cancelled(self) -> bool:
+        """True once the job timed out or was cancelled. Python cannot stop a thread, so a
+        long-running `def` handler should check this in its loops and return early; an
+        `async def` handler is cancelled at its next `await` instead."""
+        return self.stop_event is not None and self.stop_event.is_set()
 
     def progress(self, fraction: float, message: str | None = None) -> None:
         """Report how far the job is, 0..1, with an optional message. Cheap, and safe from a
@@ -58,6 +71,7 @@ class JobContext:
         worker_id: str,
         worker_name: str,
         progress_sink: ProgressSink | None = None,
+        stop_event: threading.Event | None = None,
     ) -> JobContext:
         """The runtime's constructor, once per job: the very object `JobContext(...)` makes,
         without a frozen dataclass's `object.__setattr__` per field, which costs a tenth of a
@@ -75,6 +89,7 @@ class JobContext:
                 "worker_name": worker_name,
                 "extra": {},
                 "progress_sink": progress_sink,
+                "stop_event": stop_event,
             }
         )
         return ctx
@@ -82,14 +97,30 @@ class JobContext:
 
 ProgressSink = Callable[[float, "str | None"], None]
 JSONResult = dict[str, Any] | list[Any] | str | int | float | bool | None
-Handler = Callable[[dict[str, Any], JobContext], Awaitable[JSONResult]]
+AsyncHandler = Callable[[dict[str, Any], JobContext], Awaitable[JSONResult]]
+SyncHandler = Callable[[dict[str, Any], JobContext], JSONResult]
+Handler = AsyncHandler | SyncHandler
 HandlerT = TypeVar("HandlerT", bound=Handler)  # keeps a decorated function's own type
+
+
+def is_async_handler(handler: Callable[..., Any]) -> bool:
+    """An `async def` function (or an object whose __call__ is one): it runs on the event loop.
+    Anything else is called in a thread, and an awaitable it returns is awaited on the loop."""
+    if inspect.iscoroutinefunction(handler):
+        return True
+    call = getattr(handler, "__call__", None)  # noqa: B004 - a callable object's own method
+    return call is not None and inspect.iscoroutinefunction(call)
 
 
 @dataclass(frozen=True)
 class HandlerSpec:
     handler: Handler
     timeout_seconds: float | None = None
+    # decided once, at registration: the runtime never inspects a handler per job
+    is_async: bool = field(init=False, default=True)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "is_async", is_async_handler(self.handler))
 
 
 class HandlerRegistry:

@@ -5,15 +5,18 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 import time
 from dataclasses import dataclass
 from functools import partial
+from typing import Any
 
 from worker.db.claims import ClaimedJob
 from worker.handlers.base import HandlerRegistry, HandlerSpec, JobContext, PermanentError
 from worker.handlers.snooze import Snooze
 from worker.runtime.progress import ProgressWriter
 from worker.runtime.resilience import backoff_delay
+from worker.runtime.threads import SyncHandlerThreads
 from worker.settings import WorkerSettings
 
 MAX_ERROR_CHARS = 4000
@@ -71,6 +74,9 @@ class JobRunner:
         self._registry = registry
         self._worker_id = worker_id
         self._progress = progress
+        self.threads = SyncHandlerThreads(
+            settings.sync_handler_threads or settings.max_concurrent_jobs
+        )
 
     def timeout_for(self, job: ClaimedJob, spec: HandlerSpec) -> float | None:
         """The job's own timeout, else its handler's, else the worker's default."""
@@ -90,6 +96,12 @@ class JobRunner:
         return Outcome(
             False, error=clean_error(error), retry_delay=delay, seconds=time.monotonic() - started
         )
+
+    def _call(self, spec: HandlerSpec, payload: dict[str, Any], context: JobContext) -> Any:
+        """The handler's awaitable: an `async def` on this loop, a `def` in the thread pool."""
+        if spec.is_async:
+            return spec.handler(payload, context)
+        return self.threads.call(spec.handler, payload, context)  # type: ignore[arg-type]
 
     async def run(self, job: ClaimedJob) -> Outcome:
         """Never raises except CancelledError (the caller decides what a cancel means)."""
@@ -114,15 +126,16 @@ class JobRunner:
             None
             if self._progress is None
             else partial(self._progress.report, job.id, job.attempts),
+            None if spec.is_async else threading.Event(),
         )
         timeout = self.timeout_for(job, spec)
         scope: asyncio.Timeout | None = None
         try:
             if timeout is None:
-                result = await spec.handler(job.payload, context)
+                result = await self._call(spec, job.payload, context)
             else:
                 async with asyncio.timeout(timeout) as scope:
-                    result = await spec.handler(job.payload, context)
+                    result = await self._call(spec, job.payload, context)
             if self._progress is not None and self._progress.has_pending(job.id, job.attempts):
                 await self._progress.flush_job(job.id, job.attempts)
             if isinstance(result, Snooze):
