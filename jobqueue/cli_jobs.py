@@ -3,7 +3,6 @@ from a terminal, straight over one database connection (`jobqueue enqueue` is cl
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict
 from datetime import UTC, datetime
@@ -30,22 +29,14 @@ from jobqueue.cli_common import (
     print_json,
     run_db,
 )
+from jobqueue.cli_job_detail import STATUS_STYLES, fetch_detail, render_detail
 from jobqueue.tables import count_text as _count
 from jobqueue.tables import queues_table
 from worker.ages import age_of
 from worker.db import inspect
 from worker.db.errors import JobNotFound, JobStateConflict
-from worker.db.jobs import Job, cancel_job, get_job, retry_job
+from worker.db.jobs import Job, cancel_job, retry_job
 from worker.db.statuses import JOB_STATUSES
-
-STATUS_STYLES = {
-    "pending": "yellow",
-    "running": "cyan",
-    "completed": "green",
-    "failed": "red",
-    "cancelled": "dim",
-    "blocked": "magenta",
-}
 
 jobs_app = typer.Typer(help="List, look up, cancel and retry jobs.", no_args_is_help=True)
 
@@ -145,41 +136,20 @@ def list_jobs(
         console.print(f"[dim]more: --before {found[-1].id}[/]")
 
 
-async def _get(conn: asyncpg.Connection, job_id: int) -> Job:
-    job = await get_job(conn, job_id)
-    if job is None:
-        raise JobNotFound(job_id)
-    return job
-
-
 @jobs_app.command("get")
 def get(
     job_id: Annotated[int, typer.Argument(min=1, help="The job's id.")],
     as_json: JsonFlag = False,
 ) -> None:
-    """One job, every field."""
+    """One job: every field, each failed attempt's error and traceback, and its log lines."""
     try:
-        job = run_db(load_settings(), lambda conn: _get(conn, job_id))
+        detail = run_db(load_settings(), lambda conn: fetch_detail(conn, job_id))
     except JobNotFound as exc:
         fail(str(exc))
     if as_json:
-        print_json(job.to_dict())
+        print_json(detail)
         return
-    table = Table(show_header=False, box=None)
-    table.add_column(style="bold")
-    table.add_column(overflow="fold")
-    for key, value in job.to_dict().items():
-        if key == "status":
-            table.add_row(key, _status_text(str(value)))
-        elif isinstance(value, dict | list):
-            table.add_row(key, _compact_json(value))
-        else:
-            table.add_row(key, "-" if value is None else str(value))
-    console.print(table)
-
-
-def _compact_json(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, default=str)
+    render_detail(detail)
 
 
 def _transition(

@@ -41,6 +41,8 @@ class JobContext:
     progress_sink: ProgressSink | None = field(default=None, repr=False, compare=False)
     # --- a plain `def` handler's stop signal: set when its job times out or is cancelled
     stop_event: threading.Event | None = field(default=None, repr=False, compare=False)
+    # --- where the lines of ctx.logger go besides the worker's log: the job's own log
+    log_sink: LogSink | None = field(default=None, repr=False, compare=False)
 
     @property
     def cancelled(self) -> bool:
@@ -57,7 +59,15 @@ class JobContext:
 
     @property
     def logger(self) -> logging.Logger:
-        return logging.getLogger(f"worker.handlers.{self.job_type}")
+        """`worker.handlers.<job_type>`. In a worker, what it logs is also kept with the job
+        (GET /jobs/{id} `logs`, the console's job page), at most 64 KiB per job."""
+        shared = logging.getLogger(f"worker.handlers.{self.job_type}")
+        if self.log_sink is None:
+            return shared
+        own = vars(self).get("_job_logger")
+        if own is None:  # made on first use: jobs that never log pay nothing
+            own = vars(self)["_job_logger"] = JobLogger(shared, self.log_sink)
+        return own
 
     @classmethod
     def for_job(
@@ -72,6 +82,7 @@ class JobContext:
         worker_name: str,
         progress_sink: ProgressSink | None = None,
         stop_event: threading.Event | None = None,
+        log_sink: LogSink | None = None,
     ) -> JobContext:
         """The runtime's constructor, once per job: the very object `JobContext(...)` makes,
         without a frozen dataclass's `object.__setattr__` per field, which costs a tenth of a
@@ -90,12 +101,31 @@ class JobContext:
                 "extra": {},
                 "progress_sink": progress_sink,
                 "stop_event": stop_event,
+                "log_sink": log_sink,
             }
         )
         return ctx
 
 
 ProgressSink = Callable[[float, "str | None"], None]
+LogSink = Callable[[logging.LogRecord], None]
+
+
+class JobLogger(logging.Logger):
+    """One job's logger: the job type's logger (its level, handlers and name), whose records
+    also go to the job's own log. Not registered with logging's manager, so it goes with the
+    job."""
+
+    def __init__(self, shared: logging.Logger, sink: LogSink) -> None:
+        super().__init__(shared.name)
+        self.parent = shared
+        self._sink = sink
+
+    def handle(self, record: logging.LogRecord) -> None:
+        self._sink(record)
+        super().handle(record)  # on to the worker's own log, through the shared logger
+
+
 JSONResult = dict[str, Any] | list[Any] | str | int | float | bool | None
 AsyncHandler = Callable[[dict[str, Any], JobContext], Awaitable[JSONResult]]
 SyncHandler = Callable[[dict[str, Any], JobContext], JSONResult]

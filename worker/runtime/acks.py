@@ -16,7 +16,10 @@ from uuid import UUID
 import asyncpg
 
 from worker import tracing
+from worker.db import attempts as attempt_stories
 from worker.db import claims, snoozes
+from worker.db.attempts import AttemptStory
+from worker.db.claims import Conn
 from worker.db.errors import is_refusal
 from worker.runtime.metrics import WorkerMetrics
 from worker.runtime.resilience import is_transient, retry_transient
@@ -58,20 +61,40 @@ class AckBuffer:
         self._completed: list[Completion] = []
         self._failed: list[Failure] = []
         self._snoozed: list[Snoozed] = []
+        # each attempt's error, traceback and log lines, by fencing token (id, attempts):
+        # written in the transaction of its acknowledgement, whichever kind that is
+        self._stories: dict[tuple[int, int], AttemptStory] = {}
         self._max_snoozes = max_snoozes
         self._wanted = asyncio.Event()
         self._closing = False
         self._deadline: float | None = None
 
-    def complete(self, job_id: int, attempts: int, result_json: str) -> None:
+    def complete(
+        self, job_id: int, attempts: int, result_json: str, story: AttemptStory | None = None
+    ) -> None:
+        if story:
+            self._stories[job_id, attempts] = story
         self._completed.append((job_id, attempts, result_json))
         self._wanted.set()
 
-    def fail(self, job_id: int, attempts: int, error: str, retry_delay: float | None) -> None:
+    def fail(
+        self,
+        job_id: int,
+        attempts: int,
+        error: str,
+        retry_delay: float | None,
+        story: AttemptStory | None = None,
+    ) -> None:
+        if story:
+            self._stories[job_id, attempts] = story
         self._failed.append((job_id, attempts, error, retry_delay))
         self._wanted.set()
 
-    def snooze(self, job_id: int, attempts: int, delay: float) -> None:
+    def snooze(
+        self, job_id: int, attempts: int, delay: float, story: AttemptStory | None = None
+    ) -> None:
+        if story:
+            self._stories[job_id, attempts] = story
         self._snoozed.append((job_id, attempts, delay))
         self._wanted.set()
 
@@ -123,6 +146,9 @@ class AckBuffer:
         with tracing.settling(batch, settling) if settling else contextlib.nullcontext():
             await self._write(batch, write, fallback)
         del pending[: len(batch)]
+        if self._stories:
+            for item in batch:
+                self._stories.pop((item[0], item[1]), None)
         self._tracker.release([item[0] for item in batch])
 
     async def _write(
@@ -148,22 +174,40 @@ class AckBuffer:
         if written < len(items):
             self._metrics.stale_acks.inc(len(items) - written)
 
+    async def _acknowledge(
+        self, items: Sequence[Item], write: Callable[[Conn], Awaitable[int]]
+    ) -> int:
+        """One acknowledgement statement; with the stories of its attempts, if any, inserted
+        before it in the same transaction (attempts.sql says why)."""
+        stories = self._stories
+        told = [(i[0], i[1], stories[i[0], i[1]]) for i in items if (i[0], i[1]) in stories]
+        async with self._pool.acquire() as conn:
+            if not told:
+                return await write(conn)
+            async with conn.transaction():
+                await attempt_stories.record_attempts(conn, self._worker_id, told)
+                return await write(conn)
+
     async def _write_completions(self, items: list[Completion]) -> int:
         ids, attempts, results = _columns(items, 3)
-        async with self._pool.acquire() as conn:
-            return await claims.complete_jobs(conn, self._worker_id, ids, attempts, results)
+        return await self._acknowledge(
+            items, lambda c: claims.complete_jobs(c, self._worker_id, ids, attempts, results)
+        )
 
     async def _write_failures(self, items: list[Failure]) -> int:
         ids, attempts, errors, delays = _columns(items, 4)
-        async with self._pool.acquire() as conn:
-            return await claims.fail_jobs(conn, self._worker_id, ids, attempts, errors, delays)
+        return await self._acknowledge(
+            items, lambda c: claims.fail_jobs(c, self._worker_id, ids, attempts, errors, delays)
+        )
 
     async def _write_snoozes(self, items: list[Snoozed]) -> int:
         ids, attempts, delays = _columns(items, 3)
-        async with self._pool.acquire() as conn:
-            return await snoozes.snooze_jobs(
-                conn, self._worker_id, ids, attempts, delays, self._max_snoozes
-            )
+        return await self._acknowledge(
+            items,
+            lambda c: snoozes.snooze_jobs(
+                c, self._worker_id, ids, attempts, delays, self._max_snoozes
+            ),
+        )
 
     async def _one_by_one(
         self,
@@ -212,6 +256,9 @@ class AckBuffer:
             # the result itself is what the database refused: the job cannot succeed
             log.warning("job %d: result could not be stored: %s", item[0], exc)
             failure = (item[0], item[1], f"result could not be stored: {exc}", None)
+            story = self._stories.get((item[0], item[1]))
+            if story is not None:
+                story.error = failure[2]
             await self._write_failures_one_by_one([failure])
 
         await self._one_by_one(items, self._write_completions, "complete job", refused)

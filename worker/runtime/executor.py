@@ -11,11 +11,13 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
+from worker.db.attempts import AttemptStory
 from worker.db.claims import ClaimedJob
 from worker.handlers.base import HandlerRegistry, HandlerSpec, JobContext, PermanentError
 from worker.handlers.snooze import Snooze
 from worker.runtime.progress import ProgressWriter
 from worker.runtime.resilience import backoff_delay
+from worker.runtime.story import JobLog, format_traceback
 from worker.runtime.threads import SyncHandlerThreads
 from worker.settings import WorkerSettings
 
@@ -26,7 +28,8 @@ _STRICT_JSON = json.JSONEncoder(allow_nan=False)  # one encoder, not one per res
 @dataclass(slots=True)
 class Outcome:
     """ok: result_json holds the result. Otherwise error holds the message, and retry_delay is
-    None when the job fails for good; or snooze_seconds is set: run again then, same try."""
+    None when the job fails for good; or snooze_seconds is set: run again then, same try.
+    story: the attempt's traceback and log lines, when it has any."""
 
     ok: bool
     result_json: str = "null"
@@ -34,6 +37,7 @@ class Outcome:
     retry_delay: float | None = None
     seconds: float = 0.0
     snooze_seconds: float | None = None
+    story: AttemptStory | None = None
 
 
 def clean_error(message: str) -> str:
@@ -86,15 +90,29 @@ class JobRunner:
             return spec.timeout_seconds
         return self._settings.default_job_timeout
 
-    def failure(self, job: ClaimedJob, error: str, *, permanent: bool, started: float) -> Outcome:
+    def failure(
+        self,
+        job: ClaimedJob,
+        error: str,
+        *,
+        permanent: bool,
+        started: float,
+        story: AttemptStory | None = None,
+    ) -> Outcome:
         retry = not permanent and job.attempts < job.max_tries
         delay = (
             backoff_delay(job.attempts, self._settings.backoff_base, self._settings.backoff_max)
             if retry
             else None
         )
+        story = story or AttemptStory()
+        story.error = clean_error(error)
         return Outcome(
-            False, error=clean_error(error), retry_delay=delay, seconds=time.monotonic() - started
+            False,
+            error=story.error,
+            retry_delay=delay,
+            seconds=time.monotonic() - started,
+            story=story,
         )
 
     def _call(self, spec: HandlerSpec, payload: dict[str, Any], context: JobContext) -> Any:
@@ -106,6 +124,7 @@ class JobRunner:
     async def run(self, job: ClaimedJob) -> Outcome:
         """Never raises except CancelledError (the caller decides what a cancel means)."""
         started = time.monotonic()
+        joblog = JobLog()
         spec = self._registry.get(job.job_type)
         if spec is None:
             return self.failure(
@@ -127,6 +146,7 @@ class JobRunner:
             if self._progress is None
             else partial(self._progress.report, job.id, job.attempts),
             None if spec.is_async else threading.Event(),
+            joblog,
         )
         timeout = self.timeout_for(job, spec)
         scope: asyncio.Timeout | None = None
@@ -141,15 +161,23 @@ class JobRunner:
             if isinstance(result, Snooze):
                 raise result
             return Outcome(
-                True, result_json=result_to_json(result), seconds=time.monotonic() - started
+                True,
+                result_json=result_to_json(result),
+                seconds=time.monotonic() - started,
+                story=joblog.story or None,
             )
         except Snooze as exc:
             return Outcome(False, snooze_seconds=exc.seconds, seconds=time.monotonic() - started)
         except PermanentError as exc:
-            return self.failure(job, f"permanent error: {exc}", permanent=True, started=started)
+            story = joblog.story
+            story.traceback = format_traceback(exc)
+            message = f"permanent error: {exc}"
+            return self.failure(job, message, permanent=True, started=started, story=story)
         except Exception as exc:
+            story = joblog.story
             if isinstance(exc, TimeoutError) and scope is not None and scope.expired():
                 message = f"timed out after {timeout:g}s"
             else:
                 message = f"{type(exc).__name__}: {exc}"
-            return self.failure(job, message, permanent=False, started=started)
+                story.traceback = format_traceback(exc)
+            return self.failure(job, message, permanent=False, started=started, story=story)
