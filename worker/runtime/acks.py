@@ -17,7 +17,7 @@ import asyncpg
 
 from worker import tracing
 from worker.db import attempts as attempt_stories
-from worker.db import claims, snoozes
+from worker.db import claims, deferrals, snoozes
 from worker.db.attempts import AttemptStory
 from worker.db.claims import Conn
 from worker.db.errors import is_refusal
@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 Completion = tuple[int, int, str]  # id, attempts, result as JSON text
 Failure = tuple[int, int, str, float | None]  # id, attempts, error, retry delay (None: final)
 Snoozed = tuple[int, int, float]  # id, attempts, delay
+Deferred = tuple[int, int, str]  # id, attempts, why (no handler here)
 # Writes of one acknowledgement that end in an error that is neither an outage nor a refusal
 # (see _one_by_one): 0.1 + 0.2 + 0.4 + 0.8 s apart, then the job is abandoned to the rescuer.
 NO_VERDICT_TRIES = 5
@@ -40,7 +41,7 @@ def _columns(items: Sequence[tuple[Any, ...]], count: int) -> list[list[Any]]:
     return [[item[index] for item in items] for index in range(count)]
 
 
-Item = TypeVar("Item", Completion, Failure, Snoozed)
+Item = TypeVar("Item", Completion, Failure, Snoozed, Deferred)
 
 
 class AckBuffer:
@@ -61,6 +62,7 @@ class AckBuffer:
         self._completed: list[Completion] = []
         self._failed: list[Failure] = []
         self._snoozed: list[Snoozed] = []
+        self._deferred: list[Deferred] = []
         # each attempt's error, traceback and log lines, by fencing token (id, attempts):
         # written in the transaction of its acknowledgement, whichever kind that is
         self._stories: dict[tuple[int, int], AttemptStory] = {}
@@ -98,12 +100,17 @@ class AckBuffer:
         self._snoozed.append((job_id, attempts, delay))
         self._wanted.set()
 
+    def defer(self, job_id: int, attempts: int, reason: str) -> None:
+        """No handler here: back to pending for another worker, without using up a try."""
+        self._deferred.append((job_id, attempts, reason))
+        self._wanted.set()
+
     async def run(self) -> None:
         """Flush until closed and empty."""
         while True:
             await self._wanted.wait()
             self._wanted.clear()
-            while self._completed or self._failed or self._snoozed:
+            while self._completed or self._failed or self._snoozed or self._deferred:
                 await self._flush()
             if self._closing:
                 return
@@ -129,6 +136,9 @@ class AckBuffer:
         )
         await self._flush_batch(
             self._snoozed, None, self._write_snoozes, self._write_snoozes_one_by_one
+        )
+        await self._flush_batch(
+            self._deferred, None, self._write_deferrals, self._write_deferrals_one_by_one
         )
 
     async def _flush_batch(
@@ -242,6 +252,18 @@ class AckBuffer:
                         break
                     log.warning("job %d: %s failed (%s); trying again", item[0], what, exc)
                     await asyncio.sleep(0.1 * 2**attempt)
+
+    async def _write_deferrals(self, items: list[Deferred]) -> int:
+        ids, attempts, reasons = _columns(items, 3)
+        async with self._pool.acquire() as conn:
+            return await deferrals.defer_jobs(conn, self._worker_id, ids, attempts, reasons)
+
+    async def _write_deferrals_one_by_one(self, items: list[Deferred]) -> None:
+        async def refused(item: Deferred, exc: Exception) -> None:
+            log.error("job %d: could not be deferred (%s); left to its lease", item[0], exc)
+            self._tracker.abandon([item[0]])
+
+        await self._one_by_one(items, self._write_deferrals, "defer job", refused)
 
     async def _write_snoozes_one_by_one(self, items: list[Snoozed]) -> None:
         async def refused(item: Snoozed, exc: Exception) -> None:

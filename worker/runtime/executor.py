@@ -38,6 +38,7 @@ class Outcome:
     seconds: float = 0.0
     snooze_seconds: float | None = None
     story: AttemptStory | None = None
+    deferred: str | None = None  # no handler here: why, for last_error (no try is used)
 
 
 def clean_error(message: str) -> str:
@@ -61,9 +62,12 @@ def result_to_json(result: object) -> str:
     return text
 
 
-def unknown_type_error(job_type: str, registry: HandlerRegistry) -> str:
+def unknown_type_error(job_type: str, registry: HandlerRegistry, worker_name: str) -> str:
     known = ", ".join(registry.job_types()) or "none"
-    return f"unknown job_type {job_type!r}: no handler is registered for it (known: {known})"
+    return (
+        f"no handler for job_type {job_type!r} in worker {worker_name} (it has: {known}); "
+        "waiting for a worker that has one, without using a try"
+    )
 
 
 class JobRunner:
@@ -126,13 +130,9 @@ class JobRunner:
         started = time.monotonic()
         joblog = JobLog()
         spec = self._registry.get(job.job_type)
-        if spec is None:
-            return self.failure(
-                job,
-                unknown_type_error(job.job_type, self._registry),
-                permanent=True,
-                started=started,
-            )
+        if spec is None:  # a rolling deploy: another worker may know it
+            reason = unknown_type_error(job.job_type, self._registry, self._settings.worker_name)
+            return Outcome(False, deferred=reason, seconds=time.monotonic() - started)
         context = JobContext.for_job(
             job.id,
             job.job_type,

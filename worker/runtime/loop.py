@@ -58,6 +58,7 @@ class ClaimLoop:
         self._unknown_claims = False
         # starts and completions: DEBUG, or INFO with JOBQUEUE_LOG_JOBS; failures always log
         self._events_level = logging.INFO if settings.log_jobs else logging.DEBUG
+        self._deferred_types: set[str] = set()
         self._claim_task: asyncio.Task[None] | None = None
         self._flush_task: asyncio.Task[None] | None = None
 
@@ -184,6 +185,12 @@ class ClaimLoop:
     def _record(self, job: ClaimedJob, outcome: Outcome) -> None:
         if outcome.snooze_seconds is not None:
             self.acks.snooze(job.id, job.attempts, outcome.snooze_seconds, outcome.story)
+            return
+        if outcome.deferred is not None:
+            if job.job_type not in self._deferred_types:  # once per type, not once per job
+                self._deferred_types.add(job.job_type)
+                log.warning("job %d: %s", job.id, outcome.deferred)
+            self.acks.defer(job.id, job.attempts, outcome.deferred)
             return
         final = outcome.retry_delay is None
         self._metrics.job_finished(job.job_type, outcome.seconds, ok=outcome.ok, final=final)
