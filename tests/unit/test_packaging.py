@@ -4,6 +4,7 @@ that build-system allows) now prints no deprecation, and the wheel carries an SP
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -13,8 +14,14 @@ from tests.fixtures.tools import REPO_ROOT
 
 
 def test_building_the_wheel_warns_of_nothing_and_names_an_spdx_license(tmp_path: Path) -> None:
+    source = tmp_path / "source"  # a copy: setuptools leaves build/ in the tree it builds
+    source.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(REPO_ROOT / name, source / name)
+    for package in ("jobqueue", "worker", "controller"):
+        shutil.copytree(REPO_ROOT / package, source / package)
     built = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-w", str(tmp_path), str(REPO_ROOT)],
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-w", str(tmp_path), str(source)],
         capture_output=True,
         text=True,
         timeout=300,

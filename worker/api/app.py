@@ -14,6 +14,7 @@ from worker import tracing
 from worker.api.docs import install_docs
 from worker.api.enqueue import EnqueueService
 from worker.api.errors import install_error_handlers
+from worker.api.json_errors import JsonErrorsMiddleware
 from worker.api.metrics import ApiMetrics, MetricsMiddleware
 from worker.api.routes_batches import batches_router
 from worker.api.routes_bulk import bulk_router
@@ -123,4 +124,5 @@ def create_app(settings: ApiSettings, dsn: str) -> FastAPI:
     app.include_router(batches_router(settings))
     install_console(app, settings)
     app.add_middleware(MetricsMiddleware, metrics=state.metrics)
+    app.add_middleware(JsonErrorsMiddleware)  # outermost: sees every answer, the limit's too
     return app

@@ -30,6 +30,7 @@ from worker.api.workflows import (
 )
 from worker.db import attempts, inspect
 from worker.db.errors import JobNotFound
+from worker.db.job_lists import fill_dependencies
 from worker.db.jobs import cancel_job, get_job, retry_job
 from worker.settings import ApiSettings
 
@@ -126,6 +127,7 @@ async def list_jobs(
         before_id=decode_cursor(cursor) if cursor else None,
         limit=limit,
     )
+    await fill_dependencies(state.require_pool(), jobs)  # as GET /jobs/{id} shows them
     next_cursor = encode_cursor(jobs[-1].id) if len(jobs) == limit else None
     return {"jobs": jobs, "next_cursor": next_cursor}
 
