@@ -13,6 +13,7 @@ from pathlib import Path
 
 import httpx
 
+from tests.fixtures.doc_examples import example
 from tests.fixtures.processes import free_port, log_tail, start_logged, stop_process, wait_until
 from tests.fixtures.tools import REPO_ROOT
 from tests.integration.firsthour_support import JOBQUEUE
@@ -57,18 +58,7 @@ def test_a_cron_job_runs_on_a_pool_at_zero_and_the_scaling_page_says_why(
         stop_process(stack.proc)
 
 
-HANDLERS = """\
-import time
-
-from worker.handlers import JobContext, registry
-
-
-@registry.register("greet")
-def greet(payload: dict, ctx: JobContext) -> dict:
-    ctx.logger.info("greeting %s", payload["name"])
-    time.sleep(0.1)  # blocking is fine in a plain function
-    return {"greeting": f"hello {payload['name']}"}
-"""
+HANDLERS = example("README.md", "my-handler").code  # the README's, as a newcomer saves it
 
 
 class MakeDev(Stack):

@@ -8,6 +8,7 @@ configuration file (CURL_HOME/.curlrc: connect-to), not through any change to th
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import shutil
@@ -17,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from tests.fixtures.doc_examples import ROOT
+from tests.fixtures.doc_examples import ROOT, example
 from tests.integration.api_support import api_process
 from tests.integration.queue_support import eventually, fetchval
 
@@ -38,7 +39,24 @@ curl http://localhost:8001/api/v1/queue/jobs/stats/overview
 
 
 def test_the_readme_shows_the_seeds_examples_unchanged() -> None:
-    assert SEED_CURLS in (ROOT / "README.md").read_text(encoding="utf-8")
+    assert example("README.md", "seed-curl").code == SEED_CURLS
+
+
+async def test_the_readme_quick_start_cli_runs(pg_dsn: str, workers: Any, tmp_path: Path) -> None:
+    workers(pg_dsn, JOBQUEUE_OUTBOX_DIR=str(tmp_path / "outbox"))
+    ran = await asyncio.to_thread(
+        subprocess.run,
+        ["bash", "-euo", "pipefail", "-c", example("README.md", "quick-start-cli").code],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=ROOT,
+        env={**os.environ, "DB_URL": pg_dsn, "COLUMNS": "200"},
+    )
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    assert "enqueued 500 noop jobs on queue default" in ran.stdout
+    assert "job 501 completed" in ran.stdout
+    assert "completed" in ran.stdout.split("job 501 completed", 1)[1]  # the list, then stats
 
 
 def _run_seed_curls(port: int, tmp_path: Path) -> list[Any]:
