@@ -39,8 +39,10 @@ DESCRIPTION = """\
 Feed and inspect the job queue. The seed's examples keep working:
 
     curl -X POST http://localhost:8001/api/v1/queue/jobs -H 'Content-Type: application/json' \\
-      -d '{"job_type": "emails", "payload": {"to": "user@example.com", "subject": "Hi", \\
-           "body": "Hello"}, "queue_name": "default", "max_tries": 3}'
+      -d '{"job_type": "emails",
+           "payload": {"to": "user@example.com", "subject": "Welcome"},
+           "queue_name": "default", "max_tries": 3}'
+    curl http://localhost:8001/api/v1/queue/jobs/1
     curl http://localhost:8001/api/v1/queue/jobs/stats/overview
 
 With `JOBQUEUE_API_TOKEN` set, `/api` routes need `Authorization: Bearer <token>`.
