@@ -69,7 +69,7 @@ class WorkerProcess:
             self.dsn, min_size=1, max_size=POOL_SIZE, server_settings=server_settings
         )
         self.progress = ProgressWriter(self.pool, self.id)
-        runner = JobRunner(settings, self.registry, str(self.id), self.progress)
+        self.runner = runner = JobRunner(settings, self.registry, str(self.id), self.progress)
         tracker = self.tracker
         deadline = time.monotonic() + 30
         liveness = await retry_transient(
@@ -186,6 +186,7 @@ class WorkerProcess:
         self.draining = True
         log.info("draining (up to %.0fs)", self.settings.drain_timeout)
         await self.loop.drain(self.settings.drain_timeout)
+        self.runner.threads.close()
         self.liveness.retire()
         for service in reversed(self._services):
             await service.stop()
