@@ -49,21 +49,27 @@ WITH expired AS (
 :RESCUE;
 
 -- name: dead_workers
--- Workers whose process is gone: they hold a liveness lock key (migration 0014), run jobs,
--- and nobody holds their lock. This transaction then holds each such lock until it commits,
--- so the worker cannot take it back while its jobs are rescued. Only the workers with running
--- jobs are tried (a MATERIALIZED step, so the lock is never tried before that filter), and
--- none within $1 seconds of the server's start: after a restart every lock is free until its
--- worker reconnects. $2 is the sweeper's own key, never tried: the sweep may run on the
--- session that holds it, and a session's own locks never conflict with each other.
-WITH busy AS MATERIALIZED (
+-- Workers whose process is gone: they hold a liveness lock key (migration 0014), nobody holds
+-- their lock, and they run jobs. This transaction then holds each such lock until it commits,
+-- so the worker cannot take it back while its jobs are rescued. The lock is tried first (a
+-- failed try costs nothing), and only for a worker found free are its jobs looked up: under a
+-- pinned horizon that lookup walks every index entry the worker ever left, so live workers
+-- must not pay it every second. None is tried within $1 seconds of the server's start: after a
+-- restart every lock is free until its worker reconnects. $2 is the sweeper's own key, never
+-- tried: the sweep may run on the session that holds it, and a session's own locks never
+-- conflict with each other.
+WITH keyed AS MATERIALIZED (
     SELECT w.id, w.lock_key
     FROM workers AS w
     WHERE w.lock_key IS NOT NULL AND w.lock_key IS DISTINCT FROM $2::integer
       AND pg_postmaster_start_time() < now() - make_interval(secs => $1)
-      AND EXISTS (SELECT 1 FROM jobs AS j WHERE j.status = 'running' AND j.worker_id = w.id)
+),
+free AS MATERIALIZED (
+    SELECT id FROM keyed WHERE jobqueue_liveness_free(lock_key)
 )
-SELECT id FROM busy WHERE jobqueue_liveness_free(lock_key);
+SELECT f.id
+FROM free AS f
+WHERE EXISTS (SELECT 1 FROM jobs AS j WHERE j.status = 'running' AND j.worker_id = f.id);
 
 -- name: rescue_dead_workers
 -- The running jobs of workers whose liveness lock this transaction holds ($1 their ids; at
