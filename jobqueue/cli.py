@@ -12,7 +12,7 @@ import typer
 from pydantic import ValidationError
 
 from jobqueue import cli_enqueue, cli_jobs, cli_limits, cli_queues, cli_schedules
-from jobqueue.cli_common import load_settings, print_error
+from jobqueue.cli_common import fail, load_settings, print_error
 from worker import logs
 from worker.db.connection import DatabaseUnavailable
 from worker.logs import LogFormat
@@ -56,11 +56,14 @@ def worker() -> None:
 @app.command()
 def api() -> None:
     """Serve the REST API (port 8001 by default)."""
-    from worker.api.server import serve
+    from worker.api.server import UnsafeApiSettings, serve
 
     settings = load_settings()
     logs.configure(settings.debug, settings.log_format)
-    serve(settings.api, settings.dsn)
+    try:
+        serve(settings.api, settings.dsn)
+    except UnsafeApiSettings as exc:
+        fail(str(exc), 2)
 
 
 @app.command()

@@ -106,14 +106,23 @@ class DatabaseTimeouts(Part):
     db_command_timeout: float = Field(
         default=35.0, ge=0, le=86400, validation_alias=_env("DB_COMMAND_TIMEOUT")
     )
+    # the longest wait for a free connection of a pool (then a 503, or a retry)
+    db_acquire_timeout: float = Field(
+        default=10.0, gt=0, le=3600, validation_alias=_env("DB_ACQUIRE_TIMEOUT")
+    )
 
-    def server_settings(self) -> dict[str, str]:
-        """The session settings a pool's connections start with."""
-        return {"statement_timeout": str(int(self.db_statement_timeout * 1000))}
-
-    @property
-    def command_timeout(self) -> float | None:
-        return self.db_command_timeout or None
+    def connect_kwargs(self, server_settings: dict[str, str] | None = None) -> dict[str, Any]:
+        """asyncpg's arguments for a pool or connection under these limits. A transaction
+        left idle (a bug, a cut client) is ended too, so that it cannot pin the xmin horizon."""
+        statement_ms = int(self.db_statement_timeout * 1000)
+        limits = {
+            "statement_timeout": str(statement_ms),
+            "idle_in_transaction_session_timeout": str(max(60_000, 2 * statement_ms)),
+        }
+        return {
+            "server_settings": {**limits, **(server_settings or {})},
+            "command_timeout": self.db_command_timeout or None,
+        }
 
 
 class TracingSettings(Part):
@@ -225,17 +234,11 @@ class ApiSettings(Part):
     # the scopes of DESIGN.md's Tokens contract: admin, read, enqueue
     api_token: str | None = Field(default=None, validation_alias=_env("API_TOKEN"))
     api_read_token: str | None = Field(default=None, validation_alias=_env("API_READ_TOKEN"))
-    api_enqueue_token: str | None = Field(
-        default=None, validation_alias=_env("API_ENQUEUE_TOKEN")
-    )
+    api_enqueue_token: str | None = Field(default=None, validation_alias=_env("API_ENQUEUE_TOKEN"))
     api_protect_probes: bool = Field(default=False, validation_alias=_env("API_PROTECT_PROBES"))
     access: ApiAccess = Field(default_factory=ApiAccess)
     api_pool_min: int = Field(default=1, ge=1, validation_alias=_env("API_POOL_MIN"))
     api_pool_max: int = Field(default=10, ge=1, validation_alias=_env("API_POOL_MAX"))
-    # seconds a request waits for a pooled connection before a 503
-    api_pool_timeout: float = Field(
-        default=5.0, gt=0, le=600, validation_alias=_env("API_POOL_TIMEOUT")
-    )
     # lists, stats and the console: their own pool, on a replica when one is named
     read_db_url: str | None = Field(default=None, validation_alias=_env("READ_DB_URL"))
     api_read_pool_max: int = Field(

@@ -42,6 +42,7 @@ SHARED = {
     # every component's pools have the same statement and command timeouts
     "db_statement_timeout": 3,
     "db_command_timeout": 3,
+    "db_acquire_timeout": 3,
 }
 
 

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, HTTPException, Path, Response
 
-from worker.api.auth import FIELD_ERRORS, queue_router
+from worker.api.auth import FIELD_ERRORS, any_token, queue_router
 from worker.api.models import JobIn
 from worker.api.models_schedules import SCHEDULE_EXAMPLE, ScheduleIn, ScheduleOut, SchedulesOut
 from worker.api.state import State
@@ -44,11 +44,11 @@ def _missing(name: str) -> HTTPException:
 
 
 def schedules_router(settings: ApiSettings) -> APIRouter:
-    router = queue_router(settings.api_token, "schedules", FIELD_ERRORS)
+    router = queue_router(any_token(settings), "schedules", FIELD_ERRORS)
 
     @router.get("/schedules", response_model=SchedulesOut, summary="Every schedule")
     async def list_all(state: State) -> Any:
-        found = await schedules.list_schedules(state.require_pool())
+        found = await schedules.list_schedules(state.require_read_pool())
         return {"schedules": [asdict(s) for s in found]}
 
     @router.post(

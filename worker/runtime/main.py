@@ -62,9 +62,16 @@ class WorkerProcess:
         settings = self.settings
         # before the claim loop takes its hooks
         tracing.setup(settings.tracing, "jobqueue-worker", str(self.id))
-        server_settings = {"application_name": self.application_name}
+        # every statement, reply and wait for a connection has its deadline
+        connect_kwargs = settings.timeouts.connect_kwargs(
+            {"application_name": self.application_name}
+        )
         self.pool = await create_pool(
-            self.dsn, min_size=1, max_size=POOL_SIZE, server_settings=server_settings
+            self.dsn,
+            min_size=1,
+            max_size=POOL_SIZE,
+            acquire_timeout=settings.timeouts.db_acquire_timeout,
+            **connect_kwargs,
         )
         self.progress = ProgressWriter(self.pool, self.id)
         runner = JobRunner(settings, self.registry, str(self.id), self.progress)
@@ -80,7 +87,7 @@ class WorkerProcess:
             settings.worker_queues,
             self.loop.wake.set,
             self._on_cancel,
-            {"server_settings": server_settings},
+            connect_kwargs,
         )
         await self._start_http()
         self._services = [TaskService("waker", self.waker.run)]
