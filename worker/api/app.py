@@ -96,7 +96,7 @@ def create_app(settings: ApiSettings, dsn: str) -> FastAPI:
     tracing.setup(settings.tracing, "jobqueue-api")
     state = ApiState(
         settings=settings,
-        metrics=ApiMetrics(),
+        metrics=ApiMetrics(settings.metrics_max_queues),
         enqueue=EnqueueService(settings, known_job_types(settings.handler_modules)),
         waiters=JobWaiters(
             dsn, settings.timeouts.connect_kwargs({"application_name": "jobqueue-api waits"})

@@ -18,9 +18,11 @@ import asyncpg
 
 from worker import tracing
 from worker.api.coalesce import EnqueueCoalescer
+from worker.api.idempotency import check_key_allowed, check_reused_keys, conflict, differs
 from worker.api.models import JobIn
 from worker.api.validation import InputError, Loc, check_job_type, check_payload
 from worker.db.errors import DatabaseUnavailable, is_transient
+from worker.db.idempotency import KeyHolder
 from worker.db.jobs import Enqueued, Job, NewJob, enqueue_many, enqueue_many_brief
 from worker.handlers.payload import InvalidPayload, payload_check
 from worker.settings import ApiSettings
@@ -92,7 +94,7 @@ class EnqueueService:
             except InvalidPayload as exc:
                 where = (*payload_loc, *field_loc(exc.field))
                 raise InputError(422, where, f"{job.job_type}: {exc.problem}", "payload") from None
-        return NewJob(
+        new_job = NewJob(
             job_type=job.job_type,
             payload=job.payload,
             queue_name=job.queue_name,
@@ -107,6 +109,8 @@ class EnqueueService:
             payload_json=text,
             traceparent=traceparent,
         )
+        check_key_allowed(new_job, loc)
+        return new_job
 
     async def one(self, job: JobIn) -> tuple[Job, bool]:
         """One job, committed before this returns; grouped with concurrent ones."""
@@ -115,6 +119,12 @@ class EnqueueService:
             if self._coalescer is None:
                 raise DatabaseUnavailable("the database pool is not open")
             enqueued = await self._coalescer.enqueue(new_job)
+            found, created = enqueued
+            key = new_job.idempotency_key
+            if not created and key is not None and found.idempotency_key == key:
+                holder = KeyHolder(found.id, found.job_type, found.queue_name, found.payload)
+                if differs(holder, new_job):
+                    raise conflict(key, holder, ("body",))
             span.enqueued(enqueued[0].id, enqueued[1])
             return enqueued
 
@@ -135,7 +145,10 @@ class EnqueueService:
             parent = span.traceparent
             new_jobs = [self.prepare(j, ("body", "jobs", i), parent) for i, j in enumerate(jobs)]
             async with pooled(self._require_pool()) as conn, conn.transaction():
-                return await enqueue_many_brief(conn, new_jobs)
+                pairs = await enqueue_many_brief(conn, new_jobs)
+                located = [(("body", "jobs", i), job) for i, job in enumerate(new_jobs)]
+                await check_reused_keys(conn, located, [made for _, made in pairs])
+                return pairs
 
     def _require_pool(self) -> asyncpg.Pool:
         if self._pool is None:

@@ -96,6 +96,8 @@ def serve(settings: ApiSettings, dsn: str) -> None:
     check_exposure(settings)
     # Raises DatabaseRefused, which the CLI prints as one line before exiting with 1.
     asyncio.run(_check_login(dsn))
+    if settings.read_db_url:
+        asyncio.run(_check_login(settings.read_db_url))
     several = settings.api_workers > 1
     app = None if several else create_app(settings, dsn)
     if app is not None:
