@@ -27,8 +27,8 @@ from worker.api.workflows import (
     needs_workflow,
     needs_workflow_batch,
 )
-from worker.db import inspect
 from worker.db.errors import JobNotFound
+from worker.db.job_pages import list_jobs_bounded
 from worker.db.jobs import cancel_job, get_job, retry_job
 from worker.db.workflows import dependencies_of
 from worker.settings import ApiSettings
@@ -117,15 +117,19 @@ async def list_jobs(
         str | None, Query(max_length=64, description="`next_cursor` of the previous page.")
     ] = None,
 ) -> Any:
-    jobs = await inspect.list_jobs(
-        state.require_read_pool(),
-        statuses=[s.value for s in status] if status else None,
-        queue_name=queue_name,
-        job_type=job_type,
-        before_id=decode_cursor(cursor) if cursor else None,
-        limit=limit,
-    )
-    next_cursor = encode_cursor(jobs[-1].id) if len(jobs) == limit else None
+    before_id = decode_cursor(cursor) if cursor else None
+    async with state.read_connection() as conn:
+        # the page ends early once its payloads and results reach JOBQUEUE_API_MAX_LIST_BYTES
+        jobs, cut = await list_jobs_bounded(
+            conn,
+            statuses=[s.value for s in status] if status else None,
+            queue_name=queue_name,
+            job_type=job_type,
+            before_id=before_id,
+            limit=limit,
+            max_bytes=state.settings.api_max_list_bytes,
+        )
+    next_cursor = encode_cursor(jobs[-1].id) if jobs and (cut or len(jobs) == limit) else None
     return {"jobs": jobs, "next_cursor": next_cursor}
 
 
