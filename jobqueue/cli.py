@@ -60,9 +60,11 @@ def api() -> None:
 
     settings = load_settings()
     logs.configure(settings.debug, settings.log_format)
+    from worker.handlers.base import UnknownDisabledHandler
+
     try:
         serve(settings.api, settings.dsn)
-    except UnsafeApiSettings as exc:
+    except (UnsafeApiSettings, UnknownDisabledHandler) as exc:
         fail(str(exc), 2)
 
 

@@ -97,7 +97,10 @@ def create_app(settings: ApiSettings, dsn: str) -> FastAPI:
     state = ApiState(
         settings=settings,
         metrics=ApiMetrics(settings.metrics_max_queues),
-        enqueue=EnqueueService(settings, known_job_types(settings.handler_modules)),
+        enqueue=EnqueueService(
+            settings,
+            known_job_types(settings.handler_modules, settings.handler_limits.disabled_handlers),
+        ),
         waiters=JobWaiters(
             dsn, settings.timeouts.connect_kwargs({"application_name": "jobqueue-api waits"})
         ),

@@ -24,7 +24,8 @@ from worker.api.validation import InputError, Loc, check_job_type, check_payload
 from worker.db.errors import DatabaseUnavailable, is_transient
 from worker.db.idempotency import KeyHolder
 from worker.db.jobs import Enqueued, Job, NewJob, enqueue_many, enqueue_many_brief
-from worker.handlers.payload import InvalidPayload, payload_check
+from worker.handlers.payload import InvalidPayload, limit_check, payload_check
+from worker.job_checks import check_disabled_type
 from worker.settings import ApiSettings
 
 _FIELD_PART = re.compile(r"\[(\d+)\]|([^.\[\]]+)")
@@ -79,6 +80,9 @@ class EnqueueService:
         """The data layer's input, or an InputError naming the field."""
         settings = self.settings
         if job.job_type not in self._known:  # the error lists known_job_types in their order
+            check_disabled_type(
+                job.job_type, (*loc, "job_type"), settings.handler_limits.disabled_handlers
+            )
             check_job_type(
                 job.job_type,
                 (*loc, "job_type"),
@@ -88,9 +92,13 @@ class EnqueueService:
         payload_loc = (*loc, "payload")
         text = check_payload(job.payload, payload_loc, settings.api_max_payload_bytes)
         check = payload_check(job.job_type)  # only job types that declare a model pay for it
-        if check is not None:
+        limits = limit_check(job.job_type)  # and the operator's limits, for those that have some
+        if check is not None or limits is not None:
             try:
-                check(job.payload)
+                if check is not None:
+                    check(job.payload)
+                if limits is not None:
+                    limits(job.payload, settings.handler_limits)
             except InvalidPayload as exc:
                 where = (*payload_loc, *field_loc(exc.field))
                 raise InputError(422, where, f"{job.job_type}: {exc.problem}", "payload") from None

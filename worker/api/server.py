@@ -15,6 +15,7 @@ from worker.api.auth import any_token
 from worker.api.gate import is_loopback
 from worker.api.scopes import ADMIN, ENQUEUE, READ, duplicate_tokens
 from worker.db.connection import DatabaseRefused, DatabaseUnavailable, connect
+from worker.job_checks import known_job_types
 from worker.settings import ApiSettings, get_settings
 
 log = logging.getLogger(__name__)
@@ -94,6 +95,8 @@ def serve(settings: ApiSettings, dsn: str) -> None:
     """The process's logging is set up by its caller, which holds the shared settings.
     Raises UnsafeApiSettings before anything starts."""
     check_exposure(settings)
+    # a wrong JOBQUEUE_DISABLED_HANDLERS stops the start, in one line (UnknownDisabledHandler)
+    known_job_types(settings.handler_modules, settings.handler_limits.disabled_handlers)
     # Raises DatabaseRefused, which the CLI prints as one line before exiting with 1.
     asyncio.run(_check_login(dsn))
     if settings.read_db_url:

@@ -17,7 +17,7 @@ from typing import Any
 from worker import tracing
 from worker.db import claims, workers
 from worker.db.connection import create_pool
-from worker.handlers.base import HandlerRegistry
+from worker.handlers.base import HandlerRegistry, UnknownDisabledHandler
 from worker.runtime.cleaner import prune_once
 from worker.runtime.executor import JobRunner
 from worker.runtime.heartbeat import Heartbeat
@@ -234,7 +234,12 @@ def run_worker(settings: WorkerSettings, dsn: str) -> int:
 
     registry.load_modules(settings.handler_modules)
     try:
-        return _run(serve(settings, registry, dsn))
+        enabled = registry.without(settings.handlers.limits.disabled_handlers)
+    except UnknownDisabledHandler as exc:
+        print(f"jobqueue worker: {exc}", file=sys.stderr)  # one line, never a traceback
+        return 2
+    try:
+        return _run(serve(settings, enabled, dsn))
     except PortBusy as exc:
         print(f"jobqueue worker: {exc}", file=sys.stderr)  # one line, never a traceback
         return 2
