@@ -38,8 +38,14 @@ app.command()(cli_jobs.workers)
 def migrate() -> None:
     """Create or upgrade the schema (idempotent, safe to run from several pods at once)."""
     from worker.db.migrate import migrate as run_migrate
+    from worker.db.migrate_steps import LockPolicy, MigrationBlocked
 
-    applied = asyncio.run(run_migrate(load_settings().dsn))
+    settings = load_settings()
+    policy = LockPolicy(settings.migration_lock_timeout, settings.migration_retries)
+    try:
+        applied = asyncio.run(run_migrate(settings.dsn, policy))
+    except MigrationBlocked as exc:
+        fail(str(exc))
     typer.echo(f"applied migrations: {applied}" if applied else "schema is up to date")
 
 

@@ -372,6 +372,15 @@ class Settings(Part):
     def dsn(self) -> str:
         return self.db_url
 
+    # --- migrations (`jobqueue migrate`, worker.db.migrate_steps): how long one try waits for
+    # a lock before it gives up (so that writes do not queue behind it), and how many tries
+    migration_lock_timeout: float = Field(
+        default=5.0, gt=0, le=600, validation_alias=_env("MIGRATION_LOCK_TIMEOUT")
+    )
+    migration_retries: int = Field(
+        default=20, ge=0, le=1000, validation_alias=_env("MIGRATION_RETRIES")
+    )
+
     # --- new fields of an area go below, each in a block headed `# --- <area>`, until they
     # move into their part (one line each: a part keeps the field's name)
 

@@ -47,14 +47,14 @@ async def list_jobs_bounded(
         streams: list[AsyncIterator[Any]] = [
             conn.cursor(sql, *args, prefetch=PREFETCH).__aiter__() for sql, args in statements
         ]
-        heads = [await anext(stream, None) for stream in streams]
+        heads: list[asyncpg.Record | None] = [await anext(stream, None) for stream in streams]
         used = 0
         while len(page) < limit:
-            live = [i for i, head in enumerate(heads) if head is not None]
+            live = {i: head for i, head in enumerate(heads) if head is not None}
             if not live:
                 break
-            newest = max(live, key=lambda i: heads[i]["id"])
-            row = heads[newest]
+            newest = max(live, key=lambda i: live[i]["id"])
+            row = live[newest]
             used += row_bytes(row)
             if page and used > max_bytes:
                 return page, True
