@@ -36,17 +36,23 @@ app.command()(cli_jobs.workers)
 
 @app.command()
 def migrate() -> None:
-    """Create or upgrade the schema (idempotent, safe to run from several pods at once)."""
+    """Create or upgrade the schema (idempotent, safe to run from several pods at once), and
+    grant JOBQUEUE_DB_RUNTIME_ROLE and JOBQUEUE_DB_READONLY_ROLE their rights."""
+    from worker.db.grants import grant
     from worker.db.migrate import migrate as run_migrate
     from worker.db.migrate_steps import LockPolicy, MigrationBlocked
 
     settings = load_settings()
     policy = LockPolicy(settings.migration_lock_timeout, settings.migration_retries)
+
     try:
         applied = asyncio.run(run_migrate(settings.dsn, policy))
     except MigrationBlocked as exc:
         fail(str(exc))
     typer.echo(f"applied migrations: {applied}" if applied else "schema is up to date")
+    granted = asyncio.run(grant(settings.dsn, settings.db_runtime_role, settings.db_readonly_role))
+    if granted:
+        typer.echo(f"granted rights to: {', '.join(granted)}")
 
 
 @app.command()

@@ -380,6 +380,9 @@ class Settings(Part):
     migration_retries: int = Field(
         default=20, ge=0, le=1000, validation_alias=_env("MIGRATION_RETRIES")
     )
+    # the roles the owner grants rights to once migrated (worker.db.grants; unset: none)
+    db_runtime_role: str | None = Field(default=None, validation_alias=_env("DB_RUNTIME_ROLE"))
+    db_readonly_role: str | None = Field(default=None, validation_alias=_env("DB_READONLY_ROLE"))
 
     # --- new fields of an area go below, each in a block headed `# --- <area>`, until they
     # move into their part (one line each: a part keeps the field's name)
