@@ -23,6 +23,10 @@ from tests.integration.api_support import api_process, api_settings
 from worker.api.app import create_app
 
 MAX_EXAMPLES = 40
+# The scoped tokens (DESIGN.md, "Tokens"): each operation, sent valid requests under a token
+# whose scope may or may not cover it, answers 2xx, 403 or a 4xx of its input; never a 5xx.
+SCOPED_EXAMPLES = 15
+TOKENS = {"admin": "st-admin-token", "read": "st-read-token", "enqueue": "st-enqueue-token"}
 
 
 def operations() -> list[tuple[str, GenerationMode]]:
@@ -86,6 +90,23 @@ def api_schema(api_url: str) -> schemathesis.BaseSchema:
     return schemathesis.openapi.from_url(f"{api_url}/openapi.json")
 
 
+@pytest.fixture(scope="module")
+def scoped_schema(
+    module_dsn: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[schemathesis.BaseSchema]:
+    log = tmp_path_factory.mktemp("scoped-api") / "api.log"
+    with api_process(
+        module_dsn,
+        Path(log),
+        JOBQUEUE_ALLOW_UNKNOWN_JOB_TYPES="true",
+        JOBQUEUE_API_MAX_PAYLOAD_BYTES="2048",
+        JOBQUEUE_API_TOKEN=TOKENS["admin"],
+        JOBQUEUE_API_READ_TOKEN=TOKENS["read"],
+        JOBQUEUE_API_ENQUEUE_TOKEN=TOKENS["enqueue"],
+    ) as api:
+        yield schemathesis.openapi.from_url(f"{api.url}/openapi.json")
+
+
 def shorten_waits(case: schemathesis.Case) -> None:
     """A valid wait_seconds (GET /jobs/{id}) really waits, up to 60 s: keep it short so that
     the run does not, and leave invalid values as generated."""
@@ -116,5 +137,35 @@ def test_no_input_gets_a_5xx(
     def check(case: schemathesis.Case) -> None:
         shorten_waits(case)
         case.call_and_validate(checks=[not_a_server_error, response_schema_conformance])
+
+    check()
+
+
+@pytest.mark.parametrize("scope", ["read", "enqueue", "none"])
+@pytest.mark.parametrize(
+    "label", sorted({label for label, _ in operations()}), ids=lambda label: label
+)
+def test_no_scope_gets_a_5xx(
+    scoped_schema: schemathesis.BaseSchema, label: str, scope: str
+) -> None:
+    operation = scoped_schema.find_operation_by_label(label)
+    assert operation is not None, label
+    headers = {"Authorization": f"Bearer {TOKENS[scope]}"} if scope in TOKENS else {}
+
+    @settings(
+        max_examples=SCOPED_EXAMPLES,
+        derandomize=True,
+        deadline=None,
+        database=None,
+        suppress_health_check=list(HealthCheck),
+    )
+    @given(case=operation.as_strategy(generation_mode=GenerationMode.POSITIVE))
+    def check(case: schemathesis.Case) -> None:
+        shorten_waits(case)
+        response = case.call_and_validate(
+            headers=headers, checks=[not_a_server_error, response_schema_conformance]
+        )
+        if scope == "none" and label.split()[1].startswith("/api/"):
+            assert response.status_code == 401, (label, response.status_code)
 
     check()
