@@ -18,6 +18,7 @@ import pytest
 from tests.chart.chart_support import FULLNAME, Helm, env_of, main_container, one
 from tests.conftest import PrivateServer
 from tests.fixtures.tools import REPO_ROOT
+from tests.integration.queue_support import fetchval
 
 DATABASE = "jobqueue"
 
@@ -35,14 +36,6 @@ async def run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProce
     return await asyncio.to_thread(
         subprocess.run, args, env=env, cwd=REPO_ROOT, capture_output=True, text=True, timeout=300
     )
-
-
-async def fetchval(dsn: str, sql: str) -> Any:
-    conn = await asyncpg.connect(dsn)
-    try:
-        return await conn.fetchval(sql)
-    finally:
-        await conn.close()
 
 
 async def test_the_chart_makes_three_roles_and_no_workload_is_a_superuser(

@@ -16,7 +16,7 @@ from tests.conftest import PrivateServer
 from tests.fixtures.postgres import ReplicaServer
 from tests.integration.api_support import JOBS, api_process
 from tests.integration.console_support import CONSOLE, csrf_of
-from tests.integration.queue_support import eventually
+from tests.integration.queue_support import eventually, fetchval
 
 TOKEN = "replica-admin-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -40,14 +40,6 @@ def replica(private_pg_server: PrivateServer) -> Iterator[ReplicaServer]:
         server.destroy()
 
 
-async def on(dsn: str, sql: str) -> object:
-    conn = await asyncpg.connect(dsn)
-    try:
-        return await conn.fetchval(sql)
-    finally:
-        await conn.close()
-
-
 async def test_reads_go_to_the_replica(
     private_pg_server: PrivateServer, replica: ReplicaServer, tmp_path: Path
 ) -> None:
@@ -56,12 +48,12 @@ async def test_reads_go_to_the_replica(
 
     async def replicated() -> bool:
         try:
-            return await on(replica_dsn, "SELECT to_regclass('jobs') IS NOT NULL") is True
+            return await fetchval(replica_dsn, "SELECT to_regclass('jobs') IS NOT NULL") is True
         except asyncpg.InvalidCatalogNameError:
             return False
 
     await eventually(replicated, within=60, what="the schema on the replica")
-    assert await on(replica_dsn, "SELECT pg_is_in_recovery()") is True
+    assert await fetchval(replica_dsn, "SELECT pg_is_in_recovery()") is True
 
     with api_process(
         primary_dsn,
@@ -81,7 +73,7 @@ async def test_reads_go_to_the_replica(
                 assert (await client.get(path)).status_code == 200, path
 
             # the replica stops replaying: new jobs are on the primary only
-            await on(replica_dsn, "SELECT pg_wal_replay_pause()")
+            await fetchval(replica_dsn, "SELECT pg_wal_replay_pause()")
             second = (await client.post(JOBS, json={"job_type": "noop"})).json()["id"]
             await asyncio.sleep(1)
             assert [job["id"] for job in (await client.get(JOBS)).json()["jobs"]] == [first]
@@ -102,14 +94,14 @@ async def test_reads_go_to_the_replica(
             for path in ("", "/workers", "/schedules", "/scaling", f"/jobs/{first}"):
                 assert (await client.get(f"{CONSOLE}{path}")).status_code == 200, path
 
-            await on(replica_dsn, "SELECT pg_wal_replay_resume()")
+            await fetchval(replica_dsn, "SELECT pg_wal_replay_resume()")
 
             async def caught_up() -> bool:
                 jobs = (await client.get(JOBS)).json()["jobs"]
                 return [job["id"] for job in jobs] == [second, first]
 
             await eventually(caught_up, within=30, what="the replica to catch up")
-        readers = await on(
+        readers = await fetchval(
             replica_dsn,
             "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'jobqueue-api reads'",
         )

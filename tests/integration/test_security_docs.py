@@ -7,34 +7,20 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.fixtures.doc_examples import example
-from tests.fixtures.processes import free_port, log_tail, stop_process
+from tests.fixtures.doc_examples import run_bash_example
+from tests.fixtures.processes import free_port, log_tail
 
 REPO = Path(__file__).resolve().parents[2]
 
 
 def run(name: str, dsn: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    block = example("docs/security.md", name)
     env = {
         "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin",
         "DB_URL": dsn,
         "PORT": str(free_port()),
         "PYTHONPATH": str(REPO),
     }
-    shell = subprocess.Popen(
-        ["bash", "-euo", "pipefail", "-c", block.code],
-        cwd=cwd,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,  # the example's API is in its process group
-    )
-    try:
-        out, err = shell.communicate(timeout=180)
-    finally:
-        stop_process(shell)
-    return subprocess.CompletedProcess(shell.args, shell.returncode, out, err)
+    return run_bash_example("docs/security.md", name, env, cwd)
 
 
 def test_closed_by_default(pg_dsn: str, tmp_path: Path) -> None:

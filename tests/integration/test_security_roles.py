@@ -20,7 +20,7 @@ import pytest
 from controller.depth import DepthSource
 from tests.fixtures import postgres as pg
 from tests.integration.api_support import JOBS, api_process
-from tests.integration.queue_support import eventually
+from tests.integration.queue_support import eventually, fetchval
 from worker.db.scaling_decisions import (
     delete_scaling_decisions_older,
     insert_scaling_decisions,
@@ -92,14 +92,6 @@ async def refused(dsn: str, sql: str) -> None:
         await conn.close()
 
 
-async def allowed(dsn: str, sql: str) -> Any:
-    conn = await asyncpg.connect(dsn)
-    try:
-        return await conn.fetchval(sql)
-    finally:
-        await conn.close()
-
-
 async def test_each_role_has_only_its_rights(roles: Roles, workers: Any, tmp_path: Path) -> None:
     out = migrate_as_owner(roles)
     assert f"granted rights to: {roles.runtime}, {roles.readonly}" in out
@@ -160,12 +152,13 @@ async def test_each_role_has_only_its_rights(roles: Roles, workers: Any, tmp_pat
     # no role is a superuser; the owner cannot run programs on the server either
     for role in (roles.owner, roles.runtime, roles.readonly):
         assert (
-            await allowed(owner, f"SELECT rolsuper FROM pg_roles WHERE rolname = '{role}'") is False
+            await fetchval(owner, f"SELECT rolsuper FROM pg_roles WHERE rolname = '{role}'")
+            is False
         )
     await refused(owner, "COPY (SELECT 1) TO PROGRAM 'true'")
 
     # what a later migration creates is granted by default privileges, with no new grant
-    await allowed(owner, "CREATE TABLE later_table (id int)")
-    await allowed(runtime, "INSERT INTO later_table VALUES (1)")
-    assert await allowed(readonly, "SELECT count(*) FROM later_table") == 1
+    await fetchval(owner, "CREATE TABLE later_table (id int)")
+    await fetchval(runtime, "INSERT INTO later_table VALUES (1)")
+    assert await fetchval(readonly, "SELECT count(*) FROM later_table") == 1
     await refused(readonly, "INSERT INTO later_table VALUES (2)")
