@@ -35,6 +35,17 @@ async def start_migrate(dsn: str, **env: str) -> asyncio.subprocess.Process:
     )  # fmt: skip
 
 
+async def first_wait(migrating: asyncio.subprocess.Process, what: str) -> str:
+    """The migration's output up to its first lock wait on `what`: it is under way, and held."""
+    seen = ""
+    async with asyncio.timeout(120):
+        while "waited past the lock timeout" not in seen or what not in seen:
+            line = await migrating.stdout.readline()  # type: ignore[union-attr]
+            assert line, f"the migration ended without waiting:\n{seen}"
+            seen += line.decode()
+    return seen
+
+
 async def invalid_indexes(conn: asyncpg.Connection) -> list[str]:
     rows = await conn.fetch(
         "SELECT indexrelid::regclass::text AS name FROM pg_index WHERE NOT indisvalid"
@@ -59,8 +70,8 @@ async def test_writes_go_on_while_an_upgrade_waits(pg_dsn: str, conn: asyncpg.Co
     )
     migrating = await start_migrate(pg_dsn)
     try:
-        await asyncio.sleep(2)  # the upgrade is under way, and waits on the blocker
-        assert migrating.returncode is None
+        # the upgrade is under way, and waits on the blocker
+        waited = await first_wait(migrating, "migration 0008_console_indexes")
         for _ in range(3):  # enqueue still works: nothing holds the jobs table meanwhile
             await asyncio.wait_for(
                 conn.execute("INSERT INTO jobs (job_type, payload) VALUES ('noop', '{}')"), 5
@@ -69,8 +80,7 @@ async def test_writes_go_on_while_an_upgrade_waits(pg_dsn: str, conn: asyncpg.Co
         await blocking.rollback()
         await blocker.close()
     out, _ = await asyncio.wait_for(migrating.communicate(), 120)
-    assert migrating.returncode == 0, out.decode()
-    assert "waited past the lock timeout" in out.decode()
+    assert migrating.returncode == 0, waited + out.decode()
     assert await conn.fetchval("SELECT max(version) FROM jobqueue_schema_version") == (
         expected_version()
     )
@@ -89,15 +99,13 @@ async def test_a_build_held_up_by_an_old_snapshot_is_retried(
     await reader.fetchval("SELECT count(*) FROM jobs")  # a snapshot the build must outlive
     migrating = await start_migrate(pg_dsn)
     try:
-        await asyncio.sleep(3)
-        assert migrating.returncode is None, "the build did not wait for the old snapshot"
+        # the build waits for the old snapshot, past its lock timeout, and tries again
+        waited = await first_wait(migrating, "index batches_completed_idx")
     finally:
         await old.rollback()
         await reader.close()
     out, _ = await asyncio.wait_for(migrating.communicate(), 120)
-    text = out.decode()
-    assert migrating.returncode == 0, text
-    assert "index batches_completed_idx" in text and "waited past the lock timeout" in text
+    assert migrating.returncode == 0, waited + out.decode()
     assert await invalid_indexes(conn) == [], "a failed build's leftover stayed behind"
     assert await conn.fetchval("SELECT to_regclass('batches_completed_idx') IS NOT NULL")
 

@@ -73,7 +73,7 @@ async def test_slow_reads_leave_enqueue_its_connections(pg_dsn: str, tmp_path: P
                 reads = [asyncio.create_task(client.get(QUEUES)) for _ in range(10)]
                 await asyncio.sleep(1)  # the reads hold every connection of their pool
                 for _ in range(5):
-                    made = await client.post(JOBS, json={"job_type": "noop"}, timeout=5)
+                    made = await client.post(JOBS, json={"job_type": "noop"}, timeout=15)
                     assert made.status_code == 201
                 answers = await asyncio.gather(*reads)
             for answer in answers:
