@@ -102,8 +102,24 @@ async def test_the_charts_rights_reach_only_what_the_controller_manages(
     tmp_path: Path,
     helm_bin: Path,
 ) -> None:
+    cluster_scoped = []
     for obj in chart_rbac(helm_bin, namespace):
+        if obj["kind"].startswith("Validating"):
+            cluster_scoped.append(f"{obj['kind'].lower()}/{obj['metadata']['name']}")
         plane.apply(obj, None if obj["kind"].startswith("Validating") else namespace)
+    try:
+        await _rights_reach_only_what_is_managed(plane, namespace, pg_dsn, controllers, tmp_path)
+    finally:  # the namespace goes with its test; cluster-scoped objects do not
+        plane.kubectl("delete", "--ignore-not-found", *cluster_scoped, check=False)
+
+
+async def _rights_reach_only_what_is_managed(
+    plane: ControlPlane,
+    namespace: str,
+    pg_dsn: str,
+    controllers: list[h.Controller],
+    tmp_path: Path,
+) -> None:
     token = plane.service_account_token(namespace, ACCOUNT)
     kubeconfig = plane.kubeconfig_for_token(token, tmp_path / "sa.kubeconfig", namespace)
     managed = h.deployment("workers", replicas=4, annotations={ann.SCALE_DOWN_DELAY: "1"})
