@@ -44,7 +44,9 @@ from tests.kind.kind_support import (
     start_cluster,
 )
 
-pytestmark = pytest.mark.kind
+# The first test's setup builds the images and the cluster: cold, that is most of an hour on
+# a 2-core machine (warm, under two minutes). The scenarios' own deadlines bound a hang.
+pytestmark = [pytest.mark.kind, pytest.mark.timeout(3600)]
 
 SCENARIO = e2e.Scenario()
 MID_BURST = SCENARIO.total_jobs // 4
