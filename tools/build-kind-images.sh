@@ -96,7 +96,7 @@ build_base() {
     "$context" >&2
   rm -rf "$context"
 }
-have_image "$base" || timed base build_base
+if ! have_image "$base"; then timed base build_base; fi
 
 # --- component images: one binary each on the slim base. kubeadm names the control plane's
 # images; kind's node-image build also pre-loads its CNI and storage images by the names in
@@ -164,11 +164,15 @@ build_node() {
     docker save -o "$bindir/$name.tar" "$k8s/$name:$KUBERNETES_VERSION"
   done
   # kind reads an archive's tags from its "repositories" entry when that comes first, and
-  # loads every image in it: the pre-loaded images ride in kube-proxy.tar.
+  # loads every image in it: the pre-loaded images ride in kube-proxy.tar. Docker writes
+  # Docker Hub's names short (kindest/...), kind looks for them in full (docker.io/kindest/...).
   local archive="$work/archive"
   mkdir -p "$archive"
   docker save "$k8s/kube-proxy:$KUBERNETES_VERSION" "$etcd_tag" "$coredns_tag" "$pause_tag" \
     "$KIND_STORAGE_IMAGE" "$KIND_STORAGE_HELPER_IMAGE" "$KIND_CNI_IMAGE" | tar -C "$archive" -xf -
+  jq 'with_entries(if (.key | split("/")[0] | test("[.:]")) then . else .key = "docker.io/" + .key end)' \
+    "$archive/repositories" >"$archive/repositories.full"
+  mv "$archive/repositories.full" "$archive/repositories"
   (cd "$archive" && tar -cf "$bindir/kube-proxy.tar" repositories $(ls | grep -v '^repositories$'))
   rm -rf "$archive"
   local compress=gzip
@@ -177,10 +181,10 @@ build_node() {
   rm -rf "$release"
   log "kind build node-image $node (base $base)"
   "$bin/kind" build node-image --type file --base-image "$base" --image "$node" \
-    "$work/kubernetes-server-linux-amd64.tar.gz" >&2
+    "$work/kubernetes-server-linux-amd64.tar.gz" >&2 || die "kind build node-image failed (above)"
   rm -rf "$work"
 }
-have_image "$node" || timed node build_node
+if ! have_image "$node"; then timed node build_node; fi
 
 # --- PostgreSQL
 postgres_key=$(echo "$(rootfs_image postgresql) $(files_hash postgresql)" | sha256sum | cut -c1-12)
@@ -190,7 +194,7 @@ build_postgres() {
   docker build --build-arg ROOTFS_IMAGE="$(rootfs_image postgresql)" -t "$postgres" \
     "$here/kind/postgresql" >&2
 }
-have_image "$postgres" || timed postgresql build_postgres
+if ! have_image "$postgres"; then timed postgresql build_postgres; fi
 
 log "timings: ${timings[*]:-all cached}"
 echo "KIND=$bin/kind"
