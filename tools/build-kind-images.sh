@@ -57,7 +57,7 @@ declare -A rootfs_packages=(
 )
 rootfs_image() { echo "jobqueue.local/rootfs-$1:$(echo "$suite ${rootfs_packages[$1]} $rootfs_revision" | sha256sum | cut -c1-12)"; }
 make_rootfs() {  # name: debootstrap into a tarball (cached), then docker import
-  local name=$1 image tar root
+  local name=$1 image tar root start=$SECONDS
   image=$(rootfs_image "$name")
   have_image "$image" && return 0
   tar="$cache/rootfs-$name-${image##*:}.tar"
@@ -72,6 +72,7 @@ make_rootfs() {  # name: debootstrap into a tarball (cached), then docker import
     rm -rf "$root"
   fi
   docker import "$tar" "$image" >/dev/null
+  log "root file system $name ready in $((SECONDS - start))s"
 }
 rootfs_start=$SECONDS
 pids=()

@@ -4,23 +4,22 @@ migration hook Job really run, DNS and Service routing really used.
 
 The scenario is the kwok suite's (tests/e2e/scenario.py): a burst through the API's Service, the
 in-cluster controller (its own ServiceAccount) scales the workers 0 -> N -> 0, every job runs
-exactly once, `helm test` passes and `kubectl jobqueue status` shows the decisions. A variant
-deletes the busiest worker pod mid-burst: it drains within its grace period and no job runs
-twice. Deadlines only bound a hang; the timeline is printed, never asserted.
+exactly once, `helm test` passes and `kubectl jobqueue status` shows the decisions. The busy-pod
+deletion mid-burst runs on kind (tests/kind), whose kubelet and containerd are the same builds:
+CI has no time for both. Deadlines only bound a hang; the timeline is printed, never asserted.
 """
 
 from __future__ import annotations
 
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from tests.containers.node_stack import NodeStack, node_stack
 from tests.e2e import e2e_support as e2e
-from tests.e2e.real_pods import delete_busiest, print_timeline, terminations
+from tests.e2e.real_pods import print_timeline
 from tests.e2e.scenario import check_scaling, run_burst
 from tests.fixtures.node import RealNode
 from tests.fixtures.report import report
@@ -29,7 +28,6 @@ from tests.k8s.test_kubectl_plugin import table
 pytestmark = pytest.mark.containers
 
 SCENARIO = e2e.Scenario()
-DELETE_AFTER_COMPLETED = SCENARIO.total_jobs // 4
 
 
 def plugin_status(stack: NodeStack) -> str:
@@ -73,23 +71,3 @@ async def test_burst_on_real_pods_scales_from_zero_and_back_running_every_job_on
             )  # fmt: skip
             pytest.fail(f"helm test failed:\n{out.stderr}\n{job_log.stdout}{job_log.stderr}")
         report(f"helm test on real pods: {out.stdout.count('Phase:          Succeeded')} passed")
-
-
-async def test_busy_pod_deleted_mid_burst_drains_and_runs_no_job_twice(
-    real_node: RealNode, helm_bin: Path, node_dsn: str, tmp_path: Path
-) -> None:
-    async with node_stack(real_node, helm_bin, node_dsn, tmp_path, SCENARIO) as stack:
-        deleted: list[tuple[str, int]] = []
-        started = time.monotonic()
-        job_ids, timeline = await run_burst(
-            stack, "real-pods-delete", [tmp_path],
-            during=lambda: delete_busiest(stack, DELETE_AFTER_COMPLETED, deleted),
-        )  # fmt: skip
-        await print_timeline(stack, timeline, "busy pod deleted", "real-pod")
-        report(f"deleted {deleted} mid-burst, {time.monotonic() - started:.1f} s run")
-        # drained, not rescued: every job one attempt, one run, no lease error
-        assert await e2e.ledger_problems(stack.dsn, job_ids) == []
-        ((name, _),) = deleted
-        ends = terminations(stack, name)
-        assert ends and all(code == 0 for code in ends), f"{name} ended with {ends}"
-        assert stack.exit_problems(timeline.started_wall) == ""
