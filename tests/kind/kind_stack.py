@@ -25,6 +25,7 @@ from tests.e2e import e2e_support as e2e
 from tests.e2e import real_pods
 from tests.e2e.timeline import PoolView
 from tests.fixtures.pod_watch import PodWatch, core_api
+from tests.fixtures.report import report
 from tests.kind.kind_support import (
     E2E_IMAGE_REPOSITORY,
     IMAGE_TAG,
@@ -150,7 +151,7 @@ async def kind_stack(
             ],
             timeout=900,
         )  # fmt: skip
-        print(f"helm install (hook Job done) took {time.monotonic() - started:.1f} s")
+        report(f"kind: helm install (hook Job done) took {time.monotonic() - started:.1f} s")
         forwards.append(PortForward(cluster, namespace, POSTGRES_SERVICE, 5432, tmp_path))
         forwards.append(PortForward(cluster, namespace, API_SERVICE, 8001, tmp_path))
         password = e2e.secret_value(cluster, namespace, POSTGRES_SERVICE, "password")

@@ -21,6 +21,7 @@ import pytest
 import yaml
 
 from tests.fixtures.processes import free_port, log_tail, start_logged, stop_process
+from tests.fixtures.report import report
 from tests.fixtures.tools import REPO_ROOT, find_binary, missing
 
 IMAGE_TAG = "kind-e2e"
@@ -221,7 +222,7 @@ def start_cluster(images: KindImages, kubectl: str, directory: Path) -> KindClus
         subprocess.run([kind, "delete", "cluster", "--name", name], timeout=600)
         pytest.fail(f"kind create cluster failed (logs in {logs}):\n{out.stderr[-4000:]}",
                     pytrace=False)  # fmt: skip
-    print(f"kind create cluster took {time.monotonic() - started:.1f} s")
+    report(f"kind create cluster took {time.monotonic() - started:.1f} s")
     return KindCluster(name, kubeconfig, kubectl, created=True)
 
 
@@ -255,7 +256,7 @@ def build_and_load_images(docker: str, images: KindImages, cluster: KindCluster)
         load.append(images.postgres_image)
     started = time.monotonic()
     run([images.kind, "load", "docker-image", *load, "--name", cluster.name], timeout=BUILD_TIMEOUT)
-    print(f"kind load docker-image ({len(load)} images) took {time.monotonic() - started:.1f} s")
+    report(f"kind load docker-image ({len(load)} images) took {time.monotonic() - started:.1f} s")
 
 
 class PortForward:
