@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
@@ -14,6 +15,30 @@ from typing import Any
 Loc = tuple[str | int, ...]
 
 MAX_JSON_DEPTH = 64
+
+# Queue names go in URLs (/queues/{name}/pause, the console's forms) and in settings
+# (WORKER_QUEUES, a comma-separated list), so they keep to a set that needs no escaping there.
+QUEUE_NAME_MAX = 128
+QUEUE_NAME_RULE = (
+    f"1 to {QUEUE_NAME_MAX} letters, digits, '_', '-', '.' or ':', "
+    "starting with a letter or a digit"
+)
+_QUEUE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]*")
+
+
+def queue_name_problem(name: str) -> str | None:
+    """Why `name` cannot name a queue, or None."""
+    if len(name) <= QUEUE_NAME_MAX and _QUEUE_NAME.fullmatch(name):
+        return None
+    return f"must be {QUEUE_NAME_RULE}; got {name[: QUEUE_NAME_MAX + 1]!r}"
+
+
+def check_queue_name(name: str) -> str:
+    """A pydantic validator: the name, or ValueError saying what a name may hold."""
+    problem = queue_name_problem(name)
+    if problem is not None:
+        raise ValueError(problem)
+    return name
 
 
 def check_schedule(run_at: datetime | None, delay_seconds: float | None) -> None:

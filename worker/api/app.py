@@ -15,6 +15,7 @@ from worker.api.docs import install_docs
 from worker.api.enqueue import EnqueueService
 from worker.api.errors import install_error_handlers
 from worker.api.gate import Gate, GatePolicy
+from worker.api.json_errors import JsonErrorsMiddleware
 from worker.api.metrics import ApiMetrics, MetricsMiddleware
 from worker.api.routes_batches import batches_router
 from worker.api.routes_bulk import bulk_router
@@ -39,8 +40,10 @@ DESCRIPTION = """\
 Feed and inspect the job queue. The seed's examples keep working:
 
     curl -X POST http://localhost:8001/api/v1/queue/jobs -H 'Content-Type: application/json' \\
-      -d '{"job_type": "emails", "payload": {"to": "user@example.com", "subject": "Hi", \\
-           "body": "Hello"}, "queue_name": "default", "max_tries": 3}'
+      -d '{"job_type": "emails",
+           "payload": {"to": "user@example.com", "subject": "Welcome"},
+           "queue_name": "default", "max_tries": 3}'
+    curl http://localhost:8001/api/v1/queue/jobs/1
     curl http://localhost:8001/api/v1/queue/jobs/stats/overview
 
 With a token set, `/api` routes need `Authorization: Bearer <token>`: `JOBQUEUE_API_TOKEN`
@@ -149,7 +152,9 @@ def create_app(settings: ApiSettings, dsn: str) -> FastAPI:
     app.include_router(probes_router(settings))
     app.include_router(batches_router(settings))
     install_console(app, settings)
-    # the gate first (innermost of the two): metrics count its refusals too
+    # innermost first: a body must be JSON (415) once the gate has let the request in
+    app.add_middleware(JsonErrorsMiddleware)
+    # the gate (Host, Origin, token, body size) before anything looks at the request
     app.add_middleware(Gate, policy=GatePolicy.from_settings(settings))
-    app.add_middleware(MetricsMiddleware, metrics=state.metrics)
+    app.add_middleware(MetricsMiddleware, metrics=state.metrics)  # outermost: counts all
     return app
