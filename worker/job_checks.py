@@ -158,12 +158,24 @@ def check_payload(payload: dict[str, Any], loc: Loc, max_bytes: int) -> str:
     return text  # what is inserted: each payload is serialised once
 
 
-def known_job_types(handler_modules: list[str]) -> list[str]:
-    """The built-in handlers plus the user's JOBQUEUE_HANDLER_MODULES, as workers load them."""
+def known_job_types(handler_modules: list[str], disabled: Sequence[str] = ()) -> list[str]:
+    """The built-in handlers plus the user's JOBQUEUE_HANDLER_MODULES, as workers load them,
+    less those JOBQUEUE_DISABLED_HANDLERS names (UnknownDisabledHandler for a name no
+    handler has)."""
     from worker.handlers import registry  # the handlers' own imports, only when asked
 
     registry.load_modules(handler_modules)
-    return registry.job_types()
+    return registry.without(list(disabled)).job_types()
+
+
+def check_disabled_type(job_type: str, loc: Loc, disabled: Sequence[str]) -> None:
+    if job_type in disabled:
+        raise InputError(
+            422,
+            loc,
+            f"job_type {job_type!r} is disabled on this system (JOBQUEUE_DISABLED_HANDLERS)",
+            "disabled_job_type",
+        )
 
 
 def check_job_type(job_type: str, loc: Loc, known: Sequence[str], allow_unknown: bool) -> None:
