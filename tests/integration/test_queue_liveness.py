@@ -17,6 +17,8 @@ from worker.db.connection import connect
 from worker.db.errors import LivenessLost
 from worker.db.jobs import NewJob, enqueue_many
 from worker.db.listen import Listener
+from worker.runtime.liveness import Liveness
+from worker.settings import DatabaseTimeouts
 
 
 @pytest.fixture
@@ -210,6 +212,51 @@ async def test_the_lock_holding_connection_survives_an_error_that_is_not_an_outa
             assert not task.done(), task
             await asyncio.sleep(0.05)
         assert hooks.sessions >= 2 and listener.connected.is_set()
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+async def test_the_lock_holding_connection_has_the_deadlines_and_outlives_idle_timeouts(
+    pg_dsn: str, conn: asyncpg.Connection
+) -> None:
+    """The LISTEN connection runs under the worker's statement and idle-in-transaction
+    deadlines, as its pool does; but an idle_session_timeout that a role or database sets (here
+    shorter than the gap between two sweeps) must not end it: its end frees the lock."""
+    database = await conn.fetchval("SELECT current_database()")
+    await conn.execute(f"ALTER DATABASE \"{database}\" SET idle_session_timeout = '300ms'")
+    liveness = Liveness(await workers.next_lock_key(conn))
+    seen: list[tuple[str, str]] = []
+
+    async def sweep(session: asyncpg.Connection) -> None:
+        seen.append(
+            (
+                await session.fetchval("SHOW statement_timeout"),
+                await session.fetchval("SHOW idle_in_transaction_session_timeout"),
+            )
+        )
+
+    liveness.sweep_with(sweep, 1.0)  # every 0.5 to 1.5 s: idle longer than 300 ms between
+    timeouts = DatabaseTimeouts(db_statement_timeout=2)
+    listener = Listener(
+        pg_dsn, {}, lambda: None, timeouts.connect_kwargs(), session=liveness, max_backoff=0.1
+    )
+    task = asyncio.create_task(listener.run())
+    try:
+        for _ in range(100):
+            if len(seen) >= 4:
+                break
+            assert not task.done(), task
+            await asyncio.sleep(0.1)
+        assert len(seen) >= 4, seen
+        assert (listener.connections, liveness.acquisitions) == (1, 1)
+        assert set(seen) == {("2s", "1min")}
+        held = await conn.fetchval(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted "
+            "AND classid::integer = jobqueue_liveness_class() AND objid::integer = $1",
+            liveness.key,
+        )
+        assert held == 1
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)

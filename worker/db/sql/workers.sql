@@ -18,8 +18,14 @@ SELECT nextval('workers_lock_key_seq')::integer;
 
 -- name: hold_liveness
 -- On the worker's LISTEN connection, for the session's life: the lock whose release tells
--- rescuers that the worker is gone. Waits while a rescuer holds it (one transaction).
-SELECT jobqueue_liveness_hold($1);
+-- rescuers that the worker is gone. Waits while a rescuer holds it (one transaction), within
+-- the connection's statement_timeout. The session is exempt from an idle_session_timeout
+-- (PostgreSQL 14+) set on the role or database: its end would free the lock, and a live
+-- worker's jobs would be rescued. It holds no transaction open between statements, so the
+-- idle_in_transaction_session_timeout of every connection of ours still applies.
+SELECT CASE WHEN current_setting('server_version_num')::integer >= 140000
+            THEN set_config('idle_session_timeout', '0', false) END AS idle_exempt,
+       jobqueue_liveness_hold($1) AS held;
 
 -- name: deregister_worker
 DELETE FROM workers WHERE id = $1;
