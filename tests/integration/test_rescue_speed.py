@@ -21,6 +21,7 @@ from typing import Any
 import asyncpg
 import pytest
 
+from tests.fixtures.doc_examples import example
 from tests.fixtures.faultproxy import FaultProxy
 from tests.integration.queue_handlers import RUNS_TABLE_DDL
 from tests.integration.queue_support import eventually
@@ -50,6 +51,12 @@ JOIN pg_locks AS l
 JOIN pg_stat_activity AS a ON a.pid = l.pid
 WHERE w.name = $1
 """
+
+
+async def _alive(conn: asyncpg.Connection) -> dict[str, bool]:
+    """docs/reliability.md's query of which workers are alive: name -> alive."""
+    rows = await conn.fetch(example("docs/reliability.md", "workers-alive").code)
+    return {row["name"]: row["alive"] for row in rows}
 
 
 @pytest.fixture
@@ -126,6 +133,7 @@ async def test_a_sigkilled_workers_jobs_are_pending_again_within_seconds(
         return bool(await conn.fetchval(up, SETTLE_SECONDS + 1))
 
     await eventually(server_settled, within=30, what="the server to be up for a while")
+    assert await _alive(conn) == {"rescuer": True, "victim": True}
     killed_at = await conn.fetchval("SELECT clock_timestamp()")
     started = time.monotonic()
     os.killpg(victim.pid, signal.SIGKILL)
@@ -134,6 +142,7 @@ async def test_a_sigkilled_workers_jobs_are_pending_again_within_seconds(
     # a guard below the 30 s lease, so that only the liveness rule can pass it
     await _all_reach(conn, ids, "pending", within=25, what="the killed worker's jobs to be pending")
     seen = time.monotonic() - started
+    assert await _alive(conn) == {"rescuer": True, "victim": False}
     rows = await conn.fetch(
         "SELECT j.run_at - $2::timestamptz AS after, j.last_error, j.attempts,"
         " (SELECT w.lease_expires_at FROM workers w WHERE w.name = 'victim') AS lease_end,"
