@@ -16,8 +16,9 @@ from worker.db import claims, maintenance, workers
 from worker.db.connection import connect
 from worker.db.errors import LivenessLost
 from worker.db.jobs import NewJob, enqueue_many
-from worker.db.listen import Listener
-from worker.runtime.liveness import Liveness
+from worker.db.listen import PROBE_SECONDS, Listener
+from worker.runtime.liveness import Liveness, lock_connect_kwargs
+from worker.runtime.rescuer import rescue_dead_once
 from worker.settings import DatabaseTimeouts
 
 
@@ -238,9 +239,8 @@ async def test_the_lock_holding_connection_has_the_deadlines_and_outlives_idle_t
 
     liveness.sweep_with(sweep, 1.0)  # every 0.5 to 1.5 s: idle longer than 300 ms between
     timeouts = DatabaseTimeouts(db_statement_timeout=2)
-    listener = Listener(
-        pg_dsn, {}, lambda: None, timeouts.connect_kwargs(), session=liveness, max_backoff=0.1
-    )
+    kwargs = lock_connect_kwargs(timeouts.connect_kwargs())  # as the worker's waker has them
+    listener = Listener(pg_dsn, {}, lambda: None, kwargs, session=liveness, max_backoff=0.1)
     task = asyncio.create_task(listener.run())
     try:
         for _ in range(100):
@@ -258,5 +258,35 @@ async def test_the_lock_holding_connection_has_the_deadlines_and_outlives_idle_t
         )
         assert held == 1
     finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+async def test_a_sweep_stuck_past_its_deadline_leaves_the_lock_held(
+    pg_dsn: str, conn: asyncpg.Connection, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A sweep slower than the tick's deadline (PROBE_SECONDS) would end the session, and
+    with it the lock: a slow lookup of a dead worker's jobs (a pinned horizon) would then
+    stop every live worker's claims and free their jobs. The server ends the sweep's
+    statement first; the session and the lock stay. Here the sweep waits on a lock of the
+    workers table, held past the tick's deadline."""
+    liveness = Liveness(await workers.next_lock_key(conn))
+    liveness.sweep_with(lambda session: rescue_dead_once(session, liveness), 0.2)
+    kwargs = lock_connect_kwargs(DatabaseTimeouts().connect_kwargs(), bound_seconds=1.0)
+    listener = Listener(pg_dsn, {}, lambda: None, kwargs, session=liveness, max_backoff=0.1)
+    task = asyncio.create_task(listener.run())
+    blocker = await connect(pg_dsn)
+    try:
+        await asyncio.wait_for(liveness.held.wait(), 30)
+        async with blocker.transaction():
+            await blocker.execute("LOCK TABLE workers IN ACCESS EXCLUSIVE MODE")
+            await asyncio.sleep(PROBE_SECONDS + 2)
+        await asyncio.sleep(1)  # sweeps that find the table free again
+        assert not task.done(), task
+        assert (listener.connections, liveness.acquisitions) == (1, 1)
+        assert liveness.held.is_set()
+        assert "dead-worker rescue gave up" in caplog.text
+    finally:
+        blocker.terminate()
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)

@@ -24,6 +24,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import asyncpg
 
@@ -37,6 +38,23 @@ log = logging.getLogger(__name__)
 # live worker has taken its lock again. The database adds the same rule from its own start.
 SETTLE_SECONDS = 5.0
 WAKER_MAX_BACKOFF = 1.0  # the waker reconnects at least this often while the server is away
+# The server ends a statement of the lock's connection after this long, well before the
+# client's own deadline for a tick (PROBE_SECONDS), past which the session ends and the lock
+# with it. A dead worker's jobs can be slow to find under a pinned horizon: such a sweep gives
+# up (the pool's lease sweep tries again), and the lock stays.
+LOCK_STATEMENT_SECONDS = 5.0
+
+
+def lock_connect_kwargs(
+    kwargs: dict[str, Any], bound_seconds: float = LOCK_STATEMENT_SECONDS
+) -> dict[str, Any]:
+    """The pool's connect arguments (DatabaseTimeouts.connect_kwargs) for the lock's connection:
+    the same deadlines, with statement_timeout at most `bound_seconds`."""
+    server_settings = dict(kwargs.get("server_settings") or {})
+    bound = int(bound_seconds * 1000)
+    current = int(server_settings.get("statement_timeout", "0"))
+    server_settings["statement_timeout"] = str(min(current, bound) if current > 0 else bound)
+    return {**kwargs, "server_settings": server_settings}
 
 
 async def new_liveness(pool: asyncpg.Pool) -> Liveness:

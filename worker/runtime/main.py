@@ -23,7 +23,7 @@ from worker.runtime.cleaner import prune_once
 from worker.runtime.executor import JobRunner
 from worker.runtime.heartbeat import Heartbeat
 from worker.runtime.http import HealthServer
-from worker.runtime.liveness import new_liveness
+from worker.runtime.liveness import lock_connect_kwargs, new_liveness
 from worker.runtime.loop import ClaimLoop
 from worker.runtime.metrics import WorkerMetrics
 from worker.runtime.progress import ProgressWriter
@@ -93,7 +93,7 @@ class WorkerProcess:
             settings.worker_queues,
             self.loop.wake.set,
             self._on_cancel,
-            connect_kwargs,
+            lock_connect_kwargs(connect_kwargs),
             liveness,
         )
         await self._start_http()

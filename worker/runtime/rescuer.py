@@ -32,8 +32,8 @@ LIVENESS_SWEEP_SECONDS = 1.0  # or JOBQUEUE_RESCUE_INTERVAL, when that is shorte
 
 async def rescue_dead_once(conn: Conn, liveness: Liveness) -> int:
     """One sweep of the dead workers' jobs; returns how many it moved. Skipped while our own
-    view is not settled (Liveness.may_rescue). An error that is not an outage is logged: on
-    the LISTEN connection, it must not end the session."""
+    view is not settled (Liveness.may_rescue). An error that is not an outage, or a statement
+    past its deadline, is logged: on the LISTEN connection, it must not end the session."""
     moved = 0
     if not liveness.may_rescue():
         return moved
@@ -42,6 +42,9 @@ async def rescue_dead_once(conn: Conn, liveness: Liveness) -> int:
             result = await maintenance.rescue_dead_workers(
                 conn, RESCUE_BATCH, liveness.settle_seconds, liveness.key
             )
+        except asyncpg.QueryCanceledError as exc:  # its deadline (LOCK_STATEMENT_SECONDS)
+            log.warning("dead-worker rescue gave up (%s); the lease sweep tries again", exc)
+            return moved
         except Exception as exc:
             if is_transient(exc):
                 raise
