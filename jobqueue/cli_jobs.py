@@ -53,9 +53,13 @@ JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON instead of a 
 
 
 def check_new_job(job_type: str, payload: dict[str, Any]) -> str:
-    """The API's own checks: a known job type, and a payload PostgreSQL can store. Returns the
-    payload's JSON text, to be inserted as it is (each payload is serialised once)."""
-    from worker.job_checks import InputError, check_job_type, check_payload, known_job_types
+    """The API's own checks: a known job type, a payload PostgreSQL can store, and the job
+    type's payload model (a typed task's). Returns the payload's JSON text, to be inserted as
+    it is (each payload is serialised once). A refusal is one line naming the field."""
+    from worker.errors import InvalidJob
+    from worker.handlers import known_job_types, registry
+    from worker.handlers.payload import InvalidPayload
+    from worker.job_checks import check_job_type, check_payload
 
     settings = load_settings().api
     try:
@@ -65,10 +69,15 @@ def check_new_job(job_type: str, payload: dict[str, Any]) -> str:
             ("JOB_TYPE",),
             known_job_types(settings.handler_modules),
             settings.allow_unknown_job_types,
+            registry.missing_extras,
         )
-    except InputError as exc:
-        where = ".".join(str(part) for part in exc.loc)
-        fail(f"{where}: {exc.msg}")
+        check = registry.payload_check(job_type)
+        if check is not None:
+            check(payload)
+    except InvalidPayload as exc:
+        fail(f"--payload: {exc.field}: {exc.problem}")
+    except InvalidJob as exc:
+        fail(str(exc))
     return text
 
 

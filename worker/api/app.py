@@ -23,10 +23,10 @@ from worker.api.routes_probes import probes_router
 from worker.api.routes_queues import queues_router
 from worker.api.routes_schedules import schedules_router
 from worker.api.state import ApiState
-from worker.api.validation import known_job_types
 from worker.console.routes import install_console
 from worker.db.connection import DatabaseRefused, DatabaseUnavailable, create_pool
 from worker.db.waits import JobWaiters
+from worker.handlers import known_job_types, registry
 from worker.settings import ApiSettings
 
 log = logging.getLogger(__name__)
@@ -86,7 +86,9 @@ def create_app(settings: ApiSettings, dsn: str) -> FastAPI:
     state = ApiState(
         settings=settings,
         metrics=ApiMetrics(),
-        enqueue=EnqueueService(settings, known_job_types(settings.handler_modules)),
+        enqueue=EnqueueService(
+            settings, known_job_types(settings.handler_modules), registry.missing_extras
+        ),
         waiters=JobWaiters(dsn, {"server_settings": {"application_name": "jobqueue-api waits"}}),
     )
 

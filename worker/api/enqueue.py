@@ -2,8 +2,9 @@
 POST /jobs/batch alike.
 
 It checks what the model's types cannot (known job type, what PostgreSQL will store, the size
-cap, the job type's payload model), serialising each payload once: the JSON text that was
-measured is the text that is inserted. Single jobs go through group commit (coalesce.py);
+cap, the job type's payload model: a typed task's own model, the very one its handler gets),
+serialising each payload once: the JSON text that was measured is the text that is inserted.
+Each refusal is an InvalidJob, which the app answers with 422 (413 for the size cap). Single jobs go through group commit (coalesce.py);
 a batch is one statement in one transaction.
 """
 
@@ -19,7 +20,7 @@ import asyncpg
 from worker import tracing
 from worker.api.coalesce import EnqueueCoalescer
 from worker.api.models import JobIn
-from worker.api.validation import InputError, Loc, check_job_type, check_payload
+from worker.api.validation import InputError, InvalidJob, Loc, check_job_type, check_payload
 from worker.db.errors import DatabaseUnavailable, is_transient
 from worker.db.jobs import Enqueued, Job, NewJob, enqueue_many, enqueue_many_brief
 from worker.handlers.payload import InvalidPayload, payload_check
@@ -53,9 +54,15 @@ async def pooled(
 
 
 class EnqueueService:
-    def __init__(self, settings: ApiSettings, known_job_types: Sequence[str]) -> None:
+    def __init__(
+        self,
+        settings: ApiSettings,
+        known_job_types: Sequence[str],
+        missing_extras: dict[str, str] | None = None,
+    ) -> None:
         self.settings = settings
         self.known_job_types = list(known_job_types)
+        self._missing_extras = dict(missing_extras or {})
         self._known = frozenset(self.known_job_types)
         self._pool: asyncpg.Pool | None = None
         self._coalescer: EnqueueCoalescer | None = None
@@ -74,7 +81,7 @@ class EnqueueService:
         self._pool = self._coalescer = None
 
     def prepare(self, job: JobIn, loc: Loc, traceparent: str | None = None) -> NewJob:
-        """The data layer's input, or an InputError naming the field."""
+        """The data layer's input, or an InvalidJob naming the field."""
         settings = self.settings
         if job.job_type not in self._known:  # the error lists known_job_types in their order
             check_job_type(
@@ -82,6 +89,7 @@ class EnqueueService:
                 (*loc, "job_type"),
                 self.known_job_types,
                 settings.allow_unknown_job_types,
+                self._missing_extras,
             )
         payload_loc = (*loc, "payload")
         text = check_payload(job.payload, payload_loc, settings.api_max_payload_bytes)
@@ -91,7 +99,7 @@ class EnqueueService:
                 check(job.payload)
             except InvalidPayload as exc:
                 where = (*payload_loc, *field_loc(exc.field))
-                raise InputError(422, where, f"{job.job_type}: {exc.problem}", "payload") from None
+                raise InvalidJob(where, f"{job.job_type}: {exc.problem}", kind="payload") from None
         return NewJob(
             job_type=job.job_type,
             payload=job.payload,

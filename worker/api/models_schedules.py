@@ -8,8 +8,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from worker.api.models import INT32_MAX, QueueOut
+from worker.api.models import QueueOut
 from worker.api.validation import no_nul
+from worker.job_checks import INT32_MAX
 
 SCHEDULE_EXAMPLE: dict[str, Any] = {
     "name": "nightly-report",

@@ -1,4 +1,5 @@
-"""What a handler is: an async function of (payload, context) that returns a JSON result."""
+"""What a handler is: a function of (payload, context) that returns a JSON result; and the
+registry that maps job types to handlers, and to the checks their payloads must pass."""
 
 from __future__ import annotations
 
@@ -8,28 +9,27 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from worker.settings import HandlerSettings
+from worker.errors import JobQueueError, TaskConflict
 
 if TYPE_CHECKING:
     from worker.db.schedules import ScheduleDef
 
 
-class PermanentError(Exception):
+class PermanentError(JobQueueError):
     """Raised by a handler when retrying cannot help (bad input): the job fails at once."""
 
 
 @dataclass(frozen=True)
 class JobContext:
-    """What a handler gets beside its payload: the job's fields, a logger and its own config
-    (the handlers' part of the settings). Never the database URL or the API token: a handler
-    that needs a database of its own brings its own setting for it."""
+    """What a handler gets beside its payload: the job's fields, a logger, and a way to report
+    progress. No settings: a handler that needs a folder, a server or a database of its own
+    reads its own setting for it (the built-ins read theirs in worker.handlers.config)."""
 
     job_id: int
     job_type: str
     queue_name: str
     attempt: int
     max_tries: int
-    config: HandlerSettings
     worker_id: str = ""
     worker_name: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
@@ -54,7 +54,6 @@ class JobContext:
         queue_name: str,
         attempt: int,
         max_tries: int,
-        config: HandlerSettings,
         worker_id: str,
         worker_name: str,
         progress_sink: ProgressSink | None = None,
@@ -70,7 +69,6 @@ class JobContext:
                 "queue_name": queue_name,
                 "attempt": attempt,
                 "max_tries": max_tries,
-                "config": config,
                 "worker_id": worker_id,
                 "worker_name": worker_name,
                 "extra": {},
@@ -84,20 +82,28 @@ ProgressSink = Callable[[float, "str | None"], None]
 JSONResult = dict[str, Any] | list[Any] | str | int | float | bool | None
 Handler = Callable[[dict[str, Any], JobContext], Awaitable[JSONResult]]
 HandlerT = TypeVar("HandlerT", bound=Handler)  # keeps a decorated function's own type
+# A check of a payload that the API and the CLI run at enqueue time: raises InvalidPayload
+# naming the field (worker.handlers.payload), returns anything.
+PayloadCheck = Callable[[Any], object]
 
 
 @dataclass(frozen=True)
 class HandlerSpec:
     handler: Handler
     timeout_seconds: float | None = None
+    # where a typed task was declared ("path:line"), to name both places of a clash
+    origin: str | None = None
 
 
 class HandlerRegistry:
-    """Handlers keyed by job_type."""
+    """Handlers keyed by job_type, and the payload checks of the job types that declare one."""
 
     def __init__(self) -> None:
         self._specs: dict[str, HandlerSpec] = {}
         self._schedules: dict[str, ScheduleDef] = {}
+        self._payload_checks: dict[str, PayloadCheck] = {}
+        # built-in job types left out because their extra is missing: job type -> extra
+        self.missing_extras: dict[str, str] = {}
 
     def register(
         self, job_type: str, *, timeout_seconds: float | None = None
@@ -109,6 +115,35 @@ class HandlerRegistry:
             return handler
 
         return decorate
+
+    def add_task(
+        self,
+        job_type: str,
+        spec: HandlerSpec,
+        check: PayloadCheck | None,
+        describe: Callable[[HandlerSpec], str],
+    ) -> None:
+        """A typed task's handler and payload check. Two tasks with one name are an error
+        naming both places; the same declaration seen again (its module imported under a
+        second name, or reloaded) replaces itself. `describe` names a spec's place."""
+        held = self._specs.get(job_type)
+        if held is not None and held.origin != spec.origin:
+            raise TaskConflict(
+                f"two tasks are named {job_type!r}: {describe(held)} and {spec.origin}; "
+                "give one of them another name (@jobqueue.task(name=...))"
+            )
+        self._specs[job_type] = spec
+        if check is None:
+            self._payload_checks.pop(job_type, None)
+        else:
+            self._payload_checks[job_type] = check
+
+    def declare_payload(self, job_type: str, check: PayloadCheck) -> None:
+        self._payload_checks[job_type] = check
+
+    def payload_check(self, job_type: str) -> PayloadCheck | None:
+        """What a job type's payload must pass, if it declared anything."""
+        return self._payload_checks.get(job_type)
 
     def periodic(
         self, job_type: str, *, timeout_seconds: float | None = None, **schedule: Any
@@ -137,6 +172,7 @@ class HandlerRegistry:
 
     def unregister(self, job_type: str) -> None:
         self._specs.pop(job_type, None)
+        self._payload_checks.pop(job_type, None)
         for name in [n for n, s in self._schedules.items() if s.job.job_type == job_type]:
             del self._schedules[name]
 
@@ -144,8 +180,14 @@ class HandlerRegistry:
         return sorted(self._specs)
 
     def load_modules(self, module_names: list[str]) -> None:
-        """Import users' modules; they register on import with `@registry.register(...)`."""
+        """Import users' modules; they register on import with `@jobqueue.task` or
+        `@registry.register(...)`."""
         for name in module_names:
+            if name.split(".")[0] in OWN_PACKAGES:
+                raise ImportError(
+                    f"JOBQUEUE_HANDLER_MODULES names {name!r}, but {name.split('.')[0]!r} is "
+                    "job-queue's own package: rename your module (tasks.py, say)"
+                )
             try:
                 importlib.import_module(name)
             except ImportError as exc:
@@ -153,5 +195,8 @@ class HandlerRegistry:
                     f"JOBQUEUE_HANDLER_MODULES names {name!r}, which cannot be imported: {exc}"
                 ) from exc
 
+
+# job-queue's own top-level packages: a user module cannot be loaded under these names
+OWN_PACKAGES = ("jobqueue", "worker", "controller")
 
 registry = HandlerRegistry()

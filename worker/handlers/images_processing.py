@@ -19,6 +19,7 @@ from typing import Any
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from worker.handlers.base import JobContext, PermanentError, registry
+from worker.handlers.config import handler_settings
 from worker.handlers.payload import (
     InvalidPayload,
     choice,
@@ -188,7 +189,7 @@ def encode(image: Image.Image, fmt: str, quality: int | None) -> bytes:
 def process_image(payload: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
     """Validate, read, transform and write (blocking; runs in a thread)."""
     job = read_job(payload)
-    data, stem, label, field = read_source(payload, ctx.config.images_dir)
+    data, stem, label, field = read_source(payload, handler_settings().images_dir)
     ctx.progress(0.1, f"read {len(data)} bytes")
     source = decode_image(data, field, label)
     ctx.progress(0.3, f"decoded {source.width}x{source.height}")
@@ -203,7 +204,7 @@ def process_image(payload: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
     name = base_name if base_name.lower().endswith(f".{extension}") else f"{base_name}.{extension}"
     with Image.open(io.BytesIO(output)) as written:
         width, height = written.size
-    folder = Path(ctx.config.images_dir) / OUTPUT_SUBDIR
+    folder = Path(handler_settings().images_dir) / OUTPUT_SUBDIR
     result = save_output(folder, name, output, format=fmt, width=width, height=height)
     ctx.progress(1.0, f"wrote {name}")
     source_facts = {"format": source_format, "width": source.width, "height": source.height}

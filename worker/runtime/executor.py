@@ -108,7 +108,6 @@ class JobRunner:
             job.queue_name,
             job.attempts,
             job.max_tries,
-            self._settings.handlers,
             self._worker_id,
             self._settings.worker_name,
             None

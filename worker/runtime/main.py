@@ -18,6 +18,7 @@ from worker import tracing
 from worker.db import claims, workers
 from worker.db.connection import create_pool
 from worker.handlers.base import HandlerRegistry
+from worker.handlers.config import configure as configure_builtins
 from worker.runtime.cleaner import prune_once
 from worker.runtime.executor import JobRunner
 from worker.runtime.heartbeat import Heartbeat
@@ -60,6 +61,7 @@ class WorkerProcess:
 
     async def start(self) -> None:
         settings = self.settings
+        configure_builtins(settings.handlers)  # the built-in handlers' folders and SMTP
         # before the claim loop takes its hooks
         tracing.setup(settings.tracing, "jobqueue-worker", str(self.id))
         server_settings = {"application_name": self.application_name}
@@ -215,7 +217,7 @@ async def serve(settings: WorkerSettings, registry: HandlerRegistry, dsn: str) -
 def _run(coro: Coroutine[Any, Any, int]) -> int:
     try:
         import uvloop
-    except ImportError:  # pragma: no cover - uvloop ships with uvicorn[standard]
+    except ImportError:  # the lean install: uvloop comes with the api extra's uvicorn[standard]
         return asyncio.run(coro)
     return uvloop.run(coro)
 
