@@ -4,8 +4,8 @@ POST /jobs/batch alike.
 It checks what the model's types cannot (known job type, what PostgreSQL will store, the size
 cap, the job type's payload model: a typed task's own model, the very one its handler gets),
 serialising each payload once: the JSON text that was measured is the text that is inserted.
-Each refusal is an InvalidJob, which the app answers with 422 (413 for the size cap). Single jobs go through group commit (coalesce.py);
-a batch is one statement in one transaction.
+Each refusal is an InvalidJob, which the app answers with 422 (413 for the size cap). Single
+jobs go through group commit (coalesce.py); a batch is one statement in one transaction.
 """
 
 from __future__ import annotations
