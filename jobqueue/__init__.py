@@ -14,7 +14,7 @@ loads none of the command line's modules.
 
 from jobqueue import guard
 
-guard.check()  # before anything imports `worker`: a shadowing worker.py is named, not obeyed
+guard.check_or_exit()  # before anything imports `worker`: a shadowing worker.py is named
 
 from typing import TYPE_CHECKING, Any  # noqa: E402
 

@@ -12,7 +12,7 @@ import typer
 from pydantic import ValidationError
 
 from jobqueue import cli_enqueue, cli_jobs, cli_limits, cli_queues, cli_schedules
-from jobqueue.cli_common import load_settings, print_error
+from jobqueue.cli_common import load_settings, print_error, require_extra
 from worker import logs
 from worker.db.connection import DatabaseUnavailable
 from worker.logs import LogFormat
@@ -56,6 +56,7 @@ def worker() -> None:
 @app.command()
 def api() -> None:
     """Serve the REST API (port 8001 by default)."""
+    require_extra("fastapi", "api", "`jobqueue api`")
     from worker.api.server import serve
 
     settings = load_settings()
@@ -66,6 +67,7 @@ def api() -> None:
 @app.command()
 def controller() -> None:
     """Run the autoscaling controller (a kopf operator, no CRDs)."""
+    require_extra("kopf", "controller", "`jobqueue controller`")
     from controller.main import run_controller
 
     settings = load_settings()
@@ -97,6 +99,8 @@ def dev(
     no_ui: Annotated[bool, typer.Option("--no-ui", help="Plain log lines, no live view.")] = False,
 ) -> None:
     """The whole system on this machine: embedded PostgreSQL, the API, autoscaled workers."""
+    for module in ("fastapi", "httpx", "platformdirs"):
+        require_extra(module, "local", "`jobqueue dev`")
     from jobqueue.dev.stack import DevOptions, run_dev
 
     if min_workers > max_workers:

@@ -24,3 +24,13 @@ def main() -> None:
     from jobqueue.cli import main as cli_main  # the heavy imports, after the handler
 
     cli_main()
+
+
+def kubectl_main() -> None:
+    """`kubectl jobqueue`: the plugin, which needs the controller extra."""
+    from jobqueue.cli_common import require_extra
+
+    require_extra("kubernetes_asyncio", "controller", "kubectl jobqueue")
+    from controller.kubectl_plugin import main as plugin_main
+
+    plugin_main()

@@ -47,3 +47,23 @@ def check() -> None:
                 f"{found} shadows job-queue's internal package {name!r} "
                 f"({_HOME / name}): rename that module, or run from another directory"
             )
+
+
+def running_the_command() -> bool:
+    """Whether this process is the `jobqueue` (or `kubectl-jobqueue`) command, which reports
+    a problem as one line rather than a traceback."""
+    if Path(sys.argv[0]).name in ("jobqueue", "kubectl-jobqueue"):
+        return True
+    argv = list(getattr(sys, "orig_argv", []))
+    return "-m" in argv[:-1] and argv[argv.index("-m") + 1] == "jobqueue"
+
+
+def check_or_exit() -> None:
+    """`check()`; the command prints the one line and exits 2 instead of raising."""
+    try:
+        check()
+    except ShadowedPackage as exc:
+        if not running_the_command():
+            raise
+        sys.stderr.write(f"error: {exc}\n")
+        raise SystemExit(2) from None
