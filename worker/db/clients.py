@@ -40,7 +40,8 @@ def _asyncpg_form(name: str) -> tuple[str, tuple[str, ...]]:
 
 
 @cache
-def _psycopg_form(name: str) -> str:
+def psycopg_form(name: str) -> str:
+    """The statement with %(name)s placeholders: psycopg's, and Django's cursors'."""
     return _PARAM.sub(r"%(\1)s", _sql(name).replace("%", "%%"))
 
 
@@ -66,7 +67,7 @@ async def fetch_one_value(conn: Any, name: str, params: dict[str, Any]) -> Any:
         statement, order = _asyncpg_form(name)
         return await conn.fetchval(statement, *(params[key] for key in order))
     if driver == "psycopg":
-        cursor = await conn.execute(_psycopg_form(name), params)
+        cursor = await conn.execute(psycopg_form(name), params)
         row = await cursor.fetchone()
         return None if row is None else row[0]
     from sqlalchemy import text
@@ -115,7 +116,7 @@ async def _run(conn: Any, name: str, params: dict[str, Any]) -> Any:
         raise refused from exc
 
 
-def _sql_params(job: PreparedJob) -> dict[str, Any]:
+def sql_params(job: PreparedJob) -> dict[str, Any]:
     params = job.sql_fields()
     # an empty list is no dependency, as None is
     params["depends_on"] = list(params["depends_on"]) if params["depends_on"] else None
@@ -124,7 +125,7 @@ def _sql_params(job: PreparedJob) -> dict[str, Any]:
 
 async def enqueue(conn: Any, job: PreparedJob) -> int:
     """jobqueue_enqueue() for one checked job, on the caller's connection; its id."""
-    return int(await _run(conn, "jobs_enqueue", _sql_params(job)))
+    return int(await _run(conn, "jobs_enqueue", sql_params(job)))
 
 
 async def enqueue_many(conn: Any, jobs: Sequence[PreparedJob]) -> list[int]:
@@ -133,7 +134,7 @@ async def enqueue_many(conn: Any, jobs: Sequence[PreparedJob]) -> list[int]:
         return []
     items = []
     for n, job in enumerate(jobs):
-        item = {**_sql_params(job), "n": n, "payload": job.payload}
+        item = {**sql_params(job), "n": n, "payload": job.payload}
         if item["run_at"] is not None:
             item["run_at"] = item["run_at"].isoformat()
         items.append(item)

@@ -183,10 +183,10 @@ class HandlerRegistry:
         """Import users' modules; they register on import with `@jobqueue.task` or
         `@registry.register(...)`."""
         for name in module_names:
-            if name.split(".")[0] in OWN_PACKAGES:
+            if name in OWN_PACKAGES:
                 raise ImportError(
-                    f"JOBQUEUE_HANDLER_MODULES names {name!r}, but {name.split('.')[0]!r} is "
-                    "job-queue's own package: rename your module (tasks.py, say)"
+                    f"JOBQUEUE_HANDLER_MODULES names {name!r}, which is job-queue's own "
+                    "package, not yours: rename your module (tasks.py, say)"
                 )
             try:
                 importlib.import_module(name)
