@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-import hmac
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Security
 from fastapi.params import Depends
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from worker.tokens import token_matches
+
 bearer_scheme = HTTPBearer(auto_error=False, description="The value of JOBQUEUE_API_TOKEN.")
-
-
-def token_matches(expected: str, given: str) -> bool:
-    # compare bytes: compare_digest refuses non-ASCII str, and headers may carry any latin-1
-    return hmac.compare_digest(expected.encode("utf-8"), given.encode("utf-8", "surrogateescape"))
 
 
 def token_dependencies(token: str | None) -> list[Depends]:

@@ -3,15 +3,16 @@ and rendering with the security headers and cookies in place."""
 
 from __future__ import annotations
 
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, Protocol
 from urllib.parse import parse_qsl
 
+import asyncpg
 from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment
 
-from worker.api.state import ApiState, State
 from worker.console.render import SECURITY_HEADERS
 from worker.console.security import (
     CSRF_FIELD,
@@ -23,6 +24,26 @@ from worker.console.security import (
 
 PREFIX = "/console"
 MAX_FORM_BYTES = 16 * 1024
+
+
+class PoolState(Protocol):
+    """What the console needs of the app it is mounted on (the API's state, `app.state.api`):
+    its database pool. A protocol, so that the console imports nothing of the API, which
+    mounts it (worker.api.app -> worker.console, one way)."""
+
+    def require_pool(self) -> asyncpg.Pool: ...
+
+    def connection(
+        self, acquire_timeout: float | None = None
+    ) -> AbstractAsyncContextManager[asyncpg.Connection]: ...
+
+
+async def app_state(request: Request) -> PoolState:
+    state: PoolState = request.app.state.api
+    return state
+
+
+State = Annotated[PoolState, Depends(app_state)]
 
 
 class LoginRequired(Exception):
@@ -42,7 +63,7 @@ class ConsoleApp:
 @dataclass
 class Console:
     request: Request
-    state: ApiState
+    state: PoolState
     app: ConsoleApp
     nonce: str
     nonce_is_new: bool
@@ -94,7 +115,7 @@ class Console:
         return fields
 
 
-def _console(request: Request, state: ApiState) -> Console:
+def _console(request: Request, state: PoolState) -> Console:
     app: ConsoleApp = request.app.state.console
     nonce = request.cookies.get(NONCE_COOKIE)
     fresh = not nonce or len(nonce) > 64

@@ -13,7 +13,7 @@ import hashlib
 import hmac
 import secrets
 
-from worker.api.auth import token_matches
+from worker.tokens import token_matches
 
 SESSION_COOKIE = "jobqueue_console_session"
 NONCE_COOKIE = "jobqueue_console_nonce"
