@@ -78,8 +78,10 @@ async def fetch_one_value(conn: Any, name: str, params: dict[str, Any]) -> Any:
 
 def _sqlstate_error(exc: BaseException) -> tuple[str, str | None, str] | None:
     """(sqlstate, column, message) of the server's error under whichever driver raised it:
-    asyncpg's own, psycopg's, or either wrapped by SQLAlchemy (`orig`, then the cause)."""
+    asyncpg's own, psycopg's, or either wrapped by SQLAlchemy (`orig`, then the cause; the
+    wrapper may know the state but not the column, which the driver's own error has)."""
     seen: set[int] = set()
+    found: tuple[str, str | None, str] | None = None
     here: BaseException | None = exc
     while here is not None and id(here) not in seen:
         seen.add(id(here))
@@ -88,9 +90,11 @@ def _sqlstate_error(exc: BaseException) -> tuple[str, str | None, str] | None:
             diag = getattr(here, "diag", None)  # psycopg
             column = getattr(diag, "column_name", None) or getattr(here, "column_name", None)
             message = getattr(diag, "message_primary", None) or str(here)
-            return state, column, message
+            if column:
+                return state, column, message
+            found = found or (state, None, message)
         here = getattr(here, "orig", None) or here.__cause__
-    return None
+    return found
 
 
 def invalid_job(exc: BaseException) -> InvalidJob | None:
