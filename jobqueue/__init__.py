@@ -19,6 +19,7 @@ guard.check_or_exit()  # before anything imports `worker`: a shadowing worker.py
 from typing import TYPE_CHECKING, Any  # noqa: E402
 
 from jobqueue.tasks import Task, enqueue, enqueue_many, task  # noqa: E402
+from worker.client import Client  # noqa: E402
 from worker.errors import InvalidJob, JobQueueError, MissingExtra, TaskConflict  # noqa: E402
 from worker.handlers.base import JobContext, PermanentError  # noqa: E402
 from worker.handlers.snooze import Snooze  # noqa: E402
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
 __version__ = "0.1.0"
 
 __all__ = [
+    "Client",
     "EnqueueOptions",
     "InvalidJob",
     "JobContext",

@@ -26,6 +26,7 @@ from typing import Any, Generic, TypeVar, Unpack, get_type_hints, is_typeddict
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
+from worker.client import Client
 from worker.db import clients
 from worker.errors import InvalidJob
 from worker.handlers.base import HandlerRegistry, HandlerSpec, JobContext, registry
@@ -278,13 +279,18 @@ async def enqueue_many(conn: Any, jobs: Iterable[PreparedJob]) -> list[int]:
     return await submit_many(conn, list(jobs))
 
 
+def _connection(conn: Any) -> Any:
+    """A jobqueue.Client stands for its pool (its own transaction per call)."""
+    return conn.pool if isinstance(conn, Client) else conn
+
+
 async def submit(conn: Any, job: PreparedJob) -> int:
     if eager_runner is not None:
         return await eager_runner(job)
-    return await clients.enqueue(conn, job)
+    return await clients.enqueue(_connection(conn), job)
 
 
 async def submit_many(conn: Any, jobs: list[PreparedJob]) -> list[int]:
     if eager_runner is not None:
         return [await eager_runner(job) for job in jobs]
-    return await clients.enqueue_many(conn, jobs)
+    return await clients.enqueue_many(_connection(conn), jobs)

@@ -95,6 +95,11 @@ class Client:
             raise RuntimeError("use the client as `async with Client(dsn) as client:`")
         return self._pool
 
+    @property
+    def pool(self) -> asyncpg.Pool:
+        """The client's pool: a task's `enqueue(client, ...)` runs on it."""
+        return self._require_pool()
+
     async def enqueue(
         self,
         job_type: str,
