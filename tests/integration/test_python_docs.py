@@ -49,9 +49,9 @@ def test_the_shortest_program_declares_enqueues_and_runs_a_typed_task(
 
 def test_the_pytest_example_passes(tmp_path: Path) -> None:
     tests = _write(tmp_path, "test_charge.py", "pytest-example")
+    pytest = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"]
     result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-o", "asyncio_mode=auto"]
-        + [str(tests)],
+        [*pytest, "-o", "asyncio_mode=auto", str(tests)],
         capture_output=True,
         text=True,
         timeout=120,
