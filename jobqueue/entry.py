@@ -28,9 +28,14 @@ def main() -> None:
 
 def kubectl_main() -> None:
     """`kubectl jobqueue`: the plugin, which needs the controller extra."""
-    from jobqueue.cli_common import require_extra
+    from importlib.util import find_spec
 
-    require_extra("kubernetes_asyncio", "controller", "kubectl jobqueue")
+    if find_spec("kubernetes_asyncio") is None:
+        from jobqueue.cli_common import print_error
+        from worker.errors import MissingExtra
+
+        print_error(str(MissingExtra("`kubectl jobqueue`", "controller")))
+        sys.exit(1)
     from controller.kubectl_plugin import main as plugin_main
 
     plugin_main()
