@@ -21,7 +21,8 @@ from typing import TYPE_CHECKING, Any  # noqa: E402
 from jobqueue.tasks import Task, enqueue, enqueue_many, task  # noqa: E402
 from worker.client import Client  # noqa: E402
 from worker.errors import InvalidJob, JobQueueError, MissingExtra, TaskConflict  # noqa: E402
-from worker.handlers.base import JobContext, PermanentError  # noqa: E402
+from worker.handlers.base import JobContext, PermanentError, registry  # noqa: E402
+from worker.handlers.payload import InvalidPayload  # noqa: E402
 from worker.handlers.snooze import Snooze  # noqa: E402
 from worker.job_checks import EnqueueOptions, PreparedJob  # noqa: E402
 
@@ -35,6 +36,7 @@ __all__ = [
     "Client",
     "EnqueueOptions",
     "InvalidJob",
+    "InvalidPayload",
     "JobContext",
     "JobQueueError",
     "MissingExtra",
@@ -45,6 +47,7 @@ __all__ = [
     "TaskConflict",
     "enqueue",
     "enqueue_many",
+    "registry",
     "running_worker",
     "task",
     "testing",

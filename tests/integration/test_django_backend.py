@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.fixtures.doc_examples import example
 from tests.fixtures.processes import free_port, log_tail, start_logged, stop_process, wait_until
 from tests.integration.queue_support import REPO, fetchval
 
@@ -115,3 +116,13 @@ def test_a_failing_task_reads_back_as_failed_with_its_exception(
 
 def _sql(dsn: str, query: str, *args: Any) -> Any:
     return asyncio.run(fetchval(dsn, query, *args))
+
+
+@pytest.mark.parametrize(
+    ("name", "source"),
+    [("settings", "settings.py"), ("tasks", "tasks.py"), ("view", "views.py")],
+)
+def test_the_docs_examples_are_the_projects_code(name: str, source: str) -> None:
+    """docs/django.md shows what the tests above run, word for word."""
+    code = example("docs/django.md", name).code
+    assert code.strip() in (SITE / "djsite" / source).read_text()
