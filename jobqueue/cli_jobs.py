@@ -75,7 +75,7 @@ def check_new_job(job_type: str, payload: dict[str, Any]) -> str:
         if check is not None:
             check(payload)
     except InvalidPayload as exc:
-        fail(f"--payload: {exc.field}: {exc.problem}")
+        fail(f"--payload: {job_type}: {exc.field}: {exc.problem}")
     except InvalidJob as exc:
         fail(str(exc))
     return text

@@ -15,7 +15,6 @@ from jobqueue.cli_jobs import JsonFlag, check_new_job
 from worker.ages import format_age
 from worker.db import schedules
 from worker.db.schedules import JobSpec, Schedule, ScheduleDef
-from worker.handlers.payload import InvalidPayload, payload_check
 from worker.ticks import InvalidSchedule, Timing
 
 schedules_app = typer.Typer(
@@ -103,13 +102,7 @@ def add(
             exc.problem, param_hint=f"'{OPTION_OF_FIELD[exc.field]}'"
         ) from None
     payload_object = parse_json_object(payload, "'--payload'")
-    check_new_job(job_type, payload_object)
-    check = payload_check(job_type)  # each tick's job would fail for good otherwise
-    if check is not None:
-        try:
-            check(payload_object)
-        except InvalidPayload as exc:
-            fail(f"--payload: {job_type}: {exc.field}: {exc.problem}")
+    check_new_job(job_type, payload_object)  # with its payload model: each tick's job else fails
     mode: Literal["one", "skip"] = "one" if catch_up == "one" else "skip"
     definition = ScheduleDef(
         name=name,
