@@ -26,7 +26,7 @@ from typing import Any, Generic, TypeVar, Unpack, get_type_hints, is_typeddict
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from worker.client import Client
+from worker.client import Client, with_option_parameters
 from worker.db import clients
 from worker.errors import InvalidJob
 from worker.handlers.base import HandlerRegistry, HandlerSpec, JobContext, registry
@@ -282,6 +282,11 @@ async def enqueue_many(conn: Any, jobs: Iterable[PreparedJob]) -> list[int]:
 def _connection(conn: Any) -> Any:
     """A jobqueue.Client stands for its pool (its own transaction per call)."""
     return conn.pool if isinstance(conn, Client) else conn
+
+
+# help() and inspect show every option by name, with its default, from EnqueueOptions (a
+# task's own methods are left alone: their defaults are the task's)
+with_option_parameters(enqueue)
 
 
 async def submit(conn: Any, job: PreparedJob) -> int:

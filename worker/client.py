@@ -52,7 +52,7 @@ async def enqueue_many(conn: Any, jobs: Sequence[PreparedJob]) -> list[int]:
     return await clients.enqueue_many(conn, jobs)
 
 
-def _signature_with_options(function: Any) -> None:
+def with_option_parameters(function: Any) -> None:
     """Show every option in help() and inspect: the parameters come from EnqueueOptions."""
     signature = inspect.signature(function)
     kept = [p for p in signature.parameters.values() if p.kind is not p.VAR_KEYWORD]
@@ -66,7 +66,7 @@ def _signature_with_options(function: Any) -> None:
     function.__signature__ = signature.replace(parameters=[*kept, *options])
 
 
-_signature_with_options(enqueue)
+with_option_parameters(enqueue)
 
 
 class Client:
