@@ -22,6 +22,7 @@ for the test to look at. Tries are run one after another, without the backoff's 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import itertools
 import json
 import logging
@@ -94,22 +95,40 @@ class _Logs(logging.Handler):
         self.lines.append((record.levelname, record.getMessage()))
 
 
+# Whether the worker's runtime runs a plain `def` handler itself (in its thread pool): then a
+# sync task goes to it as it is, to run exactly as in a worker (timeouts, ctx.cancelled).
+_RUNTIME_RUNS_SYNC = "is_async" in {f.name for f in dataclasses.fields(HandlerSpec)}
+
+
 def _recording(spec: HandlerSpec, raised: list[BaseException]) -> HandlerSpec:
     """The spec with its handler noting what it raises (the runner keeps only the text)."""
     handler = spec.handler
-    is_async = asyncio.iscoroutinefunction(handler)
+    if asyncio.iscoroutinefunction(handler):
 
-    async def run(payload: dict[str, Any], ctx: Any) -> Any:
-        try:
-            if is_async:
+        async def run(payload: dict[str, Any], ctx: Any) -> Any:
+            try:
                 return await handler(payload, ctx)
-            # a plain `def` task runs off the event loop, in a thread, as in a worker
-            return await asyncio.to_thread(handler, payload, ctx)
+            except BaseException as exc:
+                raised.append(exc)
+                raise
+
+        return HandlerSpec(run, spec.timeout_seconds, spec.origin)
+
+    def run_sync(payload: dict[str, Any], ctx: Any) -> Any:
+        try:
+            return handler(payload, ctx)
         except BaseException as exc:
             raised.append(exc)
             raise
 
-    return HandlerSpec(run, spec.timeout_seconds, spec.origin)
+    if _RUNTIME_RUNS_SYNC:
+        return HandlerSpec(run_sync, spec.timeout_seconds, spec.origin)
+
+    async def in_thread(payload: dict[str, Any], ctx: Any) -> Any:
+        # off the event loop, as a worker runs a plain `def`
+        return await asyncio.to_thread(run_sync, payload, ctx)
+
+    return HandlerSpec(in_thread, spec.timeout_seconds, spec.origin)
 
 
 def _job_type(target: Task[Any, Any] | str) -> str:
