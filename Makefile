@@ -4,12 +4,15 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
+# jobqueue dev's options: make dev ARGS='--port 8002 --handlers myjobs.py'
+ARGS ?=
 
 .PHONY: help venv tools node-tools browser image test test-fast lint dev e2e-kind e2e-containers bench manifests clean screenshots
 
 help:
 	@echo "make test      create the venv, build the control-plane tools, run every test"
-	@echo "make dev       run the local stack (embedded PostgreSQL, API, autoscaled workers)"
+	@echo "make dev       run the local stack (embedded PostgreSQL, API, autoscaled workers);"
+	@echo "               its options in ARGS, e.g. make dev ARGS='--port 8002 --handlers jobs.py'"
 	@echo "make tools     build etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubectl, kwok, helm"
 	@echo "make node-tools also a real node: kubelet, kube-proxy, containerd, runc, CoreDNS, CNI (root: apt)"
 	@echo "make browser   install Debian's headless Chromium for the console's browser tests"
@@ -52,7 +55,7 @@ lint: venv
 	$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/mypy
 
 dev: venv
-	$(BIN)/jobqueue dev
+	$(BIN)/jobqueue dev $(ARGS)
 
 e2e-kind: venv
 	$(BIN)/pytest tests/kind -v -rs

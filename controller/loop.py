@@ -27,6 +27,7 @@ from controller.depth import Depth, DepthSource, DepthUnavailable
 from controller.metrics import ControllerMetrics
 from controller.policy import Decision, Demand, PolicyState, Reason, decide
 from controller.scaler import DeploymentRef, ScaleConflict, Scaler, api_time
+from controller.schedule_demand import with_due_schedules
 
 log = logging.getLogger(__name__)
 
@@ -236,6 +237,8 @@ class ControlLoop:
         decision = decide(config.scaling, tracked.replicas, demand, tracked.state, self._clock())
         tracked.state = decision.state
         decision = await self._explain_paused(tracked, decision, depth)
+        if depth is not None:
+            decision = with_due_schedules(config.scaling, decision, depth.due_schedules)
         decision, _ = await self._capacity.bind(tracked.ref, config, decision, self._post)
         before = tracked.replicas
         if isinstance(probed, DepthUnavailable):
@@ -305,6 +308,8 @@ class ControlLoop:
         up = new > replaced
         queues = ",".join(tracked.config.queues) if tracked.config else ""
         why = " (queue-paused)" if decision.reason is Reason.QUEUE_PAUSED else ""
+        if decision.reason is Reason.SCHEDULE_DUE and depth is not None:
+            why = f" (schedule-due: {depth.due_schedules} due schedules)"
         message = (
             f"Scaled {'up' if up else 'down'} from {replaced} to {new} replicas{why}: "
             f"{depth.ready if depth else '?'} ready and {depth.running if depth else '?'} "
@@ -371,6 +376,8 @@ class ControlLoop:
             status["capacity"] = capped
         if depth is not None and depth.paused:
             status["pausedQueues"] = list(depth.paused)
+        if depth is not None and depth.due_schedules:
+            status["dueSchedules"] = depth.due_schedules
         if status == tracked.status:
             return
         previous = tracked.status or {}

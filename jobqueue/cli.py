@@ -82,6 +82,7 @@ def dev(
         Path | None,
         typer.Option(
             file_okay=False,
+            envvar="JOBQUEUE_DEV_DATA_DIR",
             help="Where PostgreSQL's data and the logs live (default: a per-user cache dir).",
         ),
     ] = None,
@@ -97,6 +98,13 @@ def dev(
         str, typer.Option(help="Comma-separated queues the local workers serve and scale on.")
     ] = "default",
     no_ui: Annotated[bool, typer.Option("--no-ui", help="Plain log lines, no live view.")] = False,
+    handlers: Annotated[
+        Path | None,
+        typer.Option(
+            help="Your handlers: a module file, a package, or a folder of modules "
+            "(added to JOBQUEUE_HANDLER_MODULES for the API and the workers).",
+        ),
+    ] = None,
 ) -> None:
     """The whole system on this machine: embedded PostgreSQL, the API, autoscaled workers."""
     for module in ("fastapi", "httpx", "platformdirs"):
@@ -114,6 +122,7 @@ def dev(
         scale_down_delay=scale_down_delay,
         queues=[q.strip() for q in queues.split(",") if q.strip()] or ["default"],
         ui=not no_ui,
+        handlers=handlers,
     )
     raise typer.Exit(run_dev(load_settings(), options))
 

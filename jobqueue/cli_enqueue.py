@@ -11,15 +11,15 @@ from typing import Annotated, Any
 
 import asyncpg
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from jobqueue.cli_checks import checked_job
 from jobqueue.cli_common import console, fail, load_settings, parse_json_object, print_json, run_db
-from jobqueue.cli_jobs import JsonFlag, check_new_job
+from jobqueue.cli_jobs import JsonFlag
 from worker.db.jobs import Job, NewJob, enqueue_many, get_job
 from worker.db.waits import JobWaiters
 from worker.db.workflows import MissingDependency, WorkflowItem, enqueue_batch
-from worker.errors import InvalidJob
-from worker.job_checks import EnqueueOptions, enqueue_options
 
 ENQUEUE_CHUNK = 1000  # jobs per INSERT statement (one transaction each) for --count
 TERMINAL = ("completed", "failed", "cancelled")
@@ -79,6 +79,10 @@ def enqueue(
     idempotency_key: Annotated[
         str | None, typer.Option(help="Enqueue once: the same key returns the existing job.")
     ] = None,
+    timeout: Annotated[
+        float | None,
+        typer.Option(min=0.001, metavar="SECONDS", help="Fail an attempt that runs longer."),
+    ] = None,
     count: Annotated[
         int, typer.Option("--count", "-n", min=1, help="Enqueue this many copies, in bulk.")
     ] = 1,
@@ -88,9 +92,6 @@ def enqueue(
             formats=["%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S"],
             help="Run no sooner than this time (UTC unless it has an offset).",
         ),
-    ] = None,
-    timeout: Annotated[
-        float | None, typer.Option(help="Seconds one attempt may take before it is stopped.")
     ] = None,
     concurrency_key: Annotated[
         str | None, typer.Option(help="Held by the queue's per-key limit, e.g. a tenant id.")
@@ -124,7 +125,9 @@ def enqueue(
         raise typer.BadParameter("waits for one job; drop --count", param_hint="'--wait'")
     if run_on_failure and not depends_on:
         raise typer.BadParameter("needs --depends-on", param_hint="'--run-on-failure'")
-    options = checked_options(
+    new_job = checked_job(
+        job_type,
+        parse_json_object(payload, "'--payload'"),
         queue_name=queue,
         priority=priority,
         max_tries=max_tries,
@@ -136,22 +139,6 @@ def enqueue(
         unique_key=unique_key,
         depends_on=depends_on or None,
         run_on_failure=run_on_failure,
-    )
-    payload_object = parse_json_object(payload, "'--payload'")
-    payload_text = check_new_job(job_type, payload_object)
-    new_job = NewJob(
-        job_type=job_type,
-        payload=payload_object,
-        payload_json=payload_text,
-        queue_name=options.queue_name,
-        priority=options.priority,
-        max_tries=options.max_tries,
-        run_at=options.run_at,
-        delay_seconds=options.delay_seconds,
-        idempotency_key=options.idempotency_key,
-        timeout_seconds=options.timeout_seconds,
-        concurrency_key=options.concurrency_key,
-        unique_key=options.unique_key,
     )
     settings = load_settings()
     if depends_on and count > 1:
@@ -177,9 +164,8 @@ def enqueue(
                 if job.status == "blocked" and depends_on
                 else ""
             )
-            console.print(
-                f"{verb} job [bold]{job.id}[/] ({job.job_type} on queue {job.queue_name}{waits})"
-            )
+            what = escape(f"({job.job_type} on queue {job.queue_name}{waits})")
+            console.print(f"{verb} job [bold]{job.id}[/] {what}")
         if wait is not None:
             _wait_and_report(settings, job.id, wait, as_json)
         return
@@ -188,33 +174,9 @@ def enqueue(
     if as_json:
         print_json({"count": count, "first_id": first, "last_id": last})
     else:
-        console.print(f"enqueued {count} {job_type} jobs on queue {queue} (ids {first}..{last})")
-
-
-# The command's flag for each enqueue option (worker.job_checks.EnqueueOptions, which checks
-# them all); tests/unit/test_job_rules.py holds that every option has one.
-OPTION_FLAGS = {
-    "queue_name": "--queue",
-    "priority": "--priority",
-    "run_at": "--run-at",
-    "delay_seconds": "--delay",
-    "max_tries": "--max-tries",
-    "idempotency_key": "--idempotency-key",
-    "timeout_seconds": "--timeout",
-    "unique_key": "--unique-key",
-    "concurrency_key": "--concurrency-key",
-    "depends_on": "--depends-on",
-    "run_on_failure": "--run-on-failure",
-}
-
-
-def checked_options(**values: Any) -> EnqueueOptions:
-    """The flags through the rules every client shares; a refusal names the flag."""
-    try:
-        return enqueue_options(values)
-    except InvalidJob as exc:
-        flag = OPTION_FLAGS.get(str(exc.loc[0]), exc.field) if exc.loc else "options"
-        raise typer.BadParameter(exc.problem, param_hint=f"'{flag}'") from None
+        console.print(
+            f"enqueued {count} {escape(job_type)} jobs on queue {queue} (ids {first}..{last})"
+        )
 
 
 async def _enqueue_one(conn: asyncpg.Connection, job: NewJob) -> tuple[Job, bool]:

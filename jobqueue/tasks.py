@@ -28,9 +28,15 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from worker.client import Client, with_option_parameters
 from worker.db import clients
-from worker.errors import InvalidJob
-from worker.handlers.base import HandlerRegistry, HandlerSpec, JobContext, registry
-from worker.handlers.payload import InvalidPayload, invalid_payload
+from worker.handlers.admission import check_payload_model
+from worker.handlers.base import (
+    HandlerRegistry,
+    HandlerSpec,
+    JobContext,
+    is_async_handler,
+    registry,
+)
+from worker.handlers.payload import invalid_payload
 from worker.job_checks import (
     EnqueueOptionsDict,
     PreparedJob,
@@ -134,7 +140,7 @@ class Task(Generic[P, R]):
         self.payload_type = payload
         self._adapter = TypeAdapter(payload) if payload is not None else None
         self.defaults = enqueue_options(defaults).model_dump(exclude_unset=True)
-        self.is_async = inspect.iscoroutinefunction(function)
+        self.is_async = is_async_handler(function)
         self.origin = origin_of(function)
         check = self._check if self._adapter is not None else None
         spec = HandlerSpec(self._handler(), timeout_seconds, self.origin)
@@ -265,12 +271,8 @@ async def enqueue(
     id. A job type whose task (or payload model) is known here is checked against it."""
     if isinstance(job_type, Task):
         return await job_type.enqueue(conn, payload, **options)
-    check = registry.payload_check(job_type) if isinstance(job_type, str) else None
-    if check is not None and isinstance(payload, dict):
-        try:
-            check(payload)
-        except InvalidPayload as exc:
-            raise InvalidJob(f"payload.{exc.field}", exc.problem) from None
+    if isinstance(job_type, str) and isinstance(payload, dict):
+        check_payload_model(job_type, payload)
     return await submit(conn, prepare_job(job_type, payload, dict(options)))
 
 

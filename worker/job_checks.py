@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -23,7 +24,7 @@ MAX_JSON_DEPTH = 64
 # PostgreSQL `integer` columns (priority, max_tries) and the bounds of the other fields; the
 # SQL function checks the same numbers.
 INT32_MAX = 2**31 - 1
-MAX_NAME_CHARS = 200  # job_type, queue_name
+MAX_NAME_CHARS = 200  # job_type (queue names: QUEUE_NAME_MAX)
 MAX_KEY_CHARS = 255  # idempotency_key, unique_key, concurrency_key
 MAX_TRIES = 1000
 MAX_DELAY_SECONDS = 10 * 365 * 24 * 3600.0
@@ -31,6 +32,40 @@ MAX_TIMEOUT_SECONDS = 7 * 24 * 3600.0
 MAX_DEPENDENCIES = 10_000
 MAX_PAYLOAD_BYTES = 256 * 1024  # the SQL function's cap; the API's is a setting
 EARLIEST_RUN_AT = datetime(1970, 1, 1, tzinfo=UTC)
+
+# Queue names go in URLs (/queues/{name}/pause, the console's forms) and in settings
+# (WORKER_QUEUES, a comma-separated list), so they keep to a set that needs no escaping there.
+QUEUE_NAME_MAX = 128
+QUEUE_NAME_RULE = (
+    f"1 to {QUEUE_NAME_MAX} letters, digits, '_', '-', '.' or ':', "
+    "starting with a letter or a digit"
+)
+_QUEUE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]*")
+
+
+def queue_name_problem(name: str) -> str | None:
+    """Why `name` cannot name a queue, or None."""
+    if len(name) <= QUEUE_NAME_MAX and _QUEUE_NAME.fullmatch(name):
+        return None
+    return f"must be {QUEUE_NAME_RULE}; got {name[: QUEUE_NAME_MAX + 1]!r}"
+
+
+def check_queue_name(name: str) -> str:
+    """A pydantic validator: the name, or ValueError saying what a name may hold."""
+    problem = queue_name_problem(name)
+    if problem is not None:
+        raise ValueError(problem)
+    return name
+
+
+# A queue a job, a schedule or a request creates or addresses (a job's queue_name, a
+# schedule's, /queues/{name}): the error names the field and says what a name may hold. List
+# filters take any text, so that a queue made before names were checked can still be listed.
+QueueName = Annotated[
+    str,
+    Field(min_length=1, max_length=QUEUE_NAME_MAX),
+    AfterValidator(check_queue_name),
+]
 
 
 def check_schedule(run_at: datetime | None, delay_seconds: float | None) -> None:
@@ -183,7 +218,7 @@ def _aware_and_in_range(value: datetime) -> datetime:
 
 Name = Annotated[
     str, Field(min_length=1, max_length=MAX_NAME_CHARS), AfterValidator(no_nul)
-]  # job_type, queue_name
+]  # job_type, a batch ref
 Key = Annotated[str, Field(min_length=1, max_length=MAX_KEY_CHARS), AfterValidator(no_nul)]
 JobId = Annotated[int, Field(ge=1, le=2**63 - 1)]
 RunAt = Annotated[datetime, AfterValidator(_aware_and_in_range)]
@@ -196,7 +231,7 @@ class EnqueueOptions(BaseModel):
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
-    queue_name: Name = Field(default="default", description="The queue to put it on.")
+    queue_name: QueueName = Field(default="default", description="The queue to put it on.")
     priority: int = Field(default=0, ge=-INT32_MAX, le=INT32_MAX, description="Higher runs first.")
     run_at: RunAt | None = Field(
         default=None, description="Not before this time (UTC when no offset is given)."

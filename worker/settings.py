@@ -227,6 +227,13 @@ class WorkerSettings(Part):
         default=30.0, gt=0, validation_alias=_env("SCHEDULE_GRACE_SECONDS")
     )
     max_snoozes: int = Field(default=100, ge=0, validation_alias=_env("MAX_SNOOZES"))
+    # --- plain `def` handlers run in a bounded thread pool (worker/runtime/threads.py);
+    # unset: one thread per job slot (MAX_CONCURRENT_JOBS)
+    sync_handler_threads: int | None = Field(
+        default=None, ge=1, le=10_000, validation_alias=_env("SYNC_HANDLER_THREADS")
+    )
+    # each job's start and completion at INFO rather than DEBUG (failures are always logged)
+    log_jobs: bool = Field(default=False, validation_alias=_env("LOG_JOBS"))
 
     @field_validator("worker_queues")
     @classmethod

@@ -19,7 +19,8 @@ BIG = "x" * (300 * 1024)
 # (job_type, payload, options) -> the field both refuse, or None when both accept
 CASES: list[tuple[str, Any, dict[str, Any], str | None]] = [
     ("ok", {}, {}, None),
-    ("t" * 200, {"a": 1}, {"queue_name": "q" * 200, "max_tries": 1000}, None),
+    ("t" * 200, {"a": 1}, {"queue_name": "q" * 128, "max_tries": 1000}, None),
+    ("ok", {}, {"queue_name": "Tenant-7_eu.west:hi"}, None),
     ("ok", {}, {"max_tries": 1, "timeout_seconds": 7 * 24 * 3600.0}, None),
     ("ok", {}, {"delay_seconds": 10 * 365 * 24 * 3600.0, "idempotency_key": "k" * 255}, None),
     ("ok", {}, {"unique_key": "u" * 255, "concurrency_key": "c" * 255}, None),
@@ -28,7 +29,10 @@ CASES: list[tuple[str, Any, dict[str, Any], str | None]] = [
     ("ok", [1, 2], {}, "payload"),
     ("ok", {"big": BIG}, {}, "payload"),
     ("ok", {}, {"queue_name": ""}, "queue_name"),
-    ("ok", {}, {"queue_name": "q" * 201}, "queue_name"),
+    ("ok", {}, {"queue_name": "q" * 129}, "queue_name"),
+    ("ok", {}, {"queue_name": "my queue/../x"}, "queue_name"),
+    ("ok", {}, {"queue_name": "-leading"}, "queue_name"),
+    ("ok", {}, {"queue_name": "é"}, "queue_name"),
     ("ok", {}, {"max_tries": 0}, "max_tries"),
     ("ok", {}, {"max_tries": 1001}, "max_tries"),
     ("ok", {}, {"idempotency_key": ""}, "idempotency_key"),

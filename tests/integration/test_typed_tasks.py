@@ -124,5 +124,5 @@ def test_the_cli_refuses_it_in_one_line(pg_dsn: str) -> None:
         env={**os.environ, "DB_URL": pg_dsn, "JOBQUEUE_HANDLER_MODULES": TASKS},
     )
     assert result.returncode == 1
-    assert result.stderr.strip().splitlines() == ["error: --payload: resize: width: Field required"]
+    assert result.stderr.strip().splitlines() == ["error: --payload.width: resize: Field required"]
     assert asyncio.run(_jobs(pg_dsn)) == []

@@ -14,6 +14,7 @@ from worker import tracing
 from worker.api.docs import install_docs
 from worker.api.enqueue import EnqueueService
 from worker.api.errors import install_error_handlers
+from worker.api.json_errors import JsonErrorsMiddleware
 from worker.api.metrics import ApiMetrics, MetricsMiddleware
 from worker.api.routes_batches import batches_router
 from worker.api.routes_bulk import bulk_router
@@ -38,8 +39,10 @@ DESCRIPTION = """\
 Feed and inspect the job queue. The seed's examples keep working:
 
     curl -X POST http://localhost:8001/api/v1/queue/jobs -H 'Content-Type: application/json' \\
-      -d '{"job_type": "emails", "payload": {"to": "user@example.com", "subject": "Hi", \\
-           "body": "Hello"}, "queue_name": "default", "max_tries": 3}'
+      -d '{"job_type": "emails",
+           "payload": {"to": "user@example.com", "subject": "Welcome"},
+           "queue_name": "default", "max_tries": 3}'
+    curl http://localhost:8001/api/v1/queue/jobs/1
     curl http://localhost:8001/api/v1/queue/jobs/stats/overview
 
 With `JOBQUEUE_API_TOKEN` set, `/api` routes need `Authorization: Bearer <token>`.
@@ -125,4 +128,5 @@ def create_app(settings: ApiSettings, dsn: str) -> FastAPI:
     app.include_router(batches_router(settings))
     install_console(app, settings)
     app.add_middleware(MetricsMiddleware, metrics=state.metrics)
+    app.add_middleware(JsonErrorsMiddleware)  # outermost: sees every answer, the limit's too
     return app

@@ -2,15 +2,15 @@
 POST /jobs/batch alike.
 
 It checks what the model's types cannot (known job type, what PostgreSQL will store, the size
-cap, the job type's payload model: a typed task's own model, the very one its handler gets),
-serialising each payload once: the JSON text that was measured is the text that is inserted.
-Each refusal is an InvalidJob, which the app answers with 422 (413 for the size cap). Single
-jobs go through group commit (coalesce.py); a batch is one statement in one transaction.
+cap, the job type's payload model: a typed task's own model, the very one its handler gets)
+through worker.handlers.admission, which the CLI shares, serialising each payload once: the
+JSON text that was measured is the text that is inserted. Each refusal is an InvalidJob, which
+the app answers with 422 (413 for the size cap). Single jobs go through group commit
+(coalesce.py); a batch is one statement in one transaction.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import cast
@@ -20,20 +20,11 @@ import asyncpg
 from worker import tracing
 from worker.api.coalesce import EnqueueCoalescer
 from worker.api.models import JobIn
-from worker.api.validation import InputError, InvalidJob, Loc, check_job_type, check_payload
+from worker.api.validation import InputError, Loc
 from worker.db.errors import DatabaseUnavailable, is_transient
 from worker.db.jobs import Enqueued, Job, NewJob, enqueue_many, enqueue_many_brief
-from worker.handlers.payload import InvalidPayload, payload_check
+from worker.handlers.admission import JobAdmission
 from worker.settings import ApiSettings
-
-_FIELD_PART = re.compile(r"\[(\d+)\]|([^.\[\]]+)")
-
-
-def field_loc(field: str) -> Loc:
-    """`aggregations[0].column` as a loc: ("aggregations", 0, "column")."""
-    return tuple(int(index) if index else name for index, name in _FIELD_PART.findall(field)) or (
-        field,
-    )
 
 
 @asynccontextmanager
@@ -61,9 +52,12 @@ class EnqueueService:
         missing_extras: dict[str, str] | None = None,
     ) -> None:
         self.settings = settings
-        self.known_job_types = list(known_job_types)
-        self._missing_extras = dict(missing_extras or {})
-        self._known = frozenset(self.known_job_types)
+        self.admission = JobAdmission(
+            known_job_types,
+            allow_unknown=settings.allow_unknown_job_types,
+            max_payload_bytes=settings.api_max_payload_bytes,
+            missing_extras=missing_extras,
+        )
         self._pool: asyncpg.Pool | None = None
         self._coalescer: EnqueueCoalescer | None = None
 
@@ -82,39 +76,7 @@ class EnqueueService:
 
     def prepare(self, job: JobIn, loc: Loc, traceparent: str | None = None) -> NewJob:
         """The data layer's input, or an InvalidJob naming the field."""
-        settings = self.settings
-        if job.job_type not in self._known:  # the error lists known_job_types in their order
-            check_job_type(
-                job.job_type,
-                (*loc, "job_type"),
-                self.known_job_types,
-                settings.allow_unknown_job_types,
-                self._missing_extras,
-            )
-        payload_loc = (*loc, "payload")
-        text = check_payload(job.payload, payload_loc, settings.api_max_payload_bytes)
-        check = payload_check(job.job_type)  # only job types that declare a model pay for it
-        if check is not None:
-            try:
-                check(job.payload)
-            except InvalidPayload as exc:
-                where = (*payload_loc, *field_loc(exc.field))
-                raise InvalidJob(where, f"{job.job_type}: {exc.problem}", kind="payload") from None
-        return NewJob(
-            job_type=job.job_type,
-            payload=job.payload,
-            queue_name=job.queue_name,
-            priority=job.priority,
-            run_at=job.run_at,
-            delay_seconds=job.delay_seconds,
-            max_tries=job.max_tries,
-            idempotency_key=job.idempotency_key,
-            timeout_seconds=job.timeout_seconds,
-            unique_key=job.unique_key,
-            concurrency_key=job.concurrency_key,
-            payload_json=text,
-            traceparent=traceparent,
-        )
+        return self.admission.new_job(job.job_type, job.payload, job, loc, traceparent)
 
     async def one(self, job: JobIn) -> tuple[Job, bool]:
         """One job, committed before this returns; grouped with concurrent ones."""

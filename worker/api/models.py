@@ -137,8 +137,7 @@ class Count(BaseModel):
     )
 
 
-class QueueOut(BaseModel):
-    queue_name: str
+class QueueDepthOut(BaseModel):
     ready: Count = Field(description="Pending jobs whose run_at has come.")
     scheduled: Count = Field(description="Pending jobs waiting for a later run_at.")
     running: int
@@ -146,6 +145,10 @@ class QueueOut(BaseModel):
         description="How long the longest-waiting ready job has been runnable."
     )
     workers: int = Field(description="Live workers that serve this queue.")
+
+
+class QueueOut(QueueDepthOut):
+    queue_name: str
 
 
 class QueuesOut(BaseModel):

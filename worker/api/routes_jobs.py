@@ -19,6 +19,7 @@ from worker.api.models import (
     JobPage,
     JobStatus,
 )
+from worker.api.models_attempts import JobDetail
 from worker.api.state import State
 from worker.api.validation import InputError, TextParam
 from worker.api.workflows import (
@@ -27,10 +28,10 @@ from worker.api.workflows import (
     needs_workflow,
     needs_workflow_batch,
 )
-from worker.db import inspect
+from worker.db import attempts, inspect
 from worker.db.errors import JobNotFound
+from worker.db.job_lists import fill_dependencies
 from worker.db.jobs import cancel_job, get_job, retry_job
-from worker.db.workflows import dependencies_of
 from worker.settings import ApiSettings
 
 BIGINT_MAX = 2**63 - 1
@@ -126,6 +127,7 @@ async def list_jobs(
         before_id=decode_cursor(cursor) if cursor else None,
         limit=limit,
     )
+    await fill_dependencies(state.require_pool(), jobs)  # as GET /jobs/{id} shows them
     next_cursor = encode_cursor(jobs[-1].id) if len(jobs) == limit else None
     return {"jobs": jobs, "next_cursor": next_cursor}
 
@@ -148,9 +150,7 @@ async def show_job(
         job = await get_job(state.require_pool(), job_id)
     if job is None:
         raise JobNotFound(job_id)
-    if job.dependencies_left is not None:
-        job.depends_on = await dependencies_of(state.require_pool(), job_id)
-    return job
+    return await attempts.job_detail(state.require_pool(), job)
 
 
 async def cancel(job_id: JobId, state: State) -> Any:
@@ -204,7 +204,7 @@ def jobs_router(settings: ApiSettings) -> APIRouter:
         "/jobs/{job_id}",
         show_job,
         methods=["GET"],
-        response_model=JobOut,
+        response_model=JobDetail,
         summary="One job",
         responses=NOT_FOUND,
     )

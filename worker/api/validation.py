@@ -11,12 +11,13 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, StringConstraints
 
 from worker.errors import InvalidJob, Loc
-from worker.job_checks import check_job_type, check_payload, check_schedule, no_nul
+from worker.job_checks import QueueName, check_job_type, check_payload, check_schedule, no_nul
 
 __all__ = [
     "InputError",
     "InvalidJob",
     "Loc",
+    "QueueName",
     "TextParam",
     "check_job_type",
     "check_payload",

@@ -16,6 +16,7 @@ from worker.console.security import SESSION_COOKIE
 from worker.db import console as db
 from worker.db.errors import JobNotFound, JobStateConflict
 from worker.db.jobs import cancel_job, retry_job
+from worker.job_checks import queue_name_problem
 
 CONFIRMED = "confirmed"
 
@@ -144,7 +145,7 @@ async def _queue_action(
     form = form if form is not None else await console.form()
     name = name.strip()
     verb = "pause" if paused else "resume"
-    if not name or len(name) > 200 or any(ord(ch) < 32 for ch in name):
+    if queue_name_problem(name):  # never a path elsewhere: a name holds no '/' or '..'
         return console.page("not_found.html", status_code=404, what=f"queue {name!r}")
     if form.get(CONFIRMED) != "yes":
         return confirm(

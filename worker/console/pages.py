@@ -8,11 +8,13 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
+from worker.console.charts import total_series
 from worker.console.context import SignedIn
 from worker.console.filters import STATUSES, JobFilter, parse_filter, parse_job_id
 from worker.console.overview import load_overview
+from worker.console.render import ran, waited
+from worker.db import attempts, console_stats, inspect, workflows
 from worker.db import console as db
-from worker.db import inspect, workflows
 from worker.db.jobs import Job
 
 # Fields the job page shows in its own sections; any other column is listed as it is.
@@ -23,6 +25,8 @@ SHOWN_FIELDS = {
     "concurrency_key", "batch_id", "progress", "progress_message", "snoozes", "traceparent",
     "depends_on",
 }  # fmt: skip
+# The runtime's bookkeeping, which says nothing to a person reading a job.
+INTERNAL_FIELDS = {"has_dependents", "has_waiters", "dependencies_left"}
 SCALING_TABLE_ROWS = 25
 SCALING_WINDOWS = {"1": 3600, "6": 6 * 3600, "24": 86400, "168": 7 * 86400}
 DONE_NOTICES = {
@@ -43,7 +47,8 @@ def notice(request: Request) -> str | None:
 
 
 async def overview(console: SignedIn) -> Response:
-    return console.page("overview.html", **await _overview_context(console), active="overview")
+    context = await _overview_context(console, totals=True)
+    return console.page("overview.html", **context, active="overview")
 
 
 async def overview_queues(console: SignedIn) -> Response:
@@ -51,7 +56,7 @@ async def overview_queues(console: SignedIn) -> Response:
     return console.page("queue_rows.html", **await _overview_context(console))
 
 
-async def _overview_context(console: SignedIn) -> dict[str, Any]:
+async def _overview_context(console: SignedIn, totals: bool = False) -> dict[str, Any]:
     # one short read-only snapshot per request, released before rendering: an open page
     # holds no connection between its polls
     async with (
@@ -59,7 +64,15 @@ async def _overview_context(console: SignedIn) -> dict[str, Any]:
         conn.transaction(isolation="repeatable_read", readonly=True),
     ):
         data = await load_overview(conn)
-    return {"overview": data, "notice": notice(console.request)}
+        by_type = await console_stats.job_type_totals(conn) if totals else []
+    minutes = db.THROUGHPUT_MINUTES
+    return {
+        "overview": data,
+        "by_type": by_type,
+        "totals_bound": console_stats.TOTALS_BOUND,
+        "throughput": total_series([q.throughput for q in data.queues], minutes),
+        "notice": notice(console.request),
+    }
 
 
 async def jobs(console: SignedIn) -> Response:
@@ -114,13 +127,18 @@ async def job_page(job_id: str, console: SignedIn) -> Response:
     if job is None:
         return console.page("not_found.html", status_code=404, what=f"job {job_id}")
     batch = await db.batch_counts(pool, job["batch_id"]) if job.get("batch_id") else None
-    extra = {k: v for k, v in job.items() if k not in SHOWN_FIELDS}
+    extra = {k: v for k, v in job.items() if k not in SHOWN_FIELDS | INTERNAL_FIELDS}
+    names = await console_stats.worker_names(pool, [job["worker_id"]] if job["worker_id"] else [])
     return console.page(
         "job.html",
         job=job,
         batch=batch,
         extra=extra,
         depends_on=await workflows.dependencies_of(pool, job["id"]),
+        worker_name=names.get(str(job["worker_id"])),
+        timings={"waited": waited(job), "ran": ran(job)},
+        errors=await attempts.job_errors(pool, job["id"]),
+        logs=await attempts.job_logs(pool, job["id"]),
         notice=notice(console.request),
         message=None,
         active="jobs",

@@ -121,7 +121,8 @@ def read_email(payload: Mapping[str, Any]) -> EmailFields:
         bcc=_addresses(payload, "bcc", required=False),
         reply_to=_addresses(payload, "reply_to", required=False),
         subject=subject,
-        body=require_str(payload, "body"),
+        # optional, as in the seed's example ({"to", "subject"}): an empty plain-text body
+        body="" if payload.get("body") is None else require_str(payload, "body", allow_empty=True),
         html=optional_str(payload, "html"),
     )
 
@@ -153,8 +154,7 @@ def check_email(payload: Mapping[str, Any]) -> None:
         and subject.strip()
         and "\r" not in subject
         and "\n" not in subject
-        and isinstance(body, str)
-        and body.strip()
+        and (body is None or isinstance(body, str))
         and (html is None or (isinstance(html, str) and html.strip()))
         and _recipients_ok(get("to"), required=True)
         and (cc is None or _recipients_ok(cc, required=False))

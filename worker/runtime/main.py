@@ -69,7 +69,7 @@ class WorkerProcess:
             self.dsn, min_size=1, max_size=POOL_SIZE, server_settings=server_settings
         )
         self.progress = ProgressWriter(self.pool, self.id)
-        runner = JobRunner(settings, self.registry, str(self.id), self.progress)
+        self.runner = runner = JobRunner(settings, self.registry, str(self.id), self.progress)
         tracker = self.tracker
         self.loop = ClaimLoop(settings, runner, self.pool, self.id, self.metrics, tracker)
         self.metrics.track_in_flight(lambda: tracker.in_flight)
@@ -176,6 +176,7 @@ class WorkerProcess:
         self.draining = True
         log.info("draining (up to %.0fs)", self.settings.drain_timeout)
         await self.loop.drain(self.settings.drain_timeout)
+        self.runner.threads.close()
         for service in reversed(self._services):
             await service.stop()
         with contextlib.suppress(Exception):

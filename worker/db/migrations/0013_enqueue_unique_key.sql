@@ -1,7 +1,7 @@
 -- unique_key for callers that reach the table only through SQL, and so for worker.client on
 -- every driver: jobqueue_enqueue(..., unique_key => 'k') enqueues at most one active job
 -- (pending, running or blocked) per key, and returns the active job's id to a duplicate, as
--- POST /jobs does.
+-- POST /jobs does. jobqueue_enqueue also checks queue names, as the API does since 0010.
 --
 -- Additive for callers: both functions keep every parameter, name and default they had and
 -- gain `unique_key text DEFAULT NULL` last, so the previous release's calls (by name, or
@@ -95,6 +95,14 @@ DECLARE
 BEGIN
     PERFORM jobqueue_check_job(job_type, payload, queue_name, max_tries, idempotency_key,
                                timeout_seconds, delay_seconds, concurrency_key);
+    -- Queue names as the API and the clients check them (worker.job_checks.QueueName): they go
+    -- in URLs (/queues/{name}) and in WORKER_QUEUES, so they keep to a set that needs no
+    -- escaping there. Queues named otherwise before still work for workers and lists.
+    IF length(queue_name) > 128 OR queue_name !~ '^[A-Za-z0-9][A-Za-z0-9_.:-]*$' THEN
+        RAISE EXCEPTION 'jobqueue_enqueue: queue_name must be 1 to 128 letters, digits, '
+            '''_'', ''-'', ''.'' or '':'', starting with a letter or a digit'
+            USING ERRCODE = '22023', COLUMN = 'queue_name';
+    END IF;
     IF unique_key IS NOT NULL AND length(unique_key) NOT BETWEEN 1 AND 255 THEN
         RAISE EXCEPTION 'jobqueue_enqueue: unique_key must be 1 to 255 characters'
             USING ERRCODE = '22023', COLUMN = 'unique_key';
