@@ -183,12 +183,14 @@ class Task(Generic[P, R]):
         if self.is_async:
 
             async def handle(payload: dict[str, Any], ctx: JobContext) -> Any:
+                __tracebackhide__ = True  # a failure's traceback starts at the user's function
                 result: Any = function(*self._arguments(payload, ctx))
                 return _jsonable(await result)
 
         else:
 
             def handle(payload: dict[str, Any], ctx: JobContext) -> Any:  # type: ignore[misc]
+                __tracebackhide__ = True
                 return _jsonable(function(*self._arguments(payload, ctx)))
 
         handle.__qualname__ = f"task {self.name}"

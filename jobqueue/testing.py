@@ -22,7 +22,6 @@ for the test to look at. Tries are run one after another, without the backoff's 
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import itertools
 import json
 import logging
@@ -65,6 +64,7 @@ class TaskRun:
     result: Any = None
     error: str | None = None
     exception: BaseException | None = None  # what the function raised, if it raised
+    traceback: str | None = None  # as a worker stores it with the attempt (GET /jobs/{id})
     snooze_seconds: float | None = None
     progress: list[tuple[float, str | None]] = field(default_factory=list)
     logs: list[tuple[str, str]] = field(default_factory=list)  # (level, message)
@@ -95,19 +95,17 @@ class _Logs(logging.Handler):
         self.lines.append((record.levelname, record.getMessage()))
 
 
-# Whether the worker's runtime runs a plain `def` handler itself (in its thread pool): then a
-# sync task goes to it as it is, to run exactly as in a worker (timeouts, ctx.cancelled).
-_RUNTIME_RUNS_SYNC = "is_async" in {f.name for f in dataclasses.fields(HandlerSpec)}
-
-
 def _recording(spec: HandlerSpec, raised: list[BaseException]) -> HandlerSpec:
-    """The spec with its handler noting what it raises (the runner keeps only the text)."""
+    """The spec with its handler noting what it raises (the runner keeps only the text). It
+    keeps the handler's kind, so the runner runs a plain `def` in its thread pool, off the
+    event loop, as a worker does: the same timeout, and `ctx.cancelled` when it expires."""
     handler = spec.handler
-    if asyncio.iscoroutinefunction(handler):
+    if spec.is_async:
 
         async def run(payload: dict[str, Any], ctx: Any) -> Any:
+            __tracebackhide__ = True
             try:
-                return await handler(payload, ctx)
+                return await handler(payload, ctx)  # type: ignore[misc]
             except BaseException as exc:
                 raised.append(exc)
                 raise
@@ -115,20 +113,14 @@ def _recording(spec: HandlerSpec, raised: list[BaseException]) -> HandlerSpec:
         return HandlerSpec(run, spec.timeout_seconds, spec.origin)
 
     def run_sync(payload: dict[str, Any], ctx: Any) -> Any:
+        __tracebackhide__ = True
         try:
             return handler(payload, ctx)
         except BaseException as exc:
             raised.append(exc)
             raise
 
-    if _RUNTIME_RUNS_SYNC:
-        return HandlerSpec(run_sync, spec.timeout_seconds, spec.origin)
-
-    async def in_thread(payload: dict[str, Any], ctx: Any) -> Any:
-        # off the event loop, as a worker runs a plain `def`
-        return await asyncio.to_thread(run_sync, payload, ctx)
-
-    return HandlerSpec(in_thread, spec.timeout_seconds, spec.origin)
+    return HandlerSpec(run_sync, spec.timeout_seconds, spec.origin)
 
 
 def _job_type(target: Task[Any, Any] | str) -> str:
@@ -164,6 +156,7 @@ async def _attempt(
         )
         outcome = await runner.run(claimed)
     finally:
+        runner.threads.close()
         logger.removeHandler(logs)
         logger.setLevel(level)
     status: Status
@@ -182,6 +175,7 @@ async def _attempt(
         result=json.loads(outcome.result_json) if outcome.ok else None,
         error=None if outcome.ok else (outcome.error or None),
         exception=raised[-1] if raised else None,
+        traceback=outcome.story.traceback if outcome.story is not None else None,
         snooze_seconds=outcome.snooze_seconds,
         progress=progress.reports,
         logs=logs.lines,
@@ -218,8 +212,10 @@ def run_task(target: Task[Any, Any] | str, payload: Any = None, **job: Any) -> T
     try:
         asyncio.get_running_loop()
     except RuntimeError:
-        return asyncio.run(run_task_async(target, payload, **job))
-    raise RuntimeError("run_task is for plain tests; in an async test, await run_task_async")
+        pass  # run outside this handler: a task's exceptions get no "during handling" context
+    else:
+        raise RuntimeError("run_task is for plain tests; in an async test, await run_task_async")
+    return asyncio.run(run_task_async(target, payload, **job))
 
 
 @dataclass

@@ -18,9 +18,10 @@ import pytest
 
 import jobqueue
 from tests.integration.api_support import api_process
+from tests.integration.firsthour_support import cli_json
 from tests.integration.queue_support import REPO, eventually, fetch
 from tests.integration.test_clients import DRIVERS, Rollback
-from tests.integration.typed_tasks import Resize, Shout, resize, shout
+from tests.integration.typed_tasks import Resize, Shout, mumble, resize, shout
 
 TASKS = "tests.integration.typed_tasks"
 
@@ -91,14 +92,28 @@ async def test_a_refused_job_is_the_same_invalid_job_on_every_driver(
 async def test_a_plain_def_task_runs_in_a_worker(pg_dsn: str, workers: Any) -> None:
     async with DRIVERS["asyncpg"](pg_dsn) as (conn, _):
         job_id = await shout.enqueue(conn, Shout("hello"))
+        failing = await mumble.enqueue(conn, Shout("x"))
     workers(pg_dsn, JOBQUEUE_HANDLER_MODULES=TASKS)
 
     async def done() -> bool:
-        return [r["status"] for r in await _jobs(pg_dsn)] == ["completed"]
+        return sorted(r["status"] for r in await _jobs(pg_dsn)) == ["completed", "failed"]
 
-    await eventually(done, what="the sync task to complete")
-    [row] = await _jobs(pg_dsn)
-    assert (row["id"], json.loads(row["result"])) == (job_id, {"text": "HELLO"})
+    await eventually(done, what="the sync tasks to finish")
+    # as users read them: `jobqueue jobs get` answers as GET /jobs/{id} does
+    shown = cli_json(pg_dsn, "jobs", "get", str(job_id))
+    assert (shown["status"], shown["result"], shown["errors"]) == (
+        "completed",
+        {"text": "HELLO"},
+        [],
+    )
+    assert [(x["level"], x["message"]) for x in shown["logs"]] == [
+        ("INFO", "shouting in jobqueue-handler")
+    ]
+    [error] = cli_json(pg_dsn, "jobs", "get", str(failing))["errors"]
+    assert error["error"] == "LookupError: cannot mumble 'x'"
+    # the traceback starts at the user's function: no thread pool's or adapter's frames
+    first = error["traceback"].splitlines()[1]
+    assert first.endswith("in mumble") and "typed_tasks.py" in first, error["traceback"]
 
 
 def test_the_api_refuses_a_payload_that_fails_the_tasks_model(pg_dsn: str, tmp_path: Path) -> None:

@@ -4,6 +4,8 @@ declared as users declare them: from `jobqueue` only."""
 from __future__ import annotations
 
 import dataclasses
+import threading
+import time
 
 from pydantic import BaseModel, Field
 
@@ -27,6 +29,15 @@ async def resize(payload: Resize, ctx: jobqueue.JobContext) -> dict[str, object]
 
 
 @jobqueue.task
-def shout(payload: Shout) -> Shout:
-    """A plain def: the worker runs it in its thread pool."""
+def shout(payload: Shout, ctx: jobqueue.JobContext) -> Shout:
+    """A plain def: the worker runs it in its thread pool, off the event loop, so it may
+    block; what it logs through ctx.logger is kept with the job."""
+    time.sleep(0.2)
+    ctx.logger.info("shouting in %s", threading.current_thread().name.rsplit("_", 1)[0])
     return Shout(payload.text.upper())
+
+
+@jobqueue.task(max_tries=1)
+def mumble(payload: Shout) -> None:
+    """A plain def that fails without logging a line: its traceback is kept all the same."""
+    raise LookupError(f"cannot mumble {payload.text!r}")

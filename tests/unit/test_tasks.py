@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import threading
+import time
 from typing import Any
 
 import pytest
@@ -222,6 +224,8 @@ def test_run_task_ends_as_the_attempt_would(
         assert run.snooze_seconds == 30
     if url == "flaky":
         assert isinstance(run.exception, ConnectionError)
+        # as a worker stores it: from the task's own frame, without the helpers' or adapter's
+        assert (run.traceback or "").splitlines()[1].endswith("in t_steps"), run.traceback
 
 
 def test_a_sync_task_runs_off_the_event_loop() -> None:
@@ -290,3 +294,31 @@ async def test_eager_mode_checks_payloads_as_enqueue_does() -> None:
     with eager() as runs, pytest.raises(jobqueue.InvalidJob, match=r"payload\.width"):
         await jobqueue.enqueue(None, "t_steps", {"url": "ok", "width": -1})
     assert runs.runs == []
+
+
+def test_a_sync_task_times_out_as_in_a_worker() -> None:
+    # jobqueue.testing runs a plain `def` through the worker's own thread pool: the attempt
+    # ends at its timeout, and the function, which Python cannot stop, sees ctx.cancelled
+    seen: dict[str, Any] = {}
+    returned = threading.Event()
+
+    @jobqueue.task(name="t_sync_slow", registry=registry, timeout_seconds=0.2)
+    def t_sync_slow(payload: Thumbnail, ctx: jobqueue.JobContext) -> int:
+        seen["thread"] = threading.current_thread().name
+        ctx.logger.info("started %s", payload.url)
+        deadline = time.monotonic() + 10
+        while not ctx.cancelled and time.monotonic() < deadline:
+            time.sleep(0.01)
+        seen["cancelled"] = ctx.cancelled
+        returned.set()
+        return payload.width
+
+    try:
+        run = run_task(t_sync_slow, Thumbnail(url="u", width=5))
+        assert returned.wait(10)
+    finally:
+        registry.unregister("t_sync_slow")
+    assert (run.status, run.error, run.result) == ("retry", "timed out after 0.2s", None)
+    assert run.logs == [("INFO", "started u")]
+    assert seen == {"thread": seen["thread"], "cancelled": True}
+    assert seen["thread"].startswith("jobqueue-handler")

@@ -109,7 +109,7 @@ class JobRunner:
             if retry
             else None
         )
-        story = story or AttemptStory()
+        story = story if story is not None else AttemptStory()
         story.error = clean_error(error)
         return Outcome(
             False,
