@@ -116,3 +116,19 @@ def test_a_handlers_module_that_cannot_import_shows_its_cause(tmp_path: Path) ->
     assert f'File "{broken}", line 2, in <module>' in said
     assert "ModuleNotFoundError: No module named 'reqeusts'" in said
     assert "see " not in said  # the cause itself, not a pointer to a log
+
+
+def test_a_handlers_module_named_like_our_package_is_refused(tmp_path: Path) -> None:
+    # a user's worker.py on the stack's path would shadow job-queue's own `worker` package
+    (tmp_path / "worker.py").write_text("import jobqueue\n")
+    ran = subprocess.run(
+        [str(JOBQUEUE), "dev", "--no-ui", "--handlers", str(tmp_path / "worker.py")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+        env={**os.environ, "JOBQUEUE_DEV_DATA_DIR": str(tmp_path / "dev")},
+    )
+    said = ran.stdout + ran.stderr
+    assert ran.returncode == 1, said
+    assert "handler module 'worker' has the name of job-queue's own package" in said
