@@ -1,7 +1,8 @@
-"""`pip install job-queue`, with no extras, into a fresh virtualenv: an app there declares a typed
-task, enqueues it, and a `jobqueue worker` from that venv runs it, while no Kubernetes, image or
-mail module is installed or imported; a command whose extra is missing says which, in one
-line."""
+"""`pip install job-queue`, with no extras, into a fresh virtualenv: an app there declares typed
+tasks (an `async def` and a plain `def`), enqueues them from Python and from the CLI (which
+checks the payload as the API does), and a `jobqueue worker` from that venv runs them, while no
+Kubernetes, image, mail or API module is installed or imported; a command whose extra is missing
+says which, in one line."""
 
 from __future__ import annotations
 
@@ -18,10 +19,19 @@ import pytest
 from tests.fixtures.processes import log_tail, start_logged, stop_process
 from tests.integration.queue_support import REPO
 
-HEAVY = ("kopf", "kubernetes_asyncio", "PIL", "aiosmtplib", "fastapi", "uvicorn")
+HEAVY = (
+    "kopf",
+    "kubernetes_asyncio",
+    "PIL",
+    "aiosmtplib",
+    "fastapi",
+    "fastapi_swagger",
+    "uvicorn",
+)
 
 APP = """
 import sys
+import threading
 
 from pydantic import BaseModel
 
@@ -39,13 +49,19 @@ class Sum(BaseModel):
 async def add(payload: Sum, ctx: jobqueue.JobContext) -> dict:
     loaded = sorted(m for m in sys.modules if m.split(".")[0] in HEAVY)
     return {{"sum": payload.a + payload.b, "worker_loaded": loaded}}
+
+
+@jobqueue.task
+def multiply(payload: Sum) -> dict:
+    # a plain def: the worker's thread pool runs it
+    return {{"product": payload.a * payload.b, "thread": threading.current_thread().name[:16]}}
 """
 
 ENQUEUE = """
 import asyncio, json, os, sys
 
 import jobqueue
-from leanapp import Sum, add
+from leanapp import Sum, add, multiply
 
 
 async def main() -> None:
@@ -56,9 +72,10 @@ async def main() -> None:
         except jobqueue.InvalidJob as exc:
             refused = str(exc)
         job = await client.wait(job_id, timeout=60)
+        product = await client.wait(await multiply.enqueue(client, Sum(a=6, b=7)), timeout=60)
     loaded = sorted(m for m in sys.modules if m.split(".")[0] in HEAVY)
     print(json.dumps({"status": job.status, "result": job.result, "refused": refused,
-                      "app_loaded": loaded}))
+                      "product": product.result, "app_loaded": loaded}))
 
 
 HEAVY = set(json.loads(sys.argv[1]))
@@ -126,6 +143,19 @@ def test_the_lean_install_enqueues_and_runs_a_typed_task_without_heavy_modules(
         )
         assert result.returncode == 0, result.stderr + log_tail(log)
         body = json.loads(result.stdout)
+        cli_env = {**env, "JOBQUEUE_HANDLER_MODULES": "leanapp"}
+        refused = _jobqueue(bin_dir, cli_env, "enqueue", "add", "--payload", '{"a": 1}')
+        ran = _jobqueue(
+            bin_dir,
+            cli_env,
+            "enqueue",
+            "multiply",
+            "--payload",
+            '{"a": 2, "b": 3}',
+            "--wait",
+            "60",
+            "--json",
+        )
     finally:
         stop_process(worker)
         print(f"--- worker.log\n{log_tail(log)}")
@@ -133,6 +163,24 @@ def test_the_lean_install_enqueues_and_runs_a_typed_task_without_heavy_modules(
     assert body["result"] == {"sum": 42, "worker_loaded": []}
     assert body["app_loaded"] == []
     assert body["refused"] == "payload.b: Field required"
+    assert body["product"] == {"product": 42, "thread": "jobqueue-handler"}
+    # the CLI: the task's model refuses the payload in one line, naming the field
+    assert (refused.returncode, refused.stderr.strip()) == (
+        1,
+        "error: --payload.b: add: Field required",
+    )
+    assert ran.returncode == 0, ran.stderr
+    assert json.loads(ran.stdout)["result"] == {"product": 6, "thread": "jobqueue-handler"}
+
+
+def _jobqueue(bin_dir: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(bin_dir / "jobqueue"), *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
 
 
 @pytest.mark.parametrize(
@@ -141,6 +189,7 @@ def test_the_lean_install_enqueues_and_runs_a_typed_task_without_heavy_modules(
         (["jobqueue", "api"], "api"),
         (["jobqueue", "controller"], "controller"),
         (["kubectl-jobqueue", "status"], "controller"),
+        (["jobqueue", "dev"], "local"),
     ],
 )
 def test_a_command_whose_extra_is_missing_names_it_in_one_line(
@@ -157,6 +206,20 @@ def test_a_command_whose_extra_is_missing_names_it_in_one_line(
     assert result.returncode == 1
     [line] = result.stderr.strip().splitlines()
     assert line.endswith(f"needs the '{extra}' extra: pip install 'job-queue[{extra}]'"), line
+
+
+def test_without_db_url_the_lean_cli_looks_for_a_dev_stack_and_says_how(
+    lean_venv: Path, tmp_path: Path
+) -> None:
+    # the CLI looks for a running `jobqueue dev` in its cache dir (platformdirs, a lean
+    # dependency for that): none here, so one line says how to get a database
+    env = {k: v for k, v in _env("unused", tmp_path).items() if k != "DB_URL"}
+    env["JOBQUEUE_DEV_DATA_DIR"] = str(tmp_path / "no-stack")
+    env["COLUMNS"] = "400"
+    result = _jobqueue(lean_venv / "bin", env, "jobs", "list")
+    assert result.returncode == 1, result.stdout + result.stderr
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith("error: ") and "DB_URL" in line, line
 
 
 def test_the_lean_venv_is_not_this_one() -> None:
