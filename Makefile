@@ -14,12 +14,13 @@ help:
 	@echo "make dev       run the local stack (embedded PostgreSQL, API, autoscaled workers);"
 	@echo "               its options in ARGS, e.g. make dev ARGS='--port 8002 --handlers jobs.py'"
 	@echo "make tools     build etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubectl, kwok, helm"
-	@echo "make node-tools also a real node: kubelet, kube-proxy, containerd, runc, CoreDNS, CNI (root: apt)"
+	@echo "make node-tools also a real node and kind: kubelet, kube-proxy, containerd, runc, CoreDNS,"
+	@echo "               kubeadm, kind, crictl, CNI plugins, local-path-provisioner (root: apt)"
 	@echo "make browser   install Debian's headless Chromium for the console's browser tests"
 	@echo "make screenshots  retake the console's screenshots in docs/console/"
 	@echo "make image     build the job-queue image with no registry (debootstrap base, docker)"
 	@echo "make e2e-containers  the chart on a real kubelet and containerd, with our image (root)"
-	@echo "make e2e-kind  the kind suite (needs docker and kind)"
+	@echo "make e2e-kind  the kind suite: builds kind and its images here, starts dockerd if none (root)"
 	@echo "make bench     run the benchmarks"
 	@echo "make manifests regenerate manifests/ from the chart"
 
@@ -35,7 +36,7 @@ tools:
 	bash tools/build-tools.sh
 
 node-tools:
-	bash tools/setup-node.sh
+	bash tools/setup-node.sh --kind
 
 browser:
 	bash tools/install-browser.sh
@@ -57,8 +58,9 @@ lint: venv
 dev: venv
 	$(BIN)/jobqueue dev $(ARGS)
 
-e2e-kind: venv
-	$(BIN)/pytest tests/kind -v -rs
+e2e-kind: venv node-tools
+	JOBQUEUE_TOOLS_DIR="$$(dirname "$$(bash tools/build-tools.sh --print-bin)")" \
+		$(BIN)/pytest tests/kind -v -rs $(PYTEST_ARGS)
 
 e2e-containers: venv node-tools
 	JOBQUEUE_TOOLS_DIR="$$(dirname "$$(bash tools/build-tools.sh --print-bin)")" \

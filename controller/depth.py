@@ -11,7 +11,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import asyncpg
 
@@ -47,9 +47,11 @@ class DepthSource:
         *,
         timeout: float = 5.0,
         on_new_job: Callable[[str], None] | None = None,
+        connect_kwargs: dict[str, Any] | None = None,
     ) -> None:
         self._dsn = dsn
         self._timeout = timeout
+        self._connect_kwargs = connect_kwargs or {}
         self._on_new_job = on_new_job
         self._conn: asyncpg.Connection | None = None
         self._lock = asyncio.Lock()  # one connection runs one statement at a time
@@ -58,7 +60,7 @@ class DepthSource:
         if self._conn is not None and not self._conn.is_closed():
             return self._conn
         self._conn = None
-        conn = await connect(self._dsn, timeout=self._timeout)
+        conn = await connect(self._dsn, timeout=self._timeout, **self._connect_kwargs)
         if self._on_new_job is not None:
             await conn.add_listener(NEW_JOB_CHANNEL, self._notified)
         self._conn = conn

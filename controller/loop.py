@@ -194,6 +194,11 @@ class ControlLoop:
                 return
             try:
                 await self._reconcile(tracked, probes)
+                key = (tracked.ref.namespace, tracked.ref.name)
+                if self.deployments.get(key) is not tracked:
+                    # deleted or unlabelled while it was reconciled: what the reconcile just
+                    # set would otherwise outlive the forget that ran meanwhile
+                    self._metrics.forget(*key)
             except ApiException as exc:
                 if exc.status == 404:  # deleted while our watch was reconnecting
                     self._forget(tracked.ref.namespace, tracked.ref.name)

@@ -94,6 +94,9 @@ async def serve(settings: ControllerSettings, dsn: str, stop: asyncio.Event | No
             dsn,
             timeout=settings.controller_db_timeout,
             on_new_job=lambda queue: loop.on_new_job(queue),
+            connect_kwargs=settings.timeouts.connect_kwargs(
+                {"application_name": "jobqueue-controller"}
+            ),
         )
         loop = ControlLoop(
             depth=depth,

@@ -12,7 +12,7 @@ import typer
 from pydantic import ValidationError
 
 from jobqueue import cli_enqueue, cli_jobs, cli_limits, cli_queues, cli_schedules
-from jobqueue.cli_common import load_settings, print_error, require_extra
+from jobqueue.cli_common import fail, load_settings, print_error, require_extra
 from worker import logs
 from worker.db.connection import DatabaseUnavailable
 from worker.logs import LogFormat
@@ -36,11 +36,23 @@ app.command()(cli_jobs.workers)
 
 @app.command()
 def migrate() -> None:
-    """Create or upgrade the schema (idempotent, safe to run from several pods at once)."""
+    """Create or upgrade the schema (idempotent, safe to run from several pods at once), and
+    grant JOBQUEUE_DB_RUNTIME_ROLE and JOBQUEUE_DB_READONLY_ROLE their rights."""
+    from worker.db.grants import grant
     from worker.db.migrate import migrate as run_migrate
+    from worker.db.migrate_steps import LockPolicy, MigrationBlocked
 
-    applied = asyncio.run(run_migrate(load_settings().dsn))
+    settings = load_settings()
+    policy = LockPolicy(settings.migration_lock_timeout, settings.migration_retries)
+
+    try:
+        applied = asyncio.run(run_migrate(settings.dsn, policy))
+    except MigrationBlocked as exc:
+        fail(str(exc))
     typer.echo(f"applied migrations: {applied}" if applied else "schema is up to date")
+    granted = asyncio.run(grant(settings.dsn, settings.db_runtime_role, settings.db_readonly_role))
+    if granted:
+        typer.echo(f"granted rights to: {', '.join(granted)}")
 
 
 @app.command()
@@ -57,11 +69,16 @@ def worker() -> None:
 def api() -> None:
     """Serve the REST API (port 8001 by default)."""
     require_extra("fastapi", "api", "`jobqueue api`")
-    from worker.api.server import serve
+    from worker.api.server import UnsafeApiSettings, serve
 
     settings = load_settings()
     logs.configure(settings.debug, settings.log_format)
-    serve(settings.api, settings.dsn)
+    from worker.handlers.base import UnknownDisabledHandler
+
+    try:
+        serve(settings.api, settings.dsn)
+    except (UnsafeApiSettings, UnknownDisabledHandler) as exc:
+        fail(str(exc), 2)
 
 
 @app.command()

@@ -12,7 +12,7 @@ from typing import Any
 from jobqueue.cli_common import fail, load_settings
 from worker.db.jobs import NewJob
 from worker.errors import InvalidJob, Loc
-from worker.handlers import known_job_types, registry
+from worker.handlers import known_job_types
 from worker.handlers.admission import JobAdmission
 from worker.job_checks import check_job_type_name, enqueue_options
 
@@ -47,12 +47,8 @@ def checked_job(job_type: str, payload: dict[str, Any], **options: Any) -> NewJo
     try:
         check_job_type_name(job_type)
         checked = enqueue_options(options)
-        admission = JobAdmission(
-            known_job_types(settings.handler_modules),
-            allow_unknown=settings.allow_unknown_job_types,
-            max_payload_bytes=settings.api_max_payload_bytes,
-            missing_extras=registry.missing_extras,
-        )
+        known = known_job_types(settings.handler_modules, settings.handler_limits.disabled_handlers)
+        admission = JobAdmission.of(settings, known)
         return admission.new_job(job_type, payload, checked)
     except InvalidJob as exc:
         fail(f"{where(exc.loc)}: {exc.problem}")

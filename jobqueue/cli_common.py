@@ -122,7 +122,7 @@ async def database(settings: Settings) -> AsyncIterator[asyncpg.Connection]:
     conn = await connect(
         settings.dsn,
         timeout=CONNECT_TIMEOUT_SECONDS,
-        server_settings={"application_name": "jobqueue-cli"},
+        **settings.api.timeouts.connect_kwargs({"application_name": "jobqueue-cli"}),
     )
     try:
         yield conn

@@ -17,7 +17,7 @@ from jobqueue.cli_jobs import JsonFlag
 from worker.ages import format_age
 from worker.db import schedules
 from worker.db.schedules import JobSpec, Schedule, ScheduleDef
-from worker.ticks import InvalidSchedule, Timing
+from worker.ticks import InvalidSchedule, new_timing
 
 schedules_app = typer.Typer(
     help="Periodic jobs: cron expressions or fixed intervals.", no_args_is_help=True
@@ -98,7 +98,7 @@ def add(
     if catch_up not in ("one", "skip"):
         raise typer.BadParameter("must be 'one' or 'skip'", param_hint="'--catch-up'")
     try:
-        timing = Timing(cron, every, timezone)
+        timing = new_timing(cron, every, timezone)
     except InvalidSchedule as exc:
         raise typer.BadParameter(
             exc.problem, param_hint=f"'{OPTION_OF_FIELD[exc.field]}'"

@@ -167,6 +167,15 @@ def check_payload(payload: dict[str, Any], loc: Loc, max_bytes: int) -> str:
     return text  # what is inserted: each payload is serialised once
 
 
+def check_disabled_type(job_type: str, loc: Loc, disabled: Sequence[str]) -> None:
+    if job_type in disabled:
+        raise InvalidJob(
+            loc,
+            f"job_type {job_type!r} is disabled on this system (JOBQUEUE_DISABLED_HANDLERS)",
+            kind="disabled_job_type",
+        )
+
+
 def check_job_type(
     job_type: str,
     loc: Loc,

@@ -114,8 +114,9 @@ WORKER_ROWS = (
     ("console", "runtime", "client"),
     ("handlers", "tracing"),
     ("db",),
-    ("job_checks", "tokens", "ticks", "ages", "logs"),
+    ("job_checks", "scopes", "ticks", "ages", "logs"),
     ("errors", "settings"),
+    ("settings_base",),
 )
 
 

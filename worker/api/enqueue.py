@@ -19,9 +19,11 @@ import asyncpg
 
 from worker import tracing
 from worker.api.coalesce import EnqueueCoalescer
+from worker.api.idempotency import check_reused_keys, conflict, differs
 from worker.api.models import JobIn
 from worker.api.validation import InputError, Loc
 from worker.db.errors import DatabaseUnavailable, is_transient
+from worker.db.idempotency import KeyHolder
 from worker.db.jobs import Enqueued, Job, NewJob, enqueue_many, enqueue_many_brief
 from worker.handlers.admission import JobAdmission
 from worker.settings import ApiSettings
@@ -49,15 +51,9 @@ class EnqueueService:
         self,
         settings: ApiSettings,
         known_job_types: Sequence[str],
-        missing_extras: dict[str, str] | None = None,
     ) -> None:
         self.settings = settings
-        self.admission = JobAdmission(
-            known_job_types,
-            allow_unknown=settings.allow_unknown_job_types,
-            max_payload_bytes=settings.api_max_payload_bytes,
-            missing_extras=missing_extras,
-        )
+        self.admission = JobAdmission.of(settings, known_job_types)
         self._pool: asyncpg.Pool | None = None
         self._coalescer: EnqueueCoalescer | None = None
 
@@ -85,6 +81,12 @@ class EnqueueService:
             if self._coalescer is None:
                 raise DatabaseUnavailable("the database pool is not open")
             enqueued = await self._coalescer.enqueue(new_job)
+            found, created = enqueued
+            key = new_job.idempotency_key
+            if not created and key is not None and found.idempotency_key == key:
+                holder = KeyHolder(found.id, found.job_type, found.queue_name, found.payload)
+                if differs(holder, new_job):
+                    raise conflict(key, holder, ("body",))
             span.enqueued(enqueued[0].id, enqueued[1])
             return enqueued
 
@@ -105,7 +107,10 @@ class EnqueueService:
             parent = span.traceparent
             new_jobs = [self.prepare(j, ("body", "jobs", i), parent) for i, j in enumerate(jobs)]
             async with pooled(self._require_pool()) as conn, conn.transaction():
-                return await enqueue_many_brief(conn, new_jobs)
+                pairs = await enqueue_many_brief(conn, new_jobs)
+                located = [(("body", "jobs", i), job) for i, job in enumerate(new_jobs)]
+                await check_reused_keys(conn, located, [made for _, made in pairs])
+                return pairs
 
     def _require_pool(self) -> asyncpg.Pool:
         if self._pool is None:

@@ -9,7 +9,7 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from worker.api.auth import FIELD_ERRORS, queue_router
+from worker.api.auth import FIELD_ERRORS, any_token, queue_router
 from worker.api.models_schedules import QueueStateOut, QueueStatesOut
 from worker.api.routes_limits import QueueLimitsOut, QueueName, patch_queue
 from worker.api.state import State
@@ -23,7 +23,7 @@ async def _state_of(state: State, name: str) -> dict[str, Any]:
 
 
 def queues_router(settings: ApiSettings) -> APIRouter:
-    router = queue_router(settings.api_token, "queues", FIELD_ERRORS)
+    router = queue_router(any_token(settings), "queues", FIELD_ERRORS)
 
     @router.get(
         "/queues",
@@ -31,7 +31,7 @@ def queues_router(settings: ApiSettings) -> APIRouter:
         summary="Each queue: depth, running and blocked jobs, pause state and limits",
     )
     async def list_queues(state: State) -> Any:
-        found, truncated = await queues.queue_states(state.require_pool())
+        found, truncated = await queues.queue_states(state.require_read_pool())
         return {"queues": [q.to_dict() for q in found], "truncated": truncated}
 
     @router.post(

@@ -60,7 +60,7 @@ async def _overview_context(console: SignedIn, totals: bool = False) -> dict[str
     # one short read-only snapshot per request, released before rendering: an open page
     # holds no connection between its polls
     async with (
-        console.state.connection() as conn,
+        console.state.read_connection() as conn,
         conn.transaction(isolation="repeatable_read", readonly=True),
     ):
         data = await load_overview(conn)
@@ -77,7 +77,7 @@ async def _overview_context(console: SignedIn, totals: bool = False) -> dict[str
 
 async def jobs(console: SignedIn) -> Response:
     spec = parse_filter(console.request.query_params)
-    pool = console.state.require_pool()
+    pool = console.state.require_read_pool()
     found: list[Any] = []
     next_before = None
     if not spec.errors:
@@ -112,7 +112,7 @@ async def jobs(console: SignedIn) -> Response:
 
 
 async def _search(console: SignedIn, spec: JobFilter) -> list[Any]:
-    pool = console.state.require_pool()
+    pool = console.state.require_read_pool()
     assert spec.search is not None
     ids = [spec.search_id] if spec.search_id is not None else []
     ids += await db.job_ids_by_key(pool, spec.search)
@@ -122,7 +122,7 @@ async def _search(console: SignedIn, spec: JobFilter) -> list[Any]:
 
 async def job_page(job_id: str, console: SignedIn) -> Response:
     number = parse_job_id(job_id)
-    pool = console.state.require_pool()
+    pool = console.state.require_read_pool()
     job = await db.job_row(pool, number) if number is not None else None
     if job is None:
         return console.page("not_found.html", status_code=404, what=f"job {job_id}")
@@ -148,7 +148,9 @@ async def job_page(job_id: str, console: SignedIn) -> Response:
 async def job_live(job_id: str, console: SignedIn) -> Response:
     """The job's status badge and progress, which its page polls for while it is not done."""
     number = parse_job_id(job_id)
-    job = await db.job_row(console.state.require_pool(), number) if number is not None else None
+    job = (
+        await db.job_row(console.state.require_read_pool(), number) if number is not None else None
+    )
     if job is None:
         return console.page("not_found.html", status_code=404, what=f"job {job_id}")
     return console.page("job_fragment.html", job=job)
@@ -163,12 +165,12 @@ async def workers_rows(console: SignedIn) -> Response:
 
 
 async def _workers_context(console: SignedIn) -> dict[str, Any]:
-    found = await inspect.live_workers(console.state.require_pool())
+    found = await inspect.live_workers(console.state.require_read_pool())
     return {"workers": found, "now": datetime.now(UTC)}
 
 
 async def schedules(console: SignedIn) -> Response:
-    found = await db.schedules(console.state.require_pool())
+    found = await db.schedules(console.state.require_read_pool())
     return console.page("schedules.html", schedules=found, active="schedules")
 
 
@@ -179,7 +181,7 @@ async def scaling(console: SignedIn) -> Response:
         error = "one of " + ", ".join(SCALING_WINDOWS)
         hours = "24"
     decisions = await db.scaling_decisions(
-        console.state.require_pool(), within_seconds=SCALING_WINDOWS[hours]
+        console.state.require_read_pool(), within_seconds=SCALING_WINDOWS[hours]
     )
     deployments: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for decision in decisions:

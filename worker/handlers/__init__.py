@@ -6,6 +6,7 @@ is refused with a message naming it. Users add their own handlers with `@jobqueu
 modules named by JOBQUEUE_HANDLER_MODULES; see docs/python.md and docs/handlers.md.
 """
 
+from collections.abc import Sequence
 from importlib import import_module
 from importlib.util import find_spec
 
@@ -35,10 +36,12 @@ for _job_type, (_module, _needs, _extra) in OPTIONAL_BUILTINS.items():
 BUILTIN_MODULES = (noop, report_generation)
 
 
-def known_job_types(handler_modules: list[str]) -> list[str]:
-    """The built-in handlers plus the user's JOBQUEUE_HANDLER_MODULES, as workers load them."""
+def known_job_types(handler_modules: list[str], disabled: Sequence[str] = ()) -> list[str]:
+    """The built-in handlers plus the user's JOBQUEUE_HANDLER_MODULES, as workers load them,
+    less those JOBQUEUE_DISABLED_HANDLERS names (UnknownDisabledHandler for a name no
+    handler has)."""
     registry.load_modules(handler_modules)
-    return registry.job_types()
+    return registry.without(list(disabled)).job_types()
 
 
 __all__ = [

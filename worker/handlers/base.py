@@ -240,6 +240,17 @@ class HandlerRegistry:
     def job_types(self) -> list[str]:
         return sorted(self._specs)
 
+    def without(self, disabled: list[str]) -> HandlerRegistry:
+        """A copy with the handlers JOBQUEUE_DISABLED_HANDLERS names left out (and their
+        schedules); the global registry stays whole. A name no handler has is an error."""
+        check_disabled(self.job_types(), disabled)
+        copy = HandlerRegistry()
+        copy._specs = {t: s for t, s in self._specs.items() if t not in disabled}
+        copy._schedules = {
+            n: s for n, s in self._schedules.items() if s.job.job_type not in disabled
+        }
+        return copy
+
     def load_modules(self, module_names: list[str]) -> None:
         """Import users' modules; they register on import with `@jobqueue.task` or
         `@registry.register(...)`."""
@@ -259,5 +270,20 @@ class HandlerRegistry:
 
 # job-queue's own top-level packages: a user module cannot be loaded under these names
 OWN_PACKAGES = ("jobqueue", "worker", "controller")
+
+
+class UnknownDisabledHandler(ValueError):
+    """JOBQUEUE_DISABLED_HANDLERS names a job type no handler registers (a typo would
+    otherwise leave the handler running)."""
+
+
+def check_disabled(known: list[str], disabled: list[str]) -> None:
+    unknown = [name for name in disabled if name not in known]
+    if unknown:
+        raise UnknownDisabledHandler(
+            f"JOBQUEUE_DISABLED_HANDLERS names {', '.join(map(repr, unknown))}, which no handler "
+            f"registers (known: {', '.join(known) or 'none'})"
+        )
+
 
 registry = HandlerRegistry()

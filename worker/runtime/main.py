@@ -17,7 +17,7 @@ from typing import Any
 from worker import tracing
 from worker.db import claims, workers
 from worker.db.connection import create_pool
-from worker.handlers.base import HandlerRegistry
+from worker.handlers.base import HandlerRegistry, UnknownDisabledHandler
 from worker.handlers.config import configure as configure_builtins
 from worker.runtime.cleaner import prune_once
 from worker.runtime.executor import JobRunner
@@ -64,9 +64,16 @@ class WorkerProcess:
         configure_builtins(settings.handlers)  # the built-in handlers' folders and SMTP
         # before the claim loop takes its hooks
         tracing.setup(settings.tracing, "jobqueue-worker", str(self.id))
-        server_settings = {"application_name": self.application_name}
+        # every statement, reply and wait for a connection has its deadline
+        connect_kwargs = settings.timeouts.connect_kwargs(
+            {"application_name": self.application_name}
+        )
         self.pool = await create_pool(
-            self.dsn, min_size=1, max_size=POOL_SIZE, server_settings=server_settings
+            self.dsn,
+            min_size=1,
+            max_size=POOL_SIZE,
+            acquire_timeout=settings.timeouts.db_acquire_timeout,
+            **connect_kwargs,
         )
         self.progress = ProgressWriter(self.pool, self.id)
         self.runner = runner = JobRunner(settings, self.registry, str(self.id), self.progress)
@@ -82,7 +89,7 @@ class WorkerProcess:
             settings.worker_queues,
             self.loop.wake.set,
             self._on_cancel,
-            {"server_settings": server_settings},
+            connect_kwargs,
         )
         await self._start_http()
         self._services = [TaskService("waker", self.waker.run)]
@@ -230,7 +237,12 @@ def run_worker(settings: WorkerSettings, dsn: str) -> int:
 
     registry.load_modules(settings.handler_modules)
     try:
-        return _run(serve(settings, registry, dsn))
+        enabled = registry.without(settings.handlers.limits.disabled_handlers)
+    except UnknownDisabledHandler as exc:
+        print(f"jobqueue worker: {exc}", file=sys.stderr)  # one line, never a traceback
+        return 2
+    try:
+        return _run(serve(settings, enabled, dsn))
     except PortBusy as exc:
         print(f"jobqueue worker: {exc}", file=sys.stderr)  # one line, never a traceback
         return 2

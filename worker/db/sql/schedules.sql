@@ -84,3 +84,7 @@ WHERE s.name = r.name;
 SELECT extract(epoch FROM min(next_run_at) - now())::float8
 FROM schedules
 WHERE NOT paused;
+
+-- name: schedules_count_other
+-- How many schedules there are besides the one named $1 (the API's cap on their number).
+SELECT count(*) FROM schedules WHERE name <> $1;
