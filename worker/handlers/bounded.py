@@ -94,6 +94,10 @@ def _rebuild(module: str, qualname: str, args: tuple[Any, ...]) -> PermanentErro
     return PermanentError(" ".join(str(a) for a in args))
 
 
+def _portable(ctx: JobContext) -> JobContext:
+    return replace(ctx, progress_sink=None, stop_event=None, log_sink=None)
+
+
 async def run_bounded(work: Work, payload: dict[str, Any], ctx: JobContext) -> Any:
     """`work(payload, ctx)` (a module-level function) in a child process under the memory
     bound; its result, or its error. MemoryError there is OutOfMemory (permanent) here."""
@@ -104,7 +108,9 @@ async def run_bounded(work: Work, payload: dict[str, Any], ctx: JobContext) -> A
     target = f"{work.__module__}.{work.__qualname__}"
     child = context.Process(
         target=_child,
-        args=(sender, limit_mb * MiB, target, payload, replace(ctx, progress_sink=None), settings),
+        # what crosses to the child must pickle: the job's log (a lock inside) and the stop
+        # event stay here; progress travels back over the pipe
+        args=(sender, limit_mb * MiB, target, payload, _portable(ctx), settings),
         daemon=True,
     )
     await asyncio.to_thread(child.start)
