@@ -246,6 +246,8 @@ class HandlerRegistry:
         check_disabled(self.job_types(), disabled)
         copy = HandlerRegistry()
         copy._specs = {t: s for t, s in self._specs.items() if t not in disabled}
+        copy._payload_checks = {t: c for t, c in self._payload_checks.items() if t not in disabled}
+        copy.missing_extras = dict(self.missing_extras)  # a worker still names the extra
         copy._schedules = {
             n: s for n, s in self._schedules.items() if s.job.job_type not in disabled
         }
