@@ -6,7 +6,8 @@
 -- Additive for callers: both functions keep every parameter, name and default they had and
 -- gain `unique_key text DEFAULT NULL` last, so the previous release's calls (by name, or
 -- positional like jobqueue_batch_callback's) resolve to the new functions. A parameter list
--- cannot change in place, hence DROP and CREATE, in the migration's one transaction.
+-- cannot change in place, hence DROP of the old list and CREATE OR REPLACE of the new, in the
+-- migration's one transaction; run again (a migration stopped part-way), it changes nothing.
 
 DROP FUNCTION IF EXISTS jobqueue_insert_job(
     text, jsonb, text, integer, timestamptz, double precision, integer, text,
@@ -14,7 +15,7 @@ DROP FUNCTION IF EXISTS jobqueue_insert_job(
 
 -- As in 0007, plus the unique key in the row. A clash on the key raises unique_violation
 -- (jobs_unique_key_active_idx), which jobqueue_enqueue turns into "that job".
-CREATE FUNCTION jobqueue_insert_job(
+CREATE OR REPLACE FUNCTION jobqueue_insert_job(
     job_type text, payload jsonb, queue_name text, priority integer, run_at timestamptz,
     delay_seconds double precision, max_tries integer, idempotency_key text,
     timeout_seconds double precision, depends_on bigint[], run_on_failure boolean,
@@ -73,7 +74,7 @@ DROP FUNCTION IF EXISTS jobqueue_enqueue(
     text, jsonb, text, integer, timestamptz, integer, text, double precision, bigint[],
     boolean, double precision, text);
 
-CREATE FUNCTION jobqueue_enqueue(
+CREATE OR REPLACE FUNCTION jobqueue_enqueue(
     job_type text,
     payload jsonb DEFAULT '{}'::jsonb,
     queue_name text DEFAULT 'default',
