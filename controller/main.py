@@ -102,6 +102,7 @@ async def serve(settings: ControllerSettings, dsn: str, stop: asyncio.Event | No
             interval=settings.controller_interval,
             status_interval=settings.controller_status_interval,
             is_leader=lambda: leader.is_leader,
+            db_timeout=settings.controller_db_timeout,
             capacity=CapacityGuard(
                 depth,
                 timeout=settings.controller_db_timeout,
