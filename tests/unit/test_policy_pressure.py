@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from controller.cold_start import PHASES, earliest_creation, phase_seconds
 from controller.policy import Decision, PolicyState, Reason
 from controller.pressure import Blocker, DatabasePressure, hold_scale_up, pressure_hold
+from tests.unit.test_policy import decisions
 
 blockers = st.builds(
     Blocker,
@@ -27,13 +28,6 @@ pressures = st.builds(
     reserved_connections=st.integers(0, 20),
     client_connections=st.integers(0, 1000),
     sees_all=st.booleans(),
-)
-decisions = st.builds(
-    Decision,
-    replicas=st.integers(0, 60),
-    reason=st.sampled_from(list(Reason)),
-    state=st.just(PolicyState()),
-    target=st.none() | st.integers(0, 60),
 )
 thresholds = st.floats(0, 3600)
 
