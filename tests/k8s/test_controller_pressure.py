@@ -17,6 +17,7 @@ import pytest
 
 from controller import annotations as ann
 from controller.pressure_guard import ENDED_EVENT, HELD_EVENT
+from tests.integration.api_support import api_client, api_settings
 from tests.k8s import harness as h
 from tests.k8s.test_kubectl_plugin import plugin, table
 
@@ -97,6 +98,11 @@ async def test_a_pinned_horizon_holds_scale_up_names_the_session_and_then_lets_g
         (row,) = table(out.stdout)
         assert row["REASON"].startswith("database-pressure: the xmin horizon is held by pid")
         print(f"kubectl jobqueue status: {row}", file=sys.stderr)
+        # and the console's Scaling page, from the decision the controller recorded
+        async with api_client(api_settings(pg_dsn)) as client:
+            page = (await client.get("/console/scaling")).text
+        assert "Scale-up held (database-pressure)" in page
+        assert f"pid {pid}" in page and "nightly-report" in page
     finally:
         await holder.close()  # the session ends: its snapshot goes with it
         await probe.close()
