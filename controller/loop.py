@@ -23,6 +23,7 @@ from controller.capacity_guard import CapacityGuard
 from controller.cold_start import ColdStarts
 from controller.decisions import DecisionLog
 from controller.depth import Depth, DepthSource, DepthUnavailable
+from controller.first_replica import first_replica
 from controller.metrics import ControllerMetrics
 from controller.policy import Decision, Demand, PolicyState, Reason, decide, hold_busy
 from controller.pressure_guard import PressureGuard
@@ -36,6 +37,12 @@ _MIN_TICK_GAP = 0.05  # a burst of NOTIFYs wakes the loop once, not once per sta
 # What demand decided while every queue is paused: said as queue-paused instead.
 _PAUSE_EXPLAINS = (Reason.SCALE_DOWN, Reason.SCALE_DOWN_DELAYED, Reason.STEADY,
                    Reason.BELOW_ACTIVATION)  # fmt: skip
+# what a ScaledUp/ScaledDown Event adds when something other than demand set the number
+_WHY = {
+    Reason.QUEUE_PAUSED: " (queue-paused)",
+    Reason.COLD_START: " (cold-start: one replica first, the rest once its worker claims)",
+    Reason.BUSY_REPLICAS: " (busy-replicas: the pods still running jobs stay)",
+}
 
 
 class ControlLoop:
@@ -74,6 +81,13 @@ class ControlLoop:
 
     def on_new_job(self, queue: str) -> None:
         if any(t.config and queue in t.config.queues for t in self.deployments.values()):
+            self.wake()
+
+    def on_worker_started(self, name: str) -> None:
+        """A worker's first claim: a first replica may have let the rest go."""
+        if any(
+            t.head_start and name.startswith(t.ref.name + "-") for t in self.deployments.values()
+        ):
             self.wake()
 
     def on_leadership(self, leader: bool) -> None:
@@ -223,6 +237,10 @@ class ControlLoop:
         decision = await self._pressure.hold(
             tracked.ref, config, decision, tracked.replicas, self._post
         )
+        decision, tracked.head_start = first_replica(
+            decision, tracked.replicas, tracked.head_start, depth.running if depth else 0,
+            self._clock(),
+        )  # fmt: skip
         before = tracked.replicas
         if isinstance(probed, DepthUnavailable):
             await self._report.warn_depth_unknown(tracked, probed)
@@ -309,7 +327,7 @@ class ControlLoop:
                 tracked.ref, tracked.selector, oldest, decided_at, self._cold_starts.wall()
             )
         queues = ",".join(tracked.config.queues) if tracked.config else ""
-        why = " (queue-paused)" if decision.reason is Reason.QUEUE_PAUSED else ""
+        why = _WHY.get(decision.reason, "")
         message = (
             f"Scaled {'up' if up else 'down'} from {replaced} to {new} replicas{why}: "
             f"{depth.ready if depth else '?'} ready and {depth.running if depth else '?'} "

@@ -94,6 +94,7 @@ async def serve(settings: ControllerSettings, dsn: str, stop: asyncio.Event | No
             dsn,
             timeout=settings.controller_db_timeout,
             on_new_job=lambda queue: loop.on_new_job(queue),
+            on_worker_started=lambda name: loop.on_worker_started(name),
         )
         loop = ControlLoop(
             depth=depth,

@@ -84,6 +84,8 @@ class Reason(StrEnum):
     BUSY_REPLICAS = "busy-replicas"
     # set by controller.pressure: scale-up held while the database cannot take more workers
     DATABASE_PRESSURE = "database-pressure"
+    # set by controller.first_replica: from zero, one replica first, the rest once it claims
+    COLD_START = "cold-start"
     # set by controller.capacity when a cap is below what the policy asks for
     LIMIT_CAPPED = "limit-capped"
     DB_CONNECTION_BUDGET = "db-connection-budget"

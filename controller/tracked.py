@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from controller import annotations as ann
+from controller.first_replica import HeadStart
 from controller.policy import PolicyState
 from controller.scaler import DeploymentRef
 
@@ -28,6 +29,7 @@ class Tracked:
     last_scale_time: str | None = None
     status: dict[str, Any] | None = None  # as last written (or found on the object)
     status_written_at: float = -math.inf
+    head_start: HeadStart | None = None  # from zero, the first replica's (first_replica)
 
     @property
     def key(self) -> tuple[str, str]:

@@ -88,9 +88,10 @@ def check_scaling(stack: Stack, timeline: Timeline) -> None:
     scenario = stack.scenario
     cluster, namespace = stack.cluster, stack.namespace
     ups = harness.events(cluster, namespace, e2e.WORKER_DEPLOYMENT, "ScaledUp")
-    assert ups, "no ScaledUp event"
-    # the burst is one transaction: the first depth the controller can see asks for the max
-    assert ups[0]["message"].startswith(f"Scaled up from 0 to {scenario.max_replicas} "), ups[0]
+    assert len(ups) >= 2, f"expected a cold start and the rest: {ups}"
+    # from zero, one replica first; then, the burst being one transaction, straight to the max
+    assert ups[0]["message"].startswith("Scaled up from 0 to 1 replicas (cold-start"), ups[0]
+    assert ups[1]["message"].startswith(f"Scaled up from 1 to {scenario.max_replicas} "), ups[1]
     downs = harness.events(cluster, namespace, e2e.WORKER_DEPLOYMENT, "ScaledDown")
     assert downs and " to 0 replicas" in downs[-1]["message"], downs
     assert max(s.replicas for s in timeline.samples) == scenario.max_replicas

@@ -15,6 +15,9 @@ from worker.db import sql_files
 Conn = asyncpg.Connection | PoolConnectionProxy
 _sql = sql_files.statements("startups")
 
+# The channel update_worker_startup notifies, with the worker's name, once it has claimed.
+WORKER_STARTED_CHANNEL = "jobqueue_worker_started"
+
 
 async def update_worker_startup(conn: Conn, worker_id: UUID, phases: Mapping[str, float]) -> None:
     """Over a connection of ours (worker.db.connection), whose jsonb codec encodes the dict."""

@@ -2,8 +2,11 @@
 -- once by the worker and read by the controller to time a scale-up from zero.
 
 -- name: update_worker_startup
--- $1 the worker, $2 its phases: {"processStarted": epoch seconds, "imported": ..., ...}.
-UPDATE workers SET startup = $2::jsonb WHERE id = $1;
+-- $1 the worker, $2 its phases: {"processStarted": epoch seconds, "imported": ..., ...}. The
+-- NOTIFY (on worker.db.startups.WORKER_STARTED_CHANNEL, with the worker's name) tells the
+-- controller at once that a first replica's worker is up (controller.first_replica).
+UPDATE workers SET startup = $2::jsonb WHERE id = $1
+RETURNING pg_notify('jobqueue_worker_started', name);
 
 -- name: select_first_startup
 -- $1 the LIKE pattern of one Deployment's workers' names, $2 the earliest registration that
