@@ -25,7 +25,7 @@ from controller.depth import DepthSource, DepthUnavailable
 from controller.metrics import COLD_START_PHASES, ControllerMetrics
 from controller.scaler import DeploymentRef, Scaler
 from worker.db import startups as startups_sql
-from worker.db.capacity import workers_application_name_pattern
+from worker.db.capacity import pod_name_pattern
 
 log = logging.getLogger(__name__)
 
@@ -138,7 +138,7 @@ class ColdStarts:
                 await self._finish(start, *found)
 
     async def _first_startup(self, start: _Open) -> tuple[str, dict[str, float]] | None:
-        pattern = workers_application_name_pattern(start.ref.name).removeprefix("jobqueue-worker ")
+        pattern = pod_name_pattern(start.ref.name)
         since, timeout = start.scaled_at - CLOCK_SLACK, self._timeout
         return await self._depth.read(
             lambda c: startups_sql.select_first_startup(c, pattern, since, timeout)
