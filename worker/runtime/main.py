@@ -139,7 +139,7 @@ class WorkerProcess:
         self.startup.mark("firstClaim")
         for phase, seconds in self.startup.seconds():
             self.metrics.startup.labels(phase).set(seconds)
-        log.info("started: %s after the process started", self.startup.describe())
+        log.info("started: %s, after the process started", self.startup.describe())
         self._startup_write = asyncio.get_running_loop().create_task(self._record_startup())
 
     async def _record_startup(self) -> None:

@@ -16,6 +16,8 @@ from collections.abc import Iterator
 
 PROCESS_STARTED = "processStarted"
 PHASES = ("imported", "connected", "registered", "firstClaim")
+# the CPU the process had used by its first claim: the start's work, whatever the node's load
+CPU_SECONDS = "cpuSeconds"
 
 
 def process_started_at() -> float | None:
@@ -40,6 +42,8 @@ class StartupTimeline:
     def mark(self, phase: str, at: float | None = None) -> None:
         if phase not in self.moments:  # the first time counts
             self.moments[phase] = time.time() if at is None else at
+            if phase == PHASES[-1]:
+                self.moments[CPU_SECONDS] = time.process_time()
 
     def complete(self) -> bool:
         return all(phase in self.moments for phase in PHASES)
@@ -52,4 +56,7 @@ class StartupTimeline:
                 yield phase, self.moments[phase] - origin
 
     def describe(self) -> str:
-        return ", ".join(f"{phase} {seconds:.3f} s" for phase, seconds in self.seconds())
+        text = ", ".join(f"{phase} {seconds:.3f} s" for phase, seconds in self.seconds())
+        if CPU_SECONDS in self.moments:
+            text += f" ({self.moments[CPU_SECONDS]:.3f} s of CPU)"
+        return text
