@@ -5,9 +5,11 @@ over many bursts each, so that the first job's start is a distribution, not one 
     flock /work/locks/heavy.lock .venv/bin/python -m bench.bench_vs_keda --bursts 10
     .venv/bin/python -m bench.bench_vs_keda --bursts 2 --jobs 200 --job-seconds 0.2  # quick
 
-Three identical worker Deployments (5 job slots each, at most 10 replicas), each given the same
+Identical worker Deployments (5 job slots each, at most 10 replicas), each given the same
 burst from zero, in turn, round after round (so a change in the machine's load falls on all):
 - "ours": scaled by `jobqueue controller` at its defaults (10 jobs per replica, 60 s delay);
+- "ours fastest": the same with `jobqueue.dev/scale-down-delay: "1"`, like for like with KEDA
+  at its fastest (whose cooldown is 1 s and which has no stabilization window);
 - "KEDA default": a ScaledObject with the postgresql trigger on the query KEDA's docs suggest
   (ceil(count / 10), target 1), at KEDA's defaults (30 s polling, 300 s cooldown, the HPA's
   default behaviour);
@@ -20,7 +22,8 @@ Printed: the first job's start (p50, p95, max over the bursts), the medians of t
 first scale-up, to drain and back to zero (and back to zero after the last job), of the
 replica-seconds and peak replicas; the jobs that were running on a pod when it was deleted;
 where the seconds to the first job went (bench/burst_timeline.py); ratios of ours over each
-KEDA setting; and, last, `first job p50 ours X s, keda-fastest Y s, ratio Z`.
+KEDA setting (ours against KEDA default, ours and ours fastest against KEDA fastest); and,
+last, `first job p50 ours X s, keda-fastest Y s, ratio Z` (ours at its defaults).
 """
 
 from __future__ import annotations
@@ -41,6 +44,12 @@ from tests.fixtures import keda
 JOBS_PER_REPLICA = 10
 MAX_REPLICAS = 10
 NAMES = {"default": ("KEDA default", "keda-default"), "fastest": ("KEDA fastest", "keda-fastest")}
+OURS, OURS_FASTEST = "ours", "ours fastest"
+PAIRS = [
+    (OURS, NAMES["default"][0]),
+    (OURS, NAMES["fastest"][0]),
+    (OURS_FASTEST, NAMES["fastest"][0]),
+]
 
 
 async def main(args: argparse.Namespace) -> None:
@@ -60,10 +69,10 @@ async def main(args: argparse.Namespace) -> None:
         f"{args.bursts} bursts each of {args.jobs} jobs of {args.job_seconds:g} s, 5 slots per "
         f"replica, at most {MAX_REPLICAS} replicas; KEDA {keda.keda_version()}"
     )
-    common.print_table(title, report.summary_rows(named))
+    common.print_table(title, report.summary_rows(named, PAIRS))
     common.print_table("Where the seconds to the first job went", report.timeline_rows(named))
     print(f"\nend: {common.machine_note()}; logs in {log_dir}")
-    print(report.last_line(named, NAMES["fastest"][0]))
+    print(report.last_line(named, OURS, NAMES["fastest"][0]))
 
 
 async def _rounds(
@@ -73,11 +82,16 @@ async def _rounds(
     settings: list[str],
     durations: list[float],
 ) -> dict[str, list[pools.Burst]]:
-    ours = pools.PoolSpec(
-        "ours", "ours", max_replicas=MAX_REPLICAS,
-        annotations={ann.JOBS_PER_REPLICA: str(JOBS_PER_REPLICA)},
-    )  # fmt: skip
-    contenders = [("ours", ours, built.add_pool(ours))]
+    ratio = {ann.JOBS_PER_REPLICA: str(JOBS_PER_REPLICA)}
+    contenders = []
+    for label, name, extra in (
+        (OURS, "ours", {}),
+        (OURS_FASTEST, "ours-fastest", {ann.SCALE_DOWN_DELAY: "1"}),
+    ):
+        if label == OURS_FASTEST and not args.ours_fastest:
+            continue
+        spec = pools.PoolSpec(name, name, max_replicas=MAX_REPLICAS, annotations={**ratio, **extra})
+        contenders.append((label, spec, built.add_pool(spec)))
     for setting in settings:
         label, name = NAMES[setting]
         spec = pools.PoolSpec(name, name, max_replicas=MAX_REPLICAS, ours=False)
@@ -115,4 +129,8 @@ if __name__ == "__main__":
         default={"default", "fastest"},
         help="the KEDA settings to run: default,fastest (default: both; '' for ours alone)",
     )
+    parser.add_argument(
+        "--no-ours-fastest", dest="ours_fastest", action="store_false",
+        help="leave out ours with a 1 s scale-down delay",
+    )  # fmt: skip
     asyncio.run(main(parser.parse_args()))

@@ -54,35 +54,38 @@ def _cell(value: float | None, unit: str) -> str:
     return f"{value:.2f} s" if unit == "s" else f"{value:.0f}"
 
 
-def summary_rows(named: Sequence[tuple[str, Sequence[Burst]]]) -> list[tuple[str, ...]]:
-    """One column per scaler, then ours over each other one."""
-    others = named[1:]
-    header = ("", *[name for name, _ in named], *[f"ours / {name}" for name, _ in others])
+def summary_rows(
+    named: Sequence[tuple[str, Sequence[Burst]]], pairs: Sequence[tuple[str, str]]
+) -> list[tuple[str, ...]]:
+    """One column per scaler, then one ratio column per (ours, theirs) pair, ours over theirs."""
+    found = dict(named)
+    pairs = [(a, b) for a, b in pairs if a in found and b in found]
+    header = ("", *[name for name, _ in named], *[f"{a} / {b}" for a, b in pairs])
     rows: list[tuple[str, ...]] = [header]
-    distributions = [first_job(bursts) for _, bursts in named]
+    blank = ["" for _ in pairs]
+    distributions = {name: first_job(bursts) for name, bursts in named}
     for index, label in enumerate(("first job started p50", "  p95", "  max")):
-        cells = [_cell(d[index] if d else None, "s") for d in distributions]
-        base = distributions[0]
-        ratios = [
-            common.ratio(base[index], d[index]) if base and d else "-" for d in distributions[1:]
-        ]
+        cells = [_cell(d[index] if d else None, "s") for d in distributions.values()]
+        ratios = []
+        for a, b in pairs:
+            da, db = distributions[a], distributions[b]
+            ratios.append(common.ratio(da[index], db[index]) if da and db else "-")
         rows.append((label, *cells, *ratios))
     for label, figure, unit in FIGURES:
-        medians = [_median(bursts, figure) for _, bursts in named]
-        base_value = medians[0]
-        ratios = [
-            common.ratio(base_value, m) if base_value is not None and m else "-"
-            for m in medians[1:]
-        ]
-        rows.append((label, *[_cell(m, unit) for m in medians], *ratios))
+        medians = {name: _median(bursts, figure) for name, bursts in named}
+        ratios = []
+        for a, b in pairs:
+            ma, mb = medians[a], medians[b]
+            ratios.append(common.ratio(ma, mb) if ma is not None and mb else "-")
+        rows.append((label, *[_cell(m, unit) for m in medians.values()], *ratios))
     totals = [
         ("jobs running on a deleted pod (all bursts)", lambda b: b.jobs_on_deleted_pods),
         ("jobs completed (all bursts)", lambda b: b.completed),
     ]
     for label, figure in totals:
         sums = [sum(int(figure(b) or 0) for b in bursts) for _, bursts in named]
-        rows.append((label, *[str(n) for n in sums], *["" for _ in others]))
-    rows.append(("bursts", *[str(len(bursts)) for _, bursts in named], *["" for _ in others]))
+        rows.append((label, *[str(n) for n in sums], *blank))
+    rows.append(("bursts", *[str(len(bursts)) for _, bursts in named], *blank))
     return rows
 
 
@@ -99,10 +102,10 @@ def timeline_rows(named: Sequence[tuple[str, Sequence[Burst]]]) -> list[tuple[st
     return rows
 
 
-def last_line(named: Sequence[tuple[str, Sequence[Burst]]], fastest: str) -> str:
+def last_line(named: Sequence[tuple[str, Sequence[Burst]]], ours_name: str, fastest: str) -> str:
     """The line a script reads: ours against KEDA at its fastest settings, first job p50."""
     found = dict(named)
-    ours = first_job(found[named[0][0]])
+    ours = first_job(found[ours_name]) if ours_name in found else None
     theirs = first_job(found[fastest]) if fastest in found else None
     if ours is None or theirs is None:
         return "first job p50 ours - s, keda-fastest - s, ratio -"
