@@ -74,6 +74,9 @@ class ControlLoop:
         self._clock = clock
         self._wake = asyncio.Event()
         self.last_tick: float | None = None
+        # whether the last depth probe answered: while it does not, the pressure read (another
+        # connection attempt that would wait out the same timeout) is skipped
+        self._database_answers = True
 
     # ---- inputs
     def wake(self) -> None:
@@ -181,7 +184,7 @@ class ControlLoop:
     async def tick(self) -> None:
         self._metrics.ticks.inc()
         probes: dict[tuple[tuple[str, ...], int], Depth | DepthUnavailable] = {}
-        if self.deployments:
+        if self.deployments and self._database_answers:
             await self._pressure.read()  # one database: one read per tick
         for tracked in list(self.deployments.values()):
             if not self._is_leader():  # lost mid-tick (e.g. slow probes): act no more
@@ -197,7 +200,7 @@ class ControlLoop:
             except (TimeoutError, OSError) as exc:
                 log.warning("kubernetes call failed: %s", exc, extra={"deployment": tracked.name})
                 self._metrics.errors.labels("kubernetes").inc()
-        if self._is_leader():
+        if self._is_leader() and self._database_answers:
             await self._cold_starts.follow()
 
     async def _probe(
@@ -212,9 +215,11 @@ class ControlLoop:
             try:
                 probes[key] = await self._depth.depth(config.queues, key[1])
                 self._metrics.probe_seconds.observe(time.perf_counter() - started)
+                self._database_answers = True
             except DepthUnavailable as exc:
                 self._metrics.errors.labels("database").inc()
                 probes[key] = exc
+                self._database_answers = False
         return probes[key]
 
     async def _reconcile(
