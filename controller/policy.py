@@ -137,8 +137,9 @@ def decide(
     now: float,
 ) -> Decision:
     """The replicas to have now. Up at once; down to the highest target of the last
-    scale-down-delay seconds (HPA's scale-down stabilisation window), so a burst goes to its
-    floor in one step, one delay after its last busy moment."""
+    scale-down-delay seconds (HPA's scale-down stabilisation window), a target counting until
+    the next look replaces it: a burst reaches its floor one delay after its last busy moment,
+    in one step when its demand fell away at once, and never a delay per step."""
     if config.paused:
         return Decision(current, Reason.PAUSED, PolicyState(), None)
     if demand is None:
