@@ -31,7 +31,8 @@ pytestmark = pytest.mark.kwok
 
 DOC = "docs/autoscaling.md"
 NAMESPACE = "keda-doc"
-JOBS = 40
+# long enough (200 x 0.5 s on 5 slots: 20 s on one replica) for the HPA's 15 s sync to act
+JOBS = 200
 COMPLETED = "SELECT count(*) FROM jobs WHERE status = 'completed'"
 
 
@@ -112,8 +113,9 @@ async def test_the_docs_scaledobject_scales_workers_from_zero_on_jobqueue_demand
     finally:
         keda_plane.kubectl("delete", "scaledobject", "--all", "-n", NAMESPACE, check=False)
         runner.stop()
-    # 40 jobs at 10 per replica: KEDA's HPA asks for up to 4 replicas
-    assert 1 <= peak <= 4, peak
+    # KEDA activated one replica, then its HPA sized the rest from the demand (200 jobs at 10
+    # per replica, within maxReplicaCount 10)
+    assert 2 <= peak <= 10, peak
     print(f"KEDA scaled {target} from 0 to {peak} on jobqueue_demand; {JOBS} jobs completed")
 
 
