@@ -22,8 +22,9 @@ COPY . ./
 RUN /opt/jobqueue/bin/pip install --no-deps --constraint constraints.txt . \
  && /opt/jobqueue/bin/pip check \
  && /opt/jobqueue/bin/jobqueue --help >/dev/null \
- # pip and setuptools only install; the runtime never needs them (about 23 MB).
- && /opt/jobqueue/bin/python -m pip uninstall --yes --quiet pip setuptools
+ # setuptools only built the project. pip stays, so that an image FROM this one can
+ # `pip install` its handlers (docs/handlers.md shows the Dockerfile).
+ && /opt/jobqueue/bin/python -m pip uninstall --yes --quiet setuptools
 
 # --- runtime: the virtualenv only, run by a non-root user
 FROM ${PYTHON_IMAGE} AS runtime
@@ -39,7 +40,9 @@ RUN groupadd --system --gid 10001 jobqueue \
 COPY --from=build /opt/jobqueue /opt/jobqueue
 ENV PATH=/opt/jobqueue/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
-    PYTHONUNBUFFERED=1
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
 USER 10001:10001
 WORKDIR /home/jobqueue
 # API, worker health+metrics, controller health+metrics.

@@ -4,20 +4,24 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
+# jobqueue dev's options: make dev ARGS='--port 8002 --handlers myjobs.py'
+ARGS ?=
 
 .PHONY: help venv tools node-tools keda-tools browser image test test-fast lint dev e2e-kind e2e-containers bench manifests clean screenshots
 
 help:
 	@echo "make test      create the venv, build the control-plane tools, run every test"
-	@echo "make dev       run the local stack (embedded PostgreSQL, API, autoscaled workers)"
+	@echo "make dev       run the local stack (embedded PostgreSQL, API, autoscaled workers);"
+	@echo "               its options in ARGS, e.g. make dev ARGS='--port 8002 --handlers jobs.py'"
 	@echo "make tools     build etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubectl, kwok, helm"
-	@echo "make node-tools also a real node: kubelet, kube-proxy, containerd, runc, CoreDNS, CNI (root: apt)"
+	@echo "make node-tools also a real node and kind: kubelet, kube-proxy, containerd, runc, CoreDNS,"
+	@echo "               kubeadm, kind, crictl, CNI plugins, local-path-provisioner (root: apt)"
 	@echo "make keda-tools also KEDA's operator and metrics adapter (docs' ScaledObject test, bench)"
 	@echo "make browser   install Debian's headless Chromium for the console's browser tests"
 	@echo "make screenshots  retake the console's screenshots in docs/console/"
 	@echo "make image     build the job-queue image with no registry (debootstrap base, docker)"
 	@echo "make e2e-containers  the chart on a real kubelet and containerd, with our image (root)"
-	@echo "make e2e-kind  the kind suite (needs docker and kind)"
+	@echo "make e2e-kind  the kind suite: builds kind and its images here, starts dockerd if none (root)"
 	@echo "make bench     run the benchmarks"
 	@echo "make manifests regenerate manifests/ from the chart"
 
@@ -33,7 +37,7 @@ tools:
 	bash tools/build-tools.sh
 
 node-tools:
-	bash tools/setup-node.sh
+	bash tools/setup-node.sh --kind
 
 # KEDA's operator and adapter, for the docs' ScaledObject test and bench/bench_vs_keda.py
 keda-tools:
@@ -57,10 +61,11 @@ lint: venv
 	$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/mypy
 
 dev: venv
-	$(BIN)/jobqueue dev
+	$(BIN)/jobqueue dev $(ARGS)
 
-e2e-kind: venv
-	$(BIN)/pytest tests/kind -v -rs
+e2e-kind: venv node-tools
+	JOBQUEUE_TOOLS_DIR="$$(dirname "$$(bash tools/build-tools.sh --print-bin)")" \
+		$(BIN)/pytest tests/kind -v -rs $(PYTEST_ARGS)
 
 e2e-containers: venv node-tools
 	JOBQUEUE_TOOLS_DIR="$$(dirname "$$(bash tools/build-tools.sh --print-bin)")" \

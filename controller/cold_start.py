@@ -134,7 +134,6 @@ class ColdStarts:
             except DepthUnavailable:
                 continue
             if found is not None:
-                del self._open[key]
                 await self._finish(start, *found)
 
     async def _first_startup(self, start: _Open) -> tuple[str, dict[str, float]] | None:
@@ -155,6 +154,9 @@ class ColdStarts:
             start.burst_at, start.decided_at, start.scaled_at, created, reported
         )
         labels = (start.ref.namespace, start.ref.name)
+        if self._open.get(labels) is not start:
+            return  # forgotten while we read: its series must not outlive the forget
+        del self._open[labels]
         for phase, value in seconds.items():
             self._metrics.cold_start.labels(phase).observe(max(0.0, value))
             self._metrics.last_cold_start.labels(*labels, phase).set(value)

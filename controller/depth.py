@@ -11,11 +11,11 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import asyncpg
 
-from worker.db import NEW_JOB_CHANNEL
+from worker.db import NEW_JOB_CHANNEL, schedule_demand
 from worker.db import depth as depth_sql
 from worker.db import queues as queues_sql
 from worker.db.connection import DatabaseUnavailable, connect
@@ -38,6 +38,7 @@ class Depth:
     running: int  # capped; a paused queue's count, as they still finish
     oldest_ready_seconds: float | None  # None when nothing is ready
     paused: tuple[str, ...] = ()  # which of the probed queues are paused
+    due_schedules: int = 0  # unpaused schedules of unpaused queues whose tick has come, capped
 
 
 class DepthSource:
@@ -48,9 +49,11 @@ class DepthSource:
         timeout: float = 5.0,
         on_new_job: Callable[[str], None] | None = None,
         on_worker_started: Callable[[str], None] | None = None,
+        connect_kwargs: dict[str, Any] | None = None,
     ) -> None:
         self._dsn = dsn
         self._timeout = timeout
+        self._connect_kwargs = connect_kwargs or {}
         self._on_new_job = on_new_job
         self._on_worker_started = on_worker_started  # a worker's first claim (its pod name)
         self._conn: asyncpg.Connection | None = None
@@ -60,7 +63,7 @@ class DepthSource:
         if self._conn is not None and not self._conn.is_closed():
             return self._conn
         self._conn = None
-        conn = await connect(self._dsn, timeout=self._timeout)
+        conn = await connect(self._dsn, timeout=self._timeout, **self._connect_kwargs)
         if self._on_new_job is not None:
             await conn.add_listener(NEW_JOB_CHANNEL, self._notified)
         if self._on_worker_started is not None:
@@ -109,14 +112,17 @@ class DepthSource:
     async def _count(self, conn: asyncpg.Connection, queues: Sequence[str], cap: int) -> Depth:
         paused = await queues_sql.paused_queues(conn, queues, wait_seconds=self._timeout)
         row = await depth_sql.count_jobs_depth(conn, queues, cap, self._timeout)
-        if not paused:
-            return Depth(row["ready"], row["running"], row["oldest_ready_seconds"])
         active = [q for q in queues if q not in paused]
+        due = 0
+        if active and not row["running"]:  # a running job means a worker, and its scheduler
+            due = await schedule_demand.count_due_schedules(conn, active, cap, self._timeout)
+        if not paused:
+            return Depth(row["ready"], row["running"], row["oldest_ready_seconds"], (), due)
         ready, oldest = 0, None
         if active:
             unpaused = await depth_sql.count_jobs_depth(conn, active, cap, self._timeout)
             ready, oldest = unpaused["ready"], unpaused["oldest_ready_seconds"]
-        return Depth(ready, row["running"], oldest, tuple(paused))
+        return Depth(ready, row["running"], oldest, tuple(paused), due)
 
     async def in_flight(self, worker_names: Sequence[str]) -> dict[str, int]:
         """In-flight jobs per worker name (pod name), for workers whose lease is fresh."""

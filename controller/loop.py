@@ -29,6 +29,7 @@ from controller.policy import Decision, Demand, PolicyState, Reason, decide, hol
 from controller.pressure_guard import PressureGuard
 from controller.report import Report
 from controller.scaler import DeploymentRef, ScaleConflict, Scaler, api_time
+from controller.schedule_demand import with_due_schedules
 from controller.tracked import Tracked, parse_config
 
 log = logging.getLogger(__name__)
@@ -191,6 +192,11 @@ class ControlLoop:
                 return
             try:
                 await self._reconcile(tracked, probes)
+                key = (tracked.ref.namespace, tracked.ref.name)
+                if self.deployments.get(key) is not tracked:
+                    # deleted or unlabelled while it was reconciled: what the reconcile just
+                    # set would otherwise outlive the forget that ran meanwhile
+                    self._metrics.forget(*key)
             except ApiException as exc:
                 if exc.status == 404:  # deleted while our watch was reconnecting
                     self._forget(tracked.ref.namespace, tracked.ref.name)
@@ -238,6 +244,8 @@ class ControlLoop:
         decision = decide(config.scaling, tracked.replicas, demand, tracked.state, self._clock())
         tracked.state = decision.state
         decision = await self._explain_paused(tracked, decision, depth)
+        if depth is not None:
+            decision = with_due_schedules(config.scaling, decision, depth.due_schedules)
         decision, _ = await self._capacity.bind(tracked.ref, config, decision, self._post)
         decision = await self._pressure.hold(
             tracked.ref, config, decision, tracked.replicas, self._post
@@ -333,6 +341,8 @@ class ControlLoop:
             )
         queues = ",".join(tracked.config.queues) if tracked.config else ""
         why = _WHY.get(decision.reason, "")
+        if decision.reason is Reason.SCHEDULE_DUE and depth is not None:
+            why = f" (schedule-due: {depth.due_schedules} due schedules)"
         message = (
             f"Scaled {'up' if up else 'down'} from {replaced} to {new} replicas{why}: "
             f"{depth.ready if depth else '?'} ready and {depth.running if depth else '?'} "

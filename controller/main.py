@@ -95,6 +95,9 @@ async def serve(settings: ControllerSettings, dsn: str, stop: asyncio.Event | No
             timeout=settings.controller_db_timeout,
             on_new_job=lambda queue: loop.on_new_job(queue),
             on_worker_started=lambda name: loop.on_worker_started(name),
+            connect_kwargs=settings.timeouts.connect_kwargs(
+                {"application_name": "jobqueue-controller"}
+            ),
         )
         loop = ControlLoop(
             depth=depth,

@@ -89,6 +89,8 @@ class Reason(StrEnum):
     # set by controller.capacity when a cap is below what the policy asks for
     LIMIT_CAPPED = "limit-capped"
     DB_CONNECTION_BUDGET = "db-connection-budget"
+    # a due schedule on a pool at zero: set by controller.schedule_demand, not by decide()
+    SCHEDULE_DUE = "schedule-due"
 
 
 @dataclass(frozen=True)

@@ -90,6 +90,8 @@ class Report:
         status.update({key: value for key, value in extra.items() if value is not None})
         if depth is not None and depth.paused:
             status["pausedQueues"] = list(depth.paused)
+        if depth is not None and depth.due_schedules:
+            status["dueSchedules"] = depth.due_schedules
         if status == tracked.status:
             return
         previous = tracked.status or {}

@@ -13,7 +13,7 @@ from typing import Any
 from kubernetes_asyncio.client import ApiClient, AppsV1Api, CoreV1Api
 from kubernetes_asyncio.client.exceptions import ApiException
 
-from controller.annotations import POD_DELETION_COST, STATUS
+from controller.annotations import AUTOSCALE_LABEL, POD_DELETION_COST, STATUS
 
 log = logging.getLogger(__name__)
 
@@ -151,6 +151,14 @@ class Scaler:
                     pod.metadata.name, pod.metadata.namespace, patch, _content_type=MERGE_PATCH
                 )
             except ApiException as exc:
+                if exc.status == 403:
+                    # the chart's admission policy allows pods labelled jobqueue.dev/autoscale
+                    # only: without the cost the scale-down still happens, in any order
+                    log.warning(
+                        "cannot set %s on pod %s (%s): label the pod template %s=true",
+                        POD_DELETION_COST, pod.metadata.name, exc.reason, AUTOSCALE_LABEL,
+                    )  # fmt: skip
+                    continue
                 if exc.status != 404:  # a pod that just went away needs no cost
                     raise
             patched += 1

@@ -12,7 +12,7 @@ import typer
 from pydantic import ValidationError
 
 from jobqueue import cli_enqueue, cli_jobs, cli_limits, cli_queues, cli_schedules
-from jobqueue.cli_common import load_settings, print_error
+from jobqueue.cli_common import fail, load_settings, print_error
 from worker import logs
 from worker.db.connection import DatabaseUnavailable
 from worker.logs import LogFormat
@@ -36,11 +36,23 @@ app.command()(cli_jobs.workers)
 
 @app.command()
 def migrate() -> None:
-    """Create or upgrade the schema (idempotent, safe to run from several pods at once)."""
+    """Create or upgrade the schema (idempotent, safe to run from several pods at once), and
+    grant JOBQUEUE_DB_RUNTIME_ROLE and JOBQUEUE_DB_READONLY_ROLE their rights."""
+    from worker.db.grants import grant
     from worker.db.migrate import migrate as run_migrate
+    from worker.db.migrate_steps import LockPolicy, MigrationBlocked
 
-    applied = asyncio.run(run_migrate(load_settings().dsn))
+    settings = load_settings()
+    policy = LockPolicy(settings.migration_lock_timeout, settings.migration_retries)
+
+    try:
+        applied = asyncio.run(run_migrate(settings.dsn, policy))
+    except MigrationBlocked as exc:
+        fail(str(exc))
     typer.echo(f"applied migrations: {applied}" if applied else "schema is up to date")
+    granted = asyncio.run(grant(settings.dsn, settings.db_runtime_role, settings.db_readonly_role))
+    if granted:
+        typer.echo(f"granted rights to: {', '.join(granted)}")
 
 
 @app.command()
@@ -56,11 +68,16 @@ def worker() -> None:
 @app.command()
 def api() -> None:
     """Serve the REST API (port 8001 by default)."""
-    from worker.api.server import serve
+    from worker.api.server import UnsafeApiSettings, serve
 
     settings = load_settings()
     logs.configure(settings.debug, settings.log_format)
-    serve(settings.api, settings.dsn)
+    from worker.handlers.base import UnknownDisabledHandler
+
+    try:
+        serve(settings.api, settings.dsn)
+    except (UnsafeApiSettings, UnknownDisabledHandler) as exc:
+        fail(str(exc), 2)
 
 
 @app.command()
@@ -80,6 +97,7 @@ def dev(
         Path | None,
         typer.Option(
             file_okay=False,
+            envvar="JOBQUEUE_DEV_DATA_DIR",
             help="Where PostgreSQL's data and the logs live (default: a per-user cache dir).",
         ),
     ] = None,
@@ -95,6 +113,13 @@ def dev(
         str, typer.Option(help="Comma-separated queues the local workers serve and scale on.")
     ] = "default",
     no_ui: Annotated[bool, typer.Option("--no-ui", help="Plain log lines, no live view.")] = False,
+    handlers: Annotated[
+        Path | None,
+        typer.Option(
+            help="Your handlers: a module file, a package, or a folder of modules "
+            "(added to JOBQUEUE_HANDLER_MODULES for the API and the workers).",
+        ),
+    ] = None,
 ) -> None:
     """The whole system on this machine: embedded PostgreSQL, the API, autoscaled workers."""
     from jobqueue.dev.stack import DevOptions, run_dev
@@ -110,6 +135,7 @@ def dev(
         scale_down_delay=scale_down_delay,
         queues=[q.strip() for q in queues.split(",") if q.strip()] or ["default"],
         ui=not no_ui,
+        handlers=handlers,
     )
     raise typer.Exit(run_dev(load_settings(), options))
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any, NoReturn, TypeVar
@@ -23,8 +24,20 @@ from worker.settings import Settings, describe_dsn, get_settings
 T = TypeVar("T")
 CONNECT_TIMEOUT_SECONDS = 5.0
 
-console = Console()
-err_console = Console(stderr=True)
+# Piped into a file or another program, Rich would cut tables at 80 columns: a pipe gets lines
+# as long as they need, unless COLUMNS says otherwise.
+PIPED_WIDTH = 4096
+
+
+def _console(stderr: bool = False) -> Console:
+    found = Console(stderr=stderr)
+    if found.is_terminal or "COLUMNS" in os.environ:
+        return found
+    return Console(stderr=stderr, width=PIPED_WIDTH)
+
+
+console = _console()
+err_console = _console(stderr=True)
 
 
 def print_error(message: str) -> None:
@@ -38,9 +51,23 @@ def fail(message: str, code: int = 1) -> NoReturn:
 
 
 def load_settings() -> Settings:
-    """The shared settings; a bad environment variable is named, not shown as a traceback."""
+    """The shared settings; a bad environment variable is named, not shown as a traceback.
+    Without DB_URL, a `jobqueue dev` running on this machine is the database (said once, on
+    stderr)."""
     try:
-        return get_settings()
+        settings = get_settings()
+        if "DB_URL" in os.environ:
+            return settings
+        from jobqueue.dev.running import running_stack
+
+        stack = running_stack()
+        if stack is None or "DB_URL" not in stack:
+            return settings
+        err_console.print(
+            f"[dim]DB_URL is not set: using the running `jobqueue dev` ({stack['DB_URL']})[/]",
+            highlight=False,
+        )
+        return settings.model_copy(update={"db_url": stack["DB_URL"]})
     except ValidationError as exc:
         fail(f"invalid settings from the environment: {settings_problems(exc)}")
 
@@ -59,6 +86,12 @@ def run_db(settings: Settings, work: Callable[[asyncpg.Connection], Awaitable[T]
     try:
         return asyncio.run(main())
     except DatabaseUnavailable as exc:
+        if "DB_URL" not in os.environ:
+            fail(
+                f"{exc}. DB_URL is not set, so the default was tried, and no `jobqueue dev` is "
+                "running here: start one (`make dev`), or set DB_URL to your PostgreSQL, e.g. "
+                "DB_URL=postgresql://user:pass@host:5432/jobqueue"
+            )
         fail(str(exc))
     except asyncpg.PostgresError as exc:
         where = describe_dsn(settings.dsn)
@@ -76,7 +109,7 @@ async def database(settings: Settings) -> AsyncIterator[asyncpg.Connection]:
     conn = await connect(
         settings.dsn,
         timeout=CONNECT_TIMEOUT_SECONDS,
-        server_settings={"application_name": "jobqueue-cli"},
+        **settings.api.timeouts.connect_kwargs({"application_name": "jobqueue-cli"}),
     )
     try:
         yield conn

@@ -10,10 +10,12 @@ from typing import Annotated, Any
 
 import asyncpg
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from jobqueue.cli_checks import checked_job
 from jobqueue.cli_common import console, fail, load_settings, parse_json_object, print_json, run_db
-from jobqueue.cli_jobs import JsonFlag, check_new_job
+from jobqueue.cli_jobs import JsonFlag
 from worker.db.jobs import Job, NewJob, enqueue_many, get_job
 from worker.db.waits import JobWaiters
 from worker.db.workflows import MissingDependency, WorkflowItem, enqueue_batch
@@ -76,6 +78,10 @@ def enqueue(
     idempotency_key: Annotated[
         str | None, typer.Option(help="Enqueue once: the same key returns the existing job.")
     ] = None,
+    timeout: Annotated[
+        float | None,
+        typer.Option(min=0.001, metavar="SECONDS", help="Fail an attempt that runs longer."),
+    ] = None,
     count: Annotated[
         int, typer.Option("--count", "-n", min=1, help="Enqueue this many copies, in bulk.")
     ] = 1,
@@ -114,23 +120,18 @@ def enqueue(
     for flag, value in (("'--concurrency-key'", concurrency_key), ("'--unique-key'", unique_key)):
         if value is not None and not (1 <= len(value) <= 255 and "\x00" not in value):
             raise typer.BadParameter("must be 1 to 255 characters, without NUL", param_hint=flag)
-    payload_object = parse_json_object(payload, "'--payload'")
-    payload_text = check_new_job(job_type, payload_object)
-    try:
-        new_job = NewJob(
-            job_type=job_type,
-            payload=payload_object,
-            payload_json=payload_text,
-            queue_name=queue,
-            priority=priority,
-            max_tries=max_tries,
-            delay_seconds=delay,
-            idempotency_key=idempotency_key,
-            concurrency_key=concurrency_key,
-            unique_key=unique_key,
-        )
-    except ValueError as exc:
-        fail(str(exc))
+    new_job = checked_job(
+        job_type=job_type,
+        payload=parse_json_object(payload, "'--payload'"),
+        queue_name=queue,
+        priority=priority,
+        max_tries=max_tries,
+        delay_seconds=delay,
+        idempotency_key=idempotency_key,
+        timeout_seconds=timeout,
+        concurrency_key=concurrency_key,
+        unique_key=unique_key,
+    )
     settings = load_settings()
     if depends_on and count > 1:
         jobs = run_db(
@@ -155,9 +156,8 @@ def enqueue(
                 if job.status == "blocked" and depends_on
                 else ""
             )
-            console.print(
-                f"{verb} job [bold]{job.id}[/] ({job.job_type} on queue {job.queue_name}{waits})"
-            )
+            what = escape(f"({job.job_type} on queue {job.queue_name}{waits})")
+            console.print(f"{verb} job [bold]{job.id}[/] {what}")
         if wait is not None:
             _wait_and_report(settings, job.id, wait, as_json)
         return
@@ -166,7 +166,9 @@ def enqueue(
     if as_json:
         print_json({"count": count, "first_id": first, "last_id": last})
     else:
-        console.print(f"enqueued {count} {job_type} jobs on queue {queue} (ids {first}..{last})")
+        console.print(
+            f"enqueued {count} {escape(job_type)} jobs on queue {queue} (ids {first}..{last})"
+        )
 
 
 async def _enqueue_one(conn: asyncpg.Connection, job: NewJob) -> tuple[Job, bool]:

@@ -3,14 +3,14 @@ from a terminal, straight over one database connection (`jobqueue enqueue` is cl
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 import asyncpg
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from jobqueue.cli_bulk import (
@@ -30,46 +30,19 @@ from jobqueue.cli_common import (
     print_json,
     run_db,
 )
+from jobqueue.cli_job_detail import STATUS_STYLES, fetch_detail, render_detail
 from jobqueue.tables import count_text as _count
 from jobqueue.tables import queues_table
 from worker.ages import age_of
 from worker.db import inspect
 from worker.db.errors import JobNotFound, JobStateConflict
-from worker.db.jobs import Job, cancel_job, get_job, retry_job
+from worker.db.job_lists import fill_dependencies
+from worker.db.jobs import Job, cancel_job, retry_job
 from worker.db.statuses import JOB_STATUSES
-
-STATUS_STYLES = {
-    "pending": "yellow",
-    "running": "cyan",
-    "completed": "green",
-    "failed": "red",
-    "cancelled": "dim",
-    "blocked": "magenta",
-}
 
 jobs_app = typer.Typer(help="List, look up, cancel and retry jobs.", no_args_is_help=True)
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
-
-
-def check_new_job(job_type: str, payload: dict[str, Any]) -> str:
-    """The API's own checks: a known job type, and a payload PostgreSQL can store. Returns the
-    payload's JSON text, to be inserted as it is (each payload is serialised once)."""
-    from worker.job_checks import InputError, check_job_type, check_payload, known_job_types
-
-    settings = load_settings().api
-    try:
-        text = check_payload(payload, ("--payload",), settings.api_max_payload_bytes)
-        check_job_type(
-            job_type,
-            ("JOB_TYPE",),
-            known_job_types(settings.handler_modules),
-            settings.allow_unknown_job_types,
-        )
-    except InputError as exc:
-        where = ".".join(str(part) for part in exc.loc)
-        fail(f"{where}: {exc.msg}")
-    return text
 
 
 # ---------------------------------------------------------------- jobs
@@ -110,17 +83,20 @@ def list_jobs(
 ) -> None:
     """The newest jobs first."""
     statuses = _status_list(status)
-    found = run_db(
-        load_settings(),
-        lambda conn: inspect.list_jobs(
+
+    async def read(conn: asyncpg.Connection) -> list[Job]:
+        jobs = await inspect.list_jobs(
             conn,
             statuses=statuses,
             queue_name=queue,
             job_type=job_type,
             before_id=before,
             limit=limit,
-        ),
-    )
+        )
+        await fill_dependencies(conn, jobs)  # as `jobs get` shows them
+        return jobs
+
+    found = run_db(load_settings(), read)
     if as_json:
         print_json([job.to_dict() for job in found])
         return
@@ -132,24 +108,17 @@ def list_jobs(
     for job in found:
         table.add_row(
             str(job.id),
-            job.queue_name,
-            job.job_type,
+            escape(job.queue_name),
+            escape(job.job_type),
             _status_text(job.status),
             str(job.priority),
             f"{job.attempts}/{job.max_tries}",
             age_of(job.created_at, now),
-            _one_line(job.last_error, 40),
+            escape(_one_line(job.last_error, 40)),
         )
     console.print(table)
     if len(found) == limit:
         console.print(f"[dim]more: --before {found[-1].id}[/]")
-
-
-async def _get(conn: asyncpg.Connection, job_id: int) -> Job:
-    job = await get_job(conn, job_id)
-    if job is None:
-        raise JobNotFound(job_id)
-    return job
 
 
 @jobs_app.command("get")
@@ -157,29 +126,15 @@ def get(
     job_id: Annotated[int, typer.Argument(min=1, help="The job's id.")],
     as_json: JsonFlag = False,
 ) -> None:
-    """One job, every field."""
+    """One job: every field, each failed attempt's error and traceback, and its log lines."""
     try:
-        job = run_db(load_settings(), lambda conn: _get(conn, job_id))
+        detail = run_db(load_settings(), lambda conn: fetch_detail(conn, job_id))
     except JobNotFound as exc:
         fail(str(exc))
     if as_json:
-        print_json(job.to_dict())
+        print_json(detail)
         return
-    table = Table(show_header=False, box=None)
-    table.add_column(style="bold")
-    table.add_column(overflow="fold")
-    for key, value in job.to_dict().items():
-        if key == "status":
-            table.add_row(key, _status_text(str(value)))
-        elif isinstance(value, dict | list):
-            table.add_row(key, _compact_json(value))
-        else:
-            table.add_row(key, "-" if value is None else str(value))
-    console.print(table)
-
-
-def _compact_json(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, default=str)
+    render_detail(detail)
 
 
 def _transition(
@@ -266,9 +221,9 @@ def workers_table(found: list[inspect.LiveWorker]) -> Table:
     table = Table("NAME", "ID", "QUEUES", "IN FLIGHT", "STARTED", "HEARTBEAT", "RUNNING JOBS")
     for worker in found:
         table.add_row(
-            worker.name,
+            escape(worker.name),
             worker.id[:8],
-            ",".join(worker.queues),
+            escape(",".join(worker.queues)),
             f"{worker.in_flight}/{worker.concurrency}",
             age_of(worker.started_at, now),
             age_of(worker.heartbeat_at, now),

@@ -7,6 +7,7 @@ from dataclasses import asdict
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from jobqueue.cli_common import console, load_settings, print_json, run_db
@@ -29,7 +30,7 @@ def queue_states_table(found: list[QueueState], truncated: bool) -> Table:
         if q.row.rate_limit is not None:
             limits.append(f"{q.row.rate_limit_jobs}/{q.row.rate_limit_per_seconds:g}s")
         table.add_row(
-            q.row.name,
+            escape(q.row.name),
             "[yellow]paused[/]" if q.row.paused else "active",
             count_text(q.depth.ready),
             count_text(q.depth.scheduled),
@@ -61,7 +62,7 @@ def list_queues(as_json: JsonFlag = False) -> None:
 
 def _set(name: str, paused: bool) -> None:
     run_db(load_settings(), lambda conn: queues.set_paused(conn, name, paused))
-    console.print(f"queue {name} is {'paused' if paused else 'active'}")
+    console.print(f"queue {escape(name)} is {'paused' if paused else 'active'}")
 
 
 @queues_app.command("pause")

@@ -8,15 +8,16 @@ from datetime import UTC, datetime
 from typing import Annotated, Literal
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
+from jobqueue.cli_checks import checked_job
 from jobqueue.cli_common import console, fail, load_settings, parse_json_object, print_json, run_db
-from jobqueue.cli_jobs import JsonFlag, check_new_job
+from jobqueue.cli_jobs import JsonFlag
 from worker.ages import format_age
 from worker.db import schedules
 from worker.db.schedules import JobSpec, Schedule, ScheduleDef
-from worker.handlers.payload import InvalidPayload, payload_check
-from worker.ticks import InvalidSchedule, Timing
+from worker.ticks import InvalidSchedule, new_timing
 
 schedules_app = typer.Typer(
     help="Periodic jobs: cron expressions or fixed intervals.", no_args_is_help=True
@@ -41,10 +42,10 @@ def schedules_table(found: list[Schedule]) -> Table:
             when += f" ({s.timezone})"
         last_job = "-" if s.last_job_id is None else f"{s.last_job_id} {s.last_job_status or ''}"
         table.add_row(
-            s.name,
-            when,
-            s.job.get("job_type", "?"),
-            s.job.get("queue_name", "default"),
+            escape(s.name),
+            escape(when),
+            escape(str(s.job.get("job_type", "?"))),
+            escape(str(s.job.get("queue_name", "default"))),
             _when(s.next_run_at, now),
             _when(s.last_run_at, now),
             last_job.strip(),
@@ -97,19 +98,20 @@ def add(
     if catch_up not in ("one", "skip"):
         raise typer.BadParameter("must be 'one' or 'skip'", param_hint="'--catch-up'")
     try:
-        timing = Timing(cron, every, timezone)
+        timing = new_timing(cron, every, timezone)
     except InvalidSchedule as exc:
         raise typer.BadParameter(
             exc.problem, param_hint=f"'{OPTION_OF_FIELD[exc.field]}'"
         ) from None
     payload_object = parse_json_object(payload, "'--payload'")
-    check_new_job(job_type, payload_object)
-    check = payload_check(job_type)  # each tick's job would fail for good otherwise
-    if check is not None:
-        try:
-            check(payload_object)
-        except InvalidPayload as exc:
-            fail(f"--payload: {job_type}: {exc.field}: {exc.problem}")
+    # each tick's job is checked as POST /jobs checks one: it would fail for good otherwise
+    checked_job(
+        job_type=job_type,
+        payload=payload_object,
+        queue_name=queue,
+        priority=priority,
+        max_tries=max_tries,
+    )
     mode: Literal["one", "skip"] = "one" if catch_up == "one" else "skip"
     definition = ScheduleDef(
         name=name,
@@ -119,7 +121,7 @@ def add(
     )
 
     async def write(conn: schedules.Executor) -> tuple[bool, Schedule | None]:
-        created = await schedules.upsert_schedule(conn, definition)
+        created = await schedules.upsert_schedule(conn, definition, source="cli")
         return created, await schedules.get_schedule(conn, name)
 
     created, shown = run_db(load_settings(), write)
@@ -128,16 +130,15 @@ def add(
         print_json({**asdict(shown), "created": created})
         return
     verb = "added" if created else "replaced"
-    console.print(
-        f"{verb} schedule [bold]{name}[/]; next run {_when(shown.next_run_at, datetime.now(UTC))}"
-    )
+    when = _when(shown.next_run_at, datetime.now(UTC))
+    console.print(f"{verb} schedule [bold]{escape(name)}[/]; next run {when}")
 
 
 def _pause(name: str, paused: bool) -> None:
     shown = run_db(load_settings(), lambda conn: schedules.set_paused(conn, name, paused))
     if shown is None:
         fail(f"no schedule named {name!r}")
-    console.print(f"schedule {name} is {'paused' if paused else 'active'}")
+    console.print(f"schedule {escape(name)} is {'paused' if paused else 'active'}")
 
 
 @schedules_app.command("pause")
@@ -157,4 +158,4 @@ def delete(name: Annotated[str, typer.Argument(help="The schedule.")]) -> None:
     """Delete a schedule; the jobs it enqueued stay."""
     if not run_db(load_settings(), lambda conn: schedules.delete_schedule(conn, name)):
         fail(f"no schedule named {name!r}")
-    console.print(f"deleted schedule {name}")
+    console.print(f"deleted schedule {escape(name)}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from rich.markup import escape
 from rich.table import Table
 
 from worker.db import inspect
@@ -20,7 +21,7 @@ def queues_table(queues: inspect.QueueList) -> Table:
     )
     for queue in queues.queues:
         table.add_row(
-            queue.queue_name,
+            escape(queue.queue_name),
             count_text(queue.ready),
             count_text(queue.scheduled),
             str(queue.running),

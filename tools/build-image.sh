@@ -64,4 +64,41 @@ log "image size: $(docker image inspect --format '{{.Size}}' "$image") bytes"
 log "checking that $image runs under the chart's rules"
 docker run --rm --read-only --user 10001:10001 --cap-drop ALL --network none \
   --security-opt no-new-privileges "$image" --help >/dev/null
+# docs/handlers.md's recipe: an image FROM this one installs a package of handlers with pip. The
+# package is a wheel made here (no index, no network) that registers one plain `def` handler.
+log "checking that $image can be extended: FROM $image, pip install a handlers package"
+ext=$(mktemp -d)
+"${PYTHON:-python3}" - "$ext" <<'PY'
+import base64, hashlib, sys, zipfile
+files = {
+    "myjobs.py": 'from worker.handlers import registry\n\n\n'
+                 '@registry.register("extension_check")\n'
+                 'def check(payload, ctx):\n    return {"ok": True}\n',
+    "myjobs-0.1.dist-info/METADATA": "Metadata-Version: 2.1\nName: myjobs\nVersion: 0.1\n",
+    "myjobs-0.1.dist-info/WHEEL": "Wheel-Version: 1.0\nGenerator: build-image.sh\n"
+                                  "Root-Is-Purelib: true\nTag: py3-none-any\n",
+}
+def digest(text):
+    raw = hashlib.sha256(text.encode()).digest()
+    return "sha256=" + base64.urlsafe_b64encode(raw).decode().rstrip("=")
+record = "".join(f"{n},{digest(t)},{len(t.encode())}\n" for n, t in files.items())
+files["myjobs-0.1.dist-info/RECORD"] = record + "myjobs-0.1.dist-info/RECORD,,\n"
+with zipfile.ZipFile(f"{sys.argv[1]}/myjobs-0.1-py3-none-any.whl", "w") as wheel:
+    for name, text in files.items():
+        wheel.writestr(name, text)
+PY
+cat >"$ext/Dockerfile" <<DOCKERFILE
+FROM $image
+USER root
+COPY myjobs-0.1-py3-none-any.whl /tmp/
+RUN pip install --no-index /tmp/myjobs-0.1-py3-none-any.whl && rm /tmp/myjobs-0.1-py3-none-any.whl
+USER 10001:10001
+ENV JOBQUEUE_HANDLER_MODULES=myjobs
+DOCKERFILE
+docker build --network none -t "$image-extended" "$ext" >&2
+docker run --rm --read-only --user 10001:10001 --cap-drop ALL --network none \
+  --entrypoint /opt/jobqueue/bin/python "$image-extended" -c \
+  "from worker.job_checks import known_job_types as k; assert 'extension_check' in k(['myjobs'])"
+docker image rm "$image-extended" >/dev/null
+rm -rf "$ext"
 echo "$image"

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds etcd, kube-apiserver, kube-controller-manager, kubectl, kwok, helm and kube-score from Go modules
-# (--node adds kubelet, kube-proxy, containerd and runc; --keda adds KEDA's operator and adapter)
+# (--node adds kubelet, kube-proxy, containerd and runc; --kind adds those, kubeadm, kind, crictl,
+# the CNI plugins and local-path-provisioner; --keda adds KEDA's operator and adapter)
 # into a per-machine cache keyed by tools/versions.env. Idempotent and safe to run concurrently.
 # Prints the bin directory on the last line of stdout.
 set -euo pipefail
@@ -17,8 +18,8 @@ command -v flock >/dev/null 2>&1 || die "'flock' is missing; install util-linux.
 
 # Tools stamped by their own version are left out of the key, so adding or bumping one does not
 # rebuild Kubernetes on every machine.
-stamped='^(KUBE_SCORE|CONTAINERD|RUNC|COREDNS|KEDA)_VERSION='
-key=$(grep -v -E -e '^#' -e "$stamped" "$here/versions.env" | sha256sum | cut -c1-12)
+stamped='^(KUBE_SCORE|CONTAINERD|RUNC|COREDNS|KEDA|KIND|CRI_TOOLS|CNI_PLUGINS|LOCAL_PATH_PROVISIONER)_VERSION='
+key=$(grep -v -E -e '^#' -e "$stamped" -e '^KIND_' "$here/versions.env" | sha256sum | cut -c1-12)
 root=${JOBQUEUE_TOOLS_DIR:-"${XDG_CACHE_HOME:-$HOME/.cache}/job-queue/tools/$key"}
 bin="$root/bin"
 tools=(etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kwok helm kube-score)
@@ -30,6 +31,18 @@ all_built() {
   for t in "${tools[@]}"; do [ -x "$bin/$t" ] || return 1; done
   for s in "${stamps[@]}"; do [ -f "$root/.$s" ] || return 1; done
 }
+
+# --kind builds what kind's node image holds (tools/build-kind-images.sh): the real node's
+# pieces, and kubeadm, kind, crictl, the CNI plugins (in bin/cni) and local-path-provisioner.
+kind_build=""
+if [ "${1:-}" = "--kind" ]; then
+  kind_build=1
+  set -- --node "${@:2}"
+  tools+=(kubeadm kind crictl local-path-provisioner cni/bridge cni/host-local cni/loopback cni/portmap)
+  k8s_commands+=(kubeadm)
+  stamps+=("kind-$KIND_VERSION" "crictl-$CRI_TOOLS_VERSION" "cni-$CNI_PLUGINS_VERSION"
+    "local-path-provisioner-$LOCAL_PATH_PROVISIONER_VERSION")
+fi
 
 # --node also builds what a real node needs (kubelet, kube-proxy), for the container tests.
 if [ "${1:-}" = "--node" ]; then
@@ -144,7 +157,7 @@ stamped_install() {
   local stamp=$1 binaries=$2; shift 2; shift  # the "--"
   [ -f "$root/.$stamp" ] && return 0
   for b in $binaries; do rm -f "$bin/$b"; done
-  build_step "$stamp" env GOBIN="$bin" go install -trimpath "$@"
+  build_step "$stamp" env GOBIN="${STAMPED_GOBIN:-$bin}" go install -trimpath "$@"
   touch "$root/.$stamp"
 }
 stamped_install "kube-score-$KUBE_SCORE_VERSION" kube-score -- -ldflags '-s -w' \
@@ -160,6 +173,24 @@ if [[ " ${stamps[*]} " == *" runc-$RUNC_VERSION "* ]]; then
     "github.com/opencontainers/runc@$RUNC_VERSION"
   stamped_install "coredns-$COREDNS_VERSION" coredns -- -ldflags '-s -w' \
     "github.com/coredns/coredns@$COREDNS_VERSION"
+fi
+
+if [ -n "$kind_build" ]; then
+  stamped_install "kind-$KIND_VERSION" kind -- -ldflags '-s -w' "sigs.k8s.io/kind@$KIND_VERSION"
+  stamped_install "crictl-$CRI_TOOLS_VERSION" crictl -- \
+    -ldflags "-s -w -X sigs.k8s.io/cri-tools/pkg/version.Version=$CRI_TOOLS_VERSION" \
+    "sigs.k8s.io/cri-tools/cmd/crictl@$CRI_TOOLS_VERSION"
+  # The plugins a single-node kind cluster's bridge network uses, in bin/cni (their names are
+  # generic: bridge, loopback, ...).
+  mkdir -p "$bin/cni"
+  p=github.com/containernetworking/plugins/plugins
+  STAMPED_GOBIN="$bin/cni" stamped_install "cni-$CNI_PLUGINS_VERSION" \
+    "cni/bridge cni/host-local cni/loopback cni/portmap" -- -ldflags '-s -w' \
+    "$p/main/bridge@$CNI_PLUGINS_VERSION" "$p/ipam/host-local@$CNI_PLUGINS_VERSION" \
+    "$p/main/loopback@$CNI_PLUGINS_VERSION" "$p/meta/portmap@$CNI_PLUGINS_VERSION"
+  stamped_install "local-path-provisioner-$LOCAL_PATH_PROVISIONER_VERSION" \
+    local-path-provisioner -- -ldflags '-s -w' \
+    "github.com/rancher/local-path-provisioner@$LOCAL_PATH_PROVISIONER_VERSION"
 fi
 
 # --- KEDA: a wrapper module that requires KEDA and repeats its go.mod's one replace line (it

@@ -1,6 +1,6 @@
 # Sourced by tools/build-image.sh and tools/build-node-images.sh: start dockerd when none answers,
 # and stop, on exit, only the one started here. Needs log() and die().
-# No bridge and no iptables: this machine allows only host networking; builds use --network host.
+# Its flags are tools/dockerd.sh's: builds use --network host.
 started_dockerd=""
 stop_dockerd() {
   if [ -n "$started_dockerd" ]; then
@@ -13,7 +13,7 @@ ensure_dockerd() {
   trap stop_dockerd EXIT
   docker info >/dev/null 2>&1 && return 0
   log "no dockerd answers; starting one"
-  dockerd --iptables=false --bridge=none --storage-driver=overlay2 >/tmp/jobqueue-dockerd.log 2>&1 &
+  bash "$(dirname "${BASH_SOURCE[0]}")/dockerd.sh" >/tmp/jobqueue-dockerd.log 2>&1 &
   started_dockerd=$!
   for _ in $(seq 1 60); do docker info >/dev/null 2>&1 && break; sleep 1; done
   docker info >/dev/null 2>&1 || die "dockerd did not start; see /tmp/jobqueue-dockerd.log"

@@ -2,7 +2,8 @@
 # The pieces of a real node that come from Debian, not from Go: runc's build needs (gcc,
 # pkg-config, libseccomp-dev), the CNI plugins (bridge, host-local, loopback, portmap from
 # containernetworking-plugins), iptables for kube-proxy and the bridge's masquerade, docker.io
-# (to build and save the image) and debootstrap (its base). Then `build-tools.sh --node`.
+# (to build and save the image), debootstrap (its base) and jq (tools/runc-bounded). Then `build-tools.sh --node`, or
+# with --kind `build-tools.sh --kind` (what kind's node image also needs).
 # Installs with apt only what is missing; needs root for that. Prints the bin dir last.
 set -euo pipefail
 
@@ -10,7 +11,7 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 log() { echo "setup-node: $*" >&2; }
 die() { echo "setup-node: $*" >&2; exit 1; }
 
-packages=(gcc pkg-config libseccomp-dev containernetworking-plugins iptables docker.io debootstrap)
+packages=(gcc pkg-config libseccomp-dev containernetworking-plugins iptables docker.io debootstrap jq)
 need=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || need+=("$p")
@@ -27,4 +28,4 @@ if [ "${#need[@]}" -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y \
     --no-install-recommends "${need[@]}" >&2
 fi
-exec bash "$here/build-tools.sh" --node
+exec bash "$here/build-tools.sh" "${1:---node}"

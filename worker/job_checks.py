@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
@@ -14,6 +15,30 @@ from typing import Any
 Loc = tuple[str | int, ...]
 
 MAX_JSON_DEPTH = 64
+
+# Queue names go in URLs (/queues/{name}/pause, the console's forms) and in settings
+# (WORKER_QUEUES, a comma-separated list), so they keep to a set that needs no escaping there.
+QUEUE_NAME_MAX = 128
+QUEUE_NAME_RULE = (
+    f"1 to {QUEUE_NAME_MAX} letters, digits, '_', '-', '.' or ':', "
+    "starting with a letter or a digit"
+)
+_QUEUE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]*")
+
+
+def queue_name_problem(name: str) -> str | None:
+    """Why `name` cannot name a queue, or None."""
+    if len(name) <= QUEUE_NAME_MAX and _QUEUE_NAME.fullmatch(name):
+        return None
+    return f"must be {QUEUE_NAME_RULE}; got {name[: QUEUE_NAME_MAX + 1]!r}"
+
+
+def check_queue_name(name: str) -> str:
+    """A pydantic validator: the name, or ValueError saying what a name may hold."""
+    problem = queue_name_problem(name)
+    if problem is not None:
+        raise ValueError(problem)
+    return name
 
 
 def check_schedule(run_at: datetime | None, delay_seconds: float | None) -> None:
@@ -133,12 +158,24 @@ def check_payload(payload: dict[str, Any], loc: Loc, max_bytes: int) -> str:
     return text  # what is inserted: each payload is serialised once
 
 
-def known_job_types(handler_modules: list[str]) -> list[str]:
-    """The built-in handlers plus the user's JOBQUEUE_HANDLER_MODULES, as workers load them."""
+def known_job_types(handler_modules: list[str], disabled: Sequence[str] = ()) -> list[str]:
+    """The built-in handlers plus the user's JOBQUEUE_HANDLER_MODULES, as workers load them,
+    less those JOBQUEUE_DISABLED_HANDLERS names (UnknownDisabledHandler for a name no
+    handler has)."""
     from worker.handlers import registry  # the handlers' own imports, only when asked
 
     registry.load_modules(handler_modules)
-    return registry.job_types()
+    return registry.without(list(disabled)).job_types()
+
+
+def check_disabled_type(job_type: str, loc: Loc, disabled: Sequence[str]) -> None:
+    if job_type in disabled:
+        raise InputError(
+            422,
+            loc,
+            f"job_type {job_type!r} is disabled on this system (JOBQUEUE_DISABLED_HANDLERS)",
+            "disabled_job_type",
+        )
 
 
 def check_job_type(job_type: str, loc: Loc, known: Sequence[str], allow_unknown: bool) -> None:

@@ -15,54 +15,14 @@ from __future__ import annotations
 import os
 import socket
 from functools import lru_cache
-from typing import Annotated, Any, Literal
-from urllib.parse import urlsplit
+from typing import Any, Literal
 
-from pydantic import AliasChoices, BeforeValidator, Field, field_validator
-from pydantic.fields import FieldInfo
-from pydantic_settings import (
-    BaseSettings,
-    EnvSettingsSource,
-    NoDecode,
-    PydanticBaseSettingsSource,
-    SettingsConfigDict,
-)
+from pydantic import AliasChoices, Field, field_validator
 
+from worker.settings_base import CsvList, Part, describe_dsn, normalize_dsn
+from worker.settings_base import env_name as _env
 
-def _env(name: str) -> AliasChoices:
-    """Accept the prefixed name (JOBQUEUE_X) only."""
-    return AliasChoices(f"JOBQUEUE_{name}")
-
-
-def normalize_dsn(raw: str) -> str:
-    """Turn the seed's `user:pass@host:port/db` into a postgresql:// URL; keep full URLs."""
-    raw = raw.strip()
-    if not raw:
-        raise ValueError("DB_URL is empty")
-    if "://" in raw:
-        scheme = raw.split("://", 1)[0]
-        if scheme not in ("postgresql", "postgres"):
-            raise ValueError(f"DB_URL scheme must be postgresql://, got {scheme}://")
-        return raw
-    return f"postgresql://{raw}"
-
-
-def describe_dsn(dsn: str) -> str:
-    """host:port/db of a DSN, without credentials, for error messages."""
-    parts = urlsplit(normalize_dsn(dsn))
-    host = parts.hostname or "localhost"
-    port = parts.port or 5432
-    return f"{host}:{port}{parts.path or '/'}"
-
-
-def _split_csv(value: object) -> object:
-    if isinstance(value, str):
-        return [part.strip() for part in value.split(",") if part.strip()]
-    return value
-
-
-# A comma-separated list in the environment, a list in Python.
-CsvList = Annotated[list[str], NoDecode, BeforeValidator(_split_csv)]
+__all__ = ["CsvList", "Part", "describe_dsn", "normalize_dsn"]  # re-exported for callers
 
 
 # Read by more than one part, under one variable: each declared once, here.
@@ -76,71 +36,6 @@ def _drain_timeout() -> Any:
 
 def _debug() -> Any:
     return Field(default=False, validation_alias="DEBUG")
-
-
-def _part_type(field: FieldInfo) -> type[Part] | None:
-    kind = field.annotation
-    return kind if isinstance(kind, type) and issubclass(kind, Part) else None
-
-
-class _ScalarsFromEnv(EnvSettingsSource):
-    """The environment fills a model's own fields; a part reads its own variables itself."""
-
-    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
-        if _part_type(field) is not None:
-            return None, field_name, False
-        return super().get_field_value(field, field_name)
-
-
-class Part(BaseSettings):
-    """A component's settings. Built from the environment like the whole; flat names given
-    to a model that holds parts go to the part that declares them."""
-
-    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
-
-    def __init__(self, **values: Any) -> None:
-        super().__init__(**_hand_to_parts(type(self), values))
-
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        return init_settings, _ScalarsFromEnv(settings_cls)
-
-    @classmethod
-    def flat_names(cls) -> set[str]:
-        """Every name this part answers to, its own parts' included."""
-        names: set[str] = set()
-        for name, field in cls.model_fields.items():
-            part = _part_type(field)
-            names |= part.flat_names() if part else {name, *_aliases(field)}
-        return names
-
-
-def _aliases(field: FieldInfo) -> list[str]:
-    alias = field.validation_alias
-    if isinstance(alias, AliasChoices):
-        return [choice for choice in alias.choices if isinstance(choice, str)]
-    return [alias] if isinstance(alias, str) else []
-
-
-def _hand_to_parts(model: type[Part], values: dict[str, Any]) -> dict[str, Any]:
-    """Build each part from the flat names it declares (a name two parts declare, such as
-    handler_modules, goes to both) and from the environment."""
-    out = dict(values)
-    for name, field in model.model_fields.items():
-        part = _part_type(field)
-        if part is None or isinstance(values.get(name), part):
-            continue
-        given = {key: value for key, value in values.items() if key in part.flat_names()}
-        given.update(values.get(name) or {})
-        out[name] = part(**given)
-    return out
 
 
 class SmtpSettings(Part):
@@ -157,6 +52,33 @@ class SmtpSettings(Part):
     smtp_ca_file: str | None = Field(default=None, validation_alias=_env("SMTP_CA_FILE"))
 
 
+class HandlerLimits(Part):
+    """What the built-in handlers refuse, checked by the API at enqueue (422) and by the
+    worker again before the work (docs/security.md). Held by the worker's handlers and by the
+    API, from the same variables."""
+
+    # a built-in (or any registered) handler that is not to run: the API refuses its jobs
+    disabled_handlers: CsvList = Field(
+        default_factory=list, validation_alias=_env("DISABLED_HANDLERS")
+    )
+    # images_processing: the most pixels an output may have (width x height)
+    images_max_pixels: int = Field(
+        default=16_777_216, ge=1, le=10**9, validation_alias=_env("IMAGES_MAX_PIXELS")
+    )
+    # emails: recipients (to + cc + bcc) per job, and the domains they may be in (empty: any)
+    emails_max_recipients: int = Field(
+        default=50, ge=1, le=10_000, validation_alias=_env("EMAILS_MAX_RECIPIENTS")
+    )
+    emails_allowed_domains: CsvList = Field(
+        default_factory=list, validation_alias=_env("EMAILS_ALLOWED_DOMAINS")
+    )
+
+    @field_validator("emails_allowed_domains")
+    @classmethod
+    def _lower_domains(cls, value: list[str]) -> list[str]:
+        return [domain.lower().lstrip(".") for domain in value]
+
+
 class HandlerSettings(Part):
     """What handlers get as `ctx.config`: their folders and SMTP, never the database URL or
     the API token."""
@@ -165,6 +87,42 @@ class HandlerSettings(Part):
     reports_dir: str = Field(default="./reports", validation_alias=_env("REPORTS_DIR"))
     images_dir: str = Field(default="./images", validation_alias=_env("IMAGES_DIR"))
     smtp: SmtpSettings = Field(default_factory=SmtpSettings)
+    limits: HandlerLimits = Field(default_factory=HandlerLimits)
+    # the address space of a memory-heavy handler's own process (worker.handlers.bounded):
+    # past it the job fails for good, and the worker and its other jobs carry on
+    handler_memory_mb: int = Field(
+        default=256, ge=32, le=1024 * 1024, validation_alias=_env("HANDLER_MEMORY_MB")
+    )
+
+
+class DatabaseTimeouts(Part):
+    """Limits on every statement of a component's pools (docs/security.md): the server's
+    statement_timeout, and the client's wait for an answer a little longer (a server that
+    stopped answering). 0 turns either off."""
+
+    db_statement_timeout: float = Field(
+        default=30.0, ge=0, le=86400, validation_alias=_env("DB_STATEMENT_TIMEOUT")
+    )
+    db_command_timeout: float = Field(
+        default=35.0, ge=0, le=86400, validation_alias=_env("DB_COMMAND_TIMEOUT")
+    )
+    # the longest wait for a free connection of a pool (then a 503, or a retry)
+    db_acquire_timeout: float = Field(
+        default=10.0, gt=0, le=3600, validation_alias=_env("DB_ACQUIRE_TIMEOUT")
+    )
+
+    def connect_kwargs(self, server_settings: dict[str, str] | None = None) -> dict[str, Any]:
+        """asyncpg's arguments for a pool or connection under these limits. A transaction
+        left idle (a bug, a cut client) is ended too, so that it cannot pin the xmin horizon."""
+        statement_ms = int(self.db_statement_timeout * 1000)
+        limits = {
+            "statement_timeout": str(statement_ms),
+            "idle_in_transaction_session_timeout": str(max(60_000, 2 * statement_ms)),
+        }
+        return {
+            "server_settings": {**limits, **(server_settings or {})},
+            "command_timeout": self.db_command_timeout or None,
+        }
 
 
 class TracingSettings(Part):
@@ -218,6 +176,7 @@ class WorkerSettings(Part):
     worker_port: int = Field(default=9100, ge=0, le=65535, validation_alias=_env("WORKER_PORT"))
     handlers: HandlerSettings = Field(default_factory=HandlerSettings)
     tracing: TracingSettings = Field(default_factory=TracingSettings)
+    timeouts: DatabaseTimeouts = Field(default_factory=DatabaseTimeouts)
     # --- scheduling (the periodic scheduler runs in every worker; snoozes are acknowledged here)
     scheduler_enabled: bool = Field(default=True, validation_alias=_env("SCHEDULER_ENABLED"))
     scheduler_interval: float = Field(
@@ -227,6 +186,13 @@ class WorkerSettings(Part):
         default=30.0, gt=0, validation_alias=_env("SCHEDULE_GRACE_SECONDS")
     )
     max_snoozes: int = Field(default=100, ge=0, validation_alias=_env("MAX_SNOOZES"))
+    # --- plain `def` handlers run in a bounded thread pool (worker/runtime/threads.py);
+    # unset: one thread per job slot (MAX_CONCURRENT_JOBS)
+    sync_handler_threads: int | None = Field(
+        default=None, ge=1, le=10_000, validation_alias=_env("SYNC_HANDLER_THREADS")
+    )
+    # each job's start and completion at INFO rather than DEBUG (failures are always logged)
+    log_jobs: bool = Field(default=False, validation_alias=_env("LOG_JOBS"))
 
     @field_validator("worker_queues")
     @classmethod
@@ -236,15 +202,56 @@ class WorkerSettings(Part):
         return value
 
 
+class ApiAccess(Part):
+    """Who may reach the API and from where, beyond its tokens (docs/security.md)."""
+
+    # serve without any token on a non-loopback address (a warning at every start)
+    api_insecure: bool = Field(default=False, validation_alias=_env("API_INSECURE"))
+    # Host headers answered; empty: loopback names when bound to loopback (no DNS
+    # rebinding), any otherwise
+    api_allowed_hosts: CsvList = Field(
+        default_factory=list, validation_alias=_env("API_ALLOWED_HOSTS")
+    )
+    # origins besides the API's own whose browsers may POST, PATCH or DELETE
+    api_allowed_origins: CsvList = Field(
+        default_factory=list, validation_alias=_env("API_ALLOWED_ORIGINS")
+    )
+    # proxies whose X-Forwarded-For and -Proto are believed (uvicorn's forwarded_allow_ips)
+    api_forwarded_allow_ips: str | None = Field(
+        default=None, validation_alias=_env("API_FORWARDED_ALLOW_IPS")
+    )
+    console_session_seconds: float = Field(
+        default=8 * 3600.0, gt=0, le=90 * 86400.0, validation_alias=_env("CONSOLE_SESSION_SECONDS")
+    )
+    # Secure cookies even when the request looks like plain HTTP (TLS ends at a proxy)
+    console_secure_cookies: bool = Field(
+        default=False, validation_alias=_env("CONSOLE_SECURE_COOKIES")
+    )
+    # console login attempts per client address per minute, per API process
+    console_login_per_minute: int = Field(
+        default=10, ge=1, le=10_000, validation_alias=_env("CONSOLE_LOGIN_PER_MINUTE")
+    )
+
+
 class ApiSettings(Part):
     """`jobqueue api`."""
 
     api_host: str = Field(default="0.0.0.0", validation_alias=_env("API_HOST"))
     api_port: int = Field(default=8001, ge=1, le=65535, validation_alias=_env("API_PORT"))
+    # the scopes of DESIGN.md's Tokens contract: admin, read, enqueue
     api_token: str | None = Field(default=None, validation_alias=_env("API_TOKEN"))
+    api_read_token: str | None = Field(default=None, validation_alias=_env("API_READ_TOKEN"))
+    api_enqueue_token: str | None = Field(default=None, validation_alias=_env("API_ENQUEUE_TOKEN"))
     api_protect_probes: bool = Field(default=False, validation_alias=_env("API_PROTECT_PROBES"))
+    access: ApiAccess = Field(default_factory=ApiAccess)
     api_pool_min: int = Field(default=1, ge=1, validation_alias=_env("API_POOL_MIN"))
     api_pool_max: int = Field(default=10, ge=1, validation_alias=_env("API_POOL_MAX"))
+    # lists, stats and the console: their own pool, on a replica when one is named
+    read_db_url: str | None = Field(default=None, validation_alias=_env("READ_DB_URL"))
+    api_read_pool_max: int = Field(
+        default=4, ge=1, le=1000, validation_alias=_env("API_READ_POOL_MAX")
+    )
+    timeouts: DatabaseTimeouts = Field(default_factory=DatabaseTimeouts)
     api_max_batch: int = Field(default=1000, ge=1, validation_alias=_env("API_MAX_BATCH"))
     api_max_payload_bytes: int = Field(
         default=256 * 1024, ge=1, validation_alias=_env("API_MAX_PAYLOAD_BYTES")
@@ -253,13 +260,27 @@ class ApiSettings(Part):
     api_workers: int = Field(default=1, ge=1, le=64, validation_alias=_env("API_WORKERS"))
     # a batch request's whole body; each job's payload is still capped by the line above
     api_max_batch_bytes: int = Field(
-        default=32 * 1024 * 1024, ge=1, validation_alias=_env("API_MAX_BATCH_BYTES")
+        default=8 * 1024 * 1024, ge=1, validation_alias=_env("API_MAX_BATCH_BYTES")
+    )
+    # any other request's body (POST /jobs: the payload cap plus room for its fields)
+    api_max_body_bytes: int = Field(
+        default=64 * 1024, ge=1024, validation_alias=_env("API_MAX_BODY_BYTES")
+    )
+    # payload and result bytes in one page of GET /jobs; a page ends early past it
+    api_max_list_bytes: int = Field(
+        default=2 * 1024 * 1024, ge=1024, validation_alias=_env("API_MAX_LIST_BYTES")
+    )
+    max_schedules: int = Field(default=1000, ge=1, validation_alias=_env("MAX_SCHEDULES"))
+    # distinct queue_name labels of the API's metrics; later queues count as "_other"
+    metrics_max_queues: int = Field(
+        default=100, ge=1, le=100_000, validation_alias=_env("METRICS_MAX_QUEUES")
     )
     allow_unknown_job_types: bool = Field(
         default=False, validation_alias=_env("ALLOW_UNKNOWN_JOB_TYPES")
     )
     # the job types it accepts are the built-ins and these modules' handlers
     handler_modules: CsvList = _handler_modules()
+    handler_limits: HandlerLimits = Field(default_factory=HandlerLimits)
     # uvicorn's graceful shutdown
     drain_timeout: float = _drain_timeout()
     # uvicorn's log level and access log
@@ -272,6 +293,11 @@ class ApiSettings(Part):
     bulk_time_budget: float = Field(
         default=10.0, gt=0, le=300, validation_alias=_env("BULK_TIME_BUDGET")
     )
+
+    @field_validator("read_db_url")
+    @classmethod
+    def _normalize_read_url(cls, value: str | None) -> str | None:
+        return normalize_dsn(value) if value else None
 
 
 class ControllerSettings(Part):
@@ -308,6 +334,7 @@ class ControllerSettings(Part):
     controller_db_timeout: float = Field(
         default=5.0, gt=0, validation_alias=_env("CONTROLLER_DB_TIMEOUT")
     )
+    timeouts: DatabaseTimeouts = Field(default_factory=DatabaseTimeouts)
     # capacity-aware scaling: the completion window, and how long decisions are kept
     controller_rate_window: float = Field(
         default=120.0, gt=0, le=86400, validation_alias=_env("CONTROLLER_RATE_WINDOW")
@@ -351,6 +378,18 @@ class Settings(Part):
     @property
     def dsn(self) -> str:
         return self.db_url
+
+    # --- migrations (`jobqueue migrate`, worker.db.migrate_steps): how long one try waits for
+    # a lock before it gives up (so that writes do not queue behind it), and how many tries
+    migration_lock_timeout: float = Field(
+        default=5.0, gt=0, le=600, validation_alias=_env("MIGRATION_LOCK_TIMEOUT")
+    )
+    migration_retries: int = Field(
+        default=20, ge=0, le=1000, validation_alias=_env("MIGRATION_RETRIES")
+    )
+    # the roles the owner grants rights to once migrated (worker.db.grants; unset: none)
+    db_runtime_role: str | None = Field(default=None, validation_alias=_env("DB_RUNTIME_ROLE"))
+    db_readonly_role: str | None = Field(default=None, validation_alias=_env("DB_READONLY_ROLE"))
 
     # --- new fields of an area go below, each in a block headed `# --- <area>`, until they
     # move into their part (one line each: a part keeps the field's name)

@@ -127,3 +127,18 @@ def plan(
     if catch_up == "skip":
         return Firing([], True, following)
     return Firing([latest], True, following)
+
+
+# The shortest interval a new schedule may have: each tick is a job, a transaction and a
+# claim, and 0.01 s made a hundred of each per second per schedule.
+MIN_EVERY_SECONDS = 1.0
+
+
+def new_timing(cron: str | None, every_seconds: float | None, timezone: str = "UTC") -> Timing:
+    """The timing of a schedule being made (API, CLI, @registry.periodic): Timing's checks and
+    the minimum interval. Schedules already stored are read with Timing alone."""
+    if every_seconds is not None and every_seconds < MIN_EVERY_SECONDS:
+        raise InvalidSchedule(
+            "every_seconds", f"must be at least {MIN_EVERY_SECONDS:g} second, got {every_seconds:g}"
+        )
+    return Timing(cron, every_seconds, timezone)

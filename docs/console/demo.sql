@@ -95,3 +95,27 @@ FROM (VALUES (interval '5 hours', 'emails', 2, 'scale-up', '{"ready": 18, "runni
      ) AS step (ago, pool, replicas, reason, detail);
 
 ANALYZE;
+
+-- the failed emails' stories (migration 0010): each attempt's error and traceback, the lines
+-- the handler logged, and the worker that ran the last attempt
+UPDATE jobs SET worker_id = '5b1f0c1e-2f7e-4d0a-9a51-6f3c1d2e8a01' WHERE status = 'failed';
+INSERT INTO job_errors (job_id, attempt, at, error, traceback)
+SELECT j.id, a.n, j.finished_at - interval '1 minute' * (3 - a.n), j.last_error,
+       'Traceback (most recent call last):' || E'\n'
+       || '  File "/app/mycompany/mail.py", line 48, in send_invoice' || E'\n'
+       || '    await smtp.send_message(message)' || E'\n'
+       || '  File "/app/mycompany/smtp.py", line 112, in send_message' || E'\n'
+       || '    reply = await self._command("DATA")' || E'\n' || j.last_error
+FROM jobs AS j CROSS JOIN generate_series(1, 3) AS a(n)
+WHERE j.status = 'failed';
+INSERT INTO job_logs (job_id, attempt, at, level, message)
+SELECT j.id, a.n, j.finished_at - interval '1 minute' * (3 - a.n) - interval '1 second' * l.k,
+       l.level, l.message
+FROM jobs AS j
+CROSS JOIN generate_series(1, 3) AS a(n)
+CROSS JOIN (VALUES (2, 'INFO', 'rendering the invoice for ' || 'user@example.com'),
+                   (1, 'INFO', 'connecting to smtp.example.com:587'),
+                   (0, 'WARNING', 'the server refused a recipient; the attempt fails'))
+    AS l(k, level, message)
+WHERE j.status = 'failed'
+ORDER BY j.id, a.n, l.k DESC;

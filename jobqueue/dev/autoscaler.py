@@ -12,8 +12,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from controller.decisions import DecisionLog
 from controller.depth import Depth, DepthSource, DepthUnavailable
 from controller.policy import Decision, Demand, PolicyState, Reason, ScalingConfig, decide
+from controller.schedule_demand import with_due_schedules
 from jobqueue.dev.children import Child, python_command, spawn, stop_all
 
 log = logging.getLogger("jobqueue.dev")
@@ -21,6 +23,9 @@ log = logging.getLogger("jobqueue.dev")
 KILL_AFTER_DRAIN_SECONDS = 5.0  # a worker still alive this long past its drain timeout
 QUICK_EXIT_SECONDS = 10.0  # a worker that exits sooner than this on its own is crash-looping
 MAX_RESTART_BACKOFF = 30.0
+# the console's Scaling page shows the local stack's decisions under this name
+DECISIONS_KEY = ("local", "jobqueue-dev-workers")
+DECISIONS_KEEP_SECONDS = 7 * 24 * 3600.0
 
 
 @dataclass(frozen=True)
@@ -130,6 +135,9 @@ class LocalAutoscaler:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._depth = DepthSource(dsn, on_new_job=self.wake)
+        self._decisions = DecisionLog(
+            self._depth, keep_seconds=DECISIONS_KEEP_SECONDS, timeout=5.0, clock=clock
+        )
         self._fleet = fleet
         self._config = config
         self._queues = list(queues)
@@ -174,6 +182,8 @@ class LocalAutoscaler:
         current = len(self._fleet.serving)
         decision = decide(self._config, current, demand, self._state, self._clock())
         self._state = decision.state
+        if depth is not None:  # a cron job on a pool at zero: one worker runs its scheduler
+            decision = with_due_schedules(self._config, decision, depth.due_schedules)
         self.last_decision = decision
         if decision.replicas > current:
             if not self._fleet.may_start():
@@ -194,6 +204,12 @@ class LocalAutoscaler:
         )
         self.history.append(record)
         self.on_scale(record)
+        detail = {"ready": record.ready, "running": record.running, "target": decision.target}
+        if depth is not None and depth.due_schedules:
+            detail["due_schedules"] = depth.due_schedules
+        await self._decisions.record(
+            DECISIONS_KEY, current, decision.replicas, decision.reason.value, detail
+        )
 
     async def _drain_idle_first(self, count: int) -> bool:
         """As the controller's pod-deletion cost does: the workers with the fewest jobs in

@@ -21,14 +21,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
-import platformdirs
 from rich.console import Console
 from rich.live import Live
+from rich.markup import escape
 
 from controller.policy import ScalingConfig
 from jobqueue.dev.autoscaler import LocalAutoscaler, WorkerFleet
 from jobqueue.dev.children import Child, python_command, spawn, stop_all
+from jobqueue.dev.handlers import HandlersError, check_imports, find_handlers
 from jobqueue.dev.postgres import LocalPostgres, server_user, wheel_bin_dir
+from jobqueue.dev.running import (
+    default_data_dir,
+    remove_stack_file,
+    write_stack_file,
+)
 from jobqueue.dev.view import Addresses, EventLog, SnapshotReader, render
 from worker import logs
 from worker.db import dev as dev_sql
@@ -59,14 +65,7 @@ class DevOptions:
     scale_down_delay: float = 10.0
     queues: list[str] = field(default_factory=lambda: ["default"])
     ui: bool = True
-
-
-def default_data_dir() -> Path:
-    """The user's cache dir. As root, PostgreSQL runs as `nobody`, who cannot enter /root, so
-    the machine-wide cache dir instead."""
-    if os.geteuid() == 0:
-        return platformdirs.site_cache_path("job-queue") / "dev"
-    return platformdirs.user_cache_path("job-queue") / "dev"
+    handlers: Path | None = None  # --handlers: a module file, a package, or a folder of modules
 
 
 def _port(preferred: int = 0) -> int:
@@ -119,8 +118,21 @@ class DevStack:
         self.pg: LocalPostgres | None = None
         self.api: Child | None = None
         self.fleet: WorkerFleet | None = None
+        self.handler_modules = list(settings.worker.handler_modules)
+        self.handler_paths: list[str] = []
 
     # ---------------------------------------------------------------- start
+    def _check_handlers(self) -> None:
+        """--handlers and JOBQUEUE_HANDLER_MODULES, imported here before anything starts: an
+        import error shows its real cause on the terminal (the children would only log it)."""
+        if self.options.handlers is not None:
+            found = find_handlers(self.options.handlers)
+            self.handler_paths.append(found.path_entry)
+            self.handler_modules += [m for m in found.modules if m not in self.handler_modules]
+        if self.handler_modules:
+            check_imports(self.handler_modules, self.handler_paths)
+            self.events.add(f"handler modules: {', '.join(self.handler_modules)}")
+
     def _make_dir(self) -> None:
         created = not self.dir.exists()
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -179,6 +191,11 @@ class DevStack:
         }
         if "api_host" not in self.settings.api.model_fields_set:
             env["JOBQUEUE_API_HOST"] = "127.0.0.1"
+        if self.handler_modules:
+            env["JOBQUEUE_HANDLER_MODULES"] = ",".join(self.handler_modules)
+        if self.handler_paths:
+            inherited = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+            env["PYTHONPATH"] = os.pathsep.join([*self.handler_paths, *inherited])
         for name, sub in (
             ("outbox_dir", "outbox"),
             ("reports_dir", "reports"),
@@ -196,7 +213,8 @@ class DevStack:
             while not self.stop.is_set():
                 if self.api.exit_code is not None:
                     raise DevError(
-                        f"the API exited (code {self.api.exit_code}); see {self.api.log_path}"
+                        f"the API exited (code {self.api.exit_code}); the end of "
+                        f"{self.api.log_path}:\n{_tail(self.api.log_path)}"
                     )
                 with contextlib.suppress(httpx.HTTPError):
                     if (await client.get(f"{url}/readyz")).status_code == 200:
@@ -229,11 +247,13 @@ class DevStack:
             self._clear_logs()
             return await self._run_locked()
         finally:
+            remove_stack_file(self.dir)
             self._shutdown()
             lock.release()
 
     async def _run_locked(self) -> int:
         _check_port_free(self.options.port)
+        self._check_handlers()
         dsn = await asyncio.to_thread(self._start_postgres)
         if self.stop.is_set():
             return 0
@@ -257,6 +277,8 @@ class DevStack:
         autoscaler.on_scale = self.events.scaled
         reader = SnapshotReader(dsn)
         addresses = Addresses(url, dsn, str(self.dir))
+        # other terminals' `jobqueue` commands find this stack without DB_URL (cli_common)
+        write_stack_file(self.dir, {"DB_URL": dsn, "JOBQUEUE_API_URL": url})
         config_line = (
             f"queues {','.join(o.queues)}: {o.min_workers}..{o.max_workers} workers, "
             f"{o.jobs_per_worker} jobs per worker, scale down after {o.scale_down_delay:g}s"
@@ -300,7 +322,7 @@ class DevStack:
     # ---------------------------------------------------------------- stop
     def _say(self, message: str) -> None:
         if self.options.ui:
-            self.console.print(message, highlight=False)
+            self.console.print(message, highlight=False, markup=False)
         else:
             log.info(message)
 
@@ -335,6 +357,13 @@ class DevStack:
             self._say("stopped")
 
 
+def _tail(path: Path, lines: int = 15) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
 def run_dev(settings: Settings, options: DevOptions) -> int:
     logs.configure(settings.debug, settings.log_format)
     console = Console()
@@ -344,6 +373,6 @@ def run_dev(settings: Settings, options: DevOptions) -> int:
     stack = DevStack(settings, options, console)
     try:
         return asyncio.run(stack.run())
-    except (DevError, DatabaseUnavailable, RuntimeError) as exc:
-        console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+    except (DevError, DatabaseUnavailable, RuntimeError, HandlersError) as exc:
+        console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
         return 1

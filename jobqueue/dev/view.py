@@ -4,10 +4,14 @@ decisions, or (with --no-ui) the same events as plain log lines."""
 from __future__ import annotations
 
 import logging
+import os
+import shutil
+import sys
 import time
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 
 import asyncpg
 from rich.console import Group, RenderableType
@@ -92,6 +96,17 @@ class Addresses:
     data_dir: str
 
 
+def cli_command() -> str:
+    """How to run this `jobqueue` from the user's shell: `jobqueue` when PATH finds this very
+    script, else its path (`.venv/bin/jobqueue` after `make dev`, whose venv is not on PATH)."""
+    script = Path(sys.executable).with_name("jobqueue")
+    found = shutil.which("jobqueue")
+    if found is not None and Path(found).resolve() == script.resolve():
+        return "jobqueue"
+    relative = os.path.relpath(script)
+    return str(script) if relative.startswith("..") else relative
+
+
 def render(
     addresses: Addresses,
     snapshot: Snapshot,
@@ -125,7 +140,7 @@ def render(
         Text(
             f"try: curl -X POST {addresses.api}/api/v1/queue/jobs -H 'Content-Type: "
             'application/json\' -d \'{"job_type": "noop", "payload": {}}\'\n'
-            f"  or: DB_URL={addresses.dsn} jobqueue enqueue noop --count 500",
+            f"  or: DB_URL={addresses.dsn} {cli_command()} enqueue noop --count 500",
             style="dim",
         )
     )

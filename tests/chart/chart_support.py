@@ -17,6 +17,9 @@ from tests.fixtures.tools import REPO_ROOT
 
 CHART = REPO_ROOT / "charts" / "job-queue"
 CI_VALUES = sorted((CHART / "ci").glob("*-values.yaml"))
+# Every Secret named, as helm template needs (it cannot read the cluster, so the chart refuses
+# to generate one); given before the other values files, which may name their own.
+SECRETS_VALUES = Path(__file__).with_name("existing-secrets-values.yaml")
 RELEASE = "jq"
 NAMESPACE = "jobs"
 FULLNAME = f"{RELEASE}-job-queue"
@@ -68,12 +71,15 @@ class Helm:
         release: str,
         namespace: str,
         extra: tuple[str, ...],
+        secrets: bool = True,
     ) -> subprocess.CompletedProcess[str]:
         with tempfile.NamedTemporaryFile("w", suffix=".yaml") as inline:
             yaml.safe_dump(dict(values or {}), inline)
             inline.flush()
             args = ["template", release, str(CHART), "--namespace", namespace]
             args += ["--kube-version", KUBE_VERSION]
+            for path in (SECRETS_VALUES,) if secrets else ():
+                args += ["--values", str(path)]
             for path in values_files:
                 args += ["--values", str(path)]
             args += ["--values", inline.name, *extra]
@@ -92,9 +98,12 @@ class Helm:
         assert out.returncode == 0, f"helm template failed:\n{out.stderr}"
         return [doc for doc in yaml.safe_load_all(out.stdout) if doc]
 
-    def template_error(self, *values_files: Path, values: Mapping[str, Any] | None = None) -> str:
-        """helm's error message, for values it must reject."""
-        out = self._template(values_files, values, RELEASE, NAMESPACE, ())
+    def template_error(
+        self, *values_files: Path, values: Mapping[str, Any] | None = None, secrets: bool = True
+    ) -> str:
+        """helm's error message, for values it must reject (`secrets`: with every Secret named,
+        as template renders)."""
+        out = self._template(values_files, values, RELEASE, NAMESPACE, (), secrets)
         assert out.returncode != 0, f"helm template accepted the values:\n{out.stdout[:2000]}"
         return out.stderr
 

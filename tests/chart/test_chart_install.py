@@ -7,10 +7,12 @@ profile, so kube-apiserver itself admits (or rejects) every pod the chart makes.
 
 from __future__ import annotations
 
+import base64
 import json
 from typing import Any
 
 import pytest
+import yaml
 
 from tests.chart.chart_support import CHART, FULLNAME, RELEASE, Helm, enforce_restricted
 from tests.fixtures.kube import ControlPlane
@@ -106,6 +108,52 @@ def test_upgrade_keeps_the_replicas_the_controller_set(
         lambda: deployment(kwok_cluster, namespace, WORKER)["status"].get("readyReplicas") == 3,
         timeout=120, interval=0.5, what="three ready workers after the upgrade",
     )  # fmt: skip
+
+
+def manifest_objects(helm: Helm, cluster: ControlPlane, namespace: str) -> list[dict[str, Any]]:
+    out = helm.on(cluster, "get", "manifest", RELEASE, "-n", namespace).stdout
+    return [doc for doc in yaml.safe_load_all(out) if doc]
+
+
+def secret_data(objects: list[dict[str, Any]]) -> dict[tuple[str, str], str]:
+    return {
+        (obj["metadata"]["name"], key): base64.b64decode(value).decode()
+        for obj in objects
+        if obj["kind"] == "Secret"
+        for key, value in (obj.get("data") or {}).items()
+    }
+
+
+def test_generated_secrets_are_made_once_and_kept(
+    kwok_cluster: ControlPlane, namespace: str, helm: Helm
+) -> None:
+    """With cluster access, helm install generates each Secret; an upgrade keeps every value
+    (lookup), and no value shows anywhere but in its Secret. A render without cluster access
+    refuses instead (test_chart_security)."""
+    install(helm, kwok_cluster, namespace)
+    first = secret_data(manifest_objects(helm, kwok_cluster, namespace))
+    assert set(first) == {
+        (f"{FULLNAME}-api-token", "token"),
+        (f"{FULLNAME}-api-read-token", "token"),
+        (f"{FULLNAME}-api-enqueue-token", "token"),
+        (f"{FULLNAME}-postgresql", "password"),
+        (f"{FULLNAME}-postgresql", "owner-password"),
+        (f"{FULLNAME}-postgresql", "readonly-password"),
+        (f"{FULLNAME}-postgresql", "postgres-password"),
+    }
+    assert len(set(first.values())) == len(first), "each secret has a value of its own"
+    helm.on(
+        kwok_cluster, "upgrade", RELEASE, str(CHART), "--namespace", namespace,
+        "--wait", "--timeout", "5m", *BASE_VALUES, "--set", "config.debug=true",
+    )  # fmt: skip
+    objects = manifest_objects(helm, kwok_cluster, namespace)
+    assert secret_data(objects) == first, "an upgrade replaced a generated secret"
+    for obj in objects:
+        if obj["kind"] == "Secret":
+            continue
+        text = yaml.safe_dump(obj)
+        for value in first.values():
+            assert value not in text, f"a secret value appears in {obj['kind']}"
 
 
 def test_uninstall_removes_everything(

@@ -15,6 +15,7 @@ from tests.chart.chart_support import (
     CHART,
     CI_VALUES,
     KUBE_VERSION,
+    SECRETS_VALUES,
     Helm,
     RenderedCI,
     all_containers,
@@ -36,8 +37,9 @@ def test_ci_values_cover_the_required_scenarios() -> None:
 @pytest.mark.parametrize("values_file", CI_VALUES, ids=CI_NAMES)
 def test_helm_lint_strict(helm: Helm, values_file: Path) -> None:
     out = helm.run(
-        "lint", "--strict", str(CHART), "--values", str(values_file), "--kube-version", KUBE_VERSION
-    )
+        "lint", "--strict", str(CHART), "--values", str(SECRETS_VALUES),
+        "--values", str(values_file), "--kube-version", KUBE_VERSION,
+    )  # fmt: skip
     assert out.returncode == 0, out.stdout + out.stderr
 
 

@@ -133,3 +133,20 @@ def test_chart_runs_the_image_with_a_read_only_root() -> None:
     final_env = " ".join(rest for keyword, rest in stages()[-1] if keyword == "ENV")
     assert "PYTHONDONTWRITEBYTECODE=1" in final_env
     assert chart_values()["containerSecurityContext"]["readOnlyRootFilesystem"] is True
+
+
+def test_the_image_can_be_extended_with_pip_as_the_docs_show() -> None:
+    """Finding 10: `FROM job-queue` plus `pip install` failed: the runtime removed pip."""
+    build = stages()[0]
+    uninstalls = [rest for keyword, rest in build if keyword == "RUN" and "uninstall" in rest]
+    assert all(" pip " not in f" {rest} ".replace("pip uninstall", "") for rest in uninstalls)
+    handlers = (REPO_ROOT / "docs" / "handlers.md").read_text()
+    (recipe,) = re.findall(r"```dockerfile\n(.*?)```", handlers, re.DOTALL)
+    lines = [line.split("#")[0].strip() for line in recipe.splitlines()]
+    assert lines[0].startswith("FROM job-queue:")
+    assert lines.index("USER root") < next(
+        i for i, line in enumerate(lines) if line.startswith("RUN pip install")
+    )
+    [user] = [rest for keyword, rest in stages()[-1] if keyword == "USER"]
+    assert f"USER {user}" in lines  # back to the chart's uid after the install
+    assert "ENV JOBQUEUE_HANDLER_MODULES=mycompany.jobs" in lines

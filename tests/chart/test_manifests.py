@@ -13,6 +13,7 @@ from tests.chart.pod_security import restricted_violations
 from tests.fixtures.tools import REPO_ROOT
 
 MANIFESTS = REPO_ROOT / "manifests"
+CLUSTER_SCOPED = {"Namespace", "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"}
 RENDER = ["tools/render-manifests.py"]
 REGENERATE = ".venv/bin/python tools/render-manifests.py"
 
@@ -48,7 +49,7 @@ def test_one_object_per_file_in_the_fixed_namespace() -> None:
             continue
         [obj] = [doc for doc in yaml.safe_load_all(path.read_text()) if doc]
         assert path.name == f"{obj['kind'].lower()}-{obj['metadata']['name']}.yaml"
-        if obj["kind"] != "Namespace":
+        if obj["kind"] not in CLUSTER_SCOPED:
             assert obj["metadata"]["namespace"] == "job-queue", path.name
         assert "helm.sh/hook" not in obj["metadata"].get("annotations", {}), path.name
 

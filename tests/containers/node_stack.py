@@ -19,8 +19,7 @@ from tests.chart.chart_support import CHART, Helm, enforce_restricted
 from tests.e2e import e2e_support as e2e
 from tests.e2e import kwok_stack
 from tests.fixtures.node import RealNode
-from tests.fixtures.pod_watch import Pod
-from tests.kind.kind_stack import KindStack, settled, watching_workers, worker_exit_problems
+from tests.kind.kind_stack import KindStack, settled, watching_workers
 
 IMAGE_REPOSITORY, IMAGE_TAG = "job-queue-e2e", "containers"  # tools/build-node-images.sh
 API_SERVICE = f"{e2e.RELEASE}-job-queue-api"
@@ -45,67 +44,6 @@ class NodeStack(KindStack):
     def logs(self) -> str:
         events = self.cluster.kubectl("get", "events", "-n", self.namespace, check=False)
         return f"{super().logs()}\n--- events\n{events.stdout[-3000:]}\n{self.node.logs(10)}"
-
-    def exit_problems(self, since: float) -> str:
-        """worker_exit_problems of the pods made after `since` (the burst), with each
-        container's endings and the namespace's Warning events. The pod the install starts
-        is left out: in hook mode it starts before the post-install hook has migrated, exits
-        1 ("relation workers does not exist") and restarts until the schema exists."""
-        # at_zero() held at the burst: every pod seen from then on was made after it
-        seen = [e for e in self.workers.history if e[0] >= since]
-        # 143 is a pod stopped while it was still starting: it held no job, nothing to drain
-        never_ready = {p["metadata"]["name"] for _, _, p in seen} - ever_ready(seen)
-        problems = [
-            problem for problem in worker_exit_problems(seen)
-            if not (problem.endswith("exited with 143") and problem.split("/")[0] in never_ready)
-        ]  # fmt: skip
-        if not problems:
-            return ""
-        warnings = self.cluster.kubectl(
-            "get", "events", "-n", self.namespace, "--field-selector", "type=Warning", check=False
-        )  # fmt: skip
-        return f"{problems}\n{container_endings(self.workers.history)}\n{warnings.stdout}"
-
-
-def first_container_start(history: list[tuple[float, str, Pod]], since: float) -> float | None:
-    """When the watch first saw a container running in a worker pod made after `since` (wall
-    clock): the pod the install starts, before the controller takes it to zero, is not one."""
-    new_pods = {
-        pod["metadata"]["name"] for at, kind, pod in history if kind == "ADDED" and at >= since
-    }
-    for at, _, pod in history:
-        if at < since or pod["metadata"]["name"] not in new_pods:
-            continue
-        for status in (pod.get("status") or {}).get("containerStatuses") or []:
-            if (status.get("state") or {}).get("running"):
-                return at
-    return None
-
-
-def ever_ready(history: list[tuple[float, str, Pod]]) -> set[str]:
-    return {
-        pod["metadata"]["name"]
-        for _, _, pod in history
-        for c in (pod.get("status") or {}).get("conditions") or []
-        if c.get("type") == "Ready" and c.get("status") == "True"
-    }
-
-
-def container_endings(history: list[tuple[float, str, Pod]]) -> dict[str, set[str]]:
-    """Each worker container's restarts and exits, with the kubelet's reason (OOMKilled,
-    Error, ...), from a watch."""
-    endings: dict[str, set[str]] = {}
-    for _, _, pod in history:
-        for status in (pod.get("status") or {}).get("containerStatuses") or []:
-            name = f"{pod['metadata']['name']}/{status['name']}"
-            for key in ("state", "lastState"):
-                terminated = (status.get(key) or {}).get("terminated")
-                if terminated:
-                    endings.setdefault(name, set()).add(
-                        f"exit {terminated.get('exitCode')} ({terminated.get('reason')}), "
-                        f"restarts {status.get('restartCount', 0)}"
-                    )
-    return endings
 
 
 @contextlib.asynccontextmanager

@@ -28,3 +28,5 @@ def test_make_image_builds_an_image_that_runs_under_the_chart_rules() -> None:
     assert image.startswith("job-queue:"), out.stdout
     assert "image size:" in out.stderr
     assert f"checking that {image} runs under the chart's rules" in out.stderr
+    # FROM the image, pip install a handlers package (docs/handlers.md), and it loads
+    assert f"checking that {image} can be extended: FROM {image}, pip install" in out.stderr

@@ -149,11 +149,13 @@ async def test_payload_nesting_is_capped(
         assert first_error(response)["loc"] == ["body", "jobs", 0, "payload"]
 
 
-async def test_body_without_json_content_type_is_422(client: httpx.AsyncClient) -> None:
+async def test_body_without_json_content_type_is_415(client: httpx.AsyncClient) -> None:
+    # it was a 422 that said nothing of the header (issue 24, finding 13)
     response = await client.post(
         JOBS, content=b'{"job_type": "noop"}', headers={"Content-Type": "text/plain"}
     )
-    assert response.status_code == 422
+    assert response.status_code == 415
+    assert first_error(response)["loc"] == ["header", "content-type"]
 
 
 @pytest.mark.parametrize(

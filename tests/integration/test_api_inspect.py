@@ -85,7 +85,7 @@ async def test_queues_walk_priorities_and_report_ages(
     await enqueue_many(conn, jobs)
     body = (await client.get(f"{QUEUE_API}/queues")).json()
     assert body["truncated"] is False
-    queues = {q["queue_name"]: q for q in body["queues"]}
+    queues = {q["name"]: q for q in body["queues"]}
     assert list(queues) == ["a", "q"]
     assert queues["q"]["ready"] == {"count": 5, "kind": "exact"}
     assert queues["q"]["scheduled"] == {"count": 1, "kind": "exact"}

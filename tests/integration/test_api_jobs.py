@@ -45,7 +45,7 @@ async def test_seed_readme_examples_keep_their_shape(client: httpx.AsyncClient) 
 
     shown = await client.get(f"{JOBS}/{job['id']}")
     assert shown.status_code == 200
-    assert shown.json() == job
+    assert shown.json() == {**job, "errors": [], "logs": []}  # one job adds its attempts
 
 
 async def test_enqueue_takes_priority_schedule_and_timeout(client: httpx.AsyncClient) -> None:
@@ -91,12 +91,16 @@ async def test_run_at_and_delay_together_are_refused(client: httpx.AsyncClient) 
 async def test_idempotency_key_returns_the_first_job_with_200(client: httpx.AsyncClient) -> None:
     body = {**SEED_JOB, "idempotency_key": "welcome-42"}
     first = await client.post(JOBS, json=body)
-    again = await client.post(
-        JOBS, json={**body, "payload": {**SEED_JOB["payload"], "to": "other@example.com"}}
-    )
+    again = await client.post(JOBS, json=body)
     assert first.status_code == 201
     assert again.status_code == 200
     assert again.json() == first.json()
+    # the same key with another job is a conflict, not the first job (docs/security.md)
+    other = await client.post(
+        JOBS, json={**body, "payload": {**SEED_JOB["payload"], "to": "other@example.com"}}
+    )
+    assert other.status_code == 409
+    assert other.json()["detail"][0]["loc"] == ["body", "idempotency_key"]
     listed = await client.get(JOBS)
     assert len(listed.json()["jobs"]) == 1
 

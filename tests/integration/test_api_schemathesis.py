@@ -9,6 +9,7 @@ strategies are driven with hypothesis directly.)
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -23,6 +24,10 @@ from tests.integration.api_support import api_process, api_settings
 from worker.api.app import create_app
 
 MAX_EXAMPLES = 40
+# The scoped tokens (DESIGN.md, "Tokens"): each operation, sent valid requests under a token
+# whose scope may or may not cover it, answers 2xx, 403 or a 4xx of its input; never a 5xx.
+SCOPED_EXAMPLES = 15
+TOKENS = {"admin": "st-admin-token", "read": "st-read-token", "enqueue": "st-enqueue-token"}
 
 
 def operations() -> list[tuple[str, GenerationMode]]:
@@ -67,23 +72,44 @@ async def module_dsn(pg_server: pg.PostgresServer | pg.ExternalServer) -> AsyncI
         await pg.drop_database(pg_server.dsn(), name)
 
 
-@pytest.fixture(scope="module")
-def api_url(module_dsn: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+@contextmanager
+def schema_of_api(
+    module_dsn: str, tmp_path_factory: pytest.TempPathFactory, **env: str
+) -> Iterator[schemathesis.BaseSchema]:
+    """A real `jobqueue api` and the schema it serves. Any job_type, so that generated jobs
+    reach the database instead of stopping at the known-types check; a small payload cap, so
+    that they also reach the 413 path."""
     log = tmp_path_factory.mktemp("api") / "api.log"
-    # Any job_type, so that generated jobs reach the database instead of stopping at the
-    # known-types check; a small payload cap, so that they also reach the 413 path.
     with api_process(
         module_dsn,
         Path(log),
         JOBQUEUE_ALLOW_UNKNOWN_JOB_TYPES="true",
         JOBQUEUE_API_MAX_PAYLOAD_BYTES="2048",
+        **env,
     ) as api:
-        yield api.url
+        yield schemathesis.openapi.from_url(f"{api.url}/openapi.json")
 
 
 @pytest.fixture(scope="module")
-def api_schema(api_url: str) -> schemathesis.BaseSchema:
-    return schemathesis.openapi.from_url(f"{api_url}/openapi.json")
+def api_schema(
+    module_dsn: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[schemathesis.BaseSchema]:
+    with schema_of_api(module_dsn, tmp_path_factory) as schema:
+        yield schema
+
+
+@pytest.fixture(scope="module")
+def scoped_schema(
+    module_dsn: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[schemathesis.BaseSchema]:
+    with schema_of_api(
+        module_dsn,
+        tmp_path_factory,
+        JOBQUEUE_API_TOKEN=TOKENS["admin"],
+        JOBQUEUE_API_READ_TOKEN=TOKENS["read"],
+        JOBQUEUE_API_ENQUEUE_TOKEN=TOKENS["enqueue"],
+    ) as schema:
+        yield schema
 
 
 def shorten_waits(case: schemathesis.Case) -> None:
@@ -98,15 +124,21 @@ def shorten_waits(case: schemathesis.Case) -> None:
         query["wait_seconds"] = 0.2
 
 
-@pytest.mark.parametrize(("label", "mode"), operations())
-def test_no_input_gets_a_5xx(
-    api_schema: schemathesis.BaseSchema, label: str, mode: GenerationMode
-) -> None:
-    operation = api_schema.find_operation_by_label(label)
+def run_examples(
+    schema: schemathesis.BaseSchema,
+    label: str,
+    mode: GenerationMode,
+    examples: int,
+    headers: dict[str, str] | None = None,
+) -> list[int]:
+    """`examples` requests of `mode` for one operation, each checked for a 5xx and against the
+    schema; the status codes seen."""
+    operation = schema.find_operation_by_label(label)
     assert operation is not None, label
+    seen: list[int] = []
 
     @settings(
-        max_examples=MAX_EXAMPLES,
+        max_examples=examples,
         derandomize=True,
         deadline=None,
         database=None,
@@ -115,6 +147,30 @@ def test_no_input_gets_a_5xx(
     @given(case=operation.as_strategy(generation_mode=mode))
     def check(case: schemathesis.Case) -> None:
         shorten_waits(case)
-        case.call_and_validate(checks=[not_a_server_error, response_schema_conformance])
+        response = case.call_and_validate(
+            headers=headers, checks=[not_a_server_error, response_schema_conformance]
+        )
+        seen.append(response.status_code)
 
     check()
+    return seen
+
+
+@pytest.mark.parametrize(("label", "mode"), operations())
+def test_no_input_gets_a_5xx(
+    api_schema: schemathesis.BaseSchema, label: str, mode: GenerationMode
+) -> None:
+    run_examples(api_schema, label, mode, MAX_EXAMPLES)
+
+
+@pytest.mark.parametrize("scope", ["read", "enqueue", "none"])
+@pytest.mark.parametrize(
+    "label", sorted({label for label, _ in operations()}), ids=lambda label: label
+)
+def test_no_scope_gets_a_5xx(
+    scoped_schema: schemathesis.BaseSchema, label: str, scope: str
+) -> None:
+    headers = {"Authorization": f"Bearer {TOKENS[scope]}"} if scope in TOKENS else {}
+    seen = run_examples(scoped_schema, label, GenerationMode.POSITIVE, SCOPED_EXAMPLES, headers)
+    if scope == "none" and label.split()[1].startswith("/api/"):
+        assert set(seen) == {401}, (label, seen)

@@ -121,6 +121,17 @@ def test_dev_scales_from_zero_runs_a_job_scales_down_and_stops_clean(
         assert "started dev-worker" not in stack.text()
 
         job = {"job_type": "noop", "payload": {}, "queue_name": "default", "max_tries": 3}
+        # secure by default with no token: loopback only, loopback names only (no DNS
+        # rebinding), and no cross-site write (docs/security.md)
+        assert "127.0.0.1" in stack.url
+        rebound = httpx.post(
+            f"{stack.url}/api/v1/queue/jobs", json=job, headers={"Host": "evil.example"}
+        )
+        assert rebound.status_code == 400 and "JOBQUEUE_API_ALLOWED_HOSTS" in rebound.text
+        foreign = httpx.post(
+            f"{stack.url}/api/v1/queue/jobs", json=job, headers={"Origin": "http://evil.example"}
+        )
+        assert foreign.status_code == 403
         created = httpx.post(f"{stack.url}/api/v1/queue/jobs", json=job, timeout=10)
         assert created.status_code == 201, created.text
         job_id = created.json()["id"]

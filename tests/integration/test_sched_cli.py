@@ -46,7 +46,7 @@ def test_schedules_add_refuses_bad_input_naming_the_option(pg_dsn: str) -> None:
     unknown = jobqueue(pg_dsn, "schedules", "add", "x", "no_such_type", "--every", "5")
     assert unknown.returncode == 1 and "unknown job_type" in flat(unknown.stderr)
     model = jobqueue(pg_dsn, "schedules", "add", "x", "emails", "--every", "5")
-    assert model.returncode == 1 and "--payload: emails:" in flat(model.stderr)
+    assert model.returncode == 1 and "--payload.subject: emails: is required" in flat(model.stderr)
     assert ok_json(pg_dsn, "schedules", "list") == []
 
 

@@ -15,7 +15,7 @@ from typing import Any
 import asyncpg
 import httpx
 
-from tests.fixtures.doc_examples import example
+from tests.fixtures.doc_examples import run_bash_example
 from tests.fixtures.otel_capture import SPANS_DIR, read_spans
 from tests.fixtures.processes import free_port, log_tail, stop_process
 from tests.integration.api_support import JOBS, api_process
@@ -324,28 +324,16 @@ def test_tracing_off_imports_no_opentelemetry(pg_dsn: str) -> None:
 
 
 def test_the_docs_console_example_prints_one_trace(pg_dsn: str, tmp_path: Path) -> None:
-    block = example("docs/tracing.md", "console-trace")
     env = {
         "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin",
         "DB_URL": pg_dsn,
         "PORT": str(free_port()),
         "PYTHONPATH": str(REPO),
     }
-    shell = subprocess.Popen(
-        ["bash", "-euo", "pipefail", "-c", block.code],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,  # its API and worker are in its process group
-    )
-    try:
-        stdout, stderr = shell.communicate(timeout=180)
-    finally:
-        stop_process(shell)  # by its pid's group: the example's own processes, if any are left
+    done = run_bash_example("docs/tracing.md", "console-trace", env, tmp_path)
+    stdout, stderr = done.stdout, done.stderr
     logs = "\n".join(log_tail(tmp_path / name) for name in ("api.log", "worker.log"))
-    assert shell.returncode == 0, f"{stdout}\n{stderr}\n{logs}"
+    assert done.returncode == 0, f"{stdout}\n{stderr}\n{logs}"
     # grep -c's answer: spans of the caller's trace in each process
     counts = dict(line.rsplit(":", 1) for line in stdout.split("}")[-1].split())
     assert int(counts["api-spans.json"]) == 2, stdout  # the request, the send

@@ -1,10 +1,13 @@
-"""The release on a kind cluster: the real image, the bundled PostgreSQL, real kubelets; the test
-reaches the API and the database through `kubectl port-forward`, and watches the worker pods."""
+"""The release on a kind cluster: the real image, the bundled PostgreSQL (StatefulSet, headless
+Service, probes, a PVC on kind's local-path storage), the migration hook Job, real kubelets; the
+test reaches the API and the database through `kubectl port-forward`, and watches the worker
+pods."""
 
 from __future__ import annotations
 
 import contextlib
 import json
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -17,14 +20,17 @@ from kubernetes import client as kube_client
 from kubernetes import config as kube_config
 
 from controller import annotations as ann
-from tests.chart.chart_support import CHART
+from tests.chart.chart_support import CHART, enforce_restricted
 from tests.e2e import e2e_support as e2e
+from tests.e2e import real_pods
 from tests.e2e.timeline import PoolView
-from tests.fixtures.pod_watch import Pod, PodWatch, core_api
+from tests.fixtures.pod_watch import PodWatch, core_api
+from tests.fixtures.report import report
 from tests.kind.kind_support import (
     E2E_IMAGE_REPOSITORY,
     IMAGE_TAG,
     KindCluster,
+    KindImages,
     PortForward,
     required_tool,
     run,
@@ -32,10 +38,12 @@ from tests.kind.kind_support import (
 
 POSTGRES_SERVICE = f"{e2e.RELEASE}-job-queue-postgresql"
 API_SERVICE = f"{e2e.RELEASE}-job-queue-api"
-INSTALL_TIMEOUT = "15m"
+INSTALL_TIMEOUT = "12m"
 
 
-def chart_values(scenario: e2e.Scenario) -> dict[str, Any]:
+def chart_values(scenario: e2e.Scenario, images: KindImages) -> dict[str, Any]:
+    """The scenario's pool, our image, and (built here) our PostgreSQL image; the chart's
+    defaults otherwise: the bundled database with persistence, and the migration hook."""
     values = e2e.pool_values(scenario)
     values["config"]["handlerModules"] = ["e2e_handlers"]
     values["image"] = {
@@ -43,9 +51,13 @@ def chart_values(scenario: e2e.Scenario) -> dict[str, Any]:
         "tag": IMAGE_TAG,
         "pullPolicy": "Never",  # loaded into the nodes by `kind load docker-image`
     }
-    # `helm install --wait` waits for the pods, and a post-install hook would only migrate
-    # after that: migrate in an init container instead (see the chart's README)
-    values["migrations"] = {"mode": "initContainer"}
+    if images.postgres_image:
+        repository, tag = images.postgres_image.rsplit(":", 1)
+        values["postgresql"] = {
+            "image": {"repository": repository, "tag": tag, "pullPolicy": "Never"},
+            # a kind node's disk is the host's: a small claim is plenty for the burst
+            "persistence": {"size": "1Gi"},
+        }
     return values
 
 
@@ -83,37 +95,10 @@ class KindStack:
         return "\n".join(parts)
 
     def pod_events(self) -> list[tuple[float, str, str]]:
-        return watch_events(self.workers.history)
+        return real_pods.watch_events(self.workers.history)
 
-
-def watch_events(history: list[tuple[float, str, Pod]]) -> list[tuple[float, str, str]]:
-    """Pod creations, deletion requests (the kubelet's SIGTERM) and removals, from a watch."""
-    events, deleting = [], set()
-    for at, kind, pod in history:
-        name = pod["metadata"]["name"]
-        if kind == "ADDED":
-            events.append((at, "start", name))
-        elif kind == "DELETED":
-            events.append((at, "stop", name))
-        elif pod["metadata"].get("deletionTimestamp") and name not in deleting:
-            deleting.add(name)
-            events.append((at, "sigterm", name))
-    return events
-
-
-def worker_exit_problems(history: list[tuple[float, str, Pod]]) -> list[str]:
-    """Worker containers that restarted, or ended with anything but exit code 0 (137 would be
-    the kubelet's SIGKILL after the grace period)."""
-    problems = set()
-    for _, _, pod in history:
-        for status in (pod.get("status") or {}).get("containerStatuses") or []:
-            name = f"{pod['metadata']['name']}/{status['name']}"
-            if status.get("restartCount"):
-                problems.add(f"{name} restarted {status['restartCount']} times")
-            terminated = (status.get("state") or {}).get("terminated")
-            if terminated and terminated.get("exitCode") != 0:
-                problems.add(f"{name} exited with {terminated.get('exitCode')}")
-    return sorted(problems)
+    def exit_problems(self, since: float) -> str:
+        return real_pods.exit_problems(self, since)
 
 
 @contextlib.contextmanager
@@ -142,40 +127,44 @@ async def settled(stack: KindStack, api_answers: str) -> None:
 
 @contextlib.asynccontextmanager
 async def kind_stack(
-    cluster: KindCluster, tmp_path: Path, scenario: e2e.Scenario
+    cluster: KindCluster, images: KindImages, tmp_path: Path, scenario: e2e.Scenario
 ) -> AsyncIterator[KindStack]:
-    """Install into a fresh namespace, port-forward, and wait for the pool to be at zero."""
+    """Install into a fresh restricted namespace (helm waits for the migration hook Job, which
+    retries until the bundled database is up), port-forward, and wait for the API to answer
+    and the pool to be at zero."""
     namespace = f"jobqueue-e2e-{uuid.uuid4().hex[:6]}"
     cluster.kubectl("create", "namespace", namespace)
-    cluster.kubectl(
-        "label", "namespace", namespace, "pod-security.kubernetes.io/enforce=restricted"
-    )
+    enforce_restricted(cluster, namespace)
     forwards: list[PortForward] = []
     api: e2e.QueueApi | None = None
     try:
         values_file = tmp_path / "values.yaml"
-        values_file.write_text(yaml.safe_dump(chart_values(scenario)))
+        values_file.write_text(yaml.safe_dump(chart_values(scenario, images)))
+        started = time.monotonic()
+        # No --wait: the API is ready only once the post-install hook has migrated, and helm
+        # runs that hook after --wait (charts/job-queue/README.md). helm waits for the hook.
         run(
             [
                 required_tool("helm"), "--kubeconfig", str(cluster.kubeconfig), "install",
                 e2e.RELEASE, str(CHART), "--namespace", namespace, "--values", str(values_file),
-                "--wait", "--timeout", INSTALL_TIMEOUT,
+                "--timeout", INSTALL_TIMEOUT,
             ],
-            timeout=1200,
+            timeout=900,
         )  # fmt: skip
-        forwards.append(PortForward(cluster, namespace, API_SERVICE, 8001, tmp_path))
+        report(f"kind: helm install (hook Job done) took {time.monotonic() - started:.1f} s")
         forwards.append(PortForward(cluster, namespace, POSTGRES_SERVICE, 5432, tmp_path))
+        forwards.append(PortForward(cluster, namespace, API_SERVICE, 8001, tmp_path))
         password = e2e.secret_value(cluster, namespace, POSTGRES_SERVICE, "password")
         dsn = (
             f"postgresql://jobqueue:{quote(password, safe='')}@127.0.0.1:"
-            f"{forwards[1].local_port}/jobqueue"
+            f"{forwards[0].local_port}/jobqueue"
         )
         await e2e.create_runs_table(dsn)
         token = e2e.secret_value(cluster, namespace, e2e.API_TOKEN_SECRET, "token")
-        api = e2e.QueueApi(f"http://127.0.0.1:{forwards[0].local_port}", token)
+        api = e2e.QueueApi(f"http://127.0.0.1:{forwards[1].local_port}", token)
         with watching_workers(cluster, namespace) as (watch, apps):
             stack = KindStack(cluster, namespace, dsn, scenario, api, apps, watch)
-            await settled(stack, "the API to be ready")
+            await settled(stack, "the API to answer through kubectl port-forward")
             yield stack
     finally:
         if api is not None:

@@ -11,8 +11,9 @@ from hypothesis import strategies as st
 
 from worker.console.actions import safe_next
 from worker.console.filters import MAX_TEXT, parse_filter, parse_job_id
+from worker.console.login_limit import LoginLimiter
 from worker.console.render import age, replica_chart, sparkline
-from worker.console.security import ConsoleKeys, new_nonce
+from worker.console.security import ConsoleKeys, new_nonce, new_session_secret, session_key
 from worker.db.console import minute_scale
 
 
@@ -60,18 +61,44 @@ def test_any_query_string_parses_or_names_fields(params: dict[str, str]) -> None
         assert value is None or (0 < len(value) <= MAX_TEXT and "\x00" not in value)
 
 
-def test_session_cookie_is_not_the_token() -> None:
-    keys = ConsoleKeys("s3cret")
-    assert keys.login_required and keys.token_ok("s3cret") and not keys.token_ok("s3cre")
-    value = keys.session_value()
-    assert "s3cret" not in value and keys.session_ok(value)
-    assert not keys.session_ok(None) and not keys.session_ok(value[:-1] + "0")
-    assert not ConsoleKeys("other").session_ok(value)
+def test_a_session_is_marked_by_its_token_and_scope() -> None:
+    keys = ConsoleKeys("s3cret", "r3ad")
+    assert keys.login_required
+    assert keys.scope_of("s3cret") == "admin" and keys.scope_of("r3ad") == "read"
+    assert keys.scope_of("s3cre") is None
+    mark = keys.token_mark("admin")
+    assert "s3cret" not in mark and keys.mark_ok("admin", mark)
+    assert not keys.mark_ok("read", mark) and not keys.mark_ok("admin", mark[:-1] + "0")
+    # a new token ends the sessions the old one opened
+    assert not ConsoleKeys("other", "r3ad").mark_ok("admin", mark)
+    assert ConsoleKeys("other", "r3ad").mark_ok("read", keys.token_mark("read"))
+    # the enqueue token opens no console
+    assert ConsoleKeys(None, None, closed=True).login_required
+
+
+def test_the_session_secret_is_not_what_the_database_keeps() -> None:
+    secret = new_session_secret()
+    assert len(secret) >= 40 and session_key(secret) != secret
+    assert session_key(secret) == session_key(secret) != session_key(new_session_secret())
+
+
+def test_logins_are_limited_per_address() -> None:
+    now = [1000.0]
+    limiter = LoginLimiter(3, clock=lambda: now[0])
+    for _ in range(3):
+        assert limiter.retry_after("10.0.0.1") is None
+        limiter.failed("10.0.0.1")
+    assert limiter.retry_after("10.0.0.1") == 60
+    assert limiter.retry_after("10.0.0.2") is None  # another address is not held
+    now[0] += 30
+    assert limiter.retry_after("10.0.0.1") == 30
+    now[0] += 30.5
+    assert limiter.retry_after("10.0.0.1") is None
 
 
 def test_no_token_needs_no_session_but_still_csrf() -> None:
     keys = ConsoleKeys(None)
-    assert not keys.login_required and keys.session_ok(None) and not keys.token_ok("")
+    assert not keys.login_required and keys.scope_of("") is None
     nonce = new_nonce()
     assert keys.csrf_ok(nonce, keys.csrf_token(nonce))
     assert not keys.csrf_ok(nonce, keys.csrf_token(new_nonce()))

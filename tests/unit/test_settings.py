@@ -34,6 +34,15 @@ SHARED = {
     "otel": 2,
     "otel_traces_exporter": 2,
     "otel_configure": 2,
+    # the handlers' limits: the worker's handlers apply them, the API checks them at enqueue
+    "disabled_handlers": 2,
+    "images_max_pixels": 2,
+    "emails_max_recipients": 2,
+    "emails_allowed_domains": 2,
+    # every component's pools have the same statement and command timeouts
+    "db_statement_timeout": 3,
+    "db_command_timeout": 3,
+    "db_acquire_timeout": 3,
 }
 
 

@@ -18,11 +18,14 @@ import asyncpg
 
 from worker import tracing
 from worker.api.coalesce import EnqueueCoalescer
+from worker.api.idempotency import check_key_allowed, check_reused_keys, conflict, differs
 from worker.api.models import JobIn
 from worker.api.validation import InputError, Loc, check_job_type, check_payload
 from worker.db.errors import DatabaseUnavailable, is_transient
+from worker.db.idempotency import KeyHolder
 from worker.db.jobs import Enqueued, Job, NewJob, enqueue_many, enqueue_many_brief
-from worker.handlers.payload import InvalidPayload, payload_check
+from worker.handlers.payload import InvalidPayload, limit_check, payload_check
+from worker.job_checks import check_disabled_type
 from worker.settings import ApiSettings
 
 _FIELD_PART = re.compile(r"\[(\d+)\]|([^.\[\]]+)")
@@ -77,6 +80,9 @@ class EnqueueService:
         """The data layer's input, or an InputError naming the field."""
         settings = self.settings
         if job.job_type not in self._known:  # the error lists known_job_types in their order
+            check_disabled_type(
+                job.job_type, (*loc, "job_type"), settings.handler_limits.disabled_handlers
+            )
             check_job_type(
                 job.job_type,
                 (*loc, "job_type"),
@@ -86,13 +92,17 @@ class EnqueueService:
         payload_loc = (*loc, "payload")
         text = check_payload(job.payload, payload_loc, settings.api_max_payload_bytes)
         check = payload_check(job.job_type)  # only job types that declare a model pay for it
-        if check is not None:
+        limits = limit_check(job.job_type)  # and the operator's limits, for those that have some
+        if check is not None or limits is not None:
             try:
-                check(job.payload)
+                if check is not None:
+                    check(job.payload)
+                if limits is not None:
+                    limits(job.payload, settings.handler_limits)
             except InvalidPayload as exc:
                 where = (*payload_loc, *field_loc(exc.field))
                 raise InputError(422, where, f"{job.job_type}: {exc.problem}", "payload") from None
-        return NewJob(
+        new_job = NewJob(
             job_type=job.job_type,
             payload=job.payload,
             queue_name=job.queue_name,
@@ -107,6 +117,8 @@ class EnqueueService:
             payload_json=text,
             traceparent=traceparent,
         )
+        check_key_allowed(new_job, loc)
+        return new_job
 
     async def one(self, job: JobIn) -> tuple[Job, bool]:
         """One job, committed before this returns; grouped with concurrent ones."""
@@ -115,6 +127,12 @@ class EnqueueService:
             if self._coalescer is None:
                 raise DatabaseUnavailable("the database pool is not open")
             enqueued = await self._coalescer.enqueue(new_job)
+            found, created = enqueued
+            key = new_job.idempotency_key
+            if not created and key is not None and found.idempotency_key == key:
+                holder = KeyHolder(found.id, found.job_type, found.queue_name, found.payload)
+                if differs(holder, new_job):
+                    raise conflict(key, holder, ("body",))
             span.enqueued(enqueued[0].id, enqueued[1])
             return enqueued
 
@@ -135,7 +153,10 @@ class EnqueueService:
             parent = span.traceparent
             new_jobs = [self.prepare(j, ("body", "jobs", i), parent) for i, j in enumerate(jobs)]
             async with pooled(self._require_pool()) as conn, conn.transaction():
-                return await enqueue_many_brief(conn, new_jobs)
+                pairs = await enqueue_many_brief(conn, new_jobs)
+                located = [(("body", "jobs", i), job) for i, job in enumerate(new_jobs)]
+                await check_reused_keys(conn, located, [made for _, made in pairs])
+                return pairs
 
     def _require_pool(self) -> asyncpg.Pool:
         if self._pool is None:

@@ -11,7 +11,6 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.middleware.body_limit import MAX_BODY_SIZE_SCOPE_KEY
 
 from worker.api.validation import InputError, sanitize_errors
 from worker.db.errors import DatabaseUnavailable, JobNotFound, JobStateConflict, is_transient
@@ -51,11 +50,8 @@ async def _input_error(request: Request, exc: Exception) -> ErrorResponse:
 
 async def _http_error(request: Request, exc: Exception) -> ErrorResponse:
     assert isinstance(exc, StarletteHTTPException)
-    detail: Any = exc.detail
-    if exc.status_code == 413:
-        limit = request.scope.get(MAX_BODY_SIZE_SCOPE_KEY)
-        detail = f"the request body is larger than this endpoint's limit of {limit} bytes"
-    return _detail(exc.status_code, detail, dict(exc.headers) if exc.headers else None)
+    # a 413 raised while the body was read already names its limit and setting (api/gate.py)
+    return _detail(exc.status_code, exc.detail, dict(exc.headers) if exc.headers else None)
 
 
 async def _not_found(request: Request, exc: Exception) -> ErrorResponse:

@@ -24,12 +24,19 @@ from worker.api.queue_demand import QueueDemandGauges
 from worker.db.jobs import Enqueued, Job
 
 UNMATCHED_ROUTE = "<unmatched>"  # one label for all unknown paths keeps cardinality bounded
+# Labels clients choose are bounded too: queue names past the first `max_queues` share one
+# label, and methods outside HTTP's usual ones another.
+OTHER_QUEUES = "_other"
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+OTHER_METHOD = "OTHER"
 
 
 class ApiMetrics:
     content_type = CONTENT_TYPE_LATEST
 
-    def __init__(self) -> None:
+    def __init__(self, max_queues: int = 100) -> None:
+        self.max_queues = max_queues
+        self._queues: set[str] = set()
         self.registry = CollectorRegistry()
         ProcessCollector(registry=self.registry)
         PlatformCollector(registry=self.registry)
@@ -63,7 +70,16 @@ class ApiMetrics:
             registry=self.registry,
         )
 
+    def queue_label(self, queue_name: str) -> str:
+        if queue_name in self._queues:
+            return queue_name
+        if len(self._queues) < self.max_queues:
+            self._queues.add(queue_name)
+            return queue_name
+        return OTHER_QUEUES
+
     def count_enqueued(self, queue_name: str, created: bool, n: int = 1) -> None:
+        queue_name = self.queue_label(queue_name)
         child = self._enqueue_children.get((queue_name, created))
         if child is None:
             child = (self.enqueued if created else self.duplicates).labels(queue_name)
@@ -76,6 +92,8 @@ class ApiMetrics:
             self.count_enqueued(queue_name, created, n)
 
     def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
+        if method not in METHODS:
+            method = OTHER_METHOD
         key = (method, route, status)
         children = self._request_children.get(key)
         if children is None:

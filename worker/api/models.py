@@ -8,7 +8,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from worker.api.validation import check_schedule, no_nul
+from worker.api.validation import QueueName, check_schedule, no_nul
 from worker.db.inspect import CountKind
 from worker.db.statuses import JobStatus
 
@@ -42,7 +42,7 @@ class JobIn(BaseModel):
     payload: dict[str, Any] = Field(
         default_factory=dict, description="A JSON object handed to the handler."
     )
-    queue_name: str = Field(default="default", min_length=1, max_length=200)
+    queue_name: QueueName = Field(default="default", description="Which queue it waits on.")
     max_tries: int = Field(default=3, ge=1, le=1000, description="Attempts before it fails.")
     priority: int = Field(default=0, ge=-INT32_MAX, le=INT32_MAX, description="Higher runs first.")
     run_at: datetime | None = Field(
@@ -198,8 +198,7 @@ class Count(BaseModel):
     )
 
 
-class QueueOut(BaseModel):
-    queue_name: str
+class QueueDepthOut(BaseModel):
     ready: Count = Field(description="Pending jobs whose run_at has come.")
     scheduled: Count = Field(description="Pending jobs waiting for a later run_at.")
     running: int
@@ -207,6 +206,10 @@ class QueueOut(BaseModel):
         description="How long the longest-waiting ready job has been runnable."
     )
     workers: int = Field(description="Live workers that serve this queue.")
+
+
+class QueueOut(QueueDepthOut):
+    queue_name: str
 
 
 class QueuesOut(BaseModel):

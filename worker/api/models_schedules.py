@@ -8,8 +8,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from worker.api.models import INT32_MAX, QueueOut
-from worker.api.validation import no_nul
+from worker.api.models import INT32_MAX, QueueDepthOut
+from worker.api.validation import QueueName, no_nul
 
 SCHEDULE_EXAMPLE: dict[str, Any] = {
     "name": "nightly-report",
@@ -24,7 +24,7 @@ class ScheduleJobIn(BaseModel):
 
     job_type: str = Field(min_length=1, max_length=200)
     payload: dict[str, Any] = Field(default_factory=dict)
-    queue_name: str = Field(default="default", min_length=1, max_length=200)
+    queue_name: QueueName = Field(default="default")
     priority: int = Field(default=0, ge=-INT32_MAX, le=INT32_MAX)
     max_tries: int = Field(default=3, ge=1, le=1000)
     tick_field: str | None = Field(
@@ -34,7 +34,7 @@ class ScheduleJobIn(BaseModel):
         description="A payload key that receives the tick's time (ISO 8601, UTC).",
     )
 
-    _check_text = field_validator("job_type", "queue_name", "tick_field")(no_nul)
+    _check_text = field_validator("job_type", "tick_field")(no_nul)
 
 
 class ScheduleIn(BaseModel):
@@ -83,7 +83,7 @@ class RateLimit(BaseModel):
     per_seconds: float
 
 
-class QueueStateOut(QueueOut):
+class QueueStateOut(QueueDepthOut):
     """A queue's depth with its stored settings."""
 
     name: str

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Path
 from pydantic import BaseModel, Field
 
-from worker.api.auth import queue_router
+from worker.api.auth import any_token, queue_router
 from worker.api.state import State
 from worker.db.workflows import get_batch
 from worker.settings import ApiSettings
@@ -36,7 +36,7 @@ async def show_batch(batch_id: BatchId, state: State) -> Any:
 
 
 def batches_router(settings: ApiSettings) -> APIRouter:
-    router = queue_router(settings.api_token, "workflows")
+    router = queue_router(any_token(settings), "workflows")
     router.add_api_route(
         "/batches/{batch_id}",
         show_batch,

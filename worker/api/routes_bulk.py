@@ -9,7 +9,7 @@ from typing import Any, Literal
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from worker.api.auth import UNAUTHORIZED, queue_router
+from worker.api.auth import UNAUTHORIZED, any_token, queue_router
 from worker.api.models import JobStatus
 from worker.api.state import State
 from worker.api.validation import InputError, no_nul
@@ -91,7 +91,7 @@ async def _run(action: BulkAction, body: BulkIn, state: State) -> Any:
 
 def bulk_router(settings: ApiSettings) -> APIRouter:
     router = queue_router(
-        settings.api_token,
+        any_token(settings),
         "jobs",
         {**UNAUTHORIZED, 422: {"description": "A field is wrong, or no filter without `all`."}},
     )

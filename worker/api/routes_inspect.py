@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from worker.api.auth import UNAUTHORIZED, queue_router
+from worker.api.auth import UNAUTHORIZED, any_token, queue_router
 from worker.api.models import StatsOut, WorkersOut
 from worker.api.state import State
 from worker.db import inspect
@@ -14,7 +14,7 @@ from worker.settings import ApiSettings
 
 
 def inspect_router(settings: ApiSettings) -> APIRouter:
-    router = queue_router(settings.api_token, "inspect", UNAUTHORIZED)
+    router = queue_router(any_token(settings), "inspect", UNAUTHORIZED)
 
     @router.get(
         "/jobs/stats/overview",
@@ -24,7 +24,7 @@ def inspect_router(settings: ApiSettings) -> APIRouter:
     async def stats_overview(state: State) -> Any:
         # one snapshot, so the numbers agree with each other
         async with (
-            state.connection() as conn,
+            state.read_connection() as conn,
             conn.transaction(isolation="repeatable_read", readonly=True),
         ):
             stats = await inspect.stats_overview(conn)
@@ -41,7 +41,7 @@ def inspect_router(settings: ApiSettings) -> APIRouter:
 
     @router.get("/workers", response_model=WorkersOut, summary="Live workers and their jobs")
     async def workers(state: State) -> Any:
-        found = await inspect.live_workers(state.require_pool())
+        found = await inspect.live_workers(state.require_read_pool())
         return {"workers": found}
 
     return router

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Path, Query, Response
 from fastapi.responses import JSONResponse
 
-from worker.api.auth import queue_router
+from worker.api.auth import any_token, queue_router
 from worker.api.models import (
     SEED_EXAMPLE_JOB,
     BatchIn,
@@ -19,6 +19,7 @@ from worker.api.models import (
     JobPage,
     JobStatus,
 )
+from worker.api.models_attempts import JobDetail
 from worker.api.state import State
 from worker.api.validation import InputError, TextParam
 from worker.api.workflows import (
@@ -27,15 +28,14 @@ from worker.api.workflows import (
     needs_workflow,
     needs_workflow_batch,
 )
-from worker.db import inspect
+from worker.db import attempts
 from worker.db.errors import JobNotFound
+from worker.db.job_lists import fill_dependencies
+from worker.db.job_pages import list_jobs_bounded
 from worker.db.jobs import cancel_job, get_job, retry_job
-from worker.db.workflows import dependencies_of
 from worker.settings import ApiSettings
 
 BIGINT_MAX = 2**63 - 1
-# Room in a single job's request body for the fields around the payload.
-ENVELOPE_BYTES = 64 * 1024
 
 MAX_WAIT_SECONDS = 60.0
 
@@ -56,7 +56,8 @@ ENQUEUE_EXAMPLES: dict[str, Any] = {
 }
 
 ERRORS: dict[int | str, dict[str, Any]] = {
-    401: {"description": "JOBQUEUE_API_TOKEN is set and the bearer token is missing or wrong."},
+    401: {"description": "A token is set and the bearer token is missing or wrong."},
+    403: {"description": "The token's scope does not allow this request."},
     422: {"description": "A field is wrong; `detail[].loc` names it."},
 }
 
@@ -118,15 +119,20 @@ async def list_jobs(
         str | None, Query(max_length=64, description="`next_cursor` of the previous page.")
     ] = None,
 ) -> Any:
-    jobs = await inspect.list_jobs(
-        state.require_pool(),
-        statuses=[s.value for s in status] if status else None,
-        queue_name=queue_name,
-        job_type=job_type,
-        before_id=decode_cursor(cursor) if cursor else None,
-        limit=limit,
-    )
-    next_cursor = encode_cursor(jobs[-1].id) if len(jobs) == limit else None
+    before_id = decode_cursor(cursor) if cursor else None
+    async with state.read_connection() as conn:
+        # the page ends early once its payloads and results reach JOBQUEUE_API_MAX_LIST_BYTES
+        jobs, cut = await list_jobs_bounded(
+            conn,
+            statuses=[s.value for s in status] if status else None,
+            queue_name=queue_name,
+            job_type=job_type,
+            before_id=before_id,
+            limit=limit,
+            max_bytes=state.settings.api_max_list_bytes,
+        )
+        await fill_dependencies(conn, jobs)  # as GET /jobs/{id} shows them
+    next_cursor = encode_cursor(jobs[-1].id) if jobs and (cut or len(jobs) == limit) else None
     return {"jobs": jobs, "next_cursor": next_cursor}
 
 
@@ -148,9 +154,7 @@ async def show_job(
         job = await get_job(state.require_pool(), job_id)
     if job is None:
         raise JobNotFound(job_id)
-    if job.dependencies_left is not None:
-        job.depends_on = await dependencies_of(state.require_pool(), job_id)
-    return job
+    return await attempts.job_detail(state.require_pool(), job)
 
 
 async def cancel(job_id: JobId, state: State) -> Any:
@@ -166,7 +170,7 @@ NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "No job has t
 
 def jobs_router(settings: ApiSettings) -> APIRouter:
     """The routes, with what depends on settings: the token and the body size limits."""
-    router = queue_router(settings.api_token, "jobs", ERRORS)
+    router = queue_router(any_token(settings), "jobs", ERRORS)
     router.add_api_route(
         "/jobs",
         create_job,
@@ -174,7 +178,6 @@ def jobs_router(settings: ApiSettings) -> APIRouter:
         status_code=201,
         response_model=JobOut,
         summary="Enqueue a job",
-        max_body_size=settings.api_max_payload_bytes + ENVELOPE_BYTES,
         responses={
             200: {"model": JobOut, "description": "Idempotency key seen before: the first job."},
             413: {"description": "The payload is over JOBQUEUE_API_MAX_PAYLOAD_BYTES."},
@@ -187,7 +190,6 @@ def jobs_router(settings: ApiSettings) -> APIRouter:
         status_code=201,
         response_model=BatchOut,
         summary="Enqueue many jobs in one transaction",
-        max_body_size=settings.api_max_batch_bytes,
         responses={
             200: {"model": BatchOut, "description": "Every job was a duplicate."},
             413: {"description": "A payload or the whole body is over its limit."},
@@ -204,7 +206,7 @@ def jobs_router(settings: ApiSettings) -> APIRouter:
         "/jobs/{job_id}",
         show_job,
         methods=["GET"],
-        response_model=JobOut,
+        response_model=JobDetail,
         summary="One job",
         responses=NOT_FOUND,
     )

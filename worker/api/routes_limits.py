@@ -13,11 +13,11 @@ from fastapi import Path
 from pydantic import BaseModel, ConfigDict, Field
 
 from worker.api.state import State
-from worker.api.validation import TextParam
+from worker.api.validation import QueueName as CheckedName
 from worker.db import limits
 
 Limit = Annotated[int, Field(strict=True, ge=1, le=limits.MAX_LIMIT)]
-QueueName = Annotated[TextParam, Path(description="The queue.")]
+QueueName = Annotated[CheckedName, Path(description="The queue.")]
 
 
 class RateLimitIn(BaseModel):

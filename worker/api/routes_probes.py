@@ -1,14 +1,17 @@
-"""Probes and metrics: open unless JOBQUEUE_API_PROTECT_PROBES (and a token) is set."""
+"""Probes and metrics: open unless JOBQUEUE_API_PROTECT_PROBES (and a token) is set. An open
+/readyz says what is wrong without the database's own words (host, user), which only an
+authenticated caller gets."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
-from worker.api.auth import token_dependencies
+from worker.api.auth import any_token, token_dependencies
 from worker.api.errors import DATABASE_ERRORS
+from worker.api.gate import AUTH_SCOPE_KEY
 from worker.api.models import Health, Readiness
 from worker.api.state import State
 from worker.db.errors import is_transient
@@ -33,7 +36,7 @@ def probes_router(settings: ApiSettings) -> APIRouter:
     protected = settings.api_protect_probes
     router = APIRouter(
         tags=["probes"],
-        dependencies=token_dependencies(settings.api_token if protected else None),
+        dependencies=token_dependencies(any_token(settings) if protected else None),
     )
 
     # Liveness never touches the database: an outage must not get every API pod restarted.
@@ -48,7 +51,10 @@ def probes_router(settings: ApiSettings) -> APIRouter:
         summary="The database is reachable and its schema is at the expected version",
         responses={503: {"model": Readiness, "description": "Not ready; see `database`."}},
     )
-    async def readyz(state: State) -> Any:
+    async def readyz(request: Request, state: State) -> Any:
+        # the cause's text names hosts and users: for a caller with a token, or when there is
+        # no token at all (then everything is open anyway)
+        detailed = not any_token(settings) or request.scope.get(AUTH_SCOPE_KEY) is not None
         expected = expected_version()
         version: int | None = None
         try:
@@ -56,7 +62,7 @@ def probes_router(settings: ApiSettings) -> APIRouter:
                 version = await current_version(conn)
         except DATABASE_ERRORS as exc:
             problem = "unreachable" if is_transient(exc) else "refused"
-            database = f"{problem}: {type(exc).__name__}: {exc}"
+            database = f"{problem}: {type(exc).__name__}" + (f": {exc}" if detailed else "")
         else:
             database = describe_schema(version, expected)
         body = {

@@ -5,20 +5,16 @@ controller counts its ready jobs as no demand."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter
 
-from worker.api.auth import FIELD_ERRORS, queue_router
+from worker.api.auth import FIELD_ERRORS, any_token, queue_router
 from worker.api.models_schedules import QueueStateOut, QueueStatesOut
-from worker.api.routes_limits import QueueLimitsOut, patch_queue
+from worker.api.routes_limits import QueueLimitsOut, QueueName, patch_queue
 from worker.api.state import State
 from worker.db import queues
 from worker.settings import ApiSettings
-
-QueueName = Annotated[
-    str, Path(min_length=1, max_length=200, pattern=r"^[^\x00]+$", description="The queue.")
-]
 
 
 async def _state_of(state: State, name: str) -> dict[str, Any]:
@@ -27,7 +23,7 @@ async def _state_of(state: State, name: str) -> dict[str, Any]:
 
 
 def queues_router(settings: ApiSettings) -> APIRouter:
-    router = queue_router(settings.api_token, "queues", FIELD_ERRORS)
+    router = queue_router(any_token(settings), "queues", FIELD_ERRORS)
 
     @router.get(
         "/queues",
@@ -35,7 +31,7 @@ def queues_router(settings: ApiSettings) -> APIRouter:
         summary="Each queue: depth, running and blocked jobs, pause state and limits",
     )
     async def list_queues(state: State) -> Any:
-        found, truncated = await queues.queue_states(state.require_pool())
+        found, truncated = await queues.queue_states(state.require_read_pool())
         return {"queues": [q.to_dict() for q in found], "truncated": truncated}
 
     @router.post(

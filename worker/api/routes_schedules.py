@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, HTTPException, Path, Response
 
-from worker.api.auth import FIELD_ERRORS, queue_router
+from worker.api.auth import FIELD_ERRORS, any_token, queue_router
 from worker.api.models import JobIn
 from worker.api.models_schedules import SCHEDULE_EXAMPLE, ScheduleIn, ScheduleOut, SchedulesOut
 from worker.api.state import State
@@ -17,7 +17,7 @@ from worker.api.validation import InputError
 from worker.db import schedules
 from worker.db.schedules import JobSpec, ScheduleDef
 from worker.settings import ApiSettings
-from worker.ticks import InvalidSchedule, Timing
+from worker.ticks import InvalidSchedule, new_timing
 
 ScheduleName = Annotated[
     str, Path(min_length=1, max_length=200, pattern=r"^[^\x00]+$", description="The schedule.")
@@ -29,7 +29,7 @@ def _definition(body: ScheduleIn, state: State) -> ScheduleDef:
     """The schedule to store, or an InputError naming the field: the timing (cron syntax, time
     zone) and the job, which gets the checks POST /jobs makes (known type, payload model)."""
     try:
-        timing = Timing(body.cron, body.every_seconds, body.timezone)
+        timing = new_timing(body.cron, body.every_seconds, body.timezone)
     except InvalidSchedule as exc:
         raise InputError(422, ("body", exc.field), exc.problem, "value_error") from None
     job = dict(body.job)  # JobSpec's fields: all but tick_field are a POST /jobs body's too
@@ -44,11 +44,11 @@ def _missing(name: str) -> HTTPException:
 
 
 def schedules_router(settings: ApiSettings) -> APIRouter:
-    router = queue_router(settings.api_token, "schedules", FIELD_ERRORS)
+    router = queue_router(any_token(settings), "schedules", FIELD_ERRORS)
 
     @router.get("/schedules", response_model=SchedulesOut, summary="Every schedule")
     async def list_all(state: State) -> Any:
-        found = await schedules.list_schedules(state.require_pool())
+        found = await schedules.list_schedules(state.require_read_pool())
         return {"schedules": [asdict(s) for s in found]}
 
     @router.post(
@@ -65,6 +65,15 @@ def schedules_router(settings: ApiSettings) -> APIRouter:
     ) -> Any:
         definition = _definition(body, state)
         pool = state.require_pool()
+        cap = state.settings.max_schedules
+        if await schedules.count_other_schedules(pool, body.name) >= cap:
+            raise InputError(
+                422,
+                ("body", "name"),
+                f"there are {cap} schedules already, the most JOBQUEUE_MAX_SCHEDULES allows: "
+                "delete one, or replace one by its name",
+                "too_many_schedules",
+            )
         if not await schedules.upsert_schedule(pool, definition):
             response.status_code = 200
         return await schedules.get_schedule(pool, body.name)

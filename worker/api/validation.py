@@ -10,10 +10,12 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, StringConstraints
 
 from worker.job_checks import (
+    QUEUE_NAME_MAX,
     InputError,
     Loc,
     check_job_type,
     check_payload,
+    check_queue_name,
     check_schedule,
     known_job_types,
 )
@@ -21,6 +23,7 @@ from worker.job_checks import (
 __all__ = [
     "InputError",
     "Loc",
+    "QueueName",
     "TextParam",
     "check_job_type",
     "check_payload",
@@ -37,6 +40,15 @@ def no_nul(value: str | None) -> str | None:
         raise ValueError("must not contain NUL characters")
     return value
 
+
+# A queue a request creates or addresses (a job's queue_name, a schedule's, /queues/{name}):
+# a 422 names the field and says what a name may hold. Filters keep TextParam, so that a
+# queue made before names were checked can still be listed.
+QueueName = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=QUEUE_NAME_MAX),
+    AfterValidator(check_queue_name),
+]
 
 # A name given as a query parameter (queue_name, job_type filters).
 TextParam = Annotated[str, StringConstraints(min_length=1, max_length=200), AfterValidator(no_nul)]

@@ -17,6 +17,7 @@ from fastapi import Response
 from fastapi.responses import JSONResponse
 
 from worker import tracing
+from worker.api.idempotency import check_reused_keys
 from worker.api.models import BatchIn, JobIn
 from worker.api.state import ApiState
 from worker.api.validation import InputError, Loc
@@ -127,6 +128,7 @@ async def create_dependent_job(job: JobIn, response: Response, state: ApiState) 
             try:
                 async with conn.transaction():
                     ((job_id, _, created),) = (await enqueue_batch(conn, [item])).jobs
+                    await check_reused_keys(conn, [(("body",), item.job)], [created])
             except MissingDependency as exc:
                 raise _missing(exc, [job], single=True) from None
             created_job = await get_job(conn, job_id)
@@ -171,6 +173,11 @@ async def _create_workflow_batch(batch: BatchIn, state: ApiState, parent: str | 
             enqueued = await enqueue_batch(conn, items, on_complete)
         except MissingDependency as exc:
             raise _missing(exc, batch.jobs, single=False) from None
+        await check_reused_keys(
+            conn,
+            [(("body", "jobs", index), item.job) for index, item in enumerate(items)],
+            [was_created for _, _, was_created in enqueued.jobs],
+        )
     for item, (_, _, was_created) in zip(items, enqueued.jobs, strict=True):
         state.metrics.count_enqueued(item.job.queue_name, was_created)
     created = sum(was_created for _, _, was_created in enqueued.jobs)

@@ -1,6 +1,6 @@
 """The console's actions (POST, with a CSRF token): login and logout, retry or cancel a job,
 bulk retry by filter, pause or resume a queue. Each action first answers with a page that
-asks for confirmation; only the confirmed form acts."""
+asks for confirmation; only the confirmed form acts, and only for an admin session."""
 
 from __future__ import annotations
 
@@ -10,12 +10,19 @@ from urllib.parse import quote, urlencode
 from fastapi import APIRouter
 from fastapi.responses import Response
 
-from worker.console.context import PREFIX, Console, PublicConsole, SignedIn
+from worker.console.context import PREFIX, Admin, Console, PublicConsole
 from worker.console.filters import parse_filter, parse_job_id
-from worker.console.security import SESSION_COOKIE
+from worker.console.security import (
+    MAX_SECRET_CHARS,
+    SESSION_COOKIE,
+    new_session_secret,
+    session_key,
+)
 from worker.db import console as db
+from worker.db.console_sessions import end_session, open_session
 from worker.db.errors import JobNotFound, JobStateConflict
 from worker.db.jobs import cancel_job, retry_job
+from worker.job_checks import queue_name_problem
 
 CONFIRMED = "confirmed"
 
@@ -41,23 +48,50 @@ async def show_login(console: PublicConsole) -> Response:
 
 async def login(console: PublicConsole) -> Response:
     form = await console.form()
-    if not console.app.keys.login_required:
+    app = console.app
+    if not app.keys.login_required:
         return console.redirect(PREFIX)
     next_page = safe_next(form.get("next"))
-    if not console.app.keys.token_ok(form.get("token", "")):
+    client = console.request.client
+    address = client.host if client else "unknown"
+    wait = app.limiter.retry_after(address)
+    if wait is not None:
+        response = login_page(
+            console,
+            next_page=next_page,
+            message=f"Too many wrong tokens from {address}: try again in {wait} s.",
+            status=429,
+        )
+        response.headers["Retry-After"] = str(wait)
+        return response
+    scope = app.keys.scope_of(form.get("token", ""))
+    if scope is None:
+        app.limiter.failed(address)
         return login_page(
             console,
             next_page=next_page,
-            message="That token is not JOBQUEUE_API_TOKEN.",
+            message="That token is not JOBQUEUE_API_TOKEN or JOBQUEUE_API_READ_TOKEN.",
             status=401,
         )
+    secret = new_session_secret()
+    await open_session(
+        console.state.require_pool(),
+        session_key(secret),
+        scope,
+        app.keys.token_mark(scope),
+        app.session_seconds,
+    )
     response = console.redirect(next_page)
-    console.set_cookie(response, SESSION_COOKIE, console.app.keys.session_value())
+    console.set_cookie(response, SESSION_COOKIE, secret, max_age=int(app.session_seconds))
     return response
 
 
 async def logout(console: PublicConsole) -> Response:
+    """Ends the session for good: its row goes, so the cookie opens nothing anywhere."""
     await console.form()
+    secret = console.request.cookies.get(SESSION_COOKIE)
+    if secret and len(secret) <= MAX_SECRET_CHARS:
+        await end_session(console.state.require_pool(), session_key(secret))
     response = console.redirect(f"{PREFIX}/login")
     response.delete_cookie(SESSION_COOKIE, path=PREFIX)
     return response
@@ -103,15 +137,15 @@ async def _job_action(job_id: str, console: Console, verb: str) -> Response:
     return console.redirect(f"{url}?done={'retried' if verb == 'retry' else 'cancelled'}")
 
 
-async def retry(job_id: str, console: SignedIn) -> Response:
+async def retry(job_id: str, console: Admin) -> Response:
     return await _job_action(job_id, console, "retry")
 
 
-async def cancel(job_id: str, console: SignedIn) -> Response:
+async def cancel(job_id: str, console: Admin) -> Response:
     return await _job_action(job_id, console, "cancel")
 
 
-async def bulk_retry(console: SignedIn) -> Response:
+async def bulk_retry(console: Admin) -> Response:
     form = await console.form()
     spec = parse_filter({"queue": form.get("queue", ""), "type": form.get("type", "")})
     back = f"{PREFIX}/jobs?{spec.query(status='failed', q=None)}"
@@ -144,7 +178,7 @@ async def _queue_action(
     form = form if form is not None else await console.form()
     name = name.strip()
     verb = "pause" if paused else "resume"
-    if not name or len(name) > 200 or any(ord(ch) < 32 for ch in name):
+    if queue_name_problem(name):  # never a path elsewhere: a name holds no '/' or '..'
         return console.page("not_found.html", status_code=404, what=f"queue {name!r}")
     if form.get(CONFIRMED) != "yes":
         return confirm(
@@ -162,15 +196,15 @@ async def _queue_action(
     return console.redirect(f"{PREFIX}?{urlencode({'done': done, 'q': name})}")
 
 
-async def pause(name: str, console: SignedIn) -> Response:
+async def pause(name: str, console: Admin) -> Response:
     return await _queue_action(name, console, True)
 
 
-async def resume(name: str, console: SignedIn) -> Response:
+async def resume(name: str, console: Admin) -> Response:
     return await _queue_action(name, console, False)
 
 
-async def pause_by_name(console: SignedIn) -> Response:
+async def pause_by_name(console: Admin) -> Response:
     """The overview's "pause a queue by name", for a queue that has no job yet."""
     form = await console.form()
     return await _queue_action(form.get("name", ""), console, True, form)

@@ -1,5 +1,5 @@
-"""What every console handler gets: the request's nonce, the CSRF check, the session check,
-and rendering with the security headers and cookies in place."""
+"""What every console handler gets: the request's nonce, the CSRF check, the session check
+(and its scope), and rendering with the security headers and cookies in place."""
 
 from __future__ import annotations
 
@@ -11,15 +11,20 @@ from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment
 
+from worker.api.scopes import ADMIN
 from worker.api.state import ApiState, State
+from worker.console.login_limit import LoginLimiter
 from worker.console.render import SECURITY_HEADERS
 from worker.console.security import (
     CSRF_FIELD,
+    MAX_SECRET_CHARS,
     NONCE_COOKIE,
     SESSION_COOKIE,
     ConsoleKeys,
     new_nonce,
+    session_key,
 )
+from worker.db.console_sessions import find_session
 
 PREFIX = "/console"
 MAX_FORM_BYTES = 16 * 1024
@@ -33,10 +38,17 @@ class CsrfRejected(Exception):
     """A POST without the form's CSRF token, or with one that does not match the cookie."""
 
 
+class ScopeRefused(Exception):
+    """An action asked of a read-only session."""
+
+
 @dataclass
 class ConsoleApp:
     keys: ConsoleKeys
     env: Environment
+    limiter: LoginLimiter
+    session_seconds: float = 8 * 3600.0
+    secure_cookies: bool = False  # Secure even when the request looks like plain HTTP
 
 
 @dataclass
@@ -46,14 +58,20 @@ class Console:
     app: ConsoleApp
     nonce: str
     nonce_is_new: bool
+    scope: str = ADMIN  # of the session; everyone's when no token is set
 
     @property
     def csrf(self) -> str:
         return self.app.keys.csrf_token(self.nonce)
 
     @property
+    def can_act(self) -> bool:
+        return self.scope == ADMIN
+
+    @property
     def secure(self) -> bool:
-        return self.request.url.scheme == "https"
+        # the scheme is https behind a TLS proxy listed in JOBQUEUE_API_FORWARDED_ALLOW_IPS
+        return self.app.secure_cookies or self.request.url.scheme == "https"
 
     def finish(self, response: Response) -> Response:
         response.headers.update(SECURITY_HEADERS)
@@ -61,9 +79,17 @@ class Console:
             self.set_cookie(response, NONCE_COOKIE, self.nonce)
         return response
 
-    def set_cookie(self, response: Response, name: str, value: str) -> None:
+    def set_cookie(
+        self, response: Response, name: str, value: str, max_age: int | None = None
+    ) -> None:
         response.set_cookie(
-            name, value, path=PREFIX, httponly=True, samesite="strict", secure=self.secure
+            name,
+            value,
+            max_age=max_age,
+            path=PREFIX,
+            httponly=True,
+            samesite="strict",
+            secure=self.secure,
         )
 
     def page(self, template: str, *, status_code: int = 200, **context: Any) -> Response:
@@ -72,6 +98,8 @@ class Console:
             csrf=self.csrf,
             csrf_field=CSRF_FIELD,
             login_required=self.app.keys.login_required,
+            can_act=self.can_act,
+            scope=self.scope,
             path=self.request.url.path,
             **context,
         )
@@ -106,11 +134,29 @@ async def public_console(request: Request, state: State) -> Console:
 
 
 async def signed_in_console(request: Request, state: State) -> Console:
+    """A session that is open, not expired, and opened with today's token; its scope."""
     console = _console(request, state)
-    if not console.app.keys.session_ok(request.cookies.get(SESSION_COOKIE)):
+    keys = console.app.keys
+    if not keys.login_required:
+        return console
+    secret = request.cookies.get(SESSION_COOKIE)
+    if not secret or len(secret) > MAX_SECRET_CHARS:
         raise LoginRequired()
+    stored = await find_session(state.require_pool(), session_key(secret))
+    if stored is None or not keys.mark_ok(stored.scope, stored.token_mark):
+        raise LoginRequired()
+    console.scope = stored.scope
+    return console
+
+
+async def admin_console(request: Request, state: State) -> Console:
+    console = await signed_in_console(request, state)
+    if not console.can_act:
+        raise ScopeRefused()
     return console
 
 
 PublicConsole = Annotated[Console, Depends(public_console)]
 SignedIn = Annotated[Console, Depends(signed_in_console)]
+# the actions: an admin session (or no token at all)
+Admin = Annotated[Console, Depends(admin_console)]

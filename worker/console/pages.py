@@ -8,11 +8,13 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
+from worker.console.charts import total_series
 from worker.console.context import SignedIn
 from worker.console.filters import STATUSES, JobFilter, parse_filter, parse_job_id
 from worker.console.overview import load_overview
+from worker.console.render import ran, waited
+from worker.db import attempts, console_stats, inspect, workflows
 from worker.db import console as db
-from worker.db import inspect, workflows
 from worker.db.jobs import Job
 
 # Fields the job page shows in its own sections; any other column is listed as it is.
@@ -23,6 +25,8 @@ SHOWN_FIELDS = {
     "concurrency_key", "batch_id", "progress", "progress_message", "snoozes", "traceparent",
     "depends_on",
 }  # fmt: skip
+# The runtime's bookkeeping, which says nothing to a person reading a job.
+INTERNAL_FIELDS = {"has_dependents", "has_waiters", "dependencies_left"}
 SCALING_TABLE_ROWS = 25
 SCALING_WINDOWS = {"1": 3600, "6": 6 * 3600, "24": 86400, "168": 7 * 86400}
 DONE_NOTICES = {
@@ -43,7 +47,8 @@ def notice(request: Request) -> str | None:
 
 
 async def overview(console: SignedIn) -> Response:
-    return console.page("overview.html", **await _overview_context(console), active="overview")
+    context = await _overview_context(console, totals=True)
+    return console.page("overview.html", **context, active="overview")
 
 
 async def overview_queues(console: SignedIn) -> Response:
@@ -51,20 +56,28 @@ async def overview_queues(console: SignedIn) -> Response:
     return console.page("queue_rows.html", **await _overview_context(console))
 
 
-async def _overview_context(console: SignedIn) -> dict[str, Any]:
+async def _overview_context(console: SignedIn, totals: bool = False) -> dict[str, Any]:
     # one short read-only snapshot per request, released before rendering: an open page
     # holds no connection between its polls
     async with (
-        console.state.connection() as conn,
+        console.state.read_connection() as conn,
         conn.transaction(isolation="repeatable_read", readonly=True),
     ):
         data = await load_overview(conn)
-    return {"overview": data, "notice": notice(console.request)}
+        by_type = await console_stats.job_type_totals(conn) if totals else []
+    minutes = db.THROUGHPUT_MINUTES
+    return {
+        "overview": data,
+        "by_type": by_type,
+        "totals_bound": console_stats.TOTALS_BOUND,
+        "throughput": total_series([q.throughput for q in data.queues], minutes),
+        "notice": notice(console.request),
+    }
 
 
 async def jobs(console: SignedIn) -> Response:
     spec = parse_filter(console.request.query_params)
-    pool = console.state.require_pool()
+    pool = console.state.require_read_pool()
     found: list[Any] = []
     next_before = None
     if not spec.errors:
@@ -99,7 +112,7 @@ async def jobs(console: SignedIn) -> Response:
 
 
 async def _search(console: SignedIn, spec: JobFilter) -> list[Any]:
-    pool = console.state.require_pool()
+    pool = console.state.require_read_pool()
     assert spec.search is not None
     ids = [spec.search_id] if spec.search_id is not None else []
     ids += await db.job_ids_by_key(pool, spec.search)
@@ -109,18 +122,23 @@ async def _search(console: SignedIn, spec: JobFilter) -> list[Any]:
 
 async def job_page(job_id: str, console: SignedIn) -> Response:
     number = parse_job_id(job_id)
-    pool = console.state.require_pool()
+    pool = console.state.require_read_pool()
     job = await db.job_row(pool, number) if number is not None else None
     if job is None:
         return console.page("not_found.html", status_code=404, what=f"job {job_id}")
     batch = await db.batch_counts(pool, job["batch_id"]) if job.get("batch_id") else None
-    extra = {k: v for k, v in job.items() if k not in SHOWN_FIELDS}
+    extra = {k: v for k, v in job.items() if k not in SHOWN_FIELDS | INTERNAL_FIELDS}
+    names = await console_stats.worker_names(pool, [job["worker_id"]] if job["worker_id"] else [])
     return console.page(
         "job.html",
         job=job,
         batch=batch,
         extra=extra,
         depends_on=await workflows.dependencies_of(pool, job["id"]),
+        worker_name=names.get(str(job["worker_id"])),
+        timings={"waited": waited(job), "ran": ran(job)},
+        errors=await attempts.job_errors(pool, job["id"]),
+        logs=await attempts.job_logs(pool, job["id"]),
         notice=notice(console.request),
         message=None,
         active="jobs",
@@ -130,7 +148,9 @@ async def job_page(job_id: str, console: SignedIn) -> Response:
 async def job_live(job_id: str, console: SignedIn) -> Response:
     """The job's status badge and progress, which its page polls for while it is not done."""
     number = parse_job_id(job_id)
-    job = await db.job_row(console.state.require_pool(), number) if number is not None else None
+    job = (
+        await db.job_row(console.state.require_read_pool(), number) if number is not None else None
+    )
     if job is None:
         return console.page("not_found.html", status_code=404, what=f"job {job_id}")
     return console.page("job_fragment.html", job=job)
@@ -145,12 +165,12 @@ async def workers_rows(console: SignedIn) -> Response:
 
 
 async def _workers_context(console: SignedIn) -> dict[str, Any]:
-    found = await inspect.live_workers(console.state.require_pool())
+    found = await inspect.live_workers(console.state.require_read_pool())
     return {"workers": found, "now": datetime.now(UTC)}
 
 
 async def schedules(console: SignedIn) -> Response:
-    found = await db.schedules(console.state.require_pool())
+    found = await db.schedules(console.state.require_read_pool())
     return console.page("schedules.html", schedules=found, active="schedules")
 
 
@@ -161,7 +181,7 @@ async def scaling(console: SignedIn) -> Response:
         error = "one of " + ", ".join(SCALING_WINDOWS)
         hours = "24"
     decisions = await db.scaling_decisions(
-        console.state.require_pool(), within_seconds=SCALING_WINDOWS[hours]
+        console.state.require_read_pool(), within_seconds=SCALING_WINDOWS[hours]
     )
     deployments: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for decision in decisions:

@@ -8,10 +8,12 @@ import json
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import quote
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup
 
+from worker.console.charts import throughput_chart
 from worker.db.inspect import Count
 
 # What the pages allow: their own scripts and styles only, never framed.
@@ -50,6 +52,45 @@ def timestamp(moment: datetime | None) -> str:
     if moment is None:
         return "-"
     return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def duration(seconds: float | None) -> str:
+    """A wait or a run time, to the precision that matters at its size."""
+    if seconds is None:
+        return "-"
+    if seconds < 1:
+        return f"{seconds * 1000:.0f} ms"
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    if seconds < 3600:
+        return f"{int(seconds // 60)} min {int(seconds % 60)} s"
+    return f"{seconds / 3600:.1f} h"
+
+
+def iso_time(value: str | datetime | None) -> str:
+    """An API-shaped time (ISO 8601 text) as the console's other times read."""
+    if value is None:
+        return "-"
+    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
+    return timestamp(moment)
+
+
+def _field(job: Any, name: str) -> Any:
+    return job[name] if isinstance(job, dict) else getattr(job, name)
+
+
+def waited(job: Any) -> float | None:
+    """From the job's run_at to its start (the last attempt's), in seconds."""
+    started, due = _field(job, "started_at"), _field(job, "run_at")
+    return (started - due).total_seconds() if started and due and started >= due else None
+
+
+def ran(job: Any) -> float | None:
+    """From its start to its end, or to now while it runs, in seconds."""
+    started = _field(job, "started_at")
+    if started is None:
+        return None
+    return ((_field(job, "finished_at") or datetime.now(UTC)) - started).total_seconds()
 
 
 def count(value: Count | int | None) -> str:
@@ -138,11 +179,21 @@ def environment() -> Environment:
         lstrip_blocks=True,
     )
     env.filters.update(
+        path_part=lambda value: quote(str(value), safe=""),  # one URL path segment, / included
         age=age,
+        duration=duration,
+        iso_time=iso_time,
+        waited=waited,
+        ran=ran,
         since=since,
         timestamp=timestamp,
         count=count,
         pretty_json=pretty_json,
     )
-    env.globals.update(sparkline=sparkline, replica_chart=replica_chart, bounded=bounded)
+    env.globals.update(
+        sparkline=sparkline,
+        replica_chart=replica_chart,
+        bounded=bounded,
+        throughput_chart=throughput_chart,
+    )
     return env

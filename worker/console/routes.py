@@ -10,8 +10,16 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
+from worker.api.auth import any_token
 from worker.console.actions import actions_router
-from worker.console.context import PREFIX, ConsoleApp, CsrfRejected, LoginRequired
+from worker.console.context import (
+    PREFIX,
+    ConsoleApp,
+    CsrfRejected,
+    LoginRequired,
+    ScopeRefused,
+)
+from worker.console.login_limit import LoginLimiter
 from worker.console.pages import fallback_router, pages_router
 from worker.console.render import SECURITY_HEADERS, environment
 from worker.console.security import ConsoleKeys
@@ -37,11 +45,24 @@ async def _csrf_rejected(request: Request, exc: Exception) -> Response:
     return HTMLResponse(html, status_code=403, headers=SECURITY_HEADERS)
 
 
+async def _scope_refused(request: Request, exc: Exception) -> Response:
+    reason = "this session is read-only: log in with JOBQUEUE_API_TOKEN to act"
+    return await _csrf_rejected(request, Exception(reason))
+
+
 def install_console(app: FastAPI, settings: ApiSettings) -> None:
-    app.state.console = ConsoleApp(ConsoleKeys(settings.api_token), environment())
+    access = settings.access
+    app.state.console = ConsoleApp(
+        ConsoleKeys(settings.api_token, settings.api_read_token, closed=any_token(settings)),
+        environment(),
+        LoginLimiter(access.console_login_per_minute),
+        session_seconds=access.console_session_seconds,
+        secure_cookies=access.console_secure_cookies,
+    )
     # the assets first: the console's fallback route would otherwise answer for them
     app.mount(f"{PREFIX}/static", StaticFiles(directory=STATIC), name="console-static")
     for router in (actions_router(), pages_router(), fallback_router()):
         app.include_router(router, prefix=PREFIX, include_in_schema=False)
     app.add_exception_handler(LoginRequired, _login_required)
     app.add_exception_handler(CsrfRejected, _csrf_rejected)
+    app.add_exception_handler(ScopeRefused, _scope_refused)

@@ -1,8 +1,10 @@
-"""The console's session and CSRF tokens. Stateless, so any API replica can check them and a
-restart logs nobody out.
+"""The console's sessions and CSRF tokens.
 
-- With JOBQUEUE_API_TOKEN set, the login page asks for it once; the session cookie then holds
-  an HMAC of the token (never the token itself, so a stolen cookie is no bearer token).
+- With a token set, the login page asks for JOBQUEUE_API_TOKEN (admin: every action) or
+  JOBQUEUE_API_READ_TOKEN (read-only: the pages, no action). The session cookie holds a random
+  secret; the database holds its SHA-256, the scope and a mark of the token (worker/db/
+  console_sessions.py), so a session expires, a logout ends it on every replica, and a new
+  token ends every session the old one opened.
 - Every browser gets a random nonce cookie; forms carry an HMAC of it as their CSRF token.
   Both cookies are HttpOnly and SameSite=Strict.
 """
@@ -13,12 +15,13 @@ import hashlib
 import hmac
 import secrets
 
-from worker.api.auth import token_matches
+from worker.api.scopes import ADMIN, READ, Tokens, token_matches
 
 SESSION_COOKIE = "jobqueue_console_session"
 NONCE_COOKIE = "jobqueue_console_nonce"
 CSRF_FIELD = "csrf_token"
-_SESSION_LABEL = b"jobqueue console session v1"
+MAX_SECRET_CHARS = 128
+_MARK_LABEL = b"jobqueue console session v2"
 _CSRF_LABEL = b"jobqueue console csrf v1"
 
 
@@ -26,35 +29,43 @@ def _mac(key: bytes, message: bytes) -> str:
     return hmac.new(key, message, hashlib.sha256).hexdigest()
 
 
-class ConsoleKeys:
-    """Derives the session value and CSRF tokens from the API token (or none)."""
+def _bytes(text: str) -> bytes:
+    return text.encode("utf-8", "surrogateescape")
 
-    def __init__(self, api_token: str | None) -> None:
-        self.token = api_token or None
-        secret = (self.token or "").encode("utf-8", "surrogateescape")
-        self._session = _mac(secret, _SESSION_LABEL) if self.token else None
+
+class ConsoleKeys:
+    """The tokens a console login accepts, the marks sessions carry, and CSRF tokens."""
+
+    def __init__(
+        self, api_token: str | None, read_token: str | None = None, *, closed: bool = False
+    ) -> None:
+        # the enqueue token opens no console: a producer has nothing to look at there
+        self.tokens = Tokens.of(api_token, read_token, None)
+        # `closed`: some token guards the API (maybe only the enqueue one), so the console
+        # asks for a login even when no console token exists
+        self.login_required = closed or self.tokens.enabled
+        secret = b"\0".join(_bytes(token) for _, token in self.tokens.by_scope)
         # Without a token the CSRF check is a double-submit of the nonce cookie, which another
         # site can neither read nor set; with one, the token is bound to the secret too.
         self._csrf_key = hashlib.sha256(_CSRF_LABEL + secret).digest()
 
     @property
-    def login_required(self) -> bool:
-        return self.token is not None
+    def token(self) -> str | None:
+        """The admin token (JOBQUEUE_API_TOKEN), if set."""
+        return dict(self.tokens.by_scope).get(ADMIN)
 
-    def token_ok(self, given: str) -> bool:
-        return self.token is not None and token_matches(self.token, given)
+    def scope_of(self, given: str) -> str | None:
+        return self.tokens.scope_of(given)
 
-    def session_value(self) -> str:
-        assert self._session is not None, "no session without JOBQUEUE_API_TOKEN"
-        return self._session
+    def token_mark(self, scope: str) -> str:
+        token = dict(self.tokens.by_scope).get(scope)
+        return _mac(_bytes(token), _MARK_LABEL) if token else ""
 
-    def session_ok(self, cookie: str | None) -> bool:
-        if self._session is None:
-            return True
-        return cookie is not None and token_matches(self._session, cookie)
+    def mark_ok(self, scope: str, mark: str) -> bool:
+        return scope in (ADMIN, READ) and bool(mark) and token_matches(self.token_mark(scope), mark)
 
     def csrf_token(self, nonce: str) -> str:
-        return _mac(self._csrf_key, nonce.encode("utf-8", "surrogateescape"))
+        return _mac(self._csrf_key, _bytes(nonce))
 
     def csrf_ok(self, nonce: str | None, given: str | None) -> bool:
         if not nonce or not given:
@@ -64,3 +75,12 @@ class ConsoleKeys:
 
 def new_nonce() -> str:
     return secrets.token_urlsafe(24)
+
+
+def new_session_secret() -> str:
+    return secrets.token_urlsafe(32)
+
+
+def session_key(secret: str) -> str:
+    """What the database keeps of a session's secret."""
+    return hashlib.sha256(_bytes(secret)).hexdigest()

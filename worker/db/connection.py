@@ -8,6 +8,7 @@ from typing import Any
 import asyncpg
 
 from worker.db.errors import REFUSED_LOGIN, DatabaseRefused, DatabaseUnavailable
+from worker.db.pools import timed_pool
 from worker.settings import describe_dsn
 
 __all__ = ["DatabaseRefused", "DatabaseUnavailable", "connect", "create_pool"]
@@ -42,12 +43,28 @@ async def connect(dsn: str, **kwargs: Any) -> asyncpg.Connection:
 
 
 async def create_pool(
-    dsn: str, *, min_size: int = 1, max_size: int = 10, **kwargs: Any
+    dsn: str,
+    *,
+    min_size: int = 1,
+    max_size: int = 10,
+    acquire_timeout: float | None = None,
+    **kwargs: Any,
 ) -> asyncpg.Pool:
+    """A pool; with `acquire_timeout`, every acquire from it waits at most that long."""
     try:
-        pool = await asyncpg.create_pool(
-            dsn, min_size=min_size, max_size=max_size, init=_init_connection, **kwargs
-        )
+        if acquire_timeout is None:
+            pool = await asyncpg.create_pool(
+                dsn, min_size=min_size, max_size=max_size, init=_init_connection, **kwargs
+            )
+        else:
+            pool = await timed_pool(
+                dsn,
+                min_size=min_size,
+                max_size=max_size,
+                init=_init_connection,
+                acquire_timeout=acquire_timeout,
+                **kwargs,
+            )
     except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
         raise _unavailable(dsn, exc) from exc
     assert pool is not None

@@ -84,28 +84,29 @@ async def list_jobs(
     limit: int = 50,
 ) -> list[Job]:
     """Newest first. Pass the last id of a page as before_id to get the next one."""
-    if statuses:
-        return await _list_jobs_by_status(
-            executor, statuses, queue_name, job_type, before_id, limit
-        )
-    rows = await executor.fetch(_sql("list_jobs"), None, queue_name, job_type, before_id, limit)
-    return [Job.from_record(row) for row in rows]
+    rows: list[Any] = []
+    for statement, args in list_statements(statuses, queue_name, job_type, before_id, limit):
+        rows += await executor.fetch(statement, *args)
+    rows.sort(key=lambda row: row["id"], reverse=True)
+    return [Job.from_record(row) for row in rows[:limit]]
 
 
 RARE_STATUSES = ("failed", "cancelled", "blocked")  # those jobs_rare_status_idx holds
 
 
-async def _list_jobs_by_status(
-    executor: Executor,
-    statuses: Sequence[str],
+def list_statements(
+    statuses: Sequence[str] | None,
     queue_name: str | None,
     job_type: str | None,
     before_id: int | None,
     limit: int,
-) -> list[Job]:
-    # One statement per status, each through the index that suits it, merged here: an ANY()
-    # over several would come back in status order and need a sort of every match.
-    rows: list[Any] = []
+) -> list[tuple[str, tuple[Any, ...]]]:
+    """The statements (with their arguments) whose rows, each newest first, merge into one
+    page of list_jobs. One statement per status, each through the index that suits it: an
+    ANY() over several would come back in status order and need a sort of every match."""
+    if not statuses:
+        return [(_sql("list_jobs"), (None, queue_name, job_type, before_id, limit))]
+    found = []
     for status in dict.fromkeys(statuses):
         args: tuple[Any, ...]
         if status in RARE_STATUSES:
@@ -115,9 +116,8 @@ async def _list_jobs_by_status(
             statement, args, extra = "list_jobs_running", (queue_name, job_type), ()
         else:  # pending and completed: most of the newest ids, found by walking them
             statement, args, extra = "list_jobs", ([status], queue_name, job_type), ()
-        rows += await executor.fetch(_sql(statement), *args, before_id, limit, *extra)
-    rows.sort(key=lambda row: row["id"], reverse=True)
-    return [Job.from_record(row) for row in rows[:limit]]
+        found.append((_sql(statement), (*args, before_id, limit, *extra)))
+    return found
 
 
 async def queue_depths(executor: Executor, *, bound: int = DEFAULT_COUNT_BOUND) -> QueueList:

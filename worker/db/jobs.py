@@ -20,7 +20,7 @@ from asyncpg.pool import PoolConnectionProxy
 
 from worker.db import sql_files
 from worker.db.errors import JobNotFound, JobStateConflict
-from worker.job_checks import check_schedule
+from worker.job_checks import check_schedule, queue_name_problem
 
 Executor = asyncpg.Connection | asyncpg.Pool | PoolConnectionProxy
 
@@ -111,8 +111,8 @@ class NewJob:
     def __post_init__(self) -> None:
         if not self.job_type:
             raise ValueError("job_type must not be empty")
-        if not self.queue_name:
-            raise ValueError("queue_name must not be empty")
+        if self.queue_name != "default" and queue_name_problem(self.queue_name):
+            raise ValueError(f"queue_name {queue_name_problem(self.queue_name)}")
         if not isinstance(self.payload, dict):
             raise ValueError("payload must be a JSON object")
         if self.max_tries < 1:

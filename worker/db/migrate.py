@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 from dataclasses import dataclass
 from functools import cache
@@ -11,9 +12,11 @@ import asyncpg
 
 from worker.db import sql_files
 from worker.db.connection import connect
+from worker.db.migrate_steps import LockPolicy, apply
 
 # An arbitrary constant shared by every migrating process.
 MIGRATION_LOCK_KEY = 0x6A6F6271  # "jobq"
+LOCK_POLL_SECONDS = 0.2
 
 _FILE = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 
@@ -49,28 +52,45 @@ async def current_version(conn: asyncpg.Connection) -> int:
     return int(await conn.fetchval(_sql("current_version")))
 
 
-async def migrate_connection(conn: asyncpg.Connection) -> list[int]:
-    """Apply pending migrations; returns the versions applied by this call."""
+async def _take_lock(conn: asyncpg.Connection) -> None:
+    """The migration lock, polled (the other holder may be building an index CONCURRENTLY,
+    which would wait for a session blocked in pg_advisory_lock)."""
+    while True:  # until taken: the other holder ends, or its connection does
+        if await conn.fetchval(_sql("try_lock"), MIGRATION_LOCK_KEY):
+            return
+        await asyncio.sleep(LOCK_POLL_SECONDS)
+
+
+async def migrate_connection(
+    conn: asyncpg.Connection, policy: LockPolicy | None = None
+) -> list[int]:
+    """Apply pending migrations; returns the versions applied by this call. Each runs under
+    `policy`'s lock timeout, its large indexes built CONCURRENTLY (worker.db.migrate_steps)."""
     applied: list[int] = []
-    await conn.execute(_sql("lock"), MIGRATION_LOCK_KEY)
+    await _take_lock(conn)
     try:
         await conn.execute(_sql("create_version_table"))
         done = await current_version(conn)
         for migration in available_migrations():
             if migration.version <= done:
                 continue
-            async with conn.transaction():
-                await conn.execute(migration.sql)
-                await conn.execute(_sql("record_version"), migration.version, migration.name)
+            await apply(
+                conn,
+                migration.sql,
+                _sql("record_version"),
+                migration.version,
+                migration.name,
+                policy or LockPolicy(),
+            )
             applied.append(migration.version)
     finally:
         await conn.execute(_sql("unlock"), MIGRATION_LOCK_KEY)
     return applied
 
 
-async def migrate(dsn: str) -> list[int]:
+async def migrate(dsn: str, policy: LockPolicy | None = None) -> list[int]:
     conn = await connect(dsn)
     try:
-        return await migrate_connection(conn)
+        return await migrate_connection(conn, policy)
     finally:
         await conn.close()

@@ -58,7 +58,6 @@ class QueueState:
         d = self.depth
         return {
             "name": self.row.name,
-            "queue_name": self.row.name,
             "paused": self.row.paused,
             "concurrency_limit": self.row.concurrency_limit,
             "key_concurrency_limit": self.row.key_concurrency_limit,

@@ -164,6 +164,11 @@ async def sync_code_schedules(executor: Executor, schedules: Sequence[ScheduleDe
     return changed
 
 
+async def count_other_schedules(executor: Executor, name: str) -> int:
+    """Schedules besides `name`: whether one more fits under the API's cap."""
+    return int(await executor.fetchval(_sql("schedules_count_other"), name))
+
+
 async def list_schedules(executor: Executor) -> list[Schedule]:
     rows = await executor.fetch(_sql("schedules_list"), None)
     return [Schedule.from_record(row) for row in rows]

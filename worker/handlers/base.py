@@ -1,9 +1,13 @@
-"""What a handler is: an async function of (payload, context) that returns a JSON result."""
+"""What a handler is: a function of (payload, context) that returns a JSON result. An
+`async def` runs on the worker's event loop; a plain `def` runs in a bounded thread pool
+(worker/runtime/threads.py), under the same timeout and cancellation rules."""
 
 from __future__ import annotations
 
 import importlib
+import inspect
 import logging
+import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -35,6 +39,17 @@ class JobContext:
     extra: dict[str, Any] = field(default_factory=dict)
     # --- progress (docs/workflows.md): where ctx.progress() reports go; None outside a worker
     progress_sink: ProgressSink | None = field(default=None, repr=False, compare=False)
+    # --- a plain `def` handler's stop signal: set when its job times out or is cancelled
+    stop_event: threading.Event | None = field(default=None, repr=False, compare=False)
+    # --- where the lines of ctx.logger go besides the worker's log: the job's own log
+    log_sink: LogSink | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def cancelled(self) -> bool:
+        """True once the job timed out or was cancelled. Python cannot stop a thread, so a
+        long-running `def` handler should check this in its loops and return early; an
+        `async def` handler is cancelled at its next `await` instead."""
+        return self.stop_event is not None and self.stop_event.is_set()
 
     def progress(self, fraction: float, message: str | None = None) -> None:
         """Report how far the job is, 0..1, with an optional message. Cheap, and safe from a
@@ -44,7 +59,15 @@ class JobContext:
 
     @property
     def logger(self) -> logging.Logger:
-        return logging.getLogger(f"worker.handlers.{self.job_type}")
+        """`worker.handlers.<job_type>`. In a worker, what it logs is also kept with the job
+        (GET /jobs/{id} `logs`, the console's job page), at most 64 KiB per job."""
+        shared = logging.getLogger(f"worker.handlers.{self.job_type}")
+        if self.log_sink is None:
+            return shared
+        own = vars(self).get("_job_logger")
+        if own is None:  # made on first use: jobs that never log pay nothing
+            own = vars(self)["_job_logger"] = JobLogger(shared, self.log_sink)
+        return own
 
     @classmethod
     def for_job(
@@ -58,6 +81,8 @@ class JobContext:
         worker_id: str,
         worker_name: str,
         progress_sink: ProgressSink | None = None,
+        stop_event: threading.Event | None = None,
+        log_sink: LogSink | None = None,
     ) -> JobContext:
         """The runtime's constructor, once per job: the very object `JobContext(...)` makes,
         without a frozen dataclass's `object.__setattr__` per field, which costs a tenth of a
@@ -75,21 +100,57 @@ class JobContext:
                 "worker_name": worker_name,
                 "extra": {},
                 "progress_sink": progress_sink,
+                "stop_event": stop_event,
+                "log_sink": log_sink,
             }
         )
         return ctx
 
 
 ProgressSink = Callable[[float, "str | None"], None]
+LogSink = Callable[[logging.LogRecord], None]
+
+
+class JobLogger(logging.Logger):
+    """One job's logger: the job type's logger (its level, handlers and name), whose records
+    also go to the job's own log. Not registered with logging's manager, so it goes with the
+    job."""
+
+    def __init__(self, shared: logging.Logger, sink: LogSink) -> None:
+        super().__init__(shared.name)
+        self.parent = shared
+        self._sink = sink
+
+    def handle(self, record: logging.LogRecord) -> None:
+        self._sink(record)
+        super().handle(record)  # on to the worker's own log, through the shared logger
+
+
 JSONResult = dict[str, Any] | list[Any] | str | int | float | bool | None
-Handler = Callable[[dict[str, Any], JobContext], Awaitable[JSONResult]]
+AsyncHandler = Callable[[dict[str, Any], JobContext], Awaitable[JSONResult]]
+SyncHandler = Callable[[dict[str, Any], JobContext], JSONResult]
+Handler = AsyncHandler | SyncHandler
 HandlerT = TypeVar("HandlerT", bound=Handler)  # keeps a decorated function's own type
+
+
+def is_async_handler(handler: Callable[..., Any]) -> bool:
+    """An `async def` function (or an object whose __call__ is one): it runs on the event loop.
+    Anything else is called in a thread, and an awaitable it returns is awaited on the loop."""
+    if inspect.iscoroutinefunction(handler):
+        return True
+    call = getattr(handler, "__call__", None)  # noqa: B004 - a callable object's own method
+    return call is not None and inspect.iscoroutinefunction(call)
 
 
 @dataclass(frozen=True)
 class HandlerSpec:
     handler: Handler
     timeout_seconds: float | None = None
+    # decided once, at registration: the runtime never inspects a handler per job
+    is_async: bool = field(init=False, default=True)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "is_async", is_async_handler(self.handler))
 
 
 class HandlerRegistry:
@@ -143,6 +204,17 @@ class HandlerRegistry:
     def job_types(self) -> list[str]:
         return sorted(self._specs)
 
+    def without(self, disabled: list[str]) -> HandlerRegistry:
+        """A copy with the handlers JOBQUEUE_DISABLED_HANDLERS names left out (and their
+        schedules); the global registry stays whole. A name no handler has is an error."""
+        check_disabled(self.job_types(), disabled)
+        copy = HandlerRegistry()
+        copy._specs = {t: s for t, s in self._specs.items() if t not in disabled}
+        copy._schedules = {
+            n: s for n, s in self._schedules.items() if s.job.job_type not in disabled
+        }
+        return copy
+
     def load_modules(self, module_names: list[str]) -> None:
         """Import users' modules; they register on import with `@registry.register(...)`."""
         for name in module_names:
@@ -152,6 +224,20 @@ class HandlerRegistry:
                 raise ImportError(
                     f"JOBQUEUE_HANDLER_MODULES names {name!r}, which cannot be imported: {exc}"
                 ) from exc
+
+
+class UnknownDisabledHandler(ValueError):
+    """JOBQUEUE_DISABLED_HANDLERS names a job type no handler registers (a typo would
+    otherwise leave the handler running)."""
+
+
+def check_disabled(known: list[str], disabled: list[str]) -> None:
+    unknown = [name for name in disabled if name not in known]
+    if unknown:
+        raise UnknownDisabledHandler(
+            f"JOBQUEUE_DISABLED_HANDLERS names {', '.join(map(repr, unknown))}, which no handler "
+            f"registers (known: {', '.join(known) or 'none'})"
+        )
 
 
 registry = HandlerRegistry()

@@ -1,5 +1,10 @@
 """`emails`: send one message over SMTP, or, with no JOBQUEUE_SMTP_HOST, write it as an
-RFC 5322 `.eml` file into the outbox folder (a dry run)."""
+RFC 5322 `.eml` file into the outbox folder (a dry run).
+
+Recipients (to, cc and bcc together) are capped per job (JOBQUEUE_EMAILS_MAX_RECIPIENTS), and
+may be held to a list of domains (JOBQUEUE_EMAILS_ALLOWED_DOMAINS): the API refuses such a job
+with a 422, and the handler refuses it again. JOBQUEUE_DISABLED_HANDLERS=emails turns the
+handler off. See docs/security.md."""
 
 from __future__ import annotations
 
@@ -23,12 +28,13 @@ from worker.handlers.base import JobContext, PermanentError, registry
 from worker.handlers.payload import (
     InvalidPayload,
     optional_str,
+    payload_limits,
     payload_model,
     require_str,
     str_list,
 )
 from worker.handlers.storage import write_file
-from worker.settings import SmtpSettings
+from worker.settings import HandlerLimits, SmtpSettings
 
 SMTP_TIMEOUT_SECONDS = 30.0
 
@@ -120,7 +126,8 @@ def read_email(payload: Mapping[str, Any]) -> EmailFields:
         bcc=_addresses(payload, "bcc", required=False),
         reply_to=_addresses(payload, "reply_to", required=False),
         subject=subject,
-        body=require_str(payload, "body"),
+        # optional, as in the seed's example ({"to", "subject"}): an empty plain-text body
+        body="" if payload.get("body") is None else require_str(payload, "body", allow_empty=True),
         html=optional_str(payload, "html"),
     )
 
@@ -152,8 +159,7 @@ def check_email(payload: Mapping[str, Any]) -> None:
         and subject.strip()
         and "\r" not in subject
         and "\n" not in subject
-        and isinstance(body, str)
-        and body.strip()
+        and (body is None or isinstance(body, str))
         and (html is None or (isinstance(html, str) and html.strip()))
         and _recipients_ok(get("to"), required=True)
         and (cc is None or _recipients_ok(cc, required=False))
@@ -164,11 +170,56 @@ def check_email(payload: Mapping[str, Any]) -> None:
     read_email(payload)
 
 
+RECIPIENT_FIELDS = ("to", "cc", "bcc")
+
+
+def domain_allowed(domain: str, allowed: list[str]) -> bool:
+    """The domain, or a subdomain of it, is listed (an empty list allows any)."""
+    domain = domain.lower()
+    return not allowed or any(domain == a or domain.endswith(f".{a}") for a in allowed)
+
+
+def check_recipients(fields: EmailFields, limits: HandlerLimits) -> None:
+    """The operator's limits on where a job may send mail, naming the field at fault."""
+    total = len(fields.to) + len(fields.cc) + len(fields.bcc)
+    if total > limits.emails_max_recipients:
+        raise InvalidPayload(
+            "to",
+            f"{total} recipients (to, cc and bcc); at most {limits.emails_max_recipients} per "
+            "job (JOBQUEUE_EMAILS_MAX_RECIPIENTS)",
+        )
+    allowed = limits.emails_allowed_domains
+    for name in RECIPIENT_FIELDS:
+        for index, address in enumerate(getattr(fields, name)):
+            if not domain_allowed(address.domain, allowed):
+                raise InvalidPayload(
+                    f"{name}[{index}]",
+                    f"{address.addr_spec}: the domain {address.domain} is not in "
+                    "JOBQUEUE_EMAILS_ALLOWED_DOMAINS",
+                )
+
+
+@payload_limits("emails")
+def check_email_limits(payload: Mapping[str, Any], limits: HandlerLimits) -> None:
+    """The API's check of the limits: the payload is valid by now (check_email ran first)."""
+    if limits.emails_allowed_domains or _may_exceed(payload, limits.emails_max_recipients):
+        check_recipients(read_email(payload), limits)
+
+
+def _may_exceed(payload: Mapping[str, Any], cap: int) -> bool:
+    count = 0
+    for name in RECIPIENT_FIELDS:
+        value = payload.get(name)
+        count += 1 if isinstance(value, str) else len(value) if isinstance(value, list) else 0
+    return count > cap
+
+
 def build_message(
     payload: dict[str, Any], ctx: JobContext, digest: str
 ) -> tuple[EmailMessage, list[str]]:
     """The message with its headers (Bcc included), and the envelope recipients."""
     fields = read_email(payload)
+    check_recipients(fields, ctx.config.limits)  # again: a job may predate the settings
     to, cc, bcc, reply_to = fields.to, fields.cc, fields.bcc, fields.reply_to
     subject, body, html = fields.subject, fields.body, fields.html
     sender = _sender(ctx.config.smtp)

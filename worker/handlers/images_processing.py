@@ -3,11 +3,15 @@
 The source is `path` (inside JOBQUEUE_IMAGES_DIR) or `image_base64`; the output is written
 to JOBQUEUE_IMAGES_DIR/processed. Input the job cannot use (a corrupt image, a missing file,
 an unsafe path, an unknown operation) fails the job at once. See docs/handlers.md.
+
+An output over JOBQUEUE_IMAGES_MAX_PIXELS is refused: at enqueue when the payload says its
+size (422), in the worker before any pixel is made otherwise. The work runs in a process of
+its own under JOBQUEUE_HANDLER_MEMORY_MB (worker.handlers.bounded), so that no image can
+take the worker's memory; see docs/security.md.
 """
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
 import io
@@ -19,15 +23,18 @@ from typing import Any
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from worker.handlers.base import JobContext, PermanentError, registry
+from worker.handlers.bounded import run_bounded
 from worker.handlers.payload import (
     InvalidPayload,
     choice,
     optional_int,
     optional_str,
+    payload_limits,
     payload_model,
     require_str,
 )
 from worker.handlers.storage import check_file_name, resolve_inside, safe_file_stem, save_output
+from worker.settings import HandlerLimits
 
 OPERATIONS = ("thumbnail", "resize", "convert")
 # Output formats and the pixel modes each can store; other modes are converted first.
@@ -91,6 +98,52 @@ def read_job(payload: Mapping[str, Any]) -> ImageJob:
         quality=optional_int(payload, "quality", minimum=1, maximum=100),
         output_name=check_file_name("output_name", output_name) if output_name else None,
     )
+
+
+def target_size(job: ImageJob, width: int, height: int) -> tuple[int, int]:
+    """The output's size for a source of width x height."""
+    if job.operation == "resize":
+        return (
+            job.width or max(1, round(width * (job.height or 0) / height)),
+            job.height or max(1, round(height * (job.width or 0) / width)),
+        )
+    if job.operation == "thumbnail":  # fits inside the box, never larger than the source
+        box_w, box_h = job.width or MAX_SIDE, job.height or MAX_SIDE
+        scale = min(1.0, box_w / width, box_h / height)
+        return max(1, round(width * scale)), max(1, round(height * scale))
+    return width, height
+
+
+def check_pixels(job: ImageJob, size: tuple[int, int], max_pixels: int) -> None:
+    width, height = size
+    if width * height > max_pixels:
+        field = "width" if job.operation != "convert" else "path"
+        raise InvalidPayload(
+            field,
+            f"the output would be {width}x{height}, {width * height} pixels, over the cap of "
+            f"{max_pixels} (JOBQUEUE_IMAGES_MAX_PIXELS)",
+        )
+
+
+@payload_limits("images_processing")
+def check_limits(payload: Mapping[str, Any], limits: HandlerLimits) -> None:
+    """At enqueue: the output's size when the payload tells it (both sides given, or a
+    base64 source whose header says its size; a path is only read by the worker)."""
+    job = read_job(payload)
+    if job.width and job.height and job.operation == "resize":
+        check_pixels(job, (job.width, job.height), limits.images_max_pixels)
+        return
+    data = payload.get("image_base64")
+    if not isinstance(data, str):
+        return
+    try:
+        with Image.open(io.BytesIO(_decode_base64(data))) as image:
+            size = image.size  # the header only: nothing is decoded
+    except InvalidPayload:
+        raise
+    except Exception:  # the worker names what is wrong with the data
+        return
+    check_pixels(job, target_size(job, *size), limits.images_max_pixels)
 
 
 def read_source(payload: dict[str, Any], images_dir: str) -> tuple[bytes, str, str, str]:
@@ -162,17 +215,13 @@ def _fit_mode(image: Image.Image, fmt: str) -> Image.Image:
     return image.convert("RGB").convert("P", palette=Image.Palette.ADAPTIVE)
 
 
-def transform(image: Image.Image, job: ImageJob) -> Image.Image:
+def transform(image: Image.Image, job: ImageJob, max_pixels: int) -> Image.Image:
     image = ImageOps.exif_transpose(image)  # outputs carry no EXIF, so apply the rotation
+    check_pixels(job, target_size(job, *image.size), max_pixels)
     if job.operation == "thumbnail":
         image.thumbnail((job.width or MAX_SIDE, job.height or MAX_SIDE), Image.Resampling.LANCZOS)
     elif job.operation == "resize":
-        width, height = image.size
-        target = (
-            job.width or max(1, round(width * (job.height or 0) / height)),
-            job.height or max(1, round(height * (job.width or 0) / width)),
-        )
-        image = image.resize(target, Image.Resampling.LANCZOS)
+        image = image.resize(target_size(job, *image.size), Image.Resampling.LANCZOS)
     return image
 
 
@@ -194,7 +243,7 @@ def process_image(payload: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
     ctx.progress(0.3, f"decoded {source.width}x{source.height}")
     source_format = (source.format or "").lower()
     fmt = job.format or (source_format if source_format in SAVE_MODES else "png")
-    output = encode(transform(source, job), fmt, job.quality)
+    output = encode(transform(source, job, ctx.config.limits.images_max_pixels), fmt, job.quality)
     ctx.progress(0.8, f"{job.operation} done, encoded as {fmt}")
     base_name = job.output_name or (
         f"{safe_file_stem(stem, fallback='image', max_length=60)}-{job.operation}-job{ctx.job_id}"
@@ -212,4 +261,5 @@ def process_image(payload: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
 
 @registry.register("images_processing", timeout_seconds=120)
 async def images_processing(payload: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
-    return await asyncio.to_thread(process_image, payload, ctx)
+    result: dict[str, Any] = await run_bounded(process_image, payload, ctx)
+    return result

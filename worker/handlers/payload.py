@@ -9,6 +9,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from worker.handlers.base import PermanentError
+from worker.settings import HandlerLimits
 
 
 class InvalidPayload(PermanentError):
@@ -146,3 +147,27 @@ def payload_model(job_type: str, model: type[BaseModel] | None = None) -> Callab
 
 def payload_check(job_type: str) -> PayloadCheck | None:
     return _payload_checks.get(job_type)
+
+
+# --- payload limits: checks that depend on the operator's settings (worker.settings.
+# HandlerLimits), which the API runs at enqueue beside the payload model and the handler runs
+# again in the worker, e.g. the image handler's pixel cap and the emails handler's recipients.
+
+LimitCheck = Callable[[Mapping[str, Any], HandlerLimits], None]
+
+_limit_checks: dict[str, LimitCheck] = {}
+
+
+def payload_limits(job_type: str) -> Callable[[LimitCheck], LimitCheck]:
+    """Declare a check of `job_type`'s payloads against the limits; it raises InvalidPayload.
+    Like a payload model's, it must be pure and quick."""
+
+    def declare(check: LimitCheck) -> LimitCheck:
+        _limit_checks[job_type] = check
+        return check
+
+    return declare
+
+
+def limit_check(job_type: str) -> LimitCheck | None:
+    return _limit_checks.get(job_type)

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from worker.db.schedules import JobSpec, ScheduleDef
-from worker.ticks import Timing
+from worker.ticks import new_timing
 
 
 @dataclass(frozen=True)
@@ -34,7 +34,7 @@ class PeriodicSpec:
         declaration stops the worker with a message instead of never firing."""
         return ScheduleDef(
             name=self.name or job_type,
-            timing=Timing(self.cron, self.every_seconds, self.timezone),
+            timing=new_timing(self.cron, self.every_seconds, self.timezone),
             job=JobSpec(
                 job_type=job_type,
                 payload=dict(self.payload),

@@ -1,7 +1,7 @@
 """Retention: finished jobs older than JOBQUEUE_RETENTION_SECONDS are deleted in LIMITed batches,
 by one worker at a time (an advisory lock per batch), and then the completed workflow batches
-(the `batches` rows behind POST /jobs/batch with on_complete) by the same rule. A retention of 0
-keeps everything."""
+(the `batches` rows behind POST /jobs/batch with on_complete) by the same rule, and the attempts'
+errors and log lines older than the retention. A retention of 0 keeps everything."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable
 
 import asyncpg
 
-from worker.db import maintenance
+from worker.db import attempts, maintenance
 from worker.db.claims import Conn
 from worker.settings import WorkerSettings
 
@@ -33,6 +33,8 @@ async def prune_once(pool: asyncpg.Pool, settings: WorkerSettings) -> int:
         log.info(
             "pruned %d completed batches older than %.0fs", batches, settings.retention_seconds
         )
+    # the attempts' errors and log lines, by their own age (migration 0010)
+    await _prune_all(pool, settings, attempts.prune_attempt_history)
     return total
 
 

@@ -5,15 +5,20 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 import time
 from dataclasses import dataclass
 from functools import partial
+from typing import Any
 
+from worker.db.attempts import AttemptStory
 from worker.db.claims import ClaimedJob
 from worker.handlers.base import HandlerRegistry, HandlerSpec, JobContext, PermanentError
 from worker.handlers.snooze import Snooze
 from worker.runtime.progress import ProgressWriter
 from worker.runtime.resilience import backoff_delay
+from worker.runtime.story import JobLog, format_traceback
+from worker.runtime.threads import SyncHandlerThreads
 from worker.settings import WorkerSettings
 
 MAX_ERROR_CHARS = 4000
@@ -23,7 +28,8 @@ _STRICT_JSON = json.JSONEncoder(allow_nan=False)  # one encoder, not one per res
 @dataclass(slots=True)
 class Outcome:
     """ok: result_json holds the result. Otherwise error holds the message, and retry_delay is
-    None when the job fails for good; or snooze_seconds is set: run again then, same try."""
+    None when the job fails for good; or snooze_seconds is set: run again then, same try.
+    story: the attempt's traceback and log lines, when it has any."""
 
     ok: bool
     result_json: str = "null"
@@ -31,6 +37,8 @@ class Outcome:
     retry_delay: float | None = None
     seconds: float = 0.0
     snooze_seconds: float | None = None
+    story: AttemptStory | None = None
+    deferred: str | None = None  # no handler here: why, for last_error (no try is used)
 
 
 def clean_error(message: str) -> str:
@@ -54,9 +62,12 @@ def result_to_json(result: object) -> str:
     return text
 
 
-def unknown_type_error(job_type: str, registry: HandlerRegistry) -> str:
+def unknown_type_error(job_type: str, registry: HandlerRegistry, worker_name: str) -> str:
     known = ", ".join(registry.job_types()) or "none"
-    return f"unknown job_type {job_type!r}: no handler is registered for it (known: {known})"
+    return (
+        f"no handler for job_type {job_type!r} in worker {worker_name} (it has: {known}); "
+        "waiting for a worker that has one, without using a try"
+    )
 
 
 class JobRunner:
@@ -71,6 +82,9 @@ class JobRunner:
         self._registry = registry
         self._worker_id = worker_id
         self._progress = progress
+        self.threads = SyncHandlerThreads(
+            settings.sync_handler_threads or settings.max_concurrent_jobs
+        )
 
     def timeout_for(self, job: ClaimedJob, spec: HandlerSpec) -> float | None:
         """The job's own timeout, else its handler's, else the worker's default."""
@@ -80,28 +94,45 @@ class JobRunner:
             return spec.timeout_seconds
         return self._settings.default_job_timeout
 
-    def failure(self, job: ClaimedJob, error: str, *, permanent: bool, started: float) -> Outcome:
+    def failure(
+        self,
+        job: ClaimedJob,
+        error: str,
+        *,
+        permanent: bool,
+        started: float,
+        story: AttemptStory | None = None,
+    ) -> Outcome:
         retry = not permanent and job.attempts < job.max_tries
         delay = (
             backoff_delay(job.attempts, self._settings.backoff_base, self._settings.backoff_max)
             if retry
             else None
         )
+        story = story or AttemptStory()
+        story.error = clean_error(error)
         return Outcome(
-            False, error=clean_error(error), retry_delay=delay, seconds=time.monotonic() - started
+            False,
+            error=story.error,
+            retry_delay=delay,
+            seconds=time.monotonic() - started,
+            story=story,
         )
+
+    def _call(self, spec: HandlerSpec, payload: dict[str, Any], context: JobContext) -> Any:
+        """The handler's awaitable: an `async def` on this loop, a `def` in the thread pool."""
+        if spec.is_async:
+            return spec.handler(payload, context)
+        return self.threads.call(spec.handler, payload, context)  # type: ignore[arg-type]
 
     async def run(self, job: ClaimedJob) -> Outcome:
         """Never raises except CancelledError (the caller decides what a cancel means)."""
         started = time.monotonic()
+        joblog = JobLog()
         spec = self._registry.get(job.job_type)
-        if spec is None:
-            return self.failure(
-                job,
-                unknown_type_error(job.job_type, self._registry),
-                permanent=True,
-                started=started,
-            )
+        if spec is None:  # a rolling deploy: another worker may know it
+            reason = unknown_type_error(job.job_type, self._registry, self._settings.worker_name)
+            return Outcome(False, deferred=reason, seconds=time.monotonic() - started)
         context = JobContext.for_job(
             job.id,
             job.job_type,
@@ -114,29 +145,39 @@ class JobRunner:
             None
             if self._progress is None
             else partial(self._progress.report, job.id, job.attempts),
+            None if spec.is_async else threading.Event(),
+            joblog,
         )
         timeout = self.timeout_for(job, spec)
         scope: asyncio.Timeout | None = None
         try:
             if timeout is None:
-                result = await spec.handler(job.payload, context)
+                result = await self._call(spec, job.payload, context)
             else:
                 async with asyncio.timeout(timeout) as scope:
-                    result = await spec.handler(job.payload, context)
+                    result = await self._call(spec, job.payload, context)
             if self._progress is not None and self._progress.has_pending(job.id, job.attempts):
                 await self._progress.flush_job(job.id, job.attempts)
             if isinstance(result, Snooze):
                 raise result
             return Outcome(
-                True, result_json=result_to_json(result), seconds=time.monotonic() - started
+                True,
+                result_json=result_to_json(result),
+                seconds=time.monotonic() - started,
+                story=joblog.story or None,
             )
         except Snooze as exc:
             return Outcome(False, snooze_seconds=exc.seconds, seconds=time.monotonic() - started)
         except PermanentError as exc:
-            return self.failure(job, f"permanent error: {exc}", permanent=True, started=started)
+            story = joblog.story
+            story.traceback = format_traceback(exc)
+            message = f"permanent error: {exc}"
+            return self.failure(job, message, permanent=True, started=started, story=story)
         except Exception as exc:
+            story = joblog.story
             if isinstance(exc, TimeoutError) and scope is not None and scope.expired():
                 message = f"timed out after {timeout:g}s"
             else:
                 message = f"{type(exc).__name__}: {exc}"
-            return self.failure(job, message, permanent=False, started=started)
+                story.traceback = format_traceback(exc)
+            return self.failure(job, message, permanent=False, started=started, story=story)

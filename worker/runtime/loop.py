@@ -59,6 +59,9 @@ class ClaimLoop:
         self.wake = asyncio.Event()
         self._stopping = False
         self._unknown_claims = False
+        # starts and completions: DEBUG, or INFO with JOBQUEUE_LOG_JOBS; failures always log
+        self._events_level = logging.INFO if settings.log_jobs else logging.DEBUG
+        self._deferred_types: set[str] = set()
         self._claim_task: asyncio.Task[None] | None = None
         self._flush_task: asyncio.Task[None] | None = None
 
@@ -161,6 +164,15 @@ class ClaimLoop:
         self.tracker.start(job, self._create_task(self._execute(job)))
 
     async def _execute(self, job: ClaimedJob) -> None:
+        if log.isEnabledFor(self._events_level):
+            log.log(
+                self._events_level,
+                "job %d (%s) attempt %d/%d started",
+                job.id,
+                job.job_type,
+                job.attempts,
+                job.max_tries,
+            )
         try:
             outcome = await self._run_job(job)
         except asyncio.CancelledError:
@@ -178,16 +190,30 @@ class ClaimLoop:
 
     def _record(self, job: ClaimedJob, outcome: Outcome) -> None:
         if outcome.snooze_seconds is not None:
-            self.acks.snooze(job.id, job.attempts, outcome.snooze_seconds)
+            self.acks.snooze(job.id, job.attempts, outcome.snooze_seconds, outcome.story)
+            return
+        if outcome.deferred is not None:
+            if job.job_type not in self._deferred_types:  # once per type, not once per job
+                self._deferred_types.add(job.job_type)
+                log.warning("job %d: %s", job.id, outcome.deferred)
+            self.acks.defer(job.id, job.attempts, outcome.deferred)
             return
         final = outcome.retry_delay is None
         self._metrics.job_finished(job.job_type, outcome.seconds, ok=outcome.ok, final=final)
         if outcome.ok:
-            self.acks.complete(job.id, job.attempts, outcome.result_json)
+            if log.isEnabledFor(self._events_level):
+                log.log(
+                    self._events_level,
+                    "job %d (%s) attempt %d completed in %.3fs",
+                    job.id,
+                    job.job_type,
+                    job.attempts,
+                    outcome.seconds,
+                )
+            self.acks.complete(job.id, job.attempts, outcome.result_json, outcome.story)
         else:
-            if final:
-                log.warning("job %d (%s) failed: %s", job.id, job.job_type, outcome.error)
-            self.acks.fail(job.id, job.attempts, outcome.error, outcome.retry_delay)
+            log_failure(job, outcome)
+            self.acks.fail(job.id, job.attempts, outcome.error, outcome.retry_delay, outcome.story)
 
     async def _give_back(self, jobs: list[ClaimedJob]) -> None:
         """Release claimed jobs that never started, without using up a try."""
@@ -241,6 +267,25 @@ class ClaimLoop:
         self.acks.close(deadline=max(deadline, time.monotonic()) + 3)
         if self._flush_task is not None:
             await self._flush_task
+
+
+def log_failure(job: ClaimedJob, outcome: Outcome) -> None:
+    """Every failed attempt, with what comes next and the handler's traceback."""
+    if outcome.retry_delay is None:
+        then = " for good"
+    else:
+        then = f", will retry in {outcome.retry_delay:.1f}s"
+    trace = outcome.story.traceback if outcome.story else None
+    log.warning(
+        "job %d (%s) attempt %d/%d failed%s: %s%s",
+        job.id,
+        job.job_type,
+        job.attempts,
+        job.max_tries,
+        then,
+        outcome.error,
+        f"\n{trace}" if trace else "",
+    )
 
 
 async def reconcile(conn: claims.Conn, worker_id: UUID, tracker: Tracker) -> int:

@@ -17,7 +17,7 @@ from typing import Any
 from worker import tracing
 from worker.db import claims, startups, workers
 from worker.db.connection import create_pool
-from worker.handlers.base import HandlerRegistry
+from worker.handlers.base import HandlerRegistry, UnknownDisabledHandler
 from worker.runtime.cleaner import prune_once
 from worker.runtime.executor import JobRunner
 from worker.runtime.heartbeat import Heartbeat
@@ -74,13 +74,20 @@ class WorkerProcess:
         settings = self.settings
         # before the claim loop takes its hooks
         tracing.setup(settings.tracing, "jobqueue-worker", str(self.id))
-        server_settings = {"application_name": self.application_name}
+        # every statement, reply and wait for a connection has its deadline
+        connect_kwargs = settings.timeouts.connect_kwargs(
+            {"application_name": self.application_name}
+        )
         self.pool = await create_pool(
-            self.dsn, min_size=1, max_size=POOL_SIZE, server_settings=server_settings
+            self.dsn,
+            min_size=1,
+            max_size=POOL_SIZE,
+            acquire_timeout=settings.timeouts.db_acquire_timeout,
+            **connect_kwargs,
         )
         self.startup.mark("connected")
         self.progress = ProgressWriter(self.pool, self.id)
-        runner = JobRunner(settings, self.registry, str(self.id), self.progress)
+        self.runner = runner = JobRunner(settings, self.registry, str(self.id), self.progress)
         tracker = self.tracker
         self.loop = ClaimLoop(
             settings, runner, self.pool, self.id, self.metrics, tracker, self._first_claim
@@ -96,7 +103,7 @@ class WorkerProcess:
             settings.worker_queues,
             self.loop.wake.set,
             self._on_cancel,
-            {"server_settings": server_settings},
+            connect_kwargs,
         )
         await self._start_http()  # before the first claim: a busy port must not strand jobs
         self.loop.start()
@@ -206,6 +213,7 @@ class WorkerProcess:
         self.draining = True
         log.info("draining (up to %.0fs)", self.settings.drain_timeout)
         await self.loop.drain(self.settings.drain_timeout)
+        self.runner.threads.close()
         for service in reversed(self._services):
             await service.stop()
         with contextlib.suppress(Exception):
@@ -266,7 +274,12 @@ def run_worker(settings: WorkerSettings, dsn: str) -> int:
     startup = StartupTimeline()
     startup.mark("imported")  # the users' handler modules included
     try:
-        return _run(serve(settings, registry, dsn, startup))
+        enabled = registry.without(settings.handlers.limits.disabled_handlers)
+    except UnknownDisabledHandler as exc:
+        print(f"jobqueue worker: {exc}", file=sys.stderr)  # one line, never a traceback
+        return 2
+    try:
+        return _run(serve(settings, enabled, dsn, startup))
     except PortBusy as exc:
         print(f"jobqueue worker: {exc}", file=sys.stderr)  # one line, never a traceback
         return 2

@@ -79,6 +79,45 @@ helm.sh/chart: {{ include "job-queue.chart" .context }}
 {{- default (include "job-queue.componentName" (dict "context" . "component" "api-token")) .Values.apiToken.existingSecret }}
 {{- end }}
 
+{{/*
+The API's tokens by scope: (list scope env-name values-key component-suffix) each, for the
+Secrets, the API's env and the NOTES. Call with the root context; returns JSON.
+*/}}
+{{- define "job-queue.apiTokens" -}}
+{{- $tokens := list }}
+{{- range $entry := list (list "admin" "JOBQUEUE_API_TOKEN" "apiToken" "api-token") (list "read" "JOBQUEUE_API_READ_TOKEN" "apiReadToken" "api-read-token") (list "enqueue" "JOBQUEUE_API_ENQUEUE_TOKEN" "apiEnqueueToken" "api-enqueue-token") }}
+{{- $values := index $.Values (index $entry 2) }}
+{{- if $values.enabled }}
+{{- $name := default (include "job-queue.componentName" (dict "context" $ "component" (index $entry 3))) $values.existingSecret }}
+{{- $tokens = append $tokens (dict "scope" (index $entry 0) "env" (index $entry 1) "value" (index $entry 2) "secret" $name "key" $values.existingSecretKey "generate" (not $values.existingSecret)) }}
+{{- end }}
+{{- end }}
+{{- toJson $tokens }}
+{{- end }}
+
+{{/*
+A secret value for a Secret the chart makes, base64: the one already in the cluster, else a
+new random one. A render that cannot read the cluster (helm template, or a GitOps tool) cannot
+know the value in use, and a new one on every sync would lock the release out of its own
+database or API, so it fails and says what to set instead.
+Call with (dict "context" $ "secret" name "key" key "length" n "setting" "values.path").
+*/}}
+{{- define "job-queue.secretValue" -}}
+{{- $namespace := include "job-queue.namespace" .context }}
+{{- $value := "" }}
+{{- $found := lookup "v1" "Secret" $namespace .secret }}
+{{- if $found }}
+{{- $value = index ($found.data | default dict) .key | default "" }}
+{{- end }}
+{{- if not $value }}
+{{- if not (lookup "v1" "Namespace" "" "kube-system") }}
+{{- fail (printf "\n%s is not set, and this render cannot read the cluster (helm template, or a GitOps tool's render): a secret generated here would change on every render and lock the running release out. Create a Secret holding the key %q and name it in %s, or install with `helm install`/`helm upgrade`, which generate it once and keep it. See docs/security.md." .setting .key .setting) }}
+{{- end }}
+{{- $value = randAlphaNum .length | b64enc }}
+{{- end }}
+{{- $value }}
+{{- end }}
+
 {{/* The namespaces the controller watches when it is not cluster-wide. */}}
 {{- define "job-queue.controller.namespaces" -}}
 {{- $namespaces := .Values.controller.namespaces }}
@@ -90,9 +129,11 @@ helm.sh/chart: {{ include "job-queue.chart" .context }}
 
 {{/*
 What the controller needs on the Deployments it scales, in every namespace it watches:
-read and watch them (patch: only its jobqueue.dev/status annotation), write replicas through
-the scale subresource, set pod-deletion-cost on their pods, and post Events (kopf and the
-scaler post core/v1 Events, so events.k8s.io needs nothing).
+read and watch them (patch: only its jobqueue.dev/status annotation), read and replace
+replicas through the scale subresource, set pod-deletion-cost on their pods, and post Events
+(the scaler posts core/v1 Events, so events.k8s.io needs nothing). RBAC cannot name objects by
+label: the admission policy (controller-admission-policy.yaml) narrows the two patches to the
+objects the controller manages and the annotations it writes.
 */}}
 {{- define "job-queue.controller.rules" -}}
 - apiGroups: ["apps"]
@@ -100,11 +141,37 @@ scaler post core/v1 Events, so events.k8s.io needs nothing).
   verbs: ["get", "list", "watch", "patch"]
 - apiGroups: ["apps"]
   resources: ["deployments/scale"]
-  verbs: ["get", "patch", "update"]
+  verbs: ["get", "update"]
 - apiGroups: [""]
   resources: ["pods"]
   verbs: ["list", "patch"]
 - apiGroups: [""]
   resources: ["events"]
   verbs: ["create"]
+{{- end }}
+
+{{/* One of the API's token Secrets: (dict "context" $ "scope" "admin"), when generated. */}}
+{{- define "job-queue.apiTokenSecret" -}}
+{{- $scope := .scope }}
+{{- range $token := include "job-queue.apiTokens" .context | fromJsonArray }}
+{{- if and (eq $token.scope $scope) $token.generate }}
+apiVersion: v1
+kind: Secret
+metadata:
+  name: {{ $token.secret }}
+  namespace: {{ include "job-queue.namespace" $.context }}
+  labels:
+    {{- include "job-queue.labels" (dict "context" $.context "component" "api") | nindent 4 }}
+  annotations:
+    jobqueue.dev/token-scope: {{ $token.scope }}
+type: Opaque
+data:
+  {{ $token.key }}: {{ include "job-queue.secretValue" (dict "context" $.context "secret" $token.secret "key" $token.key "length" 40 "setting" (printf "%s.existingSecret" $token.value)) }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/* Cluster-scoped, so the release's namespace is in the name. */}}
+{{- define "job-queue.controller.admissionPolicyName" -}}
+{{- printf "%s-%s-controller" (include "job-queue.namespace" .) (include "job-queue.fullname" .) | trunc 63 | trimSuffix "-" }}
 {{- end }}

@@ -37,10 +37,11 @@ envFrom:
       name: {{ include "job-queue.componentName" (dict "context" . "component" "config") }}
 {{- end }}
 
-{{/* The env entries every jobqueue container has: the database, and the user's extraEnv. */}}
+{{/* The env entries every jobqueue container has: the database as its role, and the user's
+extraEnv. Call with (dict "context" $ "role" r), r as job-queue.database.role takes it. */}}
 {{- define "job-queue.container.baseEnv" -}}
 {{ include "job-queue.database.env" . | trim }}
-{{- with .Values.extraEnv }}
+{{- with .context.Values.extraEnv }}
 {{ toYaml . }}
 {{- end }}
 {{- end }}
@@ -76,7 +77,14 @@ envFrom:
   args:
     - migrate
   env:
-    {{- include "job-queue.container.baseEnv" . | nindent 4 }}
+    {{- include "job-queue.container.baseEnv" (dict "context" . "role" "owner") | nindent 4 }}
+    {{- if eq (include "job-queue.database.separateRoles" .) "true" }}
+    # the owner grants the other roles their rights once it has migrated
+    - name: JOBQUEUE_DB_RUNTIME_ROLE
+      value: {{ (include "job-queue.database.role" (dict "context" . "role" "runtime") | fromJson).user | quote }}
+    - name: JOBQUEUE_DB_READONLY_ROLE
+      value: {{ (include "job-queue.database.role" (dict "context" . "role" "readonly") | fromJson).user | quote }}
+    {{- end }}
   resources:
     {{- toYaml .Values.migrations.resources | nindent 4 }}
   volumeMounts:

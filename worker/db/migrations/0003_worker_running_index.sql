@@ -3,6 +3,7 @@
 -- `worker_id IS NOT NULL` keeps it out of queries that do not name a worker (the depth
 -- probe counts running jobs through jobs_running_idx). Additive only: the previous release
 -- never reads it and keeps working.
-CREATE INDEX IF NOT EXISTS jobs_worker_running_idx
+-- jobqueue: concurrently
+CREATE INDEX CONCURRENTLY IF NOT EXISTS jobs_worker_running_idx
     ON jobs (worker_id)
     WHERE status = 'running' AND worker_id IS NOT NULL;

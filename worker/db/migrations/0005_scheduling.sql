@@ -4,7 +4,8 @@
 -- At most one active job per unique_key. `blocked` counts as active, so that a blocked job
 -- whose dependencies complete can always become pending: the key is held from enqueue to the
 -- end. Jobs without a key (all of the previous release's) are not in the index at all.
-CREATE UNIQUE INDEX IF NOT EXISTS jobs_unique_key_active_idx
+-- jobqueue: concurrently
+CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS jobs_unique_key_active_idx
     ON jobs (unique_key)
     WHERE unique_key IS NOT NULL AND status IN ('pending', 'running', 'blocked');
 
@@ -15,6 +16,7 @@ CREATE INDEX IF NOT EXISTS schedules_due_idx
 
 -- GET /queues counts each queue's blocked jobs; without this, that count would read the whole
 -- table. Empty, and so free to maintain, while nothing is blocked.
-CREATE INDEX IF NOT EXISTS jobs_blocked_queue_idx
+-- jobqueue: concurrently
+CREATE INDEX CONCURRENTLY IF NOT EXISTS jobs_blocked_queue_idx
     ON jobs (queue_name)
     WHERE status = 'blocked';

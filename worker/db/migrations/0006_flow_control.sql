@@ -6,14 +6,16 @@
 -- claim of a queue without limits never reads it. `queue_name IS NOT NULL` (always true) keeps
 -- it out of queries that name no queue: only a queue_name comparison implies it, so the
 -- reconcile and rescue keep the indexes their tests pin.
-CREATE INDEX IF NOT EXISTS jobs_queue_running_idx
+-- jobqueue: concurrently
+CREATE INDEX CONCURRENTLY IF NOT EXISTS jobs_queue_running_idx
     ON jobs (queue_name, concurrency_key)
     WHERE status = 'running' AND queue_name IS NOT NULL;
 
 -- Pending jobs by key, in claim order within each key: a key-limited claim walks the distinct
 -- keys (one descent each) and takes the best few of every key with room, so a hot key's
 -- backlog is never scanned. Jobs without a key pay nothing for it.
-CREATE INDEX IF NOT EXISTS jobs_key_claim_idx
+-- jobqueue: concurrently
+CREATE INDEX CONCURRENTLY IF NOT EXISTS jobs_key_claim_idx
     ON jobs (queue_name, concurrency_key, priority DESC, run_at, id)
     WHERE status = 'pending' AND concurrency_key IS NOT NULL;
 

@@ -34,7 +34,8 @@ CREATE TABLE IF NOT EXISTS batches (
     completed_at    timestamptz,
     CONSTRAINT batches_on_complete_is_object CHECK (jsonb_typeof(on_complete) = 'object')
 );
-CREATE INDEX IF NOT EXISTS jobs_batch_idx ON jobs (batch_id) WHERE batch_id IS NOT NULL;
+-- jobqueue: concurrently
+CREATE INDEX CONCURRENTLY IF NOT EXISTS jobs_batch_idx ON jobs (batch_id) WHERE batch_id IS NOT NULL;
 
 -- The API's field rules, for callers that reach the table only through SQL. Errors carry
 -- SQLSTATE 22023 and the field in their COLUMN, so drivers can name it.

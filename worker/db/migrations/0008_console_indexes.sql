@@ -9,19 +9,22 @@
 -- fails, is cancelled or waits on dependencies, so the enqueue, claim and complete path
 -- writes nothing more. The common statuses need no such index: pending and completed jobs
 -- are most of the newest ids, and running ones come from jobs_running_idx.
-CREATE INDEX IF NOT EXISTS jobs_rare_status_idx
+-- jobqueue: concurrently
+CREATE INDEX CONCURRENTLY IF NOT EXISTS jobs_rare_status_idx
     ON jobs (status, queue_name, id)
     WHERE status IN ('failed', 'cancelled', 'blocked');
 
 -- Search by unique key, over finished jobs too. Partial: jobs without a key cost nothing.
-CREATE INDEX IF NOT EXISTS jobs_unique_key_lookup_idx
+-- jobqueue: concurrently
+CREATE INDEX CONCURRENTLY IF NOT EXISTS jobs_unique_key_lookup_idx
     ON jobs (unique_key)
     WHERE unique_key IS NOT NULL;
 
 -- A job's page shows its batch's counts by status. Partial: jobs outside a batch cost nothing.
 -- The workflows migration makes the same index under the same name; whichever runs first
 -- makes it, and the other finds it there.
-CREATE INDEX IF NOT EXISTS jobs_batch_idx
+-- jobqueue: concurrently
+CREATE INDEX CONCURRENTLY IF NOT EXISTS jobs_batch_idx
     ON jobs (batch_id)
     WHERE batch_id IS NOT NULL;
 

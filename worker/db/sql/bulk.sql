@@ -30,7 +30,7 @@ WITH :PICKED,
 retried AS (
     UPDATE jobs AS j
     SET status = 'pending', run_at = now(), started_at = NULL, finished_at = NULL,
-        worker_id = NULL, lease_expires_at = NULL, result = NULL,
+        worker_id = NULL, lease_expires_at = NULL, result = NULL, last_error = NULL,
         max_tries = greatest(j.max_tries, j.attempts + 1)
     FROM picked AS p
     WHERE j.id = p.id AND j.status = ANY ($1::job_status[])

@@ -126,6 +126,8 @@ WITH retried AS (
     UPDATE jobs
     SET status = 'pending', run_at = now(), started_at = NULL, finished_at = NULL,
         worker_id = NULL, lease_expires_at = NULL, result = NULL,
+        -- a retry starts afresh: the failed attempts' errors stay in job_errors
+        last_error = NULL,
         max_tries = greatest(max_tries, attempts + 1)
     WHERE id = $1 AND status IN ('failed', 'cancelled')
     RETURNING *

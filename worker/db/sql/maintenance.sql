@@ -49,7 +49,9 @@ WHERE w.lease_expires_at < now() - make_interval(secs => $1)
 
 -- name: prune_finished
 -- One batch of finished jobs older than $1 seconds, at most $2 rows; returns how many. The
--- dependency edges of a pruned job go with it (found through job_dependencies_job_idx).
+-- dependency edges of a pruned job go with it (found through job_dependencies_job_idx). A job
+-- of a batch still open stays: the batch's callback counts its jobs by status when the last
+-- one finishes, and a pruned one would be missing from the counts.
 WITH pruned AS (
     DELETE FROM jobs
     WHERE id IN (
@@ -57,6 +59,9 @@ WITH pruned AS (
         FROM jobs
         WHERE status IN ('completed', 'failed', 'cancelled')
           AND finished_at < now() - make_interval(secs => $1)
+          AND (batch_id IS NULL
+               OR NOT EXISTS (SELECT 1 FROM batches AS b
+                              WHERE b.id = jobs.batch_id AND b.completed_at IS NULL))
         ORDER BY finished_at
         LIMIT $2
         FOR UPDATE SKIP LOCKED

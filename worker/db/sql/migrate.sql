@@ -1,8 +1,10 @@
 -- Schema migrations: the version table and the session-level advisory lock that lets one
--- process at a time migrate ($1 is the lock key).
+-- process at a time migrate ($1 is the lock key, taken by polling try_lock).
 
--- name: lock
-SELECT pg_advisory_lock($1::bigint);
+-- name: try_lock
+-- Polled, not waited on: a session blocked in pg_advisory_lock sits in a transaction, which a
+-- CREATE INDEX CONCURRENTLY of the holder would wait for (a deadlock).
+SELECT pg_try_advisory_lock($1::bigint);
 
 -- name: unlock
 SELECT pg_advisory_unlock($1::bigint);

@@ -4,7 +4,7 @@
 -- name: schedules_upsert
 -- Create, or replace the definition of, a schedule; a replaced one keeps its next_run_at
 -- (re-posting the same schedule moves no tick) unless its timing changed ($7: the next tick
--- of the new timing). Returns whether it was created. $8: the source ('api' or 'code').
+-- of the new timing). Returns whether it was created. $8: the source ('api', 'cli' or 'code').
 INSERT INTO schedules AS s (name, cron, every_seconds, timezone, job, catch_up, next_run_at,
                             source)
 VALUES ($1, $2, $3, $4, $5::text::jsonb, $6, $7, $8)
@@ -84,3 +84,7 @@ WHERE s.name = r.name;
 SELECT extract(epoch FROM min(next_run_at) - now())::float8
 FROM schedules
 WHERE NOT paused;
+
+-- name: schedules_count_other
+-- How many schedules there are besides the one named $1 (the API's cap on their number).
+SELECT count(*) FROM schedules WHERE name <> $1;
