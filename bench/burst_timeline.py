@@ -25,18 +25,10 @@ from kubernetes import client as kube_client
 from kubernetes import config as kube_config
 from kubernetes import watch as kube_watch
 
-PHASES = (
-    "decision",
-    "scaled",
-    "podCreated",
-    "containerStarted",
-    "imported",
-    "connected",
-    "registered",
-    "firstClaim",
-    "firstJob",
-)
-_REPORTED = ("imported", "connected", "registered", "firstClaim")
+from controller.metrics import COLD_START_PHASES
+from worker.runtime.startup import PHASES as _REPORTED
+
+PHASES = (*COLD_START_PHASES, "firstJob")  # the controller's phases, then the first job
 
 
 class ReplicasWatch:

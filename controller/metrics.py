@@ -4,18 +4,12 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from worker.runtime.startup import PHASES as WORKER_PHASES
+
 _PER_DEPLOYMENT = ["namespace", "deployment"]
 # a scale-up from zero, phase by phase (controller.cold_start)
-COLD_START_PHASES = (
-    "decision",
-    "scaled",
-    "podCreated",
-    "containerStarted",
-    "imported",
-    "connected",
-    "registered",
-    "firstClaim",
-)
+# the controller's own, the pod's, then the worker's (as it records them in workers.startup)
+COLD_START_PHASES = ("decision", "scaled", "podCreated", "containerStarted", *WORKER_PHASES)
 
 
 class ControllerMetrics:
