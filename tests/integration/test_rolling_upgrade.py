@@ -11,11 +11,14 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tomllib
+from importlib import metadata
 from pathlib import Path
 
 import asyncpg
 import httpx
 import pytest
+from packaging.requirements import Requirement
 
 from tests.fixtures.processes import log_tail, stop_process
 from tests.integration.api_support import JOBS, api_client, api_process, api_settings
@@ -31,9 +34,11 @@ from worker.db.migrate import current_version, expected_version, migrate
 from worker.handlers import registry
 
 # The releases an upgrade starts from: c23d470, the last commit before migrations 0004 to 0008
-# (scheduling, limits, workflows, the console), and 5aa7136, the one that landed them, before
-# 0009. Each runs on the newest schema beside this tree's code.
-PREVIOUS_RELEASES = ("c23d470", "5aa7136")
+# (scheduling, limits, workflows, the console); 5aa7136, the one that landed them, before
+# 0009; and dce8aa6, the last release before 0010 and up. Each runs on the newest schema
+# beside this tree's code.
+PREVIOUS_RELEASES = ("c23d470", "5aa7136", "dce8aa6")
+DEPS_DIR = "_deps"  # in a release's tree: the requirements it has and this venv lacks
 OLD_QUEUE, NEW_QUEUE = "old", "new"  # each release's workers serve their own queue
 PER_SOURCE = 40  # jobs each enqueuer puts on each queue
 
@@ -71,14 +76,59 @@ def old_tree(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
             pytrace=False,
         )
     subprocess.run(["tar", "-x", "-C", str(target)], input=archive.stdout, check=True)
+    _install_missing_requirements(target)
     return target
+
+
+def _satisfied(requirement: Requirement) -> bool:
+    try:
+        installed = metadata.version(requirement.name)
+    except metadata.PackageNotFoundError:
+        return False
+    return requirement.specifier.contains(installed, prereleases=True)
+
+
+def _install_missing_requirements(tree: Path) -> None:
+    """A previous release's image carried its own dependencies, and some are gone from this
+    venv (swagger-ui-bundle, replaced later). Those it lacks go into the release's own
+    directory, which only its processes see; the rest are shared with this venv."""
+    project = tomllib.loads((tree / "pyproject.toml").read_text())["project"]
+    missing = [
+        str(req)
+        for req in map(Requirement, project.get("dependencies", []))
+        if req.marker is None or req.marker.evaluate()
+        if not _satisfied(req)
+    ]
+    if not missing:
+        return
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--target",
+            str(tree / DEPS_DIR),
+            *missing,
+        ],
+        capture_output=True,
+        text=True,
+    )
+    if done.returncode != 0:
+        pytest.fail(
+            f"could not install the previous release's requirements {missing}: "
+            f"{done.stderr.strip()[-2000:]}",
+            pytrace=False,
+        )
 
 
 def _old_env(old_tree: Path, dsn: str) -> dict[str, str]:
     """The previous release's packages first; this repository after, for the test handlers."""
     return {
         **os.environ,
-        "PYTHONPATH": os.pathsep.join([str(old_tree), str(REPO)]),
+        "PYTHONPATH": os.pathsep.join([str(old_tree), str(REPO), str(old_tree / DEPS_DIR)]),
         "DB_URL": dsn,
     }
 
