@@ -151,7 +151,8 @@ async def test_each_role_has_only_its_rights(roles: Roles, workers: Any, tmp_pat
         first = await probe.read(lambda conn: select_first_startup(conn, "%", 0.0, 5))
         assert first is not None and "firstClaim" in first[1]
         assert await fetchval(readonly, "SELECT jobqueue_demand(ARRAY['default'])") == 0
-        assert await fetchval(readonly, "SELECT count(*) FROM jobqueue_queue_demand()") >= 1
+        demand = "SELECT count(*) FROM jobqueue_queue_demand(ARRAY['default'])"
+        assert await fetchval(readonly, demand) == 1
     finally:
         await probe.close()
     for sql in (
