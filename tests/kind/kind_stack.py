@@ -20,6 +20,7 @@ from kubernetes import client as kube_client
 from kubernetes import config as kube_config
 
 from controller import annotations as ann
+from tests.chart import chart_support
 from tests.chart.chart_support import CHART, enforce_restricted
 from tests.e2e import e2e_support as e2e
 from tests.e2e import real_pods
@@ -65,7 +66,7 @@ def chart_values(scenario: e2e.Scenario, images: KindImages) -> dict[str, Any]:
 class KindStack:
     cluster: Any  # a KindCluster, or (tests/containers) the ControlPlane a real node joined
     namespace: str
-    dsn: str
+    dsn: str  # kind: as the runtime role (the API's and workers' own), which reads the ledger
     scenario: e2e.Scenario
     api: e2e.QueueApi
     apps: kube_client.AppsV1Api
@@ -119,6 +120,21 @@ def watching_workers(
         watch.stop()
 
 
+def database_dsn(cluster: KindCluster, namespace: str, role: str, port: int) -> str:
+    """A DSN of one of the bundled PostgreSQL's roles (`runtime` or `owner`), with its user and
+    Secret key as the chart's defaults name them, through the port-forward on `port`."""
+    auth = chart_support.chart_values()["postgresql"]["auth"]
+    user, key = {
+        "runtime": (auth["username"], auth["existingSecretPasswordKey"]),
+        "owner": (auth["ownerUsername"], auth["existingSecretOwnerPasswordKey"]),
+    }[role]
+    password = e2e.secret_value(cluster, namespace, POSTGRES_SERVICE, key)
+    return (
+        f"postgresql://{quote(user, safe='')}:{quote(password, safe='')}@127.0.0.1:{port}/"
+        f"{quote(auth['database'], safe='')}"
+    )
+
+
 async def settled(stack: KindStack, api_answers: str) -> None:
     """Wait for the API to answer (`api_answers` says how it is reached) and the pool at zero."""
     await e2e.eventually(stack.api.ready, what=api_answers, context=stack.logs)
@@ -154,12 +170,14 @@ async def kind_stack(
         report(f"kind: helm install (hook Job done) took {time.monotonic() - started:.1f} s")
         forwards.append(PortForward(cluster, namespace, POSTGRES_SERVICE, 5432, tmp_path))
         forwards.append(PortForward(cluster, namespace, API_SERVICE, 8001, tmp_path))
-        password = e2e.secret_value(cluster, namespace, POSTGRES_SERVICE, "password")
-        dsn = (
-            f"postgresql://jobqueue:{quote(password, safe='')}@127.0.0.1:"
-            f"{forwards[0].local_port}/jobqueue"
+        dsn, owner_dsn = (
+            database_dsn(cluster, namespace, role, forwards[0].local_port)
+            for role in ("runtime", "owner")
         )
-        await e2e.create_runs_table(dsn)
+        # The ledger is schema: its owner creates it, as a migration would. The chart's
+        # default privileges then give the runtime role (the workers' handler) its rows; the
+        # runtime role itself may not create tables (docs/security.md).
+        await e2e.create_runs_table(owner_dsn)
         token = e2e.secret_value(cluster, namespace, e2e.API_TOKEN_SECRET, "token")
         api = e2e.QueueApi(f"http://127.0.0.1:{forwards[1].local_port}", token)
         with watching_workers(cluster, namespace) as (watch, apps):

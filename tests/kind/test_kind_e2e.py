@@ -22,9 +22,10 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import asyncpg
 import pytest
 
-from tests.chart.chart_support import CHART
+from tests.chart.chart_support import CHART, chart_values
 from tests.e2e import e2e_support as e2e
 from tests.e2e.real_pods import delete_busiest, print_timeline, terminations
 from tests.e2e.scenario import check_deletion_order, check_scaling, completed_at_least, run_burst
@@ -88,12 +89,41 @@ def check_bundled_database(stack: KindStack) -> None:
     assert "local" in volume["spec"] or "hostPath" in volume["spec"], volume["spec"]
 
 
+ROLE_RIGHTS = """
+SELECT r.rolname, r.rolsuper OR r.rolcreaterole OR r.rolcreatedb OR r.rolreplication
+FROM pg_roles AS r WHERE r.rolname = ANY($1::text[]) ORDER BY r.rolname"""
+OWNERS = """
+SELECT current_user,
+       has_schema_privilege('public', 'CREATE'),
+       (SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = current_database()),
+       (SELECT tableowner FROM pg_tables WHERE tablename = 'jobs'),
+       (SELECT tableowner FROM pg_tables WHERE tablename = 'e2e_runs')"""
+
+
+async def check_database_roles(stack: KindStack) -> None:
+    """The image ran the chart's init script (postgresql.auth.separateRoles): three roles, none
+    privileged; the owner owns the database and the migrated schema; the workers' role, which
+    the test reads the ledger as, may not create tables."""
+    auth = chart_values()["postgresql"]["auth"]
+    names = sorted([auth["username"], auth["ownerUsername"], auth["readonlyUsername"]])
+    conn = await asyncpg.connect(stack.dsn)
+    try:
+        roles = [tuple(row) for row in await conn.fetch(ROLE_RIGHTS, names)]
+        owners = tuple(await conn.fetchrow(OWNERS) or ())
+    finally:
+        await conn.close()
+    assert roles == [(name, False) for name in names], roles
+    owner = auth["ownerUsername"]
+    assert owners == (auth["username"], False, owner, owner, owner), owners
+
+
 async def test_burst_on_kind_scales_from_zero_and_back_running_every_job_once(
     kind_setup: tuple[KindCluster, KindImages], tmp_path: Path
 ) -> None:
     cluster, images = kind_setup
     async with kind_stack(cluster, images, tmp_path, SCENARIO) as stack:
         check_bundled_database(stack)
+        await check_database_roles(stack)
         job_ids, timeline = await run_burst(stack, "kind", [tmp_path])
         await print_timeline(stack, timeline, "normal", "kind")
         assert await e2e.ledger_problems(stack.dsn, job_ids) == []
