@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import logging
 import multiprocessing
 import resource
 import signal
@@ -53,9 +54,12 @@ def _child(conn: Connection, limit_bytes: int, target: str, payload: Any, ctx: J
     def report(fraction: float, message: str | None) -> None:
         conn.send(("progress", fraction, message))
 
+    def log(record: logging.LogRecord) -> None:
+        conn.send(("log", record.levelno, record.getMessage()))
+
     try:
         work = getattr(importlib.import_module(module), name)
-        result = work(payload, replace(ctx, progress_sink=report))
+        result = work(payload, replace(ctx, progress_sink=report, log_sink=log))
         conn.send(("ok", result))
     except MemoryError:
         conn.send(("memory", None))
@@ -84,6 +88,10 @@ def _rebuild(module: str, qualname: str, args: tuple[Any, ...]) -> PermanentErro
     return PermanentError(" ".join(str(a) for a in args))
 
 
+def _portable(ctx: JobContext) -> JobContext:
+    return replace(ctx, progress_sink=None, log_sink=None, stop_event=None)
+
+
 async def run_bounded(work: Work, payload: dict[str, Any], ctx: JobContext) -> Any:
     """`work(payload, ctx)` (a module-level function) in a child process under the memory
     bound; its result, or its error. MemoryError there is OutOfMemory (permanent) here."""
@@ -93,7 +101,9 @@ async def run_bounded(work: Work, payload: dict[str, Any], ctx: JobContext) -> A
     target = f"{work.__module__}.{work.__qualname__}"
     child = context.Process(
         target=_child,
-        args=(sender, limit_mb * MiB, target, payload, replace(ctx, progress_sink=None)),
+        # the sinks and the stop event hold locks, which do not pickle: the child gets
+        # sinks that write to the pipe, and a timeout or cancel kills it instead
+        args=(sender, limit_mb * MiB, target, payload, _portable(ctx)),
         daemon=True,
     )
     await asyncio.to_thread(child.start)
@@ -107,6 +117,9 @@ async def run_bounded(work: Work, payload: dict[str, Any], ctx: JobContext) -> A
             kind = message[0]
             if kind == "progress":
                 ctx.progress(message[1], message[2])
+                continue
+            if kind == "log":
+                ctx.logger.log(message[1], message[2])
                 continue
             if kind == "ok":
                 return message[1]
