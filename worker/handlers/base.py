@@ -159,6 +159,7 @@ class HandlerRegistry:
     def __init__(self) -> None:
         self._specs: dict[str, HandlerSpec] = {}
         self._schedules: dict[str, ScheduleDef] = {}
+        self._disabled: frozenset[str] = frozenset()
 
     def register(
         self, job_type: str, *, timeout_seconds: float | None = None
@@ -196,6 +197,11 @@ class HandlerRegistry:
     def get(self, job_type: str) -> HandlerSpec | None:
         return self._specs.get(job_type)
 
+    def is_disabled(self, job_type: str) -> bool:
+        """Turned off here by JOBQUEUE_DISABLED_HANDLERS: unlike a type no handler knows,
+        which another worker of a rolling deploy may have, this one is refused on purpose."""
+        return job_type in self._disabled
+
     def unregister(self, job_type: str) -> None:
         self._specs.pop(job_type, None)
         for name in [n for n, s in self._schedules.items() if s.job.job_type == job_type]:
@@ -213,6 +219,7 @@ class HandlerRegistry:
         copy._schedules = {
             n: s for n, s in self._schedules.items() if s.job.job_type not in disabled
         }
+        copy._disabled = frozenset(disabled)
         return copy
 
     def load_modules(self, module_names: list[str]) -> None:
