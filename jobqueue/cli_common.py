@@ -16,6 +16,7 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.markup import escape
 
+from jobqueue.worker_command import settings_problems
 from worker.db.connection import DatabaseUnavailable, connect
 from worker.db.errors import is_transient
 from worker.settings import Settings, describe_dsn, get_settings
@@ -78,11 +79,7 @@ def load_settings() -> Settings:
         )
         return settings.model_copy(update={"db_url": stack["DB_URL"]})
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in error['loc']) or 'settings'}: {error['msg']}"
-            for error in exc.errors()
-        )
-        fail(f"invalid settings from the environment: {problems}")
+        fail(f"invalid settings from the environment: {settings_problems(exc)}")
 
 
 def _schema_missing(exc: asyncpg.PostgresError) -> bool:

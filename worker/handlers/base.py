@@ -165,6 +165,7 @@ class HandlerRegistry:
         self._payload_checks: dict[str, PayloadCheck] = {}
         # built-in job types left out because their extra is missing: job type -> extra
         self.missing_extras: dict[str, str] = {}
+        self._disabled: frozenset[str] = frozenset()
 
     def register(
         self, job_type: str, *, timeout_seconds: float | None = None
@@ -231,6 +232,11 @@ class HandlerRegistry:
     def get(self, job_type: str) -> HandlerSpec | None:
         return self._specs.get(job_type)
 
+    def is_disabled(self, job_type: str) -> bool:
+        """Turned off here by JOBQUEUE_DISABLED_HANDLERS: unlike a type no handler knows,
+        which another worker of a rolling deploy may have, this one is refused on purpose."""
+        return job_type in self._disabled
+
     def unregister(self, job_type: str) -> None:
         self._specs.pop(job_type, None)
         self._payload_checks.pop(job_type, None)
@@ -251,6 +257,7 @@ class HandlerRegistry:
         copy._schedules = {
             n: s for n, s in self._schedules.items() if s.job.job_type not in disabled
         }
+        copy._disabled = frozenset(disabled)
         return copy
 
     def load_modules(self, module_names: list[str]) -> None:

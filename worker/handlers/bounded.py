@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import logging
 import multiprocessing
 import resource
 import signal
@@ -63,9 +64,12 @@ def _child(
     def report(fraction: float, message: str | None) -> None:
         conn.send(("progress", fraction, message))
 
+    def log(record: logging.LogRecord) -> None:
+        conn.send(("log", record.levelno, record.getMessage()))
+
     try:
         work = getattr(importlib.import_module(module), name)
-        result = work(payload, replace(ctx, progress_sink=report))
+        result = work(payload, replace(ctx, progress_sink=report, log_sink=log))
         conn.send(("ok", result))
     except MemoryError:
         conn.send(("memory", None))
@@ -95,7 +99,7 @@ def _rebuild(module: str, qualname: str, args: tuple[Any, ...]) -> PermanentErro
 
 
 def _portable(ctx: JobContext) -> JobContext:
-    return replace(ctx, progress_sink=None, stop_event=None, log_sink=None)
+    return replace(ctx, progress_sink=None, log_sink=None, stop_event=None)
 
 
 async def run_bounded(work: Work, payload: dict[str, Any], ctx: JobContext) -> Any:
@@ -108,8 +112,9 @@ async def run_bounded(work: Work, payload: dict[str, Any], ctx: JobContext) -> A
     target = f"{work.__module__}.{work.__qualname__}"
     child = context.Process(
         target=_child,
-        # what crosses to the child must pickle: the job's log (a lock inside) and the stop
-        # event stay here; progress travels back over the pipe
+        # the sinks and the stop event hold locks, which do not pickle: the child gets
+        # sinks that write to the pipe, and a timeout or cancel kills it instead; and the
+        # worker's handler settings, which the forkserver did not see
         args=(sender, limit_mb * MiB, target, payload, _portable(ctx), settings),
         daemon=True,
     )
@@ -124,6 +129,9 @@ async def run_bounded(work: Work, payload: dict[str, Any], ctx: JobContext) -> A
             kind = message[0]
             if kind == "progress":
                 ctx.progress(message[1], message[2])
+                continue
+            if kind == "log":
+                ctx.logger.log(message[1], message[2])
                 continue
             if kind == "ok":
                 return message[1]

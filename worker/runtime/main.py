@@ -15,7 +15,7 @@ from collections.abc import Coroutine
 from typing import Any
 
 from worker import tracing
-from worker.db import claims, workers
+from worker.db import claims, startups, workers
 from worker.db.connection import create_pool
 from worker.handlers.base import HandlerRegistry, UnknownDisabledHandler
 from worker.handlers.config import configure as configure_builtins
@@ -30,6 +30,7 @@ from worker.runtime.rescuer import rescue_once
 from worker.runtime.resilience import retry_transient
 from worker.runtime.scheduler import Scheduler
 from worker.runtime.services import PeriodicService, Service, TaskService
+from worker.runtime.startup import StartupTimeline
 from worker.runtime.tracker import Tracker
 from worker.runtime.waker import Waker
 from worker.settings import WorkerSettings
@@ -45,7 +46,14 @@ class PortBusy(RuntimeError):
 
 
 class WorkerProcess:
-    def __init__(self, settings: WorkerSettings, registry: HandlerRegistry, *, dsn: str) -> None:
+    def __init__(
+        self,
+        settings: WorkerSettings,
+        registry: HandlerRegistry,
+        *,
+        dsn: str,
+        startup: StartupTimeline | None = None,
+    ) -> None:
         self.settings = settings
         self.dsn = dsn
         self.registry = registry
@@ -54,12 +62,16 @@ class WorkerProcess:
         self.draining = False
         self._services: list[Service] = []
         self.tracker = Tracker(settings.max_concurrent_jobs)
+        self.startup = startup or StartupTimeline()
+        self.startup.mark("imported")  # the caller marks it sooner, when it knows
 
     @property
     def application_name(self) -> str:
         return f"jobqueue-worker {self.settings.worker_name}"[:63]
 
     async def start(self) -> None:
+        """Connect, register, and claim at once: on a cold start every step here is on the
+        way from a burst to its first job, so the services start after the first claim."""
         settings = self.settings
         configure_builtins(settings.handlers)  # the built-in handlers' folders and SMTP
         # before the claim loop takes its hooks
@@ -75,15 +87,19 @@ class WorkerProcess:
             acquire_timeout=settings.timeouts.db_acquire_timeout,
             **connect_kwargs,
         )
+        self.startup.mark("connected")
         self.progress = ProgressWriter(self.pool, self.id)
         self.runner = runner = JobRunner(settings, self.registry, str(self.id), self.progress)
         tracker = self.tracker
-        self.loop = ClaimLoop(settings, runner, self.pool, self.id, self.metrics, tracker)
+        self.loop = ClaimLoop(
+            settings, runner, self.pool, self.id, self.metrics, tracker, self._first_claim
+        )
         self.metrics.track_in_flight(lambda: tracker.in_flight)
         self.heartbeat = Heartbeat(self.pool, settings, self.id, tracker)
         await retry_transient(
             self.heartbeat.beat, what="register worker", deadline=time.monotonic() + 30
         )
+        self.startup.mark("registered")
         self.waker = Waker(
             self.dsn,
             settings.worker_queues,
@@ -91,7 +107,8 @@ class WorkerProcess:
             self._on_cancel,
             connect_kwargs,
         )
-        await self._start_http()
+        await self._start_http()  # before the first claim: a busy port must not strand jobs
+        self.loop.start()
         self._services = [TaskService("waker", self.waker.run)]
         self._services.append(TaskService("heartbeat", self.heartbeat.run))
         self._services.append(TaskService("progress", self.progress.run))
@@ -116,7 +133,6 @@ class WorkerProcess:
             self._services.append(TaskService("scheduler", self.scheduler.run))
         for service in self._services:
             service.start()
-        self.loop.start()
         log.info(
             "worker %s (%s) serving queues %s with %d slots; health on port %d",
             self.id,
@@ -125,6 +141,22 @@ class WorkerProcess:
             settings.max_concurrent_jobs,
             self.http.port,
         )
+
+    def _first_claim(self) -> None:
+        """The start is complete: say how long each phase took, and record it for the
+        controller's cold-start timeline (one write, off the claim path)."""
+        self.startup.mark("firstClaim")
+        for phase, seconds in self.startup.seconds():
+            self.metrics.startup.labels(phase).set(seconds)
+        log.info("started: %s, after the process started", self.startup.describe())
+        self._startup_write = asyncio.get_running_loop().create_task(self._record_startup())
+
+    async def _record_startup(self) -> None:
+        try:
+            async with self.pool.acquire() as conn:
+                await startups.update_worker_startup(conn, self.id, self.startup.moments)
+        except Exception as exc:  # a lost record costs a timeline, never a job
+            log.debug("could not record the start's phases: %r", exc)
 
     async def _start_http(self) -> None:
         """Bind the health port. Several workers on one host with default settings must all
@@ -209,9 +241,14 @@ class WorkerProcess:
             await workers.deregister_worker(conn, self.id)
 
 
-async def serve(settings: WorkerSettings, registry: HandlerRegistry, dsn: str) -> int:
+async def serve(
+    settings: WorkerSettings,
+    registry: HandlerRegistry,
+    dsn: str,
+    startup: StartupTimeline | None = None,
+) -> int:
     """Run until SIGTERM or SIGINT, then drain."""
-    process = WorkerProcess(settings, registry, dsn=dsn)
+    process = WorkerProcess(settings, registry, dsn=dsn, startup=startup)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -236,13 +273,15 @@ def run_worker(settings: WorkerSettings, dsn: str) -> int:
     from worker.handlers import registry
 
     registry.load_modules(settings.handler_modules)
+    startup = StartupTimeline()
+    startup.mark("imported")  # the users' handler modules included
     try:
         enabled = registry.without(settings.handlers.limits.disabled_handlers)
     except UnknownDisabledHandler as exc:
         print(f"jobqueue worker: {exc}", file=sys.stderr)  # one line, never a traceback
         return 2
     try:
-        return _run(serve(settings, enabled, dsn))
+        return _run(serve(settings, enabled, dsn, startup))
     except PortBusy as exc:
         print(f"jobqueue worker: {exc}", file=sys.stderr)  # one line, never a traceback
         return 2
