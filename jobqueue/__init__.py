@@ -18,8 +18,6 @@ guard.check_or_exit()  # before anything imports `worker`: a shadowing worker.py
 
 from typing import TYPE_CHECKING, Any  # noqa: E402
 
-from jobqueue.tasks import Task, enqueue, enqueue_many, task  # noqa: E402
-from worker.client import Client  # noqa: E402
 from worker.errors import InvalidJob, JobQueueError, MissingExtra, TaskConflict  # noqa: E402
 from worker.handlers.base import JobContext, PermanentError, registry  # noqa: E402
 from worker.handlers.payload import InvalidPayload  # noqa: E402
@@ -29,6 +27,8 @@ from worker.job_checks import EnqueueOptions, PreparedJob  # noqa: E402
 if TYPE_CHECKING:
     from jobqueue import testing
     from jobqueue.lifespan import running_worker, worker_lifespan
+    from jobqueue.tasks import Task, enqueue, enqueue_many, task
+    from worker.client import Client
 
 __version__ = "0.1.0"
 
@@ -54,8 +54,15 @@ __all__ = [
     "worker_lifespan",
 ]
 
-# Loaded on first use: the test helpers and the embedded worker's runtime.
+# Loaded on first use: the typed tasks and the client (so that `jobqueue worker`, whose start
+# is a pod's cold start, loads neither unless the user's task modules do), the test helpers
+# and the embedded worker's runtime.
 _LAZY = {
+    "task": ("jobqueue.tasks", "task"),
+    "Task": ("jobqueue.tasks", "Task"),
+    "enqueue": ("jobqueue.tasks", "enqueue"),
+    "enqueue_many": ("jobqueue.tasks", "enqueue_many"),
+    "Client": ("worker.client", "Client"),
     "testing": ("jobqueue.testing", None),
     "worker_lifespan": ("jobqueue.lifespan", "worker_lifespan"),
     "running_worker": ("jobqueue.lifespan", "running_worker"),
