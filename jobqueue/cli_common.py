@@ -50,6 +50,16 @@ def fail(message: str, code: int = 1) -> NoReturn:
     raise typer.Exit(code)
 
 
+def require_extra(module: str, extra: str, what: str) -> None:
+    """End the command with one line naming the extra when `module` is not installed."""
+    from importlib.util import find_spec
+
+    from worker.errors import MissingExtra
+
+    if find_spec(module) is None:
+        fail(str(MissingExtra(what, extra)))
+
+
 def load_settings() -> Settings:
     """The shared settings; a bad environment variable is named, not shown as a traceback.
     Without DB_URL, a `jobqueue dev` running on this machine is the database (said once, on

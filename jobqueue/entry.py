@@ -32,3 +32,18 @@ def main() -> None:
     from jobqueue.cli import main as cli_main  # the heavy imports, after the handler
 
     cli_main()
+
+
+def kubectl_main() -> None:
+    """`kubectl jobqueue`: the plugin, which needs the controller extra."""
+    from importlib.util import find_spec
+
+    if find_spec("kubernetes_asyncio") is None:
+        from jobqueue.cli_common import print_error
+        from worker.errors import MissingExtra
+
+        print_error(str(MissingExtra("`kubectl jobqueue`", "controller")))
+        sys.exit(1)
+    from controller.kubectl_plugin import main as plugin_main
+
+    plugin_main()

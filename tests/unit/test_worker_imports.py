@@ -36,8 +36,12 @@ FORBIDDEN = (
     "worker.console",
 )
 # Every module the start imports, the interpreter's own included. Today's start imports about
-# 460; the CLI's path imported 560. A new dependency on the start path has to move this.
-MODULE_BUDGET = 480
+# 480; the CLI's path imported 560. A new dependency on the start path has to move this.
+# 485: issue 25's shadowing guard (jobqueue.guard, run before `worker` is imported), the
+# errors' one base (worker.errors) and the built-ins' own settings (worker.handlers.config);
+# the typed tasks and the client stay off the path (loaded on first use). 481 here, plus a
+# little room for a fresh venv's count.
+MODULE_BUDGET = 485
 
 
 @pytest.fixture(scope="module")

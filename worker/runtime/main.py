@@ -18,6 +18,7 @@ from worker import tracing
 from worker.db import claims, startups, workers
 from worker.db.connection import create_pool
 from worker.handlers.base import HandlerRegistry, UnknownDisabledHandler
+from worker.handlers.config import configure as configure_builtins
 from worker.runtime.cleaner import prune_once
 from worker.runtime.executor import JobRunner
 from worker.runtime.heartbeat import Heartbeat
@@ -72,6 +73,7 @@ class WorkerProcess:
         """Connect, register, and claim at once: on a cold start every step here is on the
         way from a burst to its first job, so the services start after the first claim."""
         settings = self.settings
+        configure_builtins(settings.handlers)  # the built-in handlers' folders and SMTP
         # before the claim loop takes its hooks
         tracing.setup(settings.tracing, "jobqueue-worker", str(self.id))
         # every statement, reply and wait for a connection has its deadline
@@ -260,7 +262,7 @@ async def serve(
 def _run(coro: Coroutine[Any, Any, int]) -> int:
     try:
         import uvloop
-    except ImportError:  # pragma: no cover - uvloop ships with uvicorn[standard]
+    except ImportError:  # the lean install: uvloop comes with the api extra's uvicorn[standard]
         return asyncio.run(coro)
     return uvloop.run(coro)
 
