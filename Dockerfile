@@ -13,13 +13,14 @@ ENV PIP_NO_CACHE_DIR=1 \
     PYTHONDONTWRITEBYTECODE=1
 RUN python3 -m venv /opt/jobqueue
 WORKDIR /src
-# Dependencies first, at the versions the tests ran with, so a code change reuses this layer.
+# Dependencies first (job-queue[all]'s: the API, the controller and the built-in handlers), at
+# the versions the tests ran with, so a code change reuses this layer.
 COPY constraints.txt ./
 RUN /opt/jobqueue/bin/pip install --no-deps --requirement constraints.txt
 # The sources: .dockerignore lets in only pyproject.toml, README.md and the packages
 # (jobqueue/ when present, worker/, controller/).
 COPY . ./
-RUN /opt/jobqueue/bin/pip install --no-deps --constraint constraints.txt . \
+RUN /opt/jobqueue/bin/pip install --no-deps --constraint constraints.txt '.[all]' \
  && /opt/jobqueue/bin/pip check \
  && /opt/jobqueue/bin/jobqueue --help >/dev/null \
  # setuptools only built the project. pip stays, so that an image FROM this one can

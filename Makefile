@@ -7,7 +7,7 @@ PYTEST_ARGS ?=
 # jobqueue dev's options: make dev ARGS='--port 8002 --handlers myjobs.py'
 ARGS ?=
 
-.PHONY: help venv tools node-tools browser image test test-fast lint dev e2e-kind e2e-containers bench manifests clean screenshots
+.PHONY: help venv tools node-tools keda-tools browser image test test-fast lint dev e2e-kind e2e-containers bench manifests clean screenshots
 
 help:
 	@echo "make test      create the venv, build the control-plane tools, run every test"
@@ -16,6 +16,7 @@ help:
 	@echo "make tools     build etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubectl, kwok, helm"
 	@echo "make node-tools also a real node and kind: kubelet, kube-proxy, containerd, runc, CoreDNS,"
 	@echo "               kubeadm, kind, crictl, CNI plugins, local-path-provisioner (root: apt)"
+	@echo "make keda-tools also KEDA's operator and metrics adapter (docs' ScaledObject test, bench)"
 	@echo "make browser   install Debian's headless Chromium for the console's browser tests"
 	@echo "make screenshots  retake the console's screenshots in docs/console/"
 	@echo "make image     build the job-queue image with no registry (debootstrap base, docker)"
@@ -38,13 +39,17 @@ tools:
 node-tools:
 	bash tools/setup-node.sh --kind
 
+# KEDA's operator and adapter, for the docs' ScaledObject test and bench/bench_vs_keda.py
+keda-tools:
+	bash tools/build-tools.sh --keda
+
 browser:
 	bash tools/install-browser.sh
 
 image:
 	bash tools/build-image.sh
 
-test: venv node-tools browser
+test: venv node-tools keda-tools browser
 	JOBQUEUE_TOOLS_DIR="$$(dirname "$$(bash tools/build-tools.sh --print-bin)")" \
 	JOBQUEUE_CHROMIUM="$$(bash tools/install-browser.sh | tail -n 1)" \
 		$(BIN)/pytest tests $(PYTEST_ARGS)

@@ -27,6 +27,7 @@ import asyncpg
 from kubernetes import client as kube_client
 from kubernetes import config as kube_config
 
+from bench import burst_timeline as timeline
 from bench import common
 from controller import annotations as ann
 from tests.fixtures.kube import ControlPlane
@@ -118,6 +119,15 @@ class Burst:
     jobs_on_deleted_pods: int = 0
     scaler_connections: int = 0
     completed: int = 0
+    # where the seconds to the first job went (bench.burst_timeline.PHASES), after the commit
+    timeline: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def zero_after_last_job(self) -> float | None:
+        """From the last job's finish to no replica and no process left."""
+        if self.back_to_zero is None or self.drained is None:
+            return None
+        return self.back_to_zero - self.drained
 
 
 @dataclass
@@ -127,6 +137,8 @@ class Stack:
     log_dir: Path
     runners: list[PodRunner] = field(default_factory=list)
     _apps: Any = None
+    replicas_watch: timeline.ReplicasWatch | None = None
+    controller_port: int | None = None  # ours, for its own cold-start metrics
 
     def add_pool(self, spec: PoolSpec) -> PodRunner:
         self.plane.apply(worker_deployment(spec, self.dsn), NAMESPACE)
@@ -175,17 +187,21 @@ def control_plane(
 async def stack(plane: ControlPlane, log_dir: Path) -> AsyncIterator[Stack]:
     with common.server() as server:
         dsn = await common.fresh_database(server, f"pools_{uuid.uuid4().hex[:8]}", migrated=True)
-        built = Stack(plane, dsn, log_dir)
+        watch = timeline.ReplicasWatch(str(plane.kubeconfig), NAMESPACE).start()
+        built = Stack(plane, dsn, log_dir, replicas_watch=watch)
         try:
             yield built
         finally:
+            watch.stop()
             for runner in built.runners:
                 runner.stop()
 
 
 @contextlib.contextmanager
-def our_controller(plane: ControlPlane, dsn: str, log_dir: Path, **env: str) -> Iterator[None]:
-    """`jobqueue controller` with the admin kubeconfig, watching the bench namespace."""
+def our_controller(plane: ControlPlane, dsn: str, log_dir: Path, **env: str) -> Iterator[int]:
+    """`jobqueue controller` with the admin kubeconfig, watching the bench namespace; yields
+    the port of its /metrics."""
+    port = free_port()
     settings = {
         **os.environ,
         "KUBECONFIG": str(plane.kubeconfig),
@@ -193,7 +209,7 @@ def our_controller(plane: ControlPlane, dsn: str, log_dir: Path, **env: str) -> 
         "DB_URL": f"{dsn}{'&' if '?' in dsn else '?'}application_name=jobqueue-controller",
         "JOBQUEUE_CONTROLLER_NAMESPACES": NAMESPACE,
         "JOBQUEUE_CONTROLLER_LEASE_NAMESPACE": NAMESPACE,
-        "JOBQUEUE_CONTROLLER_PORT": str(free_port()),
+        "JOBQUEUE_CONTROLLER_PORT": str(port),
         "JOBQUEUE_CONTROLLER_IDENTITY": "bench-controller",
         "JOBQUEUE_LOG_FORMAT": "plain",
         **env,
@@ -203,7 +219,7 @@ def our_controller(plane: ControlPlane, dsn: str, log_dir: Path, **env: str) -> 
         [sys.executable, "-m", "worker", "controller"], log, env=settings, cwd=REPO_ROOT
     )
     try:
-        yield
+        yield port
     finally:
         stop_process(proc)
         if proc.returncode not in (0, -15, None):
@@ -245,20 +261,22 @@ async def run_burst(
     try:
         jobs = [NewJob(JOB_TYPE, {"seconds": s}, queue_name=spec.queue) for s in durations]
         async with conn.transaction():
-            await enqueue_many(conn, jobs)
+            created = await enqueue_many(conn, jobs)
         committed_at: datetime = await conn.fetchval("SELECT clock_timestamp()")
-        t0 = time.monotonic()
+        first_id = min(job.id for job, _ in created)
+        t0, wall0 = time.monotonic(), committed_at.timestamp()
         burst = Burst(len(jobs))
-        worker_names: dict[str, uuid.UUID] = {}
+        workers: dict[str, tuple[uuid.UUID, Any]] = {}
         previous = t0
         while time.monotonic() - t0 < within:
             now = time.monotonic()
             elapsed = now - t0
             replicas = await asyncio.to_thread(built.replicas, spec.name)
-            row = await conn.fetchrow(SQL["sample_burst"], spec.queue)
+            row = await conn.fetchrow(SQL["sample_burst"], spec.queue, first_id)
             assert row is not None
             for worker in await conn.fetch(SQL["select_workers"]):
-                worker_names.setdefault(worker["name"], worker["id"])
+                if worker["startup"] is not None or worker["name"] not in workers:
+                    workers[worker["name"]] = (worker["id"], worker["startup"])
             held = row["controller_connections" if spec.ours else "other_connections"]
             burst.scaler_connections = max(burst.scaler_connections, held)
             burst.peak_replicas = max(burst.peak_replicas, replicas)
@@ -272,29 +290,70 @@ async def run_burst(
                 burst.back_to_zero = elapsed
                 break
             await asyncio.sleep(SAMPLE_EVERY)
-        times = await conn.fetchrow(SQL["burst_times"], spec.queue, committed_at)
+        times = await conn.fetchrow(SQL["burst_times"], spec.queue, committed_at, first_id)
         assert times is not None
         burst.first_started = times["first_started"]
         if times["last_finished"] is not None and burst.drained is not None:
             burst.drained = times["last_finished"]
         burst.completed = times["completed"]
-        burst.jobs_on_deleted_pods = await _jobs_on_deleted_pods(conn, spec, runner, worker_names)
+        names = {name: worker_id for name, (worker_id, _) in workers.items()}
+        burst.jobs_on_deleted_pods = await _jobs_on_deleted_pods(
+            conn, spec, runner, names, first_id, wall0
+        )
+        burst.timeline = _timeline(built, spec, runner, workers, wall0, times)
+        if burst.timeline.get("scaled") is not None:
+            burst.first_scale_up = burst.timeline["scaled"]  # the watch's, finer than a sample
         return burst
     finally:
         await conn.close()
 
 
+def _timeline(
+    built: Stack,
+    spec: PoolSpec,
+    runner: PodRunner,
+    workers: dict[str, tuple[uuid.UUID, Any]],
+    committed: float,
+    times: asyncpg.Record,
+) -> dict[str, float]:
+    watch = built.replicas_watch
+    controller = None
+    if spec.ours and built.controller_port is not None:
+        controller = timeline.controller_cold_start(built.controller_port, spec.name)
+    first_job = times["first_started"]
+    return timeline.burst_phases(
+        committed,
+        scaled=watch.first_up(spec.name, committed) if watch else None,
+        pod_created=timeline.first_after(runner.watch.history, "ADDED", committed),
+        container_started=timeline.first_after(runner.events, "start", committed),
+        startup=timeline.first_startup(
+            {name: startup for name, (_, startup) in workers.items() if startup}, committed
+        ),
+        first_job=None if first_job is None else committed + first_job,
+        controller=controller,
+        run_at=times["run_at"],
+    )
+
+
 async def _jobs_on_deleted_pods(
-    conn: asyncpg.Connection, spec: PoolSpec, runner: PodRunner, names: dict[str, uuid.UUID]
+    conn: asyncpg.Connection,
+    spec: PoolSpec,
+    runner: PodRunner,
+    names: dict[str, uuid.UUID],
+    first_id: int,
+    since: float,
 ) -> int:
     deleted = [
-        (names[pod], at) for at, kind, pod in runner.events if kind == "sigterm" and pod in names
+        (names[pod], at)
+        for at, kind, pod in runner.events
+        if kind == "sigterm" and pod in names and at >= since
     ]
     if not deleted:
         return 0
     ids = [worker for worker, _ in deleted]
     moments = [datetime.fromtimestamp(at, UTC) for _, at in deleted]
-    return int(await conn.fetchval(SQL["jobs_on_deleted_pods"], spec.queue, ids, moments))
+    found = await conn.fetchval(SQL["jobs_on_deleted_pods"], spec.queue, ids, moments, first_id)
+    return int(found)
 
 
 def seconds(value: float | None) -> str:

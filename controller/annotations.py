@@ -24,6 +24,8 @@ TARGET_WAIT_SECONDS = PREFIX + "target-wait-seconds"
 CONCURRENCY = PREFIX + "concurrency"
 DB_CONNECTIONS_PER_REPLICA = PREFIX + "db-connections-per-replica"
 DB_RESERVED_CONNECTIONS = PREFIX + "db-reserved-connections"
+IDLE_REPLICAS = PREFIX + "idle-replicas"
+DB_PRESSURE_SECONDS = PREFIX + "db-pressure-seconds"
 STATUS = PREFIX + "status"
 # the Deployments the controller manages, and the only ones `kubectl jobqueue` lists
 LABEL_SELECTOR = f"{AUTOSCALE_LABEL}=true"
@@ -42,6 +44,8 @@ CONFIG_ANNOTATIONS = (
     CONCURRENCY,
     DB_CONNECTIONS_PER_REPLICA,
     DB_RESERVED_CONNECTIONS,
+    IDLE_REPLICAS,
+    DB_PRESSURE_SECONDS,
 )
 
 _QUEUE_NAME = re.compile(r"^\S{1,200}$")
@@ -64,6 +68,8 @@ class CapacityConfig:
     concurrency: int | None = None  # job slots per replica; None: the pod template's, else 3
     db_connections_per_replica: int = 3
     db_reserved_connections: int = 10
+    # hold scale-up once the database's xmin horizon has been pinned this long
+    db_pressure_seconds: float = 60.0
 
 
 @dataclass(frozen=True)
@@ -146,11 +152,13 @@ def parse(annotations: Mapping[str, str] | None) -> DeploymentConfig:
             scale_down_delay=_seconds(annotations, SCALE_DOWN_DELAY, 60.0),
             paused=_boolean(annotations, PAUSED),
             target_wait_seconds=_target_wait(annotations),
+            idle_replicas=_integer(annotations, IDLE_REPLICAS, 0, 0),
         ),
         capacity=CapacityConfig(
             concurrency=_integer(annotations, CONCURRENCY, 0, 1) or None,
             db_connections_per_replica=_integer(annotations, DB_CONNECTIONS_PER_REPLICA, 3, 1),
             db_reserved_connections=_integer(annotations, DB_RESERVED_CONNECTIONS, 10, 0),
+            db_pressure_seconds=_seconds(annotations, DB_PRESSURE_SECONDS, 60.0),
         ),
     )
 

@@ -19,7 +19,9 @@ from worker.db import scaling_decisions as decisions_sql
 log = logging.getLogger(__name__)
 
 # reasons that say something other than demand holds the replicas where they are
-BINDING_REASONS = frozenset({"limit-capped", "db-connection-budget", "queue-paused"})
+BINDING_REASONS = frozenset(
+    {"limit-capped", "db-connection-budget", "queue-paused", "database-pressure", "busy-replicas"}
+)
 PRUNE_EVERY = 300.0
 
 

@@ -20,6 +20,7 @@ from worker.db import depth as depth_sql
 from worker.db import queues as queues_sql
 from worker.db.connection import DatabaseUnavailable, connect
 from worker.db.errors import is_transient
+from worker.db.startups import WORKER_STARTED_CHANNEL
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -47,12 +48,14 @@ class DepthSource:
         *,
         timeout: float = 5.0,
         on_new_job: Callable[[str], None] | None = None,
+        on_worker_started: Callable[[str], None] | None = None,
         connect_kwargs: dict[str, Any] | None = None,
     ) -> None:
         self._dsn = dsn
         self._timeout = timeout
         self._connect_kwargs = connect_kwargs or {}
         self._on_new_job = on_new_job
+        self._on_worker_started = on_worker_started  # a worker's first claim (its pod name)
         self._conn: asyncpg.Connection | None = None
         self._lock = asyncio.Lock()  # one connection runs one statement at a time
 
@@ -63,6 +66,8 @@ class DepthSource:
         conn = await connect(self._dsn, timeout=self._timeout, **self._connect_kwargs)
         if self._on_new_job is not None:
             await conn.add_listener(NEW_JOB_CHANNEL, self._notified)
+        if self._on_worker_started is not None:
+            await conn.add_listener(WORKER_STARTED_CHANNEL, self._worker_started)
         self._conn = conn
         log.info("depth source connected")
         return conn
@@ -70,6 +75,10 @@ class DepthSource:
     def _notified(self, _conn: object, _pid: int, _channel: str, payload: object) -> None:
         if self._on_new_job is not None:
             self._on_new_job(str(payload))
+
+    def _worker_started(self, _conn: object, _pid: int, _channel: str, payload: object) -> None:
+        if self._on_worker_started is not None:
+            self._on_worker_started(str(payload))
 
     async def _read(self, read: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
         async with self._lock:

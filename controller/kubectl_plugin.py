@@ -25,7 +25,14 @@ from typing import Any
 from controller import annotations as ann
 from worker.ages import format_age
 
-SCALING_REASONS = ("ScaledUp", "ScaledDown", "LimitCapped", "DBConnectionBudget")
+SCALING_REASONS = (
+    "ScaledUp",
+    "ScaledDown",
+    "LimitCapped",
+    "DBConnectionBudget",
+    "DatabasePressure",
+    "DatabasePressureEnded",
+)
 _SERVICE_ACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
 
 
@@ -62,9 +69,11 @@ def describe_deployment(deployment: Any) -> DeploymentStatus:
         queues = ",".join(config.queues)
         low, high = config.scaling.min_replicas, config.scaling.max_replicas
         reason = str(status.get("reason") or "no status yet")
-        capacity = status.get("capacity")
-        if isinstance(capacity, dict) and capacity.get("summary"):
-            reason = f"{reason}: {capacity['summary']}"
+        # what binds, with its numbers: a cap, or the database pressure (and whom to blame)
+        for binding in ("capacity", "databasePressure"):
+            shown = status.get(binding)
+            if isinstance(shown, dict) and shown.get("summary"):
+                reason = f"{reason}: {shown['summary']}"
     except ann.InvalidAnnotation as exc:
         queues, low, high = annotations.get(ann.QUEUES, "default"), None, None
         reason = f"invalid {exc.annotation}"

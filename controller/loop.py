@@ -12,58 +12,38 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
-import math
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 from kubernetes_asyncio.client.exceptions import ApiException
 
 from controller import annotations as ann
 from controller.capacity_guard import CapacityGuard
+from controller.cold_start import ColdStarts
 from controller.decisions import DecisionLog
 from controller.depth import Depth, DepthSource, DepthUnavailable
+from controller.first_replica import first_replica
 from controller.metrics import ControllerMetrics
-from controller.policy import Decision, Demand, PolicyState, Reason, decide
+from controller.policy import Decision, Demand, PolicyState, Reason, decide, hold_busy
+from controller.pressure_guard import PressureGuard
+from controller.report import Report
 from controller.scaler import DeploymentRef, ScaleConflict, Scaler, api_time
 from controller.schedule_demand import with_due_schedules
+from controller.tracked import Tracked, parse_config
 
 log = logging.getLogger(__name__)
 
 _MIN_TICK_GAP = 0.05  # a burst of NOTIFYs wakes the loop once, not once per statement
-# rate-limited in the status
-_VOLATILE = ("depth", "running", "oldestReadySeconds", "reason", "capacity")
 # What demand decided while every queue is paused: said as queue-paused instead.
 _PAUSE_EXPLAINS = (Reason.SCALE_DOWN, Reason.SCALE_DOWN_DELAYED, Reason.STEADY,
                    Reason.BELOW_ACTIVATION)  # fmt: skip
-
-
-@dataclass
-class Tracked:
-    ref: DeploymentRef
-    replicas: int
-    selector: dict[str, Any]
-    generation: int  # of the spec our `replicas` comes from; older watch events are stale
-    fingerprint: tuple[tuple[str, str], ...]
-    config: ann.DeploymentConfig | None
-    invalid: ann.InvalidAnnotation | None
-    state: PolicyState = field(default_factory=PolicyState)
-    invalid_warned: bool = False
-    depth_warned: bool = False
-    paused_noted: bool = False
-    last_scale_time: str | None = None
-    status: dict[str, Any] | None = None  # as last written (or found on the object)
-    status_written_at: float = -math.inf
-
-
-def _parse(
-    annotations: Mapping[str, str],
-) -> tuple[ann.DeploymentConfig | None, ann.InvalidAnnotation | None]:
-    try:
-        return ann.parse(annotations), None
-    except ann.InvalidAnnotation as exc:
-        return None, exc
+# what a ScaledUp/ScaledDown Event adds when something other than demand set the number
+_WHY = {
+    Reason.QUEUE_PAUSED: " (queue-paused)",
+    Reason.COLD_START: " (cold-start: one replica first, the rest once its worker claims)",
+    Reason.BUSY_REPLICAS: " (busy-replicas: the pods still running jobs stay)",
+}
 
 
 class ControlLoop:
@@ -79,19 +59,25 @@ class ControlLoop:
         clock: Callable[[], float] = time.monotonic,
         capacity: CapacityGuard | None = None,
         decisions: DecisionLog | None = None,
+        db_timeout: float = 5.0,
     ) -> None:
-        self._capacity = capacity or CapacityGuard(depth, timeout=5.0, window_seconds=120.0)
+        self._capacity = capacity or CapacityGuard(depth, timeout=db_timeout, window_seconds=120.0)
+        self._pressure = PressureGuard(depth, timeout=db_timeout, metrics=metrics)
+        self._cold_starts = ColdStarts(depth, scaler, metrics, timeout=db_timeout)
+        self._report = Report(scaler, metrics, status_interval=status_interval, clock=clock)
         self._decisions = decisions
         self.deployments: dict[tuple[str, str], Tracked] = {}
         self._depth = depth
         self._scaler = scaler
         self._metrics = metrics
         self._interval = interval
-        self._status_interval = status_interval
         self._is_leader = is_leader
         self._clock = clock
         self._wake = asyncio.Event()
         self.last_tick: float | None = None
+        # whether the last depth probe answered: while it does not, the pressure read (another
+        # connection attempt that would wait out the same timeout) is skipped
+        self._database_answers = True
 
     # ---- inputs
     def wake(self) -> None:
@@ -99,6 +85,13 @@ class ControlLoop:
 
     def on_new_job(self, queue: str) -> None:
         if any(t.config and queue in t.config.queues for t in self.deployments.values()):
+            self.wake()
+
+    def on_worker_started(self, name: str) -> None:
+        """A worker's first claim: a first replica may have let the rest go."""
+        if any(
+            t.head_start and name.startswith(t.ref.name + "-") for t in self.deployments.values()
+        ):
             self.wake()
 
     def on_leadership(self, leader: bool) -> None:
@@ -123,7 +116,7 @@ class ControlLoop:
         self._capacity.observe(key, body)
         tracked = self.deployments.get(key)
         if tracked is None or tracked.ref.uid != metadata.get("uid"):
-            config, invalid = _parse(annotations)
+            config, invalid = parse_config(annotations)
             status = ann.status_of(annotations)
             self.deployments[key] = Tracked(
                 ref=DeploymentRef(key[0], key[1], metadata.get("uid", "")),
@@ -151,7 +144,7 @@ class ControlLoop:
             tracked.last_scale_time = shown
         if fingerprint != tracked.fingerprint:
             tracked.fingerprint = fingerprint
-            config, tracked.invalid = _parse(annotations)
+            config, tracked.invalid = parse_config(annotations)
             # a bad edit keeps the last good config; only a good one restarts the policy
             if config is not None:
                 tracked.config, tracked.state = config, PolicyState()
@@ -162,6 +155,8 @@ class ControlLoop:
 
     def _forget(self, namespace: str, name: str) -> None:
         self._capacity.forget((namespace, name))
+        self._pressure.forget((namespace, name))
+        self._cold_starts.forget((namespace, name))
         if self._decisions is not None:
             self._decisions.forget((namespace, name))
         if self.deployments.pop((namespace, name), None) is not None:
@@ -188,7 +183,10 @@ class ControlLoop:
             await asyncio.sleep(max(0.0, started + _MIN_TICK_GAP - self._clock()))
 
     async def tick(self) -> None:
+        self._metrics.ticks.inc()
         probes: dict[tuple[tuple[str, ...], int], Depth | DepthUnavailable] = {}
+        if self.deployments and self._database_answers:
+            await self._pressure.read()  # one database: one read per tick
         for tracked in list(self.deployments.values()):
             if not self._is_leader():  # lost mid-tick (e.g. slow probes): act no more
                 return
@@ -203,11 +201,13 @@ class ControlLoop:
                 if exc.status == 404:  # deleted while our watch was reconnecting
                     self._forget(tracked.ref.namespace, tracked.ref.name)
                     continue
-                log.warning("kubernetes call failed: %s", exc, extra={"deployment": _name(tracked)})
+                log.warning("kubernetes call failed: %s", exc, extra={"deployment": tracked.name})
                 self._metrics.errors.labels("kubernetes").inc()
             except (TimeoutError, OSError) as exc:
-                log.warning("kubernetes call failed: %s", exc, extra={"deployment": _name(tracked)})
+                log.warning("kubernetes call failed: %s", exc, extra={"deployment": tracked.name})
                 self._metrics.errors.labels("kubernetes").inc()
+        if self._is_leader() and self._database_answers:
+            await self._cold_starts.follow()
 
     async def _probe(
         self,
@@ -221,19 +221,21 @@ class ControlLoop:
             try:
                 probes[key] = await self._depth.depth(config.queues, key[1])
                 self._metrics.probe_seconds.observe(time.perf_counter() - started)
+                self._database_answers = True
             except DepthUnavailable as exc:
                 self._metrics.errors.labels("database").inc()
                 probes[key] = exc
+                self._database_answers = False
         return probes[key]
 
     async def _reconcile(
         self, tracked: Tracked, probes: dict[tuple[tuple[str, ...], int], Depth | DepthUnavailable]
     ) -> None:
         if tracked.invalid is not None:
-            await self._warn_invalid(tracked)
+            await self._report.warn_invalid(tracked)
         if tracked.config is None:
             return
-        config, key = tracked.config, _labels(tracked)
+        config, key = tracked.config, tracked.key
         rate = self._capacity.rate_per_replica(key, config)
         probed = await self._probe(config, probes, rate)
         depth = probed if isinstance(probed, Depth) else None
@@ -245,21 +247,34 @@ class ControlLoop:
         if depth is not None:
             decision = with_due_schedules(config.scaling, decision, depth.due_schedules)
         decision, _ = await self._capacity.bind(tracked.ref, config, decision, self._post)
+        decision = await self._pressure.hold(
+            tracked.ref, config, decision, tracked.replicas, self._post
+        )
+        decision, tracked.head_start = first_replica(
+            decision, tracked.replicas, tracked.head_start, depth.running if depth else 0,
+            self._clock(),
+        )  # fmt: skip
         before = tracked.replicas
         if isinstance(probed, DepthUnavailable):
-            await self._warn_depth_unknown(tracked, probed)
+            await self._report.warn_depth_unknown(tracked, probed)
         else:
             tracked.depth_warned = False
+        if decision.replicas < tracked.replicas:
+            decision = await self._spare_busy_pods(tracked, decision)
         if decision.replicas != tracked.replicas:
             await self._apply(tracked, decision, depth)
-        await self._write_status(tracked, decision, depth)
-        self._record(tracked, decision, depth)
+        binding = {
+            "capacity": self._capacity.status(key),
+            "databasePressure": self._pressure.status(key),
+        }
+        await self._report.write_status(tracked, decision, depth, binding)
+        self._report.record(tracked, decision, depth)
         if self._decisions is not None and tracked.replicas == decision.replicas:
             detail: dict[str, Any] = {
                 "ready": depth.ready if depth else None,
                 "running": depth.running if depth else None,
                 "target": decision.target,
-                "capacity": self._capacity.status(key),
+                **{k: v for k, v in binding.items() if v is not None},
             }
             await self._decisions.record(key, before, decision.replicas, decision.reason, detail)
         if depth is not None:
@@ -282,25 +297,33 @@ class ControlLoop:
                 f"Queues {','.join(queues)} are paused (queue-paused): their ready jobs count as "
                 f"no demand; {depth.running} running jobs finish, then replicas go to the minimum"
             )
-            log.info(message, extra={"deployment": _name(tracked)})
-            await self._event(tracked, "QueuePaused", message)
+            log.info(message, extra={"deployment": tracked.name})
+            await self._report.event(tracked, "QueuePaused", message)
         return decision
+
+    async def _spare_busy_pods(self, tracked: Tracked, decision: Decision) -> Decision:
+        """Before a scale-down: cost each pod by its in-flight jobs, so the ReplicaSet deletes
+        idle pods first, and stop the scale-down at the pods still running jobs, so it deletes
+        none of them. In-flight counts that cannot be read hold the scale-down."""
+        pods = await self._scaler.live_pods(tracked.ref.namespace, tracked.selector)
+        try:
+            in_flight = await self._depth.in_flight([pod.metadata.name for pod in pods])
+        except DepthUnavailable as exc:
+            log.warning("holding scale-down: %s", exc, extra={"deployment": tracked.name})
+            return dataclasses.replace(
+                decision, replicas=tracked.replicas, reason=Reason.DEPTH_UNKNOWN
+            )
+        await self._scaler.set_deletion_costs(pods, in_flight)
+        busy = sum(1 for pod in pods if in_flight.get(pod.metadata.name, 0) > 0)
+        return hold_busy(decision, tracked.replicas, busy)
 
     async def _apply(self, tracked: Tracked, decision: Decision, depth: Depth | None) -> None:
         old, new = tracked.replicas, decision.replicas
-        if new < old:
-            # idle pods first: the ReplicaSet deletes the lowest pod-deletion-cost
-            pods = await self._scaler.live_pods(tracked.ref.namespace, tracked.selector)
-            try:
-                in_flight = await self._depth.in_flight([pod.metadata.name for pod in pods])
-            except DepthUnavailable as exc:
-                log.warning("holding scale-down: %s", exc, extra={"deployment": _name(tracked)})
-                return
-            await self._scaler.set_deletion_costs(pods, in_flight)
+        decided_at = self._cold_starts.wall()
         try:
             replaced = await self._scaler.scale(tracked.ref, old, new)
         except ScaleConflict as exc:
-            log.info("scale skipped: %s", exc, extra={"deployment": _name(tracked)})
+            log.info("scale skipped: %s", exc, extra={"deployment": tracked.name})
             if exc.current is not None:
                 tracked.replicas = exc.current
                 self.wake()
@@ -311,8 +334,13 @@ class ControlLoop:
             return
         tracked.last_scale_time = api_time()
         up = new > replaced
+        if replaced == 0 and up:
+            oldest = depth.oldest_ready_seconds if depth else None
+            self._cold_starts.begin(
+                tracked.ref, tracked.selector, oldest, decided_at, self._cold_starts.wall()
+            )
         queues = ",".join(tracked.config.queues) if tracked.config else ""
-        why = " (queue-paused)" if decision.reason is Reason.QUEUE_PAUSED else ""
+        why = _WHY.get(decision.reason, "")
         if decision.reason is Reason.SCHEDULE_DUE and depth is not None:
             why = f" (schedule-due: {depth.due_schedules} due schedules)"
         message = (
@@ -320,92 +348,11 @@ class ControlLoop:
             f"{depth.ready if depth else '?'} ready and {depth.running if depth else '?'} "
             f"running jobs on queues {queues}"
         )
-        log.info(message, extra={"deployment": _name(tracked), "from": replaced, "to": new})
-        self._metrics.scale_events.labels(*_labels(tracked), "up" if up else "down").inc()
-        await self._event(tracked, "ScaledUp" if up else "ScaledDown", message)
-
-    async def _event(
-        self, tracked: Tracked, reason: str, message: str, warning: bool = False
-    ) -> None:
-        try:
-            await self._scaler.post_event(tracked.ref, reason, message, warning=warning)
-        except (TimeoutError, ApiException, OSError) as exc:
-            log.warning("could not post event %s: %s", reason, exc)
-            self._metrics.errors.labels("event").inc()
+        log.info(message, extra={"deployment": tracked.name, "from": replaced, "to": new})
+        self._metrics.scale_events.labels(*tracked.key, "up" if up else "down").inc()
+        await self._report.event(tracked, "ScaledUp" if up else "ScaledDown", message)
 
     async def _post(self, ref: DeploymentRef, reason: str, message: str, warning: bool) -> None:
         tracked = self.deployments.get((ref.namespace, ref.name))
         if tracked is not None:
-            await self._event(tracked, reason, message, warning)
-
-    async def _warn_invalid(self, tracked: Tracked) -> None:
-        if tracked.invalid_warned or tracked.invalid is None:
-            return
-        if tracked.config is None:
-            message = f"{tracked.invalid}; leaving the Deployment alone until it is fixed"
-        else:
-            message = f"{tracked.invalid}; keeping the last good configuration until it is fixed"
-        log.warning(
-            message, extra={"deployment": _name(tracked), "annotation": tracked.invalid.annotation}
-        )
-        self._metrics.errors.labels("annotation").inc()
-        await self._event(tracked, "InvalidAnnotation", message, warning=True)
-        tracked.invalid_warned = True
-
-    async def _warn_depth_unknown(self, tracked: Tracked, exc: DepthUnavailable) -> None:
-        if tracked.depth_warned:
-            return
-        message = f"{exc}; holding {tracked.replicas} replicas until the depth is known"
-        log.warning(message, extra={"deployment": _name(tracked)})
-        await self._event(tracked, "DepthUnknown", message, warning=True)
-        tracked.depth_warned = True
-
-    async def _write_status(
-        self, tracked: Tracked, decision: Decision, depth: Depth | None
-    ) -> None:
-        status: dict[str, Any] = {
-            "depth": depth.ready if depth else None,
-            "running": depth.running if depth else None,
-            "oldestReadySeconds": (
-                round(depth.oldest_ready_seconds)
-                if depth and depth.oldest_ready_seconds is not None
-                else None
-            ),
-            "desired": decision.replicas,
-            "actual": tracked.replicas,
-            "lastScaleTime": tracked.last_scale_time,
-            "reason": decision.reason.value,
-        }
-        capped = self._capacity.status(_labels(tracked))
-        if capped is not None:
-            status["capacity"] = capped
-        if depth is not None and depth.paused:
-            status["pausedQueues"] = list(depth.paused)
-        if depth is not None and depth.due_schedules:
-            status["dueSchedules"] = depth.due_schedules
-        if status == tracked.status:
-            return
-        previous = tracked.status or {}
-        settled = all(previous.get(k) == v for k, v in status.items() if k not in _VOLATILE)
-        now = self._clock()
-        if settled and now - tracked.status_written_at < self._status_interval:
-            return  # only the depth moved: write it at most once per status interval
-        await self._scaler.write_status(tracked.ref, status)
-        tracked.status, tracked.status_written_at = status, now
-
-    def _record(self, tracked: Tracked, decision: Decision, depth: Depth | None) -> None:
-        labels = _labels(tracked)
-        self._metrics.desired.labels(*labels).set(decision.replicas)
-        self._metrics.actual.labels(*labels).set(tracked.replicas)
-        if depth is not None:
-            self._metrics.ready.labels(*labels).set(depth.ready)
-            self._metrics.running.labels(*labels).set(depth.running)
-            self._metrics.oldest.labels(*labels).set(depth.oldest_ready_seconds or 0)
-
-
-def _labels(tracked: Tracked) -> tuple[str, str]:
-    return tracked.ref.namespace, tracked.ref.name
-
-
-def _name(tracked: Tracked) -> str:
-    return f"{tracked.ref.namespace}/{tracked.ref.name}"
+            await self._report.event(tracked, reason, message, warning)

@@ -94,6 +94,7 @@ async def serve(settings: ControllerSettings, dsn: str, stop: asyncio.Event | No
             dsn,
             timeout=settings.controller_db_timeout,
             on_new_job=lambda queue: loop.on_new_job(queue),
+            on_worker_started=lambda name: loop.on_worker_started(name),
             connect_kwargs=settings.timeouts.connect_kwargs(
                 {"application_name": "jobqueue-controller"}
             ),
@@ -105,6 +106,7 @@ async def serve(settings: ControllerSettings, dsn: str, stop: asyncio.Event | No
             interval=settings.controller_interval,
             status_interval=settings.controller_status_interval,
             is_leader=lambda: leader.is_leader,
+            db_timeout=settings.controller_db_timeout,
             capacity=CapacityGuard(
                 depth,
                 timeout=settings.controller_db_timeout,

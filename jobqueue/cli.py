@@ -12,7 +12,7 @@ import typer
 from pydantic import ValidationError
 
 from jobqueue import cli_enqueue, cli_jobs, cli_limits, cli_queues, cli_schedules
-from jobqueue.cli_common import fail, load_settings, print_error
+from jobqueue.cli_common import fail, load_settings, print_error, require_extra
 from worker import logs
 from worker.db.connection import DatabaseUnavailable
 from worker.logs import LogFormat
@@ -68,6 +68,7 @@ def worker() -> None:
 @app.command()
 def api() -> None:
     """Serve the REST API (port 8001 by default)."""
+    require_extra("fastapi", "api", "`jobqueue api`")
     from worker.api.server import UnsafeApiSettings, serve
 
     settings = load_settings()
@@ -83,6 +84,7 @@ def api() -> None:
 @app.command()
 def controller() -> None:
     """Run the autoscaling controller (a kopf operator, no CRDs)."""
+    require_extra("kopf", "controller", "`jobqueue controller`")
     from controller.main import run_controller
 
     settings = load_settings()
@@ -122,6 +124,8 @@ def dev(
     ] = None,
 ) -> None:
     """The whole system on this machine: embedded PostgreSQL, the API, autoscaled workers."""
+    for module in ("fastapi", "httpx", "platformdirs"):
+        require_extra(module, "local", "`jobqueue dev`")
     from jobqueue.dev.stack import DevOptions, run_dev
 
     if min_workers > max_workers:

@@ -1,51 +1,54 @@
-"""The API's checks on a new job, for `jobqueue enqueue` and `jobqueue schedules add`: the
-request model (bounds, queue names, keys) and the enqueue service's own (known job type, what
-PostgreSQL stores, the size cap, the job type's payload model). One set of rules, so the CLI
-never enqueues a job that POST /jobs would refuse. Errors name the option, not the JSON field."""
+"""The API's checks on a new job, for `jobqueue enqueue` and `jobqueue schedules add`: the enqueue
+options through the one definition every client shares (worker.job_checks.EnqueueOptions, which
+POST /jobs's body extends: bounds, queue names, keys), then the job itself through the API's
+own admission (worker.handlers.admission: known job type, what PostgreSQL stores, the size
+cap, the job type's payload model). So the CLI never enqueues a job that POST /jobs would
+refuse, and it needs none of the API's packages. Errors name the option, not the JSON field."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from pydantic import ValidationError
-
 from jobqueue.cli_common import fail, load_settings
-from worker.api.enqueue import EnqueueService
-from worker.api.models import JobIn
 from worker.db.jobs import NewJob
-from worker.job_checks import InputError, Loc, known_job_types
+from worker.errors import InvalidJob, Loc
+from worker.handlers import known_job_types
+from worker.handlers.admission import JobAdmission
+from worker.job_checks import check_job_type_name, enqueue_options
 
+# The command's option for each field; tests/unit/test_job_rules.py holds that every enqueue
+# option has one.
 OPTION_OF_FIELD = {
     "job_type": "JOB_TYPE",
     "payload": "--payload",
     "queue_name": "--queue",
     "priority": "--priority",
-    "max_tries": "--max-tries",
+    "run_at": "--run-at",
     "delay_seconds": "--delay",
+    "max_tries": "--max-tries",
     "idempotency_key": "--idempotency-key",
     "timeout_seconds": "--timeout",
     "unique_key": "--unique-key",
     "concurrency_key": "--concurrency-key",
+    "depends_on": "--depends-on",
+    "run_on_failure": "--run-on-failure",
 }
 
 
 def where(loc: Loc) -> str:
     """("payload", "to", 1) as `--payload.to.1`; ("queue_name",) as `--queue`."""
-    parts = [str(p) for p in loc if p != "body"] or ["input"]
+    parts = [str(p) for p in loc] or ["input"]
     return ".".join([OPTION_OF_FIELD.get(parts[0], parts[0]), *parts[1:]])
 
 
-def checked_job(**fields: Any) -> NewJob:
+def checked_job(job_type: str, payload: dict[str, Any], **options: Any) -> NewJob:
     """The job as POST /jobs would accept it, or the command ends naming the option."""
     settings = load_settings().api
     try:
-        job = JobIn(**{k: v for k, v in fields.items() if v is not None})
-    except ValidationError as exc:
-        error = exc.errors()[0]
-        message = str(error["msg"]).removeprefix("Value error, ")
-        fail(f"{where(tuple(error['loc']))}: {message}")
-    service = EnqueueService(settings, known_job_types(settings.handler_modules))
-    try:
-        return service.prepare(job, ())
-    except InputError as exc:
-        fail(f"{where(exc.loc)}: {exc.msg}")
+        check_job_type_name(job_type)
+        checked = enqueue_options(options)
+        known = known_job_types(settings.handler_modules, settings.handler_limits.disabled_handlers)
+        admission = JobAdmission.of(settings, known)
+        return admission.new_job(job_type, payload, checked)
+    except InvalidJob as exc:
+        fail(f"{where(exc.loc)}: {exc.problem}")

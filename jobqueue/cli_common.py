@@ -16,6 +16,7 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.markup import escape
 
+from jobqueue.worker_command import settings_problems
 from worker.db.connection import DatabaseUnavailable, connect
 from worker.db.errors import is_transient
 from worker.settings import Settings, describe_dsn, get_settings
@@ -49,6 +50,16 @@ def fail(message: str, code: int = 1) -> NoReturn:
     raise typer.Exit(code)
 
 
+def require_extra(module: str, extra: str, what: str) -> None:
+    """End the command with one line naming the extra when `module` is not installed."""
+    from importlib.util import find_spec
+
+    from worker.errors import MissingExtra
+
+    if find_spec(module) is None:
+        fail(str(MissingExtra(what, extra)))
+
+
 def load_settings() -> Settings:
     """The shared settings; a bad environment variable is named, not shown as a traceback.
     Without DB_URL, a `jobqueue dev` running on this machine is the database (said once, on
@@ -68,11 +79,7 @@ def load_settings() -> Settings:
         )
         return settings.model_copy(update={"db_url": stack["DB_URL"]})
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in error['loc']) or 'settings'}: {error['msg']}"
-            for error in exc.errors()
-        )
-        fail(f"invalid settings from the environment: {problems}")
+        fail(f"invalid settings from the environment: {settings_problems(exc)}")
 
 
 def _schema_missing(exc: asyncpg.PostgresError) -> bool:

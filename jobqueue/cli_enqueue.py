@@ -6,6 +6,7 @@ same; a wait is woken by the same NOTIFY as GET /jobs/{id}?wait_seconds."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Annotated, Any
 
 import asyncpg
@@ -85,6 +86,13 @@ def enqueue(
     count: Annotated[
         int, typer.Option("--count", "-n", min=1, help="Enqueue this many copies, in bulk.")
     ] = 1,
+    run_at: Annotated[
+        datetime | None,
+        typer.Option(
+            formats=["%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S"],
+            help="Run no sooner than this time (UTC unless it has an offset).",
+        ),
+    ] = None,
     concurrency_key: Annotated[
         str | None, typer.Option(help="Held by the queue's per-key limit, e.g. a tenant id.")
     ] = None,
@@ -117,20 +125,20 @@ def enqueue(
         raise typer.BadParameter("waits for one job; drop --count", param_hint="'--wait'")
     if run_on_failure and not depends_on:
         raise typer.BadParameter("needs --depends-on", param_hint="'--run-on-failure'")
-    for flag, value in (("'--concurrency-key'", concurrency_key), ("'--unique-key'", unique_key)):
-        if value is not None and not (1 <= len(value) <= 255 and "\x00" not in value):
-            raise typer.BadParameter("must be 1 to 255 characters, without NUL", param_hint=flag)
     new_job = checked_job(
-        job_type=job_type,
-        payload=parse_json_object(payload, "'--payload'"),
+        job_type,
+        parse_json_object(payload, "'--payload'"),
         queue_name=queue,
         priority=priority,
         max_tries=max_tries,
         delay_seconds=delay,
-        idempotency_key=idempotency_key,
+        run_at=run_at,
         timeout_seconds=timeout,
+        idempotency_key=idempotency_key,
         concurrency_key=concurrency_key,
         unique_key=unique_key,
+        depends_on=depends_on or None,
+        run_on_failure=run_on_failure,
     )
     settings = load_settings()
     if depends_on and count > 1:

@@ -104,14 +104,9 @@ def add(
             exc.problem, param_hint=f"'{OPTION_OF_FIELD[exc.field]}'"
         ) from None
     payload_object = parse_json_object(payload, "'--payload'")
-    # each tick's job is checked as POST /jobs checks one: it would fail for good otherwise
-    checked_job(
-        job_type=job_type,
-        payload=payload_object,
-        queue_name=queue,
-        priority=priority,
-        max_tries=max_tries,
-    )
+    # each tick's job is checked as POST /jobs checks one (its payload model too): it would
+    # fail for good otherwise
+    checked_job(job_type, payload_object, queue_name=queue, priority=priority, max_tries=max_tries)
     mode: Literal["one", "skip"] = "one" if catch_up == "one" else "skip"
     definition = ScheduleDef(
         name=name,

@@ -65,15 +65,15 @@ log "checking that $image runs under the chart's rules"
 docker run --rm --read-only --user 10001:10001 --cap-drop ALL --network none \
   --security-opt no-new-privileges "$image" --help >/dev/null
 # docs/handlers.md's recipe: an image FROM this one installs a package of handlers with pip. The
-# package is a wheel made here (no index, no network) that registers one plain `def` handler.
+# package is a wheel made here (no index, no network) that declares one plain `def` task.
 log "checking that $image can be extended: FROM $image, pip install a handlers package"
 ext=$(mktemp -d)
 "${PYTHON:-python3}" - "$ext" <<'PY'
 import base64, hashlib, sys, zipfile
 files = {
-    "myjobs.py": 'from worker.handlers import registry\n\n\n'
-                 '@registry.register("extension_check")\n'
-                 'def check(payload, ctx):\n    return {"ok": True}\n',
+    "myjobs.py": 'import jobqueue\n\n\n'
+                 '@jobqueue.task(name="extension_check")\n'
+                 'def check() -> dict:\n    return {"ok": True}\n',
     "myjobs-0.1.dist-info/METADATA": "Metadata-Version: 2.1\nName: myjobs\nVersion: 0.1\n",
     "myjobs-0.1.dist-info/WHEEL": "Wheel-Version: 1.0\nGenerator: build-image.sh\n"
                                   "Root-Is-Purelib: true\nTag: py3-none-any\n",
@@ -98,7 +98,7 @@ DOCKERFILE
 docker build --network none -t "$image-extended" "$ext" >&2
 docker run --rm --read-only --user 10001:10001 --cap-drop ALL --network none \
   --entrypoint /opt/jobqueue/bin/python "$image-extended" -c \
-  "from worker.job_checks import known_job_types as k; assert 'extension_check' in k(['myjobs'])"
+  "from worker.handlers import known_job_types as k; assert 'extension_check' in k(['myjobs'])"
 docker image rm "$image-extended" >/dev/null
 rm -rf "$ext"
 echo "$image"

@@ -1,6 +1,7 @@
 """The Python client: enqueue from your own transaction, and wait for results.
 
-    from worker.client import enqueue, Client
+    from jobqueue import enqueue
+    from worker.client import Client
 
     job_id = await enqueue(session, "emails", {"to": "a@example.com"})   # in your transaction
     async with Client(dsn) as client:
@@ -9,15 +10,16 @@
 `enqueue` takes an asyncpg connection or pool, a psycopg 3 AsyncConnection, or an SQLAlchemy
 AsyncSession or AsyncConnection, and runs jobqueue_enqueue() on it: the job exists once the
 caller commits, and not at all if it rolls back; the commit wakes a worker through NOTIFY.
-Refused fields raise the driver's own error, whose message names the field.
+A refused field raises InvalidJob naming it, whatever the driver: the rules of
+worker/job_checks.py run first, and the SQL function's own refusals are read back as the same.
 """
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Sequence
-from datetime import datetime
 from types import TracebackType
-from typing import Any
+from typing import Any, Unpack, get_type_hints
 
 import asyncpg
 
@@ -26,31 +28,45 @@ from worker.db.connection import create_pool
 from worker.db.errors import JobNotFound
 from worker.db.jobs import Job, get_job
 from worker.db.waits import JobWaiters
+from worker.job_checks import EnqueueOptions, EnqueueOptionsDict, PreparedJob, prepare_job
 
-__all__ = ["Client", "Job", "enqueue"]
+__all__ = ["Client", "Job", "enqueue", "enqueue_many"]
 
 
 async def enqueue(
     conn: Any,
     job_type: str,
     payload: dict[str, Any] | None = None,
-    *,
-    queue_name: str = "default",
-    priority: int = 0,
-    run_at: datetime | None = None,
-    delay_seconds: float | None = None,
-    max_tries: int = 3,
-    idempotency_key: str | None = None,
-    timeout_seconds: float | None = None,
-    depends_on: Sequence[int] | None = None,
-    run_on_failure: bool = False,
-    concurrency_key: str | None = None,
+    **options: Unpack[EnqueueOptionsDict],
 ) -> int:
     """Enqueue one job on the caller's connection; returns its id (the existing job's id for a
-    repeated idempotency_key). With depends_on, it waits blocked until those jobs complete."""
-    # the parameters are jobqueue_enqueue()'s, by name
-    fields = {name: value for name, value in locals().items() if name != "conn"}
-    return await clients.enqueue(conn, fields)
+    repeated idempotency_key, or for a unique_key an active job holds). With depends_on, it
+    waits blocked until those jobs complete. The options are worker.job_checks.EnqueueOptions;
+    a bad one raises InvalidJob naming it, before anything is sent."""
+    return await clients.enqueue(conn, prepare_job(job_type, payload, dict(options)))
+
+
+async def enqueue_many(conn: Any, jobs: Sequence[PreparedJob]) -> list[int]:
+    """Enqueue prepared jobs (worker.job_checks.prepare_job) in one statement, in order, on
+    the caller's connection; returns their ids."""
+    return await clients.enqueue_many(conn, jobs)
+
+
+def with_option_parameters(function: Any) -> None:
+    """Show every option in help() and inspect: the parameters come from EnqueueOptions."""
+    signature = inspect.signature(function)
+    kept = [p for p in signature.parameters.values() if p.kind is not p.VAR_KEYWORD]
+    types = get_type_hints(EnqueueOptionsDict)
+    options = [
+        inspect.Parameter(
+            name, inspect.Parameter.KEYWORD_ONLY, default=field.default, annotation=types[name]
+        )
+        for name, field in EnqueueOptions.model_fields.items()
+    ]
+    function.__signature__ = signature.replace(parameters=[*kept, *options])
+
+
+with_option_parameters(enqueue)
 
 
 class Client:
@@ -79,8 +95,16 @@ class Client:
             raise RuntimeError("use the client as `async with Client(dsn) as client:`")
         return self._pool
 
+    @property
+    def pool(self) -> asyncpg.Pool:
+        """The client's pool: a task's `enqueue(client, ...)` runs on it."""
+        return self._require_pool()
+
     async def enqueue(
-        self, job_type: str, payload: dict[str, Any] | None = None, **options: Any
+        self,
+        job_type: str,
+        payload: dict[str, Any] | None = None,
+        **options: Unpack[EnqueueOptionsDict],
     ) -> int:
         """As the module's enqueue(), in a transaction of its own."""
         return await enqueue(self._require_pool(), job_type, payload, **options)

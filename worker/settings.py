@@ -80,8 +80,8 @@ class HandlerLimits(Part):
 
 
 class HandlerSettings(Part):
-    """What handlers get as `ctx.config`: their folders and SMTP, never the database URL or
-    the API token."""
+    """The built-in handlers' settings (worker.handlers.config): their folders, SMTP and
+    limits, never the database URL or the API token. User handlers do not see them."""
 
     outbox_dir: str = Field(default="./outbox", validation_alias=_env("OUTBOX_DIR"))
     reports_dir: str = Field(default="./reports", validation_alias=_env("REPORTS_DIR"))

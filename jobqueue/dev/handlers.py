@@ -54,8 +54,14 @@ def _user_frames(exc: BaseException) -> str:
 
 def check_imports(modules: list[str], path_entries: list[str]) -> None:
     """Import each module as the API and the workers will; HandlersError with the cause."""
-    import worker.handlers  # noqa: F401 - the built-ins first, as the workers load them
+    from worker.handlers.base import OWN_PACKAGES  # the built-ins first, as workers load them
 
+    for name in modules:
+        if name.split(".")[0] in OWN_PACKAGES:  # it would shadow ours in the API and workers
+            raise HandlersError(
+                f"handler module {name!r} has the name of job-queue's own package: rename it "
+                "(tasks.py, say)"
+            )
     for entry in reversed(path_entries):
         if entry not in sys.path:
             sys.path.insert(0, entry)

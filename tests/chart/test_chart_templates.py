@@ -34,6 +34,8 @@ AUTOSCALE_ANNOTATIONS = {
     "jobqueue.dev/activation-jobs": "activationJobs",
     "jobqueue.dev/scale-down-delay": "scaleDownDelay",
     "jobqueue.dev/paused": "paused",
+    "jobqueue.dev/idle-replicas": "idleReplicas",
+    "jobqueue.dev/db-pressure-seconds": "dbPressureSeconds",
 }
 
 

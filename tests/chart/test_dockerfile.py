@@ -81,6 +81,7 @@ def test_exposes_the_chart_ports() -> None:
 def test_installs_the_pinned_dependencies() -> None:
     runs = " ".join(rest for keyword, rest in instructions() if keyword == "RUN")
     assert "--requirement constraints.txt" in runs and "--no-deps" in runs
+    assert "'.[all]'" in runs, "the image installs every extra a component needs"
     pins = {}
     for line in (REPO_ROOT / "constraints.txt").read_text().splitlines():
         if line and not line.startswith("#"):
@@ -88,7 +89,10 @@ def test_installs_the_pinned_dependencies() -> None:
             assert version, f"{line} is not pinned with =="
             pins[canonicalize_name(name)] = version
     project = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]
-    for dependency in project["dependencies"]:
+    extras = project["optional-dependencies"]
+    assert extras["all"] == ["job-queue[api,controller,handlers]"]
+    image = [*project["dependencies"], *extras["api"], *extras["controller"], *extras["handlers"]]
+    for dependency in image:
         requirement = Requirement(dependency)
         name = canonicalize_name(requirement.name)
         assert name in pins, f"{name} is not in constraints.txt: run tools/pin-constraints.py"

@@ -21,6 +21,7 @@ from tests.fixtures.doc_examples import example
 from tests.integration.queue_support import eventually, fetch, running_worker
 from worker.client import Client, enqueue
 from worker.db.clients import driver_of
+from worker.errors import InvalidJob
 from worker.handlers.base import HandlerRegistry, JobContext
 
 DOC = "docs/clients.md"
@@ -124,10 +125,10 @@ async def _true(value: bool) -> bool:
 @pytest.mark.parametrize("driver", DRIVERS)
 async def test_a_refused_field_is_named(pg_dsn: str, driver: str) -> None:
     async with DRIVERS[driver](pg_dsn) as (conn, transaction):
-        with pytest.raises(Exception, match="max_tries must be between 1 and 1000"):
+        with pytest.raises(InvalidJob, match="max_tries: Input should be greater than or eq"):
             async with transaction():
                 await enqueue(conn, "echo", max_tries=0)
-        with pytest.raises(Exception, match="depends_on: no job has id 4242"):
+        with pytest.raises(InvalidJob, match="depends_on: no job has id 4242"):
             async with transaction():
                 await enqueue(conn, "echo", depends_on=[4242])
     assert await _jobs(pg_dsn) == []

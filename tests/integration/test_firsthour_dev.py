@@ -99,11 +99,10 @@ def test_make_dev_takes_a_port_and_a_handlers_file_with_a_def_handler(
         stop_process(stack.proc)
 
 
-def test_a_handlers_module_that_cannot_import_shows_its_cause(tmp_path: Path) -> None:
-    broken = tmp_path / "broken_jobs.py"
-    broken.write_text("import json\nimport reqeusts  # a typo\n")
+def _dev_refusing(tmp_path: Path, handlers: Path) -> str:
+    """`jobqueue dev --handlers PATH`, which must stop at once (exit 1): what it said."""
     ran = subprocess.run(
-        [str(JOBQUEUE), "dev", "--no-ui", "--handlers", str(broken), "--port", str(free_port())],
+        [str(JOBQUEUE), "dev", "--no-ui", "--handlers", str(handlers), "--port", str(free_port())],
         capture_output=True,
         text=True,
         timeout=120,
@@ -112,7 +111,21 @@ def test_a_handlers_module_that_cannot_import_shows_its_cause(tmp_path: Path) ->
     )
     said = ran.stdout + ran.stderr
     assert ran.returncode == 1, said
+    return said
+
+
+def test_a_handlers_module_that_cannot_import_shows_its_cause(tmp_path: Path) -> None:
+    broken = tmp_path / "broken_jobs.py"
+    broken.write_text("import json\nimport reqeusts  # a typo\n")
+    said = _dev_refusing(tmp_path, broken)
     assert "handler module 'broken_jobs' cannot be imported" in said
     assert f'File "{broken}", line 2, in <module>' in said
     assert "ModuleNotFoundError: No module named 'reqeusts'" in said
     assert "see " not in said  # the cause itself, not a pointer to a log
+
+
+def test_a_handlers_module_named_like_our_package_is_refused(tmp_path: Path) -> None:
+    # a user's worker.py on the stack's path would shadow job-queue's own `worker` package
+    (tmp_path / "worker.py").write_text("import jobqueue\n")
+    said = _dev_refusing(tmp_path, tmp_path / "worker.py")
+    assert "handler module 'worker' has the name of job-queue's own package" in said

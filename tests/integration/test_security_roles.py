@@ -23,10 +23,12 @@ from tests.integration.api_support import JOBS, api_process
 from tests.integration.queue_support import eventually, fetchval
 from worker.db import claims, maintenance, workers
 from worker.db.jobs import NewJob, enqueue_many
+from worker.db.pressure import select_database_pressure
 from worker.db.scaling_decisions import (
     delete_scaling_decisions_older,
     insert_scaling_decisions,
 )
+from worker.db.startups import select_first_startup
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -118,6 +120,11 @@ async def test_each_role_has_only_its_rights(roles: Roles, workers: Any, tmp_pat
             assert retried.status_code == 200
             assert (await c.get("/api/v1/queue/queues")).status_code == 200
 
+    # the worker recorded its start as the runtime role (the controller's cold-start timeline),
+    # and KEDA, given the workers' DB_URL, can call the demand function
+    assert await fetchval(runtime, "SELECT count(*) FROM workers WHERE startup IS NOT NULL") >= 1
+    assert await fetchval(runtime, "SELECT jobqueue_demand(ARRAY['default'])") == 0
+
     # ... and nothing else: no DDL, no server programs, no TRUNCATE
     for sql in (
         "CREATE TABLE evil (id int)",
@@ -140,6 +147,14 @@ async def test_each_role_has_only_its_rights(roles: Roles, workers: Any, tmp_pat
             )
         )
         await probe.read(lambda conn: delete_scaling_decisions_older(conn, 3600, 5))
+        # the pressure probe, the cold-start read and the demand KEDA may query as this role
+        pressure = await probe.read(lambda conn: select_database_pressure(conn, 5))
+        assert pressure["max_connections"] > 0
+        first = await probe.read(lambda conn: select_first_startup(conn, "%", 0.0, 5))
+        assert first is not None and "firstClaim" in first[1]
+        assert await fetchval(readonly, "SELECT jobqueue_demand(ARRAY['default'])") == 0
+        demand = "SELECT count(*) FROM jobqueue_queue_demand(ARRAY['default'])"
+        assert await fetchval(readonly, demand) == 1
     finally:
         await probe.close()
     for sql in (

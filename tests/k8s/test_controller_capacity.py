@@ -76,9 +76,11 @@ async def test_a_queue_concurrency_limit_caps_replicas_and_says_so_everywhere(
         "WHERE namespace = $1 AND deployment = 'capped' ORDER BY id",
         namespace,
     )
-    first = rows[0]
-    assert (first["from_replicas"], first["to_replicas"], first["reason"]) == (0, 3, "limit-capped")
-    detail = json.loads(rows[0]["detail"])
+    # from zero, one replica first (cold-start), then the cap
+    cold, first = rows[0], rows[1]
+    assert (cold["from_replicas"], cold["to_replicas"], cold["reason"]) == (0, 1, "cold-start")
+    assert (first["from_replicas"], first["to_replicas"], first["reason"]) == (1, 3, "limit-capped")
+    detail = json.loads(first["detail"])
     assert detail["ready"] == 100 and detail["target"] == 10 and detail["capacity"]["cap"] == 3
 
     # the limit raised: the cap moves with it, and the new decision is recorded
@@ -92,7 +94,8 @@ async def test_a_queue_concurrency_limit_caps_replicas_and_says_so_everywhere(
             pg_dsn, "SELECT reason FROM scaling_decisions WHERE deployment = 'capped' ORDER BY id"
         )
     ]
-    assert reasons[:2] == ["limit-capped", "limit-capped"] and reasons[-1] == "scale-up"
+    assert reasons[:3] == ["cold-start", "limit-capped", "limit-capped"]
+    assert reasons[-1] == "scale-up"
 
 
 async def _free_connections(dsn: str) -> int:

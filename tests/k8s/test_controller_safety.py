@@ -95,8 +95,8 @@ async def test_two_replicas_one_leader_and_handover_on_kill(
 
     await h.enqueue(pg_dsn, "default", 20)
     await h.Watch(plane, namespace, controllers).replicas("shared", 2, "scale to 2")
-    (up,) = h.events(plane, namespace, "shared", "ScaledUp")
-    assert up["reportingInstance"] == leader.identity
+    ups = h.events(plane, namespace, "shared", "ScaledUp")  # 0 -> 1 (cold-start), 1 -> 2
+    assert ups and all(up["reportingInstance"] == leader.identity for up in ups)
     assert follower.health()[1]["leader"] is False and leader.health()[1]["leader"] is True
     assert "jobqueue_controller_scale_events_total{" in leader.metrics()
     assert "jobqueue_controller_scale_events_total{" not in follower.metrics()
@@ -138,10 +138,11 @@ async def test_pod_deletion_cost_follows_in_flight_jobs(
     for name in [*in_flight, "costly-unregistered"]:
         plane.apply(h.pod(name, "costly"), namespace)
     plane.apply(h.pod("someone-else", "other"), namespace)
+    workers = {uuid.uuid4(): name for name in in_flight}
     conn = await asyncpg.connect(pg_dsn)
     try:
-        for name, count in in_flight.items():
-            await register_worker(conn, uuid.uuid4(), name, ["default"], 8, count, 600)
+        for worker_id, name in workers.items():
+            await register_worker(conn, worker_id, name, ["default"], 8, in_flight[name], 600)
     finally:
         await conn.close()
     jobs = await h.enqueue(pg_dsn, "default", 40)  # holds 4 replicas while the pods are set up
@@ -156,7 +157,10 @@ async def test_pod_deletion_cost_follows_in_flight_jobs(
         controllers=ctl,
     )
     await h.cancel(pg_dsn, jobs)
-    await watch.replicas("costly", 0, "scale-down")
+    # two pods still run jobs: the scale-down stops at them, so neither is deleted
+    await watch.replicas("costly", 2, "scale-down to the busy pods")
+    shown = await watch.status("costly", "the busy pods named", reason="busy-replicas")
+    assert shown["desired"] == 2
 
     def cost(name: str) -> str | None:
         return (
@@ -170,6 +174,15 @@ async def test_pod_deletion_cost_follows_in_flight_jobs(
     }
     assert cost("costly-unregistered") == "0"  # not registered yet: holds no job
     assert cost("someone-else") is None  # not the Deployment's pod
+
+    # their jobs finish (the heartbeat reports 0 in flight): the scale-down completes
+    conn = await asyncpg.connect(pg_dsn)
+    try:
+        for worker_id, name in workers.items():
+            await register_worker(conn, worker_id, name, ["default"], 8, 0, 600)
+    finally:
+        await conn.close()
+    await watch.replicas("costly", 0, "scale-down once the pods are idle")
 
 
 async def test_cluster_wide_mode_finds_deployments_in_any_namespace(

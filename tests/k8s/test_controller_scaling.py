@@ -6,6 +6,7 @@ controller/rbac.yaml's Role, so the RBAC manifest is exercised by every test.
 
 from __future__ import annotations
 
+import sys
 import time
 
 import pytest
@@ -48,8 +49,11 @@ async def test_burst_scales_up_then_down_to_min_and_to_zero_after_the_delay(
     min_jobs = await h.enqueue(pg_dsn, "min", 45)
     await watch.replicas("to-zero", 4, "to-zero at 4")
     await watch.replicas("to-min", 5, "to-min at 5")
-    (up,) = h.events(plane, namespace, "to-zero", "ScaledUp")
-    assert "from 0 to 4" in up["message"] and "35 ready" in up["message"]
+    # from zero, one replica first (cold-start); the rest once its worker claims, or, with no
+    # worker on this plane, once the head start is over
+    first, up = h.events(plane, namespace, "to-zero", "ScaledUp")
+    assert "from 0 to 1 replicas (cold-start" in first["message"]
+    assert "from 1 to 4" in up["message"] and "35 ready" in up["message"]
     assert up["type"] == "Normal"
     shown = await watch.status("to-zero", "status annotation after the scale-up", actual=4)
     assert shown["desired"] == 4 and shown["depth"] == 35 and shown["lastScaleTime"]
@@ -156,3 +160,52 @@ async def test_database_down_holds_replicas_and_warns(
     private_pg_server.start()
     await h.cancel(dsn, jobs)
     await watch.replicas("steady", 0, "scale-down after recovery")
+
+
+async def test_demand_that_falls_in_steps_goes_to_zero_one_delay_after_the_last(
+    plane, namespace, pg_dsn, kubeconfig, controllers, tmp_path
+) -> None:
+    """The stabilisation window: the scale-down follows the highest target of the last delay,
+    so demand that falls 40 -> 20 -> 0 within the delay reaches zero one delay after it hit
+    zero, not a delay after each step (the floor the policy of a peak per streak reached only
+    after two delays)."""
+    delay = 6.0
+    config = {ann.MAX_REPLICAS: "5", ann.JOBS_PER_REPLICA: "10", ann.SCALE_DOWN_DELAY: str(delay)}
+    plane.apply(h.deployment("steps", annotations={**config, ann.QUEUES: "steps"}), namespace)
+    ctl = [_start(controllers, kubeconfig, namespace, pg_dsn, tmp_path)]
+    watch = h.Watch(plane, namespace, ctl)
+    jobs = await h.enqueue(pg_dsn, "steps", 40)
+    await watch.replicas("steps", 4, "steps at 4")
+    await h.cancel(pg_dsn, jobs[:20])
+    await watch.status("steps", "the first step down seen", depth=20)
+    await h.cancel(pg_dsn, jobs[20:])
+    zero_at = time.monotonic()
+    await watch.status("steps", "no demand seen", depth=0)
+    await watch.replicas("steps", 0, "steps at 0")
+    took = time.monotonic() - zero_at
+    downs = [e["message"] for e in h.events(plane, namespace, "steps", "ScaledDown")]
+    print(f"scale-downs {downs}; zero {took:.1f} s after demand did", file=sys.stderr)
+    assert took >= delay  # never sooner than the delay
+    # one delay, with ticks to spare: a second delay would have made it 2 x 6 s
+    assert took < 1.5 * delay, downs
+    assert downs[-1].startswith("Scaled down from ") and " to 0 replicas" in downs[-1]
+
+
+async def test_idle_replicas_stay_warm_above_demand(
+    plane, namespace, pg_dsn, kubeconfig, controllers, tmp_path
+) -> None:
+    annotations = {
+        ann.QUEUES: "warm",
+        ann.IDLE_REPLICAS: "2",
+        ann.JOBS_PER_REPLICA: "10",
+        ann.SCALE_DOWN_DELAY: "1",
+    }
+    plane.apply(h.deployment("warm", annotations=annotations), namespace)
+    ctl = [_start(controllers, kubeconfig, namespace, pg_dsn, tmp_path)]
+    watch = h.Watch(plane, namespace, ctl)
+    await watch.replicas("warm", 2, "the warm pool with no demand")
+    jobs = await h.enqueue(pg_dsn, "warm", 25)
+    await watch.replicas("warm", 5, "demand (3) plus the 2 idle replicas")
+    await h.cancel(pg_dsn, jobs)
+    await watch.replicas("warm", 2, "back to the warm pool, not to zero")
+    assert h.status(plane, namespace, "warm")["desired"] == 2

@@ -1,4 +1,5 @@
-"""What handler tests share: a JobContext whose settings point at a test's own folders."""
+"""What handler tests share: a JobContext, with the built-in handlers' settings pointing at a
+test's own folders (worker.handlers.config)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from worker.handlers import JobContext
+from worker.handlers.config import configure
 from worker.settings import HandlerSettings
 
 
@@ -19,13 +21,13 @@ def job_context(
         "smtp_host": None,
     }
     values.update(settings)
+    configure(HandlerSettings(**values))  # each test that builds a context sets its own
     return JobContext(
         job_id=job_id,
         job_type=job_type,
         queue_name="default",
         attempt=1,
         max_tries=3,
-        config=HandlerSettings(**values),
         worker_id="test-worker",
     )
 

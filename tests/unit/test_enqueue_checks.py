@@ -11,9 +11,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from worker.errors import InvalidJob
 from worker.handlers.emails import check_email, read_email
 from worker.handlers.payload import InvalidPayload, payload_check
-from worker.job_checks import InputError, _compact_json, check_payload
+from worker.job_checks import _compact_json, check_payload
 
 ABSENT = object()
 
@@ -123,6 +124,6 @@ def test_a_payload_that_refers_to_itself_is_an_input_error() -> None:
     # cycles, so it must still end in an error naming the payload, not a crash.
     payload: dict[str, Any] = {"a": []}
     payload["a"].append(payload)
-    with pytest.raises(InputError) as caught:
+    with pytest.raises(InvalidJob) as caught:
         check_payload(payload, ("body", "payload"), 1024)
     assert caught.value.loc == ("body", "payload")

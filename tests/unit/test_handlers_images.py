@@ -14,6 +14,7 @@ from PIL import Image
 
 from tests.unit.handler_support import job_context, leftover_temp_files
 from worker.handlers import JobContext, PermanentError
+from worker.handlers.config import handler_settings
 from worker.handlers.images_processing import images_processing
 from worker.handlers.payload import InvalidPayload
 
@@ -28,7 +29,7 @@ def make_image(size: tuple[int, int] = (200, 100), mode: str = "RGB", fmt: str =
 
 
 def put_image(ctx: JobContext, name: str, data: bytes) -> Path:
-    path = Path(ctx.config.images_dir) / name
+    path = Path(handler_settings().images_dir) / name
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(data)
     return path
@@ -144,9 +145,9 @@ def broken_sources(ctx: JobContext, tmp_path: Path) -> None:
     put_image(ctx, "garbage.png", b"this is not an image at all")
     put_image(ctx, "truncated.png", png[: len(png) // 2])
     put_image(ctx, "empty.png", b"")
-    (Path(ctx.config.images_dir) / "folder.png").mkdir()
+    (Path(handler_settings().images_dir) / "folder.png").mkdir()
     (tmp_path / "secret.png").write_bytes(png)
-    os.symlink(tmp_path / "secret.png", Path(ctx.config.images_dir) / "link.png")
+    os.symlink(tmp_path / "secret.png", Path(handler_settings().images_dir) / "link.png")
 
 
 GOOD = {"path": "ok.png", "operation": "thumbnail", "width": 10}

@@ -82,8 +82,10 @@ def test_edges_down_the_direction_pass(tmp_path: Path) -> None:
 # Inside a layer: modules that must not reach into the API package (the checks they share with
 # it live in worker/job_checks.py, worker/db/statuses.py).
 API_FREE = (
+    "jobqueue/cli_checks.py",
     "jobqueue/cli_jobs.py",
     "jobqueue/cli_enqueue.py",
+    "jobqueue/cli_schedules.py",
     "worker/job_checks.py",
     "worker/db",
     "worker/handlers",
@@ -101,3 +103,73 @@ def test_the_cli_the_checks_and_the_data_layer_do_not_import_the_api() -> None:
                 if imported == "worker.api" or imported.startswith("worker.api."):
                     bad.append(f"{rel}:{lineno}: {module} -> {imported}")
     assert not bad, "\n".join(bad)
+
+
+# Inside worker/: each part (a subpackage, or a top-level module) may import only the parts of
+# later rows, never its own row's others or an earlier row's. Every import counts, those inside
+# functions too: a cycle hidden in a function (db/jobs -> job_checks -> handlers ->
+# handlers/periodic -> db/schedules -> db/jobs, and api <-> console) is still a cycle.
+WORKER_ROWS = (
+    ("api",),
+    ("console", "runtime", "client"),
+    ("handlers", "tracing"),
+    ("db",),
+    ("job_checks", "scopes", "ticks", "ages", "logs"),
+    ("errors", "settings"),
+    ("settings_base",),
+)
+
+
+def _worker_part(module: str) -> str | None:
+    parts = module.split(".")
+    return parts[1] if parts[0] == "worker" and len(parts) > 1 else None
+
+
+def worker_edges_against_rows(root: Path) -> list[str]:
+    row_of = {part: index for index, row in enumerate(WORKER_ROWS) for part in row}
+    bad: list[str] = []
+    for path in sorted((root / "worker").rglob("*.py")):
+        rel = path.relative_to(root).as_posix()
+        if rel in ENTRY_SHIMS or rel == "worker/__init__.py":
+            continue
+        module = rel.removesuffix(".py").replace("/", ".").removesuffix(".__init__")
+        source = _worker_part(module)
+        if source not in row_of:
+            bad.append(f"{rel}: worker.{source} has no row in WORKER_ROWS")
+            continue
+        for lineno, target in _imported_modules(ast.parse(path.read_text()), module):
+            part = _worker_part(target)
+            if part is None or part == source:
+                continue
+            if part not in row_of:
+                bad.append(f"{rel}:{lineno}: worker.{part} has no row in WORKER_ROWS")
+            elif row_of[part] <= row_of[source]:
+                bad.append(f"{rel}:{lineno}: worker.{source} -> {target}")
+    return bad
+
+
+def test_imports_inside_worker_flow_down_its_rows() -> None:
+    bad = worker_edges_against_rows(REPO_ROOT)
+    assert not bad, "imports against worker's rows:\n" + "\n".join(bad)
+
+
+@pytest.mark.parametrize(
+    ("module", "source", "expected"),
+    [
+        (
+            "db/jobs.py",
+            "def f():\n    from worker.handlers import registry\n",
+            "db -> worker.handlers",
+        ),
+        ("console/pages.py", "from worker.api.state import State\n", "console -> worker.api.state"),
+        ("runtime/loop.py", "import worker.client\n", "runtime -> worker.client"),
+    ],
+)
+def test_an_edge_up_or_across_a_row_is_named(
+    tmp_path: Path, module: str, source: str, expected: str
+) -> None:
+    target = tmp_path / "worker" / module
+    target.parent.mkdir(parents=True)
+    target.write_text(source)
+    bad = worker_edges_against_rows(tmp_path)
+    assert len(bad) == 1 and bad[0].endswith(expected), bad

@@ -1,8 +1,9 @@
-"""L2: the scaling policy with its wait-time target, a pure function, driven through arbitrary
-timelines by hypothesis."""
+"""L2: the scaling policy with its stabilisation window, idle replicas, busy-replica floor and
+wait-time target, a pure function, driven through arbitrary timelines by hypothesis."""
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 
@@ -15,7 +16,9 @@ from controller.policy import (
     PolicyState,
     Reason,
     ScalingConfig,
+    clamp,
     decide,
+    hold_busy,
     target_replicas,
     wait_target_replicas,
 )
@@ -31,6 +34,7 @@ def configs(draw: st.DrawFn, paused: bool = False) -> ScalingConfig:
         activation_jobs=draw(st.integers(0, 200)),
         scale_down_delay=draw(st.floats(0, 600, allow_nan=False)),
         paused=paused,
+        idle_replicas=draw(st.integers(0, 3)),
     )
 
 
@@ -40,6 +44,20 @@ replica_counts = st.integers(0, 60)
 timelines = st.lists(
     st.tuples(st.floats(0, 120, allow_nan=False), st.none() | demands), min_size=1, max_size=40
 )
+# a remembered window: (until, target) pairs, targets falling as times rise
+windows = st.lists(
+    st.tuples(st.floats(0, 100, allow_nan=False), st.integers(0, 50)), max_size=6
+).map(
+    lambda pairs: tuple(
+        zip(sorted(t for t, _ in pairs), sorted((n for _, n in pairs), reverse=True), strict=True)
+    )
+)
+states = st.builds(PolicyState, windows)
+
+
+def floor_of(config: ScalingConfig) -> int:
+    """Where no demand leaves a Deployment: the idle replicas, within the bounds."""
+    return clamp(config.idle_replicas, config.min_replicas, config.max_replicas)
 
 
 def run(
@@ -85,12 +103,51 @@ def test_size_does_not_depend_on_current_replicas(config, one, other, demand) ->
     assert target_replicas(config, demand, one) == target_replicas(config, demand, other)
 
 
-@given(configs(), replica_counts, demands, st.builds(PolicyState, st.none() | st.floats(0, 100)))
+@given(configs(), replica_counts, demands, states)
 def test_scale_up_is_immediate(config, current, demand, state) -> None:
     target = target_replicas(config, demand, current)
     decision = decide(config, current, demand, state, 1000.0)
     if target > current:
         assert (decision.replicas, decision.reason) == (target, Reason.SCALE_UP)
+
+
+def highest_in_window(
+    config: ScalingConfig, steps: list[tuple[float, int, Decision]], index: int
+) -> int:
+    """The stabilisation window worked out from scratch: the highest target in effect during
+    the last scale-down-delay seconds. A target is in effect until the next observation; an
+    unknown depth stands for the size held then, and nothing before it counts; the first look
+    stands for the size the run started at, in effect until that first look."""
+    now = steps[index][0]
+    since = now - config.scale_down_delay
+    target = steps[index][2].target
+    assert target is not None
+    values = [target]
+    for earlier in range(index - 1, -1, -1):
+        _, before, decision = steps[earlier]
+        ended = steps[earlier + 1][0]
+        if ended <= since:
+            return max(values)
+        if decision.target is None:  # unknown depth: the size held, and a fresh start
+            return max([*values, before])
+        values.append(decision.target)
+    if steps[0][0] > since:
+        values.append(steps[0][1])
+    return max(values)
+
+
+@given(configs(), replica_counts, timelines)
+def test_scale_down_goes_to_the_highest_target_of_the_last_delay(config, current, timeline) -> None:
+    for index, (_, before, decision) in enumerate(steps := run(config, current, timeline)):
+        if decision.target is None:
+            continue
+        highest = highest_in_window(config, steps, index)
+        if decision.target > before:
+            assert decision.replicas == decision.target
+        elif highest < before:
+            assert (decision.replicas, decision.reason) == (highest, Reason.SCALE_DOWN)
+        else:
+            assert decision.replicas == before
 
 
 @given(configs(), replica_counts, timelines)
@@ -99,23 +156,51 @@ def test_scale_down_only_after_demand_stayed_lower_for_the_delay(config, current
     for index, (now, before, decision) in enumerate(steps):
         if decision.replicas >= before:
             continue
-        # the streak of observations, at this size, whose known demand asked for less
-        start = index
-        while start > 0:
-            _, replicas_then, seen = steps[start - 1]
-            if replicas_then != before or seen.target is None or seen.target >= before:
-                break
-            start -= 1
-        streak = steps[start : index + 1]
-        assert all(seen.target is not None and seen.target < before for _, _, seen in streak)
-        assert now - streak[0][0] >= config.scale_down_delay
-        # down only to the highest target of the streak, never below it
-        assert decision.replicas == max(seen.target or 0 for _, _, seen in streak)
+        since = now - config.scale_down_delay
+        # every target in effect over the delay (each lasts until the next look), this one
+        # included, was lower: none unknown
+        looks = steps[: index + 1]
+        ends = [at for at, _, _ in looks[1:]] + [now]
+        for (_, _, seen), ended in zip(looks, ends, strict=True):
+            if ended > since or seen is decision:
+                assert seen.target is not None and seen.target < before
+        if steps[0][0] > since:
+            # the first look came within the delay: it stands for the size the run started at
+            assert decision.replicas >= min(before, current)
 
 
-# Random again. A Deployment that starts below min_replicas is first brought to the floor,
-# which answers the bounds, not the demand (from zero with ready jobs under the activation
-# threshold, that is the whole move): moves are counted from the floor.
+@given(configs(), st.integers(1, 60), st.integers(0, 20), st.floats(0.5, 5), st.floats(0, 30))
+def test_a_burst_goes_to_its_floor_one_delay_after_its_last_busy_moment(
+    config, peak, tail, gap, delay
+) -> None:
+    """From zero, a burst, a falling tail, then nothing: up once, then only down, and at the
+    floor at the first look one delay after the last busy target stopped being in effect.
+    With no tail (a burst that ends at once), that is a single step from the peak."""
+    config = dataclasses.replace(config, scale_down_delay=delay)
+    per = config.jobs_per_replica
+    looks = [Demand(peak * per, 0)] + [Demand(0, (peak - i) * per) for i in range(1, tail + 1)]
+    looks += [Demand(0, 0)] * (math.ceil(delay / gap) + 2)
+    steps = run(config, 0, [(gap, demand) for demand in looks])
+    floor = target_replicas(config, Demand(0, 0), 1)
+    busy = [index for index, (_, _, d) in enumerate(steps) if (d.target or 0) > floor]
+    if not busy:
+        return
+    ended = steps[busy[-1] + 1][0]  # the last busy target lasted until the next look
+    sizes = [d.replicas for _, _, d in steps]
+    top = sizes.index(max(sizes))
+    assert all(b <= a for a, b in itertools.pairwise(sizes[top:])), sizes  # never back up
+    reached = next(at for at, before, d in steps[top:] if d.replicas == floor)
+    assert reached == next(at for at, _, _ in steps if ended <= at - delay)
+    downs = sum(1 for a, b in itertools.pairwise(sizes[top:]) if b < a)
+    assert downs <= tail + 1
+    if tail == 0:
+        assert downs == 1
+
+
+# Random again. A Deployment that starts below its floor (min_replicas, or the idle replicas
+# from zero) is first brought to it, which answers the bounds, not the demand (from zero with
+# ready jobs under the activation threshold, that is the whole move): moves are counted from
+# the floor.
 @settings(max_examples=300)
 @given(
     configs(),
@@ -132,7 +217,7 @@ def test_no_flapping_when_demand_oscillates_within_the_delay(
     if step >= config.scale_down_delay:
         return  # a zero delay has no "within"
     timeline = [(step, first if i % 2 == 0 else second) for i in range(count)]
-    floor = max(current, config.min_replicas)
+    floor = max(current, floor_of(config))
     sizes = [floor] + [decision.replicas for _, _, decision in run(config, current, timeline)]
     changes = [b - a for a, b in itertools.pairwise(sizes) if b != a]
     # at most one move each way, and never back: up (at once) or down (after the delay)
@@ -140,11 +225,7 @@ def test_no_flapping_when_demand_oscillates_within_the_delay(
     assert len(changes) <= 2
 
 
-@given(
-    configs(),
-    replica_counts,
-    st.builds(PolicyState, st.none() | st.floats(0, 100), st.integers(0, 50)),
-)
+@given(configs(), replica_counts, states)
 def test_holds_when_depth_is_unknown(config, current, state) -> None:
     decision = decide(config, current, None, state, 10_000.0)
     assert (decision.replicas, decision.reason) == (current, Reason.DEPTH_UNKNOWN)
@@ -173,7 +254,7 @@ def test_activation_threshold_from_zero(config, data) -> None:
         ready=data.draw(st.integers(0, config.activation_jobs)),
         running=data.draw(st.integers(0, 500)),
     )
-    assert decide(config, 0, quiet, PolicyState(), 0.0).replicas == config.min_replicas
+    assert decide(config, 0, quiet, PolicyState(), 0.0).replicas == floor_of(config)
     busy = Demand(ready=data.draw(st.integers(config.activation_jobs + 1, 20_000)), running=0)
     assert decide(config, 0, busy, PolicyState(), 0.0).replicas >= 1
 
@@ -190,7 +271,65 @@ def test_counting_past_the_cap_changes_nothing(config, current, demand) -> None:
 def test_no_demand_returns_to_min_after_the_delay(config, current) -> None:
     idle = Demand(0, 0)
     steps = run(config, current, [(0, idle), (config.scale_down_delay, idle)])
-    assert steps[-1][2].replicas == config.min_replicas
+    assert steps[-1][2].replicas == floor_of(config)
+
+
+# ---------------------------------------------------------------- idle replicas and busy pods
+@given(configs(), st.integers(1, 60), demands)
+def test_idle_replicas_stand_above_demand_within_the_bounds(config, current, demand) -> None:
+    wanted = math.ceil((demand.ready + demand.running) / config.jobs_per_replica)
+    low, high = config.min_replicas, config.max_replicas
+    with_idle = target_replicas(config, demand, current)
+    assert with_idle == clamp(wanted + config.idle_replicas, low, high)
+    without = dataclasses.replace(config, idle_replicas=0)
+    assert with_idle >= target_replicas(without, demand, current)
+
+
+def test_idle_replicas_keep_a_warm_pool_at_no_demand_and_add_to_a_burst() -> None:
+    config = ScalingConfig(max_replicas=10, jobs_per_replica=10, idle_replicas=2)
+    assert decide(config, 0, Demand(0, 0), PolicyState(), 0.0).replicas == 2
+    assert decide(config, 2, Demand(35, 0), PolicyState(), 0.0).replicas == 6
+    assert decide(config, 8, Demand(200, 0), PolicyState(), 0.0).replicas == 10  # the max
+    steps = run(config, 6, [(0, Demand(0, 0)), (config.scale_down_delay, Demand(0, 0))])
+    assert steps[-1][2].replicas == 2  # back to the warm pool, not to zero
+
+
+decisions = st.builds(
+    Decision,
+    replicas=st.integers(0, 60),
+    reason=st.sampled_from(list(Reason)),
+    state=st.just(PolicyState()),
+    target=st.none() | st.integers(0, 60),
+)
+
+
+@given(decisions, st.integers(0, 60), st.integers(0, 60))
+def test_a_scale_down_never_goes_below_the_busy_replicas(decision, current, busy) -> None:
+    held = hold_busy(decision, current, busy)
+    if decision.replicas >= current:
+        assert held == decision  # only scale-downs are touched
+        return
+    assert decision.replicas <= held.replicas <= current
+    assert held.replicas >= min(current, busy)  # never below running work
+    if held != decision:
+        assert held.reason is Reason.BUSY_REPLICAS and held.replicas == min(current, busy)
+
+
+@given(configs(), replica_counts, timelines, st.lists(st.integers(0, 60), min_size=40))
+def test_busy_replicas_hold_a_scale_down_and_it_finishes_once_they_are_idle(
+    config, current, timeline, busy_counts
+) -> None:
+    """As the loop runs it: the policy decides, then a scale-down stops at the busy pods;
+    no step ever leaves fewer replicas than were busy, and none flaps back up unasked."""
+    state, now = PolicyState(), 0.0
+    for (gap, demand), busy in zip(timeline, busy_counts, strict=False):
+        now += gap
+        decided = decide(config, current, demand, state, now)
+        held = hold_busy(decided, current, busy)
+        assert held.replicas >= min(current, busy) or held.replicas >= decided.replicas
+        if held.replicas > current:
+            assert decided.reason is Reason.SCALE_UP
+        current, state = held.replicas, decided.state
 
 
 # ---------------------------------------------------------------- the wait-time target

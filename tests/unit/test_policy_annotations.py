@@ -61,6 +61,11 @@ def test_every_annotation_is_read() -> None:
         (a.DB_CONNECTIONS_PER_REPLICA, "0"),
         (a.DB_CONNECTIONS_PER_REPLICA, "three"),
         (a.DB_RESERVED_CONNECTIONS, "-1"),
+        # the autoscaling additions
+        (a.IDLE_REPLICAS, "-1"),
+        (a.IDLE_REPLICAS, "two"),
+        (a.DB_PRESSURE_SECONDS, "-5"),
+        (a.DB_PRESSURE_SECONDS, "a minute"),
     ],
 )
 def test_an_invalid_value_names_its_annotation(annotation: str, value: str) -> None:
@@ -68,6 +73,14 @@ def test_an_invalid_value_names_its_annotation(annotation: str, value: str) -> N
         a.parse({annotation: value})
     assert caught.value.annotation == annotation
     assert annotation in str(caught.value)
+
+
+def test_the_autoscaling_additions_default_and_parse() -> None:
+    assert a.parse({}).scaling.idle_replicas == 0
+    assert a.parse({}).capacity.db_pressure_seconds == 60.0
+    config = a.parse({a.IDLE_REPLICAS: "2", a.DB_PRESSURE_SECONDS: "30s"})
+    assert config.scaling.idle_replicas == 2
+    assert config.capacity.db_pressure_seconds == 30.0
 
 
 def test_min_above_max_names_min_replicas() -> None:

@@ -131,7 +131,7 @@ def test_what_handlers_get_holds_no_secret_of_the_system() -> None:
     names = set(_leaf_names(HandlerSettings)) | {f.name for f in fields(JobContext)}
     assert not names & {"db_url", "dsn", "api_token", "settings"}
     assert isinstance(config.smtp, SmtpSettings)
-    ctx = JobContext(1, "emails", "default", 1, 3, config)
+    ctx = JobContext(1, "emails", "default", 1, 3)
     assert ctx.logger.name == "worker.handlers.emails"
 
 

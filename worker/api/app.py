@@ -25,10 +25,10 @@ from worker.api.routes_probes import probes_router
 from worker.api.routes_queues import queues_router
 from worker.api.routes_schedules import schedules_router
 from worker.api.state import ApiState
-from worker.api.validation import known_job_types
 from worker.console.routes import install_console
 from worker.db.connection import DatabaseRefused, DatabaseUnavailable, create_pool
 from worker.db.waits import JobWaiters
+from worker.handlers import known_job_types
 from worker.settings import ApiSettings
 
 log = logging.getLogger(__name__)

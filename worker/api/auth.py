@@ -1,5 +1,5 @@
 """Bearer-token auth, as the OpenAPI schema declares it; the gate (worker/api/gate.py)
-enforces it, with the scopes of worker/api/scopes.py, before a body is read."""
+enforces it, with the scopes of worker/scopes.py, before a body is read."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from fastapi import APIRouter, Security
 from fastapi.params import Depends
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from worker.api.scopes import token_matches
+from worker.scopes import token_matches
 from worker.settings import ApiSettings
 
 __all__ = ["any_token", "queue_router", "token_dependencies", "token_matches"]

@@ -2,14 +2,15 @@
 POST /jobs/batch alike.
 
 It checks what the model's types cannot (known job type, what PostgreSQL will store, the size
-cap, the job type's payload model), serialising each payload once: the JSON text that was
-measured is the text that is inserted. Single jobs go through group commit (coalesce.py);
-a batch is one statement in one transaction.
+cap, the job type's payload model: a typed task's own model, the very one its handler gets)
+through worker.handlers.admission, which the CLI shares, serialising each payload once: the
+JSON text that was measured is the text that is inserted. Each refusal is an InvalidJob, which
+the app answers with 422 (413 for the size cap). Single jobs go through group commit
+(coalesce.py); a batch is one statement in one transaction.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import cast
@@ -18,24 +19,14 @@ import asyncpg
 
 from worker import tracing
 from worker.api.coalesce import EnqueueCoalescer
-from worker.api.idempotency import check_key_allowed, check_reused_keys, conflict, differs
+from worker.api.idempotency import check_reused_keys, conflict, differs
 from worker.api.models import JobIn
-from worker.api.validation import InputError, Loc, check_job_type, check_payload
+from worker.api.validation import InputError, Loc
 from worker.db.errors import DatabaseUnavailable, is_transient
 from worker.db.idempotency import KeyHolder
 from worker.db.jobs import Enqueued, Job, NewJob, enqueue_many, enqueue_many_brief
-from worker.handlers.payload import InvalidPayload, limit_check, payload_check
-from worker.job_checks import check_disabled_type
+from worker.handlers.admission import JobAdmission
 from worker.settings import ApiSettings
-
-_FIELD_PART = re.compile(r"\[(\d+)\]|([^.\[\]]+)")
-
-
-def field_loc(field: str) -> Loc:
-    """`aggregations[0].column` as a loc: ("aggregations", 0, "column")."""
-    return tuple(int(index) if index else name for index, name in _FIELD_PART.findall(field)) or (
-        field,
-    )
 
 
 @asynccontextmanager
@@ -56,10 +47,13 @@ async def pooled(
 
 
 class EnqueueService:
-    def __init__(self, settings: ApiSettings, known_job_types: Sequence[str]) -> None:
+    def __init__(
+        self,
+        settings: ApiSettings,
+        known_job_types: Sequence[str],
+    ) -> None:
         self.settings = settings
-        self.known_job_types = list(known_job_types)
-        self._known = frozenset(self.known_job_types)
+        self.admission = JobAdmission.of(settings, known_job_types)
         self._pool: asyncpg.Pool | None = None
         self._coalescer: EnqueueCoalescer | None = None
 
@@ -77,48 +71,8 @@ class EnqueueService:
         self._pool = self._coalescer = None
 
     def prepare(self, job: JobIn, loc: Loc, traceparent: str | None = None) -> NewJob:
-        """The data layer's input, or an InputError naming the field."""
-        settings = self.settings
-        if job.job_type not in self._known:  # the error lists known_job_types in their order
-            check_disabled_type(
-                job.job_type, (*loc, "job_type"), settings.handler_limits.disabled_handlers
-            )
-            check_job_type(
-                job.job_type,
-                (*loc, "job_type"),
-                self.known_job_types,
-                settings.allow_unknown_job_types,
-            )
-        payload_loc = (*loc, "payload")
-        text = check_payload(job.payload, payload_loc, settings.api_max_payload_bytes)
-        check = payload_check(job.job_type)  # only job types that declare a model pay for it
-        limits = limit_check(job.job_type)  # and the operator's limits, for those that have some
-        if check is not None or limits is not None:
-            try:
-                if check is not None:
-                    check(job.payload)
-                if limits is not None:
-                    limits(job.payload, settings.handler_limits)
-            except InvalidPayload as exc:
-                where = (*payload_loc, *field_loc(exc.field))
-                raise InputError(422, where, f"{job.job_type}: {exc.problem}", "payload") from None
-        new_job = NewJob(
-            job_type=job.job_type,
-            payload=job.payload,
-            queue_name=job.queue_name,
-            priority=job.priority,
-            run_at=job.run_at,
-            delay_seconds=job.delay_seconds,
-            max_tries=job.max_tries,
-            idempotency_key=job.idempotency_key,
-            timeout_seconds=job.timeout_seconds,
-            unique_key=job.unique_key,
-            concurrency_key=job.concurrency_key,
-            payload_json=text,
-            traceparent=traceparent,
-        )
-        check_key_allowed(new_job, loc)
-        return new_job
+        """The data layer's input, or an InvalidJob naming the field."""
+        return self.admission.new_job(job.job_type, job.payload, job, loc, traceparent)
 
     async def one(self, job: JobIn) -> tuple[Job, bool]:
         """One job, committed before this returns; grouped with concurrent ones."""

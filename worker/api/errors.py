@@ -12,7 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from worker.api.validation import InputError, sanitize_errors
+from worker.api.validation import InputError, InvalidJob, sanitize_errors
 from worker.db.errors import DatabaseUnavailable, JobNotFound, JobStateConflict, is_transient
 
 log = logging.getLogger(__name__)
@@ -46,6 +46,11 @@ async def _validation_error(request: Request, exc: Exception) -> ErrorResponse:
 async def _input_error(request: Request, exc: Exception) -> ErrorResponse:
     assert isinstance(exc, InputError)
     return _detail(exc.status_code, exc.as_detail())
+
+
+async def _invalid_job(request: Request, exc: Exception) -> ErrorResponse:
+    assert isinstance(exc, InvalidJob)
+    return _detail(413 if exc.kind == "payload_too_large" else 422, exc.as_detail())
 
 
 async def _http_error(request: Request, exc: Exception) -> ErrorResponse:
@@ -87,6 +92,7 @@ async def _database_refused_value(request: Request, exc: Exception) -> ErrorResp
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(InputError, _input_error)
+    app.add_exception_handler(InvalidJob, _invalid_job)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(JobNotFound, _not_found)
     app.add_exception_handler(JobStateConflict, _conflict)

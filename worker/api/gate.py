@@ -20,7 +20,7 @@ from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from worker.api import scopes
+from worker import scopes
 from worker.api.errors import ErrorResponse
 from worker.settings import ApiSettings
 

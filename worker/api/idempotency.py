@@ -2,8 +2,8 @@
 sent with another job (another type, queue or payload), it is a 409 naming the key, where
 before the first job came back as if the second had been made.
 
-The scheduler's keys (`schedule:<name>:<tick>`) are refused from the API, so that no producer
-can take a future tick's key and suppress it.
+The scheduler's keys (`schedule:<name>:<tick>`) are refused from the API and the CLI, so that no
+producer can take a future tick's key and suppress it (worker/handlers/admission.py).
 """
 
 from __future__ import annotations
@@ -13,19 +13,6 @@ from collections.abc import Sequence
 from worker.api.validation import InputError, Loc
 from worker.db.idempotency import KeyHolder, jobs_holding
 from worker.db.jobs import Executor, NewJob
-
-RESERVED_PREFIX = "schedule:"
-
-
-def check_key_allowed(job: NewJob, loc: Loc) -> None:
-    key = job.idempotency_key
-    if key is not None and key.startswith(RESERVED_PREFIX):
-        raise InputError(
-            422,
-            (*loc, "idempotency_key"),
-            f"keys starting with {RESERVED_PREFIX!r} belong to the scheduler's ticks",
-            "value_error",
-        )
 
 
 def differs(holder: KeyHolder, job: NewJob) -> bool:

@@ -20,6 +20,7 @@ from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from worker.api.queue_demand import QueueDemandGauges
 from worker.db.jobs import Enqueued, Job
 
 UNMATCHED_ROUTE = "<unmatched>"  # one label for all unknown paths keeps cardinality bounded
@@ -61,6 +62,7 @@ class ApiMetrics:
         # labels() takes a lock and builds a key on every call: keep the children
         self._request_children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
         self._enqueue_children: dict[tuple[str, bool], Counter] = {}
+        self.queue_demand = QueueDemandGauges(self.registry)  # refreshed when scraped
         self.duplicates = Counter(
             "jobqueue_api_jobs_duplicate_total",
             "Enqueue requests answered with an existing job (idempotency key seen before).",

@@ -2,24 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field
 
-from worker.api.validation import QueueName, check_schedule, no_nul
 from worker.db.inspect import CountKind
 from worker.db.statuses import JobStatus
+from worker.job_checks import MAX_DEPENDENCIES, EnqueueOptions, JobId, Name
 
 # A dependency: an existing job's id, or "ref:<name>" of an earlier item of the same batch.
-DependencyRef = Annotated[int, Field(ge=1, le=2**63 - 1)] | Annotated[str, Field(max_length=204)]
-MAX_DEPENDENCIES = 10_000
-
-# PostgreSQL `integer` columns (priority, max_tries) and the longest delay we accept.
-INT32_MAX = 2**31 - 1
-MAX_DELAY_SECONDS = 10 * 365 * 24 * 3600.0
-EARLIEST_RUN_AT = datetime(1970, 1, 1, tzinfo=UTC)
+DependencyRef = JobId | Annotated[str, Field(max_length=204)]
 
 SEED_EXAMPLE_JOB: dict[str, Any] = {
     "job_type": "emails",
@@ -29,8 +23,18 @@ SEED_EXAMPLE_JOB: dict[str, Any] = {
 }
 
 
-class JobIn(BaseModel):
-    """One job to enqueue: the seed's four fields, plus scheduling and idempotency."""
+class JobHead(BaseModel):
+    """What a job is: its type and payload (declared first, so they lead in the schema)."""
+
+    job_type: Name = Field(description="Which handler runs the job.")
+    payload: dict[str, Any] = Field(
+        default_factory=dict, description="A JSON object handed to the handler."
+    )
+
+
+class JobIn(EnqueueOptions, JobHead):
+    """One job to enqueue: the seed's four fields, plus the enqueue options that every client
+    shares (worker.job_checks.EnqueueOptions), and a batch item's `ref`."""
 
     model_config = ConfigDict(
         extra="forbid",
@@ -38,81 +42,16 @@ class JobIn(BaseModel):
         json_schema_extra={"examples": [SEED_EXAMPLE_JOB]},
     )
 
-    job_type: str = Field(min_length=1, max_length=200, description="Which handler runs the job.")
-    payload: dict[str, Any] = Field(
-        default_factory=dict, description="A JSON object handed to the handler."
-    )
-    queue_name: QueueName = Field(default="default", description="Which queue it waits on.")
-    max_tries: int = Field(default=3, ge=1, le=1000, description="Attempts before it fails.")
-    priority: int = Field(default=0, ge=-INT32_MAX, le=INT32_MAX, description="Higher runs first.")
-    run_at: datetime | None = Field(
-        default=None, description="Not before this time (UTC when no offset is given)."
-    )
-    delay_seconds: float | None = Field(
-        default=None, ge=0, le=MAX_DELAY_SECONDS, description="Not before now plus this delay."
-    )
-    idempotency_key: str | None = Field(
-        default=None,
-        min_length=1,
-        max_length=255,
-        description="A second job with the same key is not created; the first one is returned.",
-    )
-    timeout_seconds: float | None = Field(
-        default=None, gt=0, le=7 * 24 * 3600.0, description="Per-attempt time limit."
-    )
-    unique_key: str | None = Field(
-        default=None,
-        min_length=1,
-        max_length=255,
-        description="At most one pending or running job per key: a duplicate gets the active "
-        "job back (200); once it finishes, the key is free again.",
-    )
-    concurrency_key: str | None = Field(
-        default=None,
-        min_length=1,
-        max_length=255,
-        description="Held by the queue's key_concurrency_limit, e.g. a tenant id.",
-    )
-
-    # --- workflows (docs/workflows.md)
-    depends_on: list[DependencyRef] | None = Field(
+    # in a batch, a dependency may also name an earlier item
+    depends_on: list[DependencyRef] | None = Field(  # type: ignore[assignment]
         default=None,
         max_length=MAX_DEPENDENCIES,
         description="Job ids this job waits for; in a batch also 'ref:<name>' of earlier items.",
     )
-    ref: str | None = Field(
+    ref: Name | None = Field(
         default=None,
-        min_length=1,
-        max_length=200,
         description="In a batch: a name later items can depend on as 'ref:<name>'.",
     )
-    run_on_failure: bool = Field(
-        default=False, description="Run even when a dependency failed or was cancelled."
-    )
-
-    _check_text = field_validator(
-        "job_type", "queue_name", "idempotency_key", "unique_key", "concurrency_key", "ref"
-    )(no_nul)
-
-    @field_validator("run_at")
-    @classmethod
-    def _aware_and_in_range(cls, value: datetime | None) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            value = value.replace(tzinfo=UTC)
-        try:
-            value = value.astimezone(UTC)
-        except OverflowError as exc:
-            raise ValueError("is out of range") from exc
-        if value < EARLIEST_RUN_AT:
-            raise ValueError("must not be before 1970-01-01")
-        return value
-
-    @model_validator(mode="after")
-    def _one_schedule(self) -> JobIn:
-        check_schedule(self.run_at, self.delay_seconds)
-        return self
 
 
 class BatchIn(BaseModel):

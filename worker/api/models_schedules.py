@@ -8,8 +8,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from worker.api.models import INT32_MAX, QueueDepthOut
-from worker.api.validation import QueueName, no_nul
+from worker.api.models import QueueDepthOut
+from worker.api.validation import no_nul
+from worker.job_checks import INT32_MAX, QueueName
 
 SCHEDULE_EXAMPLE: dict[str, Any] = {
     "name": "nightly-report",

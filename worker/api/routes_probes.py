@@ -80,6 +80,7 @@ def probes_router(settings: ApiSettings) -> APIRouter:
         responses={200: {"content": {"text/plain": {}}, "description": "Prometheus text format."}},
     )
     async def metrics(state: State) -> Response:
+        await state.metrics.queue_demand.refresh(state)  # the queues' demand, read now
         return Response(state.metrics.render(), media_type=state.metrics.content_type)
 
     return router

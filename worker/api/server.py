@@ -13,9 +13,9 @@ from fastapi import FastAPI
 from worker.api.app import CONNECT_TIMEOUT_SECONDS, create_app
 from worker.api.auth import any_token
 from worker.api.gate import is_loopback
-from worker.api.scopes import ADMIN, ENQUEUE, READ, duplicate_tokens
 from worker.db.connection import DatabaseRefused, DatabaseUnavailable, connect
-from worker.job_checks import known_job_types
+from worker.handlers import known_job_types
+from worker.scopes import ADMIN, ENQUEUE, READ, duplicate_tokens
 from worker.settings import ApiSettings, get_settings
 
 log = logging.getLogger(__name__)

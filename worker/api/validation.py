@@ -1,6 +1,7 @@
-"""What the API's request models and error bodies share beyond the job checks of
-worker/job_checks.py (re-exported here for the API's modules): text without NUL for query
-parameters, and pydantic's errors without the client's input."""
+"""What the API's request models and error bodies share beyond the rules of a new job in
+worker/job_checks.py (re-exported here for the API's modules): the API's own input errors
+(with their HTTP status), text without NUL for query parameters, and pydantic's errors without
+the client's input."""
 
 from __future__ import annotations
 
@@ -9,46 +10,42 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, StringConstraints
 
-from worker.job_checks import (
-    QUEUE_NAME_MAX,
-    InputError,
-    Loc,
-    check_job_type,
-    check_payload,
-    check_queue_name,
-    check_schedule,
-    known_job_types,
-)
+from worker.errors import InvalidJob, Loc
+from worker.job_checks import QueueName, check_job_type, check_payload, check_schedule, no_nul
 
 __all__ = [
     "InputError",
+    "InvalidJob",
     "Loc",
     "QueueName",
     "TextParam",
     "check_job_type",
     "check_payload",
     "check_schedule",
-    "known_job_types",
     "no_nul",
     "sanitize_errors",
 ]
 
 
-def no_nul(value: str | None) -> str | None:
-    # PostgreSQL text cannot hold NUL characters.
-    if value is not None and "\x00" in value:
-        raise ValueError("must not contain NUL characters")
-    return value
+class InputError(Exception):
+    """A request the API refuses, naming the field: rendered like FastAPI's validation errors
+    with its status_code. (A refused job is an InvalidJob, which knows no HTTP.)"""
 
+    def __init__(self, status_code: int, loc: Loc, msg: str, kind: str) -> None:
+        super().__init__(msg)
+        self.status_code = status_code
+        self.loc = loc
+        self.msg = msg
+        self.kind = kind
 
-# A queue a request creates or addresses (a job's queue_name, a schedule's, /queues/{name}):
-# a 422 names the field and says what a name may hold. Filters keep TextParam, so that a
-# queue made before names were checked can still be listed.
-QueueName = Annotated[
-    str,
-    StringConstraints(min_length=1, max_length=QUEUE_NAME_MAX),
-    AfterValidator(check_queue_name),
-]
+    def as_detail(self) -> list[dict[str, Any]]:
+        return [{"loc": list(self.loc), "msg": self.msg, "type": self.kind}]
+
+    @classmethod
+    def from_invalid(cls, exc: InvalidJob, *prefix: str | int) -> InputError:
+        status = 413 if exc.kind == "payload_too_large" else 422
+        return cls(status, (*prefix, *exc.loc), exc.problem, exc.kind)
+
 
 # A name given as a query parameter (queue_name, job_type filters).
 TextParam = Annotated[str, StringConstraints(min_length=1, max_length=200), AfterValidator(no_nul)]

@@ -3,16 +3,16 @@
 
 from __future__ import annotations
 
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, Protocol
 from urllib.parse import parse_qsl
 
+import asyncpg
 from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment
 
-from worker.api.scopes import ADMIN
-from worker.api.state import ApiState, State
 from worker.console.login_limit import LoginLimiter
 from worker.console.render import SECURITY_HEADERS
 from worker.console.security import (
@@ -25,9 +25,31 @@ from worker.console.security import (
     session_key,
 )
 from worker.db.console_sessions import find_session
+from worker.scopes import ADMIN
 
 PREFIX = "/console"
 MAX_FORM_BYTES = 16 * 1024
+
+
+class PoolState(Protocol):
+    """What the console needs of the app it is mounted on (the API's state, `app.state.api`):
+    its database pools. A protocol, so that the console imports nothing of the API, which
+    mounts it (worker.api.app -> worker.console, one way)."""
+
+    def require_pool(self) -> asyncpg.Pool: ...
+
+    def require_read_pool(self) -> asyncpg.Pool: ...
+
+    def read_connection(self) -> AbstractAsyncContextManager[asyncpg.Connection]: ...
+
+
+async def app_state(request: Request) -> PoolState:
+    # async: FastAPI would run a plain function in a worker thread, on every request
+    state: PoolState = request.app.state.api
+    return state
+
+
+State = Annotated[PoolState, Depends(app_state)]
 
 
 class LoginRequired(Exception):
@@ -54,7 +76,7 @@ class ConsoleApp:
 @dataclass
 class Console:
     request: Request
-    state: ApiState
+    state: PoolState
     app: ConsoleApp
     nonce: str
     nonce_is_new: bool
@@ -122,7 +144,7 @@ class Console:
         return fields
 
 
-def _console(request: Request, state: ApiState) -> Console:
+def _console(request: Request, state: PoolState) -> Console:
     app: ConsoleApp = request.app.state.console
     nonce = request.cookies.get(NONCE_COOKIE)
     fresh = not nonce or len(nonce) > 64

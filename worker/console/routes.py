@@ -10,7 +10,6 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-from worker.api.auth import any_token
 from worker.console.actions import actions_router
 from worker.console.context import (
     PREFIX,
@@ -23,6 +22,7 @@ from worker.console.login_limit import LoginLimiter
 from worker.console.pages import fallback_router, pages_router
 from worker.console.render import SECURITY_HEADERS, environment
 from worker.console.security import ConsoleKeys
+from worker.scopes import Tokens
 from worker.settings import ApiSettings
 
 STATIC = Path(__file__).parent / "static"
@@ -53,7 +53,13 @@ async def _scope_refused(request: Request, exc: Exception) -> Response:
 def install_console(app: FastAPI, settings: ApiSettings) -> None:
     access = settings.access
     app.state.console = ConsoleApp(
-        ConsoleKeys(settings.api_token, settings.api_read_token, closed=any_token(settings)),
+        ConsoleKeys(
+            settings.api_token,
+            settings.api_read_token,
+            closed=Tokens.of(
+                settings.api_token, settings.api_read_token, settings.api_enqueue_token
+            ).enabled,
+        ),
         environment(),
         LoginLimiter(access.console_login_per_minute),
         session_seconds=access.console_session_seconds,

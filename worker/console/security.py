@@ -15,7 +15,7 @@ import hashlib
 import hmac
 import secrets
 
-from worker.api.scopes import ADMIN, READ, Tokens, token_matches
+from worker.scopes import ADMIN, READ, Tokens, token_matches
 
 SESSION_COOKIE = "jobqueue_console_session"
 NONCE_COOKIE = "jobqueue_console_nonce"

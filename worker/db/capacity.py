@@ -21,11 +21,17 @@ async def select_queues_limits(
     return list(await conn.fetch(_sql("select_queues_limits"), list(queues), timeout=wait_seconds))
 
 
+def pod_name_pattern(deployment: str) -> str:
+    """The LIKE pattern of a Deployment's pods' names, `<deployment>-...`, which its workers
+    take as their own names."""
+    escaped = deployment.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"{escaped}-%"
+
+
 def workers_application_name_pattern(deployment: str) -> str:
     """The LIKE pattern of the application_name a Deployment's workers connect with: the
     worker names itself after its pod, and a Deployment's pods are named `<deployment>-...`."""
-    escaped = deployment.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"jobqueue-worker {escaped}-%"
+    return f"jobqueue-worker {pod_name_pattern(deployment)}"
 
 
 async def select_connections_budget(

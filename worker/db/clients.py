@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from functools import cache
 from typing import Any
 
@@ -17,6 +18,8 @@ import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
 from worker.db import sql_files
+from worker.errors import InvalidJob
+from worker.job_checks import PreparedJob
 
 _sql = sql_files.statements("clients")
 _PARAM = re.compile(r"(?<![:\w]):([a-z_]+)\b")
@@ -37,7 +40,8 @@ def _asyncpg_form(name: str) -> tuple[str, tuple[str, ...]]:
 
 
 @cache
-def _psycopg_form(name: str) -> str:
+def psycopg_form(name: str) -> str:
+    """The statement with %(name)s placeholders: psycopg's, and Django's cursors'."""
     return _PARAM.sub(r"%(\1)s", _sql(name).replace("%", "%%"))
 
 
@@ -63,7 +67,7 @@ async def fetch_one_value(conn: Any, name: str, params: dict[str, Any]) -> Any:
         statement, order = _asyncpg_form(name)
         return await conn.fetchval(statement, *(params[key] for key in order))
     if driver == "psycopg":
-        cursor = await conn.execute(_psycopg_form(name), params)
+        cursor = await conn.execute(psycopg_form(name), params)
         row = await cursor.fetchone()
         return None if row is None else row[0]
     from sqlalchemy import text
@@ -72,12 +76,71 @@ async def fetch_one_value(conn: Any, name: str, params: dict[str, Any]) -> Any:
     return result.scalar_one()
 
 
-async def enqueue(conn: Any, fields: dict[str, Any]) -> int:
-    """jobqueue_enqueue() with these fields, every one of its parameters by name (the defaults
-    are worker.client.enqueue's); payload is a dict or None."""
-    params = {**fields, "payload": _json(fields["payload"] or {})}
-    if params["depends_on"]:
-        params["depends_on"] = [int(job_id) for job_id in params["depends_on"]]
-    else:  # an empty list is no dependency, as None is
-        params["depends_on"] = None
-    return int(await fetch_one_value(conn, "jobs_enqueue", params))
+def _sqlstate_error(exc: BaseException) -> tuple[str, str | None, str] | None:
+    """(sqlstate, column, message) of the server's error under whichever driver raised it:
+    asyncpg's own, psycopg's, or either wrapped by SQLAlchemy (`orig`, then the cause; the
+    wrapper may know the state but not the column, which the driver's own error has)."""
+    seen: set[int] = set()
+    found: tuple[str, str | None, str] | None = None
+    here: BaseException | None = exc
+    while here is not None and id(here) not in seen:
+        seen.add(id(here))
+        state = getattr(here, "sqlstate", None)
+        if isinstance(state, str):
+            diag = getattr(here, "diag", None)  # psycopg
+            column = getattr(diag, "column_name", None) or getattr(here, "column_name", None)
+            message = getattr(diag, "message_primary", None) or str(here)
+            if column:
+                return state, column, message
+            found = found or (state, None, message)
+        here = getattr(here, "orig", None) or here.__cause__
+    return found
+
+
+def invalid_job(exc: BaseException) -> InvalidJob | None:
+    """The SQL function's refusal of a field (SQLSTATE 22023, or 23503 for a missing
+    dependency, with the field in COLUMN) as the InvalidJob the Python rules raise."""
+    found = _sqlstate_error(exc)
+    if found is None:
+        return None
+    state, column, message = found
+    if state not in ("22023", "23503") or not column:
+        return None
+    problem = message.strip().removeprefix("jobqueue_enqueue: ").removeprefix(column)
+    return InvalidJob(column, problem.lstrip(": ") or message)
+
+
+async def _run(conn: Any, name: str, params: dict[str, Any]) -> Any:
+    try:
+        return await fetch_one_value(conn, name, params)
+    except Exception as exc:
+        refused = invalid_job(exc)
+        if refused is None:
+            raise
+        raise refused from exc
+
+
+def sql_params(job: PreparedJob) -> dict[str, Any]:
+    params = job.sql_fields()
+    # an empty list is no dependency, as None is
+    params["depends_on"] = list(params["depends_on"]) if params["depends_on"] else None
+    return params
+
+
+async def enqueue(conn: Any, job: PreparedJob) -> int:
+    """jobqueue_enqueue() for one checked job, on the caller's connection; its id."""
+    return int(await _run(conn, "jobs_enqueue", sql_params(job)))
+
+
+async def enqueue_many(conn: Any, jobs: Sequence[PreparedJob]) -> list[int]:
+    """jobqueue_enqueue() for each job, in order, in one statement; their ids."""
+    if not jobs:
+        return []
+    items = []
+    for n, job in enumerate(jobs):
+        item = {**sql_params(job), "n": n, "payload": job.payload}
+        if item["run_at"] is not None:
+            item["run_at"] = item["run_at"].isoformat()
+        items.append(item)
+    ids = await _run(conn, "jobs_enqueue_many", {"jobs": _json(items)})
+    return [int(job_id) for job_id in ids]

@@ -29,8 +29,15 @@ _sql = sql_files.statements("jobs")
 
 
 def _json_value(value: Any) -> Any:
-    """jsonb from a connection without the project's codec arrives as text."""
-    return json.loads(value) if isinstance(value, str) else value
+    """jsonb from a connection without the project's codec arrives as text. With the codec, a
+    result that is a JSON string arrives as that string, which is not JSON text itself (a
+    task returning "Hello, Ada!" made get_job raise): kept as it is."""
+    if not isinstance(value, str):
+        return value
+    try:
+        return json.loads(value)
+    except ValueError:
+        return value
 
 
 @dataclass

@@ -1,4 +1,5 @@
-"""What a handler is: a function of (payload, context) that returns a JSON result. An
+"""What a handler is: a function of (payload, context) that returns a JSON result; and the
+registry that maps job types to handlers, and to the checks their payloads must pass. An
 `async def` runs on the worker's event loop; a plain `def` runs in a bounded thread pool
 (worker/runtime/threads.py), under the same timeout and cancellation rules."""
 
@@ -12,28 +13,27 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from worker.settings import HandlerSettings
+from worker.errors import JobQueueError, TaskConflict
 
 if TYPE_CHECKING:
     from worker.db.schedules import ScheduleDef
 
 
-class PermanentError(Exception):
+class PermanentError(JobQueueError):
     """Raised by a handler when retrying cannot help (bad input): the job fails at once."""
 
 
 @dataclass(frozen=True)
 class JobContext:
-    """What a handler gets beside its payload: the job's fields, a logger and its own config
-    (the handlers' part of the settings). Never the database URL or the API token: a handler
-    that needs a database of its own brings its own setting for it."""
+    """What a handler gets beside its payload: the job's fields, a logger, and a way to report
+    progress. No settings: a handler that needs a folder, a server or a database of its own
+    reads its own setting for it (the built-ins read theirs in worker.handlers.config)."""
 
     job_id: int
     job_type: str
     queue_name: str
     attempt: int
     max_tries: int
-    config: HandlerSettings
     worker_id: str = ""
     worker_name: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
@@ -77,7 +77,6 @@ class JobContext:
         queue_name: str,
         attempt: int,
         max_tries: int,
-        config: HandlerSettings,
         worker_id: str,
         worker_name: str,
         progress_sink: ProgressSink | None = None,
@@ -95,7 +94,6 @@ class JobContext:
                 "queue_name": queue_name,
                 "attempt": attempt,
                 "max_tries": max_tries,
-                "config": config,
                 "worker_id": worker_id,
                 "worker_name": worker_name,
                 "extra": {},
@@ -131,6 +129,9 @@ AsyncHandler = Callable[[dict[str, Any], JobContext], Awaitable[JSONResult]]
 SyncHandler = Callable[[dict[str, Any], JobContext], JSONResult]
 Handler = AsyncHandler | SyncHandler
 HandlerT = TypeVar("HandlerT", bound=Handler)  # keeps a decorated function's own type
+# A check of a payload that the API and the CLI run at enqueue time: raises InvalidPayload
+# naming the field (worker.handlers.payload), returns anything.
+PayloadCheck = Callable[[Any], object]
 
 
 def is_async_handler(handler: Callable[..., Any]) -> bool:
@@ -146,6 +147,8 @@ def is_async_handler(handler: Callable[..., Any]) -> bool:
 class HandlerSpec:
     handler: Handler
     timeout_seconds: float | None = None
+    # where a typed task was declared ("path:line"), to name both places of a clash
+    origin: str | None = None
     # decided once, at registration: the runtime never inspects a handler per job
     is_async: bool = field(init=False, default=True)
 
@@ -154,11 +157,15 @@ class HandlerSpec:
 
 
 class HandlerRegistry:
-    """Handlers keyed by job_type."""
+    """Handlers keyed by job_type, and the payload checks of the job types that declare one."""
 
     def __init__(self) -> None:
         self._specs: dict[str, HandlerSpec] = {}
         self._schedules: dict[str, ScheduleDef] = {}
+        self._payload_checks: dict[str, PayloadCheck] = {}
+        # built-in job types left out because their extra is missing: job type -> extra
+        self.missing_extras: dict[str, str] = {}
+        self._disabled: frozenset[str] = frozenset()
 
     def register(
         self, job_type: str, *, timeout_seconds: float | None = None
@@ -170,6 +177,35 @@ class HandlerRegistry:
             return handler
 
         return decorate
+
+    def add_task(
+        self,
+        job_type: str,
+        spec: HandlerSpec,
+        check: PayloadCheck | None,
+        describe: Callable[[HandlerSpec], str],
+    ) -> None:
+        """A typed task's handler and payload check. Two tasks with one name are an error
+        naming both places; the same declaration seen again (its module imported under a
+        second name, or reloaded) replaces itself. `describe` names a spec's place."""
+        held = self._specs.get(job_type)
+        if held is not None and held.origin != spec.origin:
+            raise TaskConflict(
+                f"two tasks are named {job_type!r}: {describe(held)} and {spec.origin}; "
+                "give one of them another name (@jobqueue.task(name=...))"
+            )
+        self._specs[job_type] = spec
+        if check is None:
+            self._payload_checks.pop(job_type, None)
+        else:
+            self._payload_checks[job_type] = check
+
+    def declare_payload(self, job_type: str, check: PayloadCheck) -> None:
+        self._payload_checks[job_type] = check
+
+    def payload_check(self, job_type: str) -> PayloadCheck | None:
+        """What a job type's payload must pass, if it declared anything."""
+        return self._payload_checks.get(job_type)
 
     def periodic(
         self, job_type: str, *, timeout_seconds: float | None = None, **schedule: Any
@@ -196,8 +232,14 @@ class HandlerRegistry:
     def get(self, job_type: str) -> HandlerSpec | None:
         return self._specs.get(job_type)
 
+    def is_disabled(self, job_type: str) -> bool:
+        """Turned off here by JOBQUEUE_DISABLED_HANDLERS: unlike a type no handler knows,
+        which another worker of a rolling deploy may have, this one is refused on purpose."""
+        return job_type in self._disabled
+
     def unregister(self, job_type: str) -> None:
         self._specs.pop(job_type, None)
+        self._payload_checks.pop(job_type, None)
         for name in [n for n, s in self._schedules.items() if s.job.job_type == job_type]:
             del self._schedules[name]
 
@@ -210,20 +252,33 @@ class HandlerRegistry:
         check_disabled(self.job_types(), disabled)
         copy = HandlerRegistry()
         copy._specs = {t: s for t, s in self._specs.items() if t not in disabled}
+        copy._payload_checks = {t: c for t, c in self._payload_checks.items() if t not in disabled}
+        copy.missing_extras = dict(self.missing_extras)  # a worker still names the extra
         copy._schedules = {
             n: s for n, s in self._schedules.items() if s.job.job_type not in disabled
         }
+        copy._disabled = frozenset(disabled)
         return copy
 
     def load_modules(self, module_names: list[str]) -> None:
-        """Import users' modules; they register on import with `@registry.register(...)`."""
+        """Import users' modules; they register on import with `@jobqueue.task` or
+        `@registry.register(...)`."""
         for name in module_names:
+            if name in OWN_PACKAGES:
+                raise ImportError(
+                    f"JOBQUEUE_HANDLER_MODULES names {name!r}, which is job-queue's own "
+                    "package, not yours: rename your module (tasks.py, say)"
+                )
             try:
                 importlib.import_module(name)
             except ImportError as exc:
                 raise ImportError(
                     f"JOBQUEUE_HANDLER_MODULES names {name!r}, which cannot be imported: {exc}"
                 ) from exc
+
+
+# job-queue's own top-level packages: a user module cannot be loaded under these names
+OWN_PACKAGES = ("jobqueue", "worker", "controller")
 
 
 class UnknownDisabledHandler(ValueError):

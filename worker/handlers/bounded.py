@@ -26,6 +26,8 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from worker.handlers.base import JobContext, PermanentError
+from worker.handlers.config import configure, handler_settings
+from worker.settings import HandlerSettings
 
 MiB = 1024 * 1024
 _CONTEXT: Any = None
@@ -46,9 +48,17 @@ class OutOfMemory(PermanentError):
     """The job needed more memory than JOBQUEUE_HANDLER_MEMORY_MB allows."""
 
 
-def _child(conn: Connection, limit_bytes: int, target: str, payload: Any, ctx: JobContext) -> None:
+def _child(
+    conn: Connection,
+    limit_bytes: int,
+    target: str,
+    payload: Any,
+    ctx: JobContext,
+    settings: HandlerSettings,
+) -> None:
     """The child's whole life: cap the address space, run the work, send one verdict."""
     resource.setrlimit(resource.RLIMIT_AS, (limit_bytes, limit_bytes))
+    configure(settings)  # the worker's, not what the forkserver read at its start
     module, _, name = target.rpartition(".")
 
     def report(fraction: float, message: str | None) -> None:
@@ -71,10 +81,6 @@ def _child(conn: Connection, limit_bytes: int, target: str, payload: Any, ctx: J
         conn.close()
 
 
-def _portable(ctx: JobContext) -> JobContext:
-    return replace(ctx, progress_sink=None, stop_event=None, log_sink=None)
-
-
 def _args(exc: BaseException) -> tuple[Any, ...]:
     # InvalidPayload keeps (field, problem); other permanent errors their message
     field, problem = getattr(exc, "field", None), getattr(exc, "problem", None)
@@ -92,18 +98,24 @@ def _rebuild(module: str, qualname: str, args: tuple[Any, ...]) -> PermanentErro
     return PermanentError(" ".join(str(a) for a in args))
 
 
+def _portable(ctx: JobContext) -> JobContext:
+    return replace(ctx, progress_sink=None, log_sink=None, stop_event=None)
+
+
 async def run_bounded(work: Work, payload: dict[str, Any], ctx: JobContext) -> Any:
     """`work(payload, ctx)` (a module-level function) in a child process under the memory
     bound; its result, or its error. MemoryError there is OutOfMemory (permanent) here."""
-    limit_mb = ctx.config.handler_memory_mb
+    settings = handler_settings()
+    limit_mb = settings.handler_memory_mb
     context = _mp_context()
     receiver, sender = context.Pipe(duplex=False)
     target = f"{work.__module__}.{work.__qualname__}"
     child = context.Process(
         target=_child,
-        # what belongs to this process stays here (a thread's stop event cannot even be
-        # pickled); a cancel or timeout kills the child, and its reports come over the pipe
-        args=(sender, limit_mb * MiB, target, payload, _portable(ctx)),
+        # the sinks and the stop event hold locks, which do not pickle: the child gets
+        # sinks that write to the pipe, and a timeout or cancel kills it instead; and the
+        # worker's handler settings, which the forkserver did not see
+        args=(sender, limit_mb * MiB, target, payload, _portable(ctx), settings),
         daemon=True,
     )
     await asyncio.to_thread(child.start)
@@ -119,7 +131,7 @@ async def run_bounded(work: Work, payload: dict[str, Any], ctx: JobContext) -> A
                 ctx.progress(message[1], message[2])
                 continue
             if kind == "log":
-                ctx.logger.log(message[1], "%s", message[2])
+                ctx.logger.log(message[1], message[2])
                 continue
             if kind == "ok":
                 return message[1]

@@ -25,6 +25,7 @@ from typing import Any
 import aiosmtplib
 
 from worker.handlers.base import JobContext, PermanentError, registry
+from worker.handlers.config import handler_settings
 from worker.handlers.payload import (
     InvalidPayload,
     optional_str,
@@ -219,10 +220,10 @@ def build_message(
 ) -> tuple[EmailMessage, list[str]]:
     """The message with its headers (Bcc included), and the envelope recipients."""
     fields = read_email(payload)
-    check_recipients(fields, ctx.config.limits)  # again: a job may predate the settings
+    check_recipients(fields, handler_settings().limits)  # again: a job may predate the settings
     to, cc, bcc, reply_to = fields.to, fields.cc, fields.bcc, fields.reply_to
     subject, body, html = fields.subject, fields.body, fields.html
-    sender = _sender(ctx.config.smtp)
+    sender = _sender(handler_settings().smtp)
 
     message = EmailMessage(policy=policy.SMTP)
     message["From"] = sender
@@ -288,9 +289,10 @@ async def send_email(payload: dict[str, Any], ctx: JobContext) -> dict[str, Any]
     digest = job_digest(payload, ctx)
     message, recipients = build_message(payload, ctx, digest)
     result: dict[str, Any] = {"message_id": str(message["Message-ID"]), "recipients": recipients}
-    if not ctx.config.smtp.smtp_host:
+    config = handler_settings()
+    if not config.smtp.smtp_host:
         name = f"job-{ctx.job_id}-{digest[:12]}.eml"
-        path = await asyncio.to_thread(write_file, ctx.config.outbox_dir, name, message.as_bytes())
+        path = await asyncio.to_thread(write_file, config.outbox_dir, name, message.as_bytes())
         return {**result, "dry_run": True, "eml_path": str(path)}
-    refused = await _deliver(message, recipients, ctx.config.smtp)
+    refused = await _deliver(message, recipients, config.smtp)
     return {**result, "dry_run": False, "refused": refused}

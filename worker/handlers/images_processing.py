@@ -24,6 +24,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from worker.handlers.base import JobContext, PermanentError, registry
 from worker.handlers.bounded import run_bounded
+from worker.handlers.config import handler_settings
 from worker.handlers.payload import (
     InvalidPayload,
     choice,
@@ -237,13 +238,15 @@ def encode(image: Image.Image, fmt: str, quality: int | None) -> bytes:
 def process_image(payload: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
     """Validate, read, transform and write (blocking; runs in a thread)."""
     job = read_job(payload)
-    data, stem, label, field = read_source(payload, ctx.config.images_dir)
+    data, stem, label, field = read_source(payload, handler_settings().images_dir)
     ctx.progress(0.1, f"read {len(data)} bytes")
     source = decode_image(data, field, label)
     ctx.progress(0.3, f"decoded {source.width}x{source.height}")
     source_format = (source.format or "").lower()
     fmt = job.format or (source_format if source_format in SAVE_MODES else "png")
-    output = encode(transform(source, job, ctx.config.limits.images_max_pixels), fmt, job.quality)
+    output = encode(
+        transform(source, job, handler_settings().limits.images_max_pixels), fmt, job.quality
+    )
     ctx.progress(0.8, f"{job.operation} done, encoded as {fmt}")
     base_name = job.output_name or (
         f"{safe_file_stem(stem, fallback='image', max_length=60)}-{job.operation}-job{ctx.job_id}"
@@ -252,7 +255,7 @@ def process_image(payload: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
     name = base_name if base_name.lower().endswith(f".{extension}") else f"{base_name}.{extension}"
     with Image.open(io.BytesIO(output)) as written:
         width, height = written.size
-    folder = Path(ctx.config.images_dir) / OUTPUT_SUBDIR
+    folder = Path(handler_settings().images_dir) / OUTPUT_SUBDIR
     result = save_output(folder, name, output, format=fmt, width=width, height=height)
     ctx.progress(1.0, f"wrote {name}")
     source_facts = {"format": source_format, "width": source.width, "height": source.height}

@@ -6,9 +6,10 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from worker.handlers.base import PermanentError
+from worker.errors import field_path
+from worker.handlers.base import PayloadCheck, PermanentError, registry
 from worker.settings import HandlerLimits
 
 
@@ -107,24 +108,29 @@ def str_list(payload: Mapping[str, Any], field: str, *, required: bool) -> list[
     return items
 
 
-# --- payload models: checks the REST API runs at enqueue time, so that a payload the handler
-# would refuse gets a 422 naming the field instead of a job that fails in the worker.
-
-PayloadCheck = Callable[[Mapping[str, Any]], object]
-
-_payload_checks: dict[str, PayloadCheck] = {}
+# --- payload models: checks the REST API and the CLI run at enqueue time, so that a payload
+# the handler would refuse gets a 422 naming the field instead of a job that fails in the
+# worker. They live in the registry, beside the handlers.
 
 
-def _pydantic_check(model: type[BaseModel]) -> PayloadCheck:
+def pydantic_check(model: Any) -> PayloadCheck:
+    """A payload check from a pydantic model, a dataclass or any type pydantic validates: the
+    first error becomes an InvalidPayload naming the field's path."""
+    adapter = TypeAdapter(model)
+
     def check(payload: Mapping[str, Any]) -> object:
         try:
-            return model.model_validate(payload)
+            return adapter.validate_python(payload)
         except ValidationError as exc:
-            first = exc.errors()[0]
-            field = ".".join(str(part) for part in first["loc"]) or "payload"
-            raise InvalidPayload(field, first["msg"]) from None
+            raise invalid_payload(exc) from None
 
     return check
+
+
+def invalid_payload(exc: ValidationError) -> InvalidPayload:
+    first = exc.errors(include_input=False, include_url=False)[0]
+    field = field_path(tuple(p for p in first["loc"] if isinstance(p, str | int))) or "payload"
+    return InvalidPayload(field, first["msg"].removeprefix("Value error, "))
 
 
 def payload_model(job_type: str, model: type[BaseModel] | None = None) -> Callable[[Any], Any]:
@@ -133,11 +139,12 @@ def payload_model(job_type: str, model: type[BaseModel] | None = None) -> Callab
     Either a pydantic model (`payload_model("resize", ResizePayload)`, or as a class
     decorator), or a function of the payload that raises `InvalidPayload` (as a decorator).
     The check must be pure and quick: no I/O, no settings; the worker's handler still owns
-    what only it can see (files, the network)."""
+    what only it can see (files, the network). A typed task (`@jobqueue.task`) declares its
+    model itself."""
 
     def declare(target: Any) -> Any:
         is_model = isinstance(target, type) and issubclass(target, BaseModel)
-        _payload_checks[job_type] = _pydantic_check(target) if is_model else target
+        registry.declare_payload(job_type, pydantic_check(target) if is_model else target)
         return target
 
     if model is not None:
@@ -146,7 +153,7 @@ def payload_model(job_type: str, model: type[BaseModel] | None = None) -> Callab
 
 
 def payload_check(job_type: str) -> PayloadCheck | None:
-    return _payload_checks.get(job_type)
+    return registry.payload_check(job_type)
 
 
 # --- payload limits: checks that depend on the operator's settings (worker.settings.

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from worker.handlers.base import JobContext, registry
+from worker.handlers.config import handler_settings
 from worker.handlers.payload import (
     InvalidPayload,
     choice,
@@ -236,7 +237,7 @@ def build_report(payload: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
     data = render(fmt, columns, rows, meta)
     name = f"{safe_file_stem(report_type, fallback='report')}-job{ctx.job_id}.{fmt}"
     result = save_output(
-        ctx.config.reports_dir,
+        handler_settings().reports_dir,
         name,
         data,
         format=fmt,

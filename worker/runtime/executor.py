@@ -63,9 +63,13 @@ def result_to_json(result: object) -> str:
 
 
 def unknown_type_error(job_type: str, registry: HandlerRegistry, worker_name: str) -> str:
-    known = ", ".join(registry.job_types()) or "none"
+    extra = registry.missing_extras.get(job_type)
+    if extra is not None:  # a built-in left out of a lean install
+        has = f"it is a built-in that needs the '{extra}' extra: pip install 'job-queue[{extra}]'"
+    else:
+        has = f"it has: {', '.join(registry.job_types()) or 'none'}"
     return (
-        f"no handler for job_type {job_type!r} in worker {worker_name} (it has: {known}); "
+        f"no handler for job_type {job_type!r} in worker {worker_name} ({has}); "
         "waiting for a worker that has one, without using a try"
     )
 
@@ -109,7 +113,7 @@ class JobRunner:
             if retry
             else None
         )
-        story = story or AttemptStory()
+        story = story if story is not None else AttemptStory()
         story.error = clean_error(error)
         return Outcome(
             False,
@@ -130,6 +134,13 @@ class JobRunner:
         started = time.monotonic()
         joblog = JobLog()
         spec = self._registry.get(job.job_type)
+        if spec is None and self._registry.is_disabled(job.job_type):
+            return Outcome(
+                False,
+                error=f"job_type {job.job_type!r} is disabled on worker "
+                f"{self._settings.worker_name} (JOBQUEUE_DISABLED_HANDLERS)",
+                seconds=time.monotonic() - started,
+            )
         if spec is None:  # a rolling deploy: another worker may know it
             reason = unknown_type_error(job.job_type, self._registry, self._settings.worker_name)
             return Outcome(False, deferred=reason, seconds=time.monotonic() - started)
@@ -139,7 +150,6 @@ class JobRunner:
             job.queue_name,
             job.attempts,
             job.max_tries,
-            self._settings.handlers,
             self._worker_id,
             self._settings.worker_name,
             None

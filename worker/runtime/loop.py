@@ -14,6 +14,7 @@ import contextlib
 import dataclasses
 import logging
 import time
+from collections.abc import Callable
 from uuid import UUID
 
 import asyncpg
@@ -45,8 +46,10 @@ class ClaimLoop:
         metrics: WorkerMetrics,
         tracker: Tracker,
         liveness: Liveness | None = None,
+        on_first_claim: Callable[[], None] | None = None,
     ) -> None:
         self._liveness = liveness
+        self._on_first_claim = on_first_claim  # called once, after the first claim returns
         self._settings = settings
         self._runner = runner
         self._run_job = tracing.traced_run(runner.run)  # runner.run itself when tracing is off
@@ -115,6 +118,9 @@ class ClaimLoop:
                 return
             for job in jobs:
                 self._start(job)
+            if self._on_first_claim is not None:
+                first, self._on_first_claim = self._on_first_claim, None
+                first()
             if len(jobs) < free:  # a full batch means more may be waiting: claim again at once
                 await self._sleep_until_woken(also_on_slot=limited or bool(self.tracker.limited))
 

@@ -16,9 +16,10 @@ from collections.abc import Coroutine
 from typing import Any
 
 from worker import tracing
-from worker.db import claims, workers
+from worker.db import claims, startups, workers
 from worker.db.connection import create_pool
 from worker.handlers.base import HandlerRegistry, UnknownDisabledHandler
+from worker.handlers.config import configure as configure_builtins
 from worker.runtime.cleaner import prune_once
 from worker.runtime.executor import JobRunner
 from worker.runtime.heartbeat import Heartbeat
@@ -31,6 +32,7 @@ from worker.runtime.rescuer import LIVENESS_SWEEP_SECONDS, rescue_dead_once, res
 from worker.runtime.resilience import retry_transient
 from worker.runtime.scheduler import Scheduler
 from worker.runtime.services import PeriodicService, Service, TaskService
+from worker.runtime.startup import StartupTimeline
 from worker.runtime.tracker import Tracker
 from worker.runtime.waker import Waker
 from worker.settings import WorkerSettings
@@ -46,7 +48,14 @@ class PortBusy(RuntimeError):
 
 
 class WorkerProcess:
-    def __init__(self, settings: WorkerSettings, registry: HandlerRegistry, *, dsn: str) -> None:
+    def __init__(
+        self,
+        settings: WorkerSettings,
+        registry: HandlerRegistry,
+        *,
+        dsn: str,
+        startup: StartupTimeline | None = None,
+    ) -> None:
         self.settings = settings
         self.dsn = dsn
         self.registry = registry
@@ -55,13 +64,18 @@ class WorkerProcess:
         self.draining = False
         self._services: list[Service] = []
         self.tracker = Tracker(settings.max_concurrent_jobs)
+        self.startup = startup or StartupTimeline()
+        self.startup.mark("imported")  # the caller marks it sooner, when it knows
 
     @property
     def application_name(self) -> str:
         return f"jobqueue-worker {self.settings.worker_name}"[:63]
 
     async def start(self) -> None:
+        """Connect, register, and claim at once: on a cold start every step here is on the
+        way from a burst to its first job, so the services start after the first claim."""
         settings = self.settings
+        configure_builtins(settings.handlers)  # the built-in handlers' folders and SMTP
         # before the claim loop takes its hooks
         tracing.setup(settings.tracing, "jobqueue-worker", str(self.id))
         # every statement, reply and wait for a connection has its deadline
@@ -75,6 +89,7 @@ class WorkerProcess:
             acquire_timeout=settings.timeouts.db_acquire_timeout,
             **connect_kwargs,
         )
+        self.startup.mark("connected")
         self.progress = ProgressWriter(self.pool, self.id)
         self.runner = runner = JobRunner(settings, self.registry, str(self.id), self.progress)
         tracker = self.tracker
@@ -83,11 +98,21 @@ class WorkerProcess:
             lambda: new_liveness(self.pool), what="register worker", deadline=deadline
         )
         self.liveness = liveness
-        self.loop = ClaimLoop(settings, runner, self.pool, self.id, self.metrics, tracker, liveness)
+        self.loop = ClaimLoop(
+            settings,
+            runner,
+            self.pool,
+            self.id,
+            self.metrics,
+            tracker,
+            liveness,
+            on_first_claim=self._first_claim,
+        )
         self.metrics.track_in_flight(lambda: tracker.in_flight)
         self.heartbeat = Heartbeat(self.pool, settings, self.id, tracker, liveness.key)
         liveness.on_regained(self.heartbeat.check_soon)
         await retry_transient(self.heartbeat.beat, what="register worker", deadline=deadline)
+        self.startup.mark("registered")
         self.waker = Waker(
             self.dsn,
             settings.worker_queues,
@@ -96,7 +121,8 @@ class WorkerProcess:
             lock_connect_kwargs(connect_kwargs),
             liveness,
         )
-        await self._start_http()
+        await self._start_http()  # before the first claim: a busy port must not strand jobs
+        self.loop.start()
         self._services = [TaskService("waker", self.waker.run)]
         self._services.append(TaskService("heartbeat", self.heartbeat.run))
         self._services.append(TaskService("progress", self.progress.run))
@@ -125,7 +151,6 @@ class WorkerProcess:
             self._services.append(TaskService("scheduler", self.scheduler.run))
         for service in self._services:
             service.start()
-        self.loop.start()
         log.info(
             "worker %s (%s) serving queues %s with %d slots; health on port %d",
             self.id,
@@ -134,6 +159,22 @@ class WorkerProcess:
             settings.max_concurrent_jobs,
             self.http.port,
         )
+
+    def _first_claim(self) -> None:
+        """The start is complete: say how long each phase took, and record it for the
+        controller's cold-start timeline (one write, off the claim path)."""
+        self.startup.mark("firstClaim")
+        for phase, seconds in self.startup.seconds():
+            self.metrics.startup.labels(phase).set(seconds)
+        log.info("started: %s, after the process started", self.startup.describe())
+        self._startup_write = asyncio.get_running_loop().create_task(self._record_startup())
+
+    async def _record_startup(self) -> None:
+        try:
+            async with self.pool.acquire() as conn:
+                await startups.update_worker_startup(conn, self.id, self.startup.moments)
+        except Exception as exc:  # a lost record costs a timeline, never a job
+            log.debug("could not record the start's phases: %r", exc)
 
     async def _start_http(self) -> None:
         """Bind the health port. Several workers on one host with default settings must all
@@ -220,9 +261,14 @@ class WorkerProcess:
             await workers.deregister_worker(conn, self.id)
 
 
-async def serve(settings: WorkerSettings, registry: HandlerRegistry, dsn: str) -> int:
+async def serve(
+    settings: WorkerSettings,
+    registry: HandlerRegistry,
+    dsn: str,
+    startup: StartupTimeline | None = None,
+) -> int:
     """Run until SIGTERM or SIGINT, then drain."""
-    process = WorkerProcess(settings, registry, dsn=dsn)
+    process = WorkerProcess(settings, registry, dsn=dsn, startup=startup)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -236,7 +282,7 @@ async def serve(settings: WorkerSettings, registry: HandlerRegistry, dsn: str) -
 def _run(coro: Coroutine[Any, Any, int]) -> int:
     try:
         import uvloop
-    except ImportError:  # pragma: no cover - uvloop ships with uvicorn[standard]
+    except ImportError:  # the lean install: uvloop comes with the api extra's uvicorn[standard]
         return asyncio.run(coro)
     return uvloop.run(coro)
 
@@ -247,13 +293,15 @@ def run_worker(settings: WorkerSettings, dsn: str) -> int:
     from worker.handlers import registry
 
     registry.load_modules(settings.handler_modules)
+    startup = StartupTimeline()
+    startup.mark("imported")  # the users' handler modules included
     try:
         enabled = registry.without(settings.handlers.limits.disabled_handlers)
     except UnknownDisabledHandler as exc:
         print(f"jobqueue worker: {exc}", file=sys.stderr)  # one line, never a traceback
         return 2
     try:
-        return _run(serve(settings, enabled, dsn))
+        return _run(serve(settings, enabled, dsn, startup))
     except PortBusy as exc:
         print(f"jobqueue worker: {exc}", file=sys.stderr)  # one line, never a traceback
         return 2

@@ -72,6 +72,13 @@ class WorkerMetrics:
             registry=self.registry,
         )
         self.claimed = Counter("jobqueue_jobs_claimed", "Jobs claimed", registry=self.registry)
+        self.startup = Gauge(
+            "jobqueue_worker_startup_seconds",
+            "When each phase of this process's start was reached, in seconds after the "
+            "process started: imported, connected, registered, firstClaim",
+            ["phase"],
+            registry=self.registry,
+        )
         self.stale_acks = Counter(
             "jobqueue_stale_acks",
             "Acknowledgements that changed nothing: the job was no longer this worker's",

@@ -4,7 +4,9 @@ lines its handler logs through ctx.logger, capped per job. The acknowledgement s
 
 from __future__ import annotations
 
+import concurrent.futures.thread
 import logging
+import os
 import threading
 import traceback
 from pathlib import Path
@@ -14,7 +16,12 @@ from worker.db.attempts import JOB_LOG_CAP_BYTES, AttemptStory
 
 TRACEBACK_CAP_CHARS = 16 * 1024  # the head (where it started) and the tail (where it broke)
 LINE_CAP_CHARS = 8 * 1024  # one log line, a logged exception's traceback included
-_RUNTIME = str(Path(__file__).resolve().parent)  # frames of ours that say nothing to a user
+# Frames that say nothing to a user: ours in the runtime, and the thread pool's that run a
+# plain `def` handler.
+_PLUMBING = (
+    str(Path(__file__).resolve().parent),
+    os.path.dirname(concurrent.futures.thread.__file__),
+)
 
 
 def clean_text(text: str) -> str:
@@ -36,8 +43,13 @@ def cap(text: str, limit: int) -> str:
 
 
 def _user_frames(tb: TracebackType | None) -> TracebackType | None:
-    """The traceback from the first frame outside the worker's runtime (the handler's call)."""
-    while tb is not None and tb.tb_frame.f_code.co_filename.startswith(_RUNTIME):
+    """The traceback from the first frame that is the user's: past the runtime's, the thread
+    pool's, and those of wrappers that hide themselves with a `__tracebackhide__` local (the
+    convention pytest reads), as a typed task's adapter does."""
+    while tb is not None and (
+        tb.tb_frame.f_code.co_filename.startswith(_PLUMBING)
+        or tb.tb_frame.f_locals.get("__tracebackhide__")
+    ):
         tb = tb.tb_next
     return tb
 

@@ -1,5 +1,7 @@
 """The tokens' scopes (DESIGN.md, "Tokens"): which scope a request needs, and which scope a
-bearer token grants. Pure, so the gate (worker/api/gate.py) can decide before any body is read.
+bearer token grants. Pure, so the gate (worker/api/gate.py) can decide before any body is read,
+and below both the API and its console, which share it (the console imports nothing of the
+API that mounts it).
 
 - admin (JOBQUEUE_API_TOKEN): everything;
 - read (JOBQUEUE_API_READ_TOKEN): every GET, and the console read-only;
