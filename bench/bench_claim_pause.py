@@ -52,7 +52,7 @@ async def run(claims: int, queues: int, batch: int, configured: bool) -> None:
             if configured:  # rows that exist but are not paused: the probe finds them
                 await conn.execute(SQL["queues_rows"], names)
             await conn.execute(SQL["vacuum"])
-            args = (names, batch, uuid.uuid4(), 30.0)
+            args = (names, batch, uuid.uuid4(), 30.0, None)
             samples: dict[str, list[float]] = {"with": [], "without": []}
             for _ in range(50):  # warm both plans and caches
                 await time_claims(conn, with_check, args)

@@ -202,7 +202,7 @@ async def ledger_problems(dsn: str, job_ids: list[int], crashes: Sequence[Crash]
     """Every way the run broke "each job completed exactly once" (an empty list when it held).
 
     Without a crash every job ran once: attempts = 1, no error, one run. A job a killed worker
-    left running was rescued once: attempts = 2, the lease error naming that worker, a second
+    left running was rescued once: attempts = 2, the rescue's error naming that worker, a second
     run, and at most one earlier run, on the killed worker's pod."""
     rescued = {job_id: crash for crash in crashes for job_id in crash.left_running}
     conn = await asyncpg.connect(dsn)
@@ -235,8 +235,11 @@ def _job_problems(row: asyncpg.Record, crash: Crash | None) -> list[str]:
                 f"error {row['last_error']!r} (expected one attempt, one run, no error)"
             )
     else:
-        expected_error = f"lease expired: worker {crash.worker_id}"
-        if attempts != 2 or not (row["last_error"] or "").startswith(expected_error):
+        rescues = (  # by the killed worker's free liveness lock, or by its lease
+            f"worker {crash.worker_id} died (its liveness lock was free)",
+            f"lease expired: worker {crash.worker_id}",
+        )
+        if attempts != 2 or not (row["last_error"] or "").startswith(rescues):
             problems.append(
                 f"{where} (left running by killed {crash.pod}): attempts {attempts}, "
                 f"error {row['last_error']!r} (expected one rescue)"

@@ -38,10 +38,12 @@ FROM jobs AS j JOIN workers AS w ON w.id = j.worker_id
 WHERE j.status = 'running'
 GROUP BY w.id, w.name
 ORDER BY running DESC"""
-# Running under the dead worker, or already rescued from it (the rescue names it).
+# Running under the dead worker, or already rescued from it (the rescue names it): by its
+# liveness lock, within a second of the kill, or by its lease.
 LEFT_RUNNING = """
 SELECT id FROM jobs
 WHERE (status = 'running' AND worker_id = $1::uuid)
+   OR last_error LIKE 'worker ' || $1 || ' died (its liveness lock was free) %'
    OR last_error LIKE 'lease expired: worker ' || $1 || ' %'"""
 
 

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import asyncpg
 import pytest
 
+from tests.fixtures.faultproxy import FaultProxy
 from tests.fixtures.processes import log_tail, stop_process
 from tests.integration.queue_support import start_worker_process
 from worker.db.connection import create_pool
@@ -18,8 +21,9 @@ Popen = subprocess.Popen  # type: ignore[type-arg]
 
 
 @pytest.fixture
-def workers(tmp_path: Path) -> Iterator[Any]:
-    """Starts worker processes; ends those still running when the test ends."""
+async def workers(tmp_path: Path) -> AsyncIterator[Any]:
+    """Starts worker processes; ends those still running when the test ends, without
+    blocking the event loop (a fault proxy may run on it, and a worker drains through it)."""
     started: list[tuple[Popen, Path]] = []
 
     def start(dsn: str, **env: str) -> Popen:
@@ -30,7 +34,7 @@ def workers(tmp_path: Path) -> Iterator[Any]:
 
     yield start
     for proc, log in started:
-        stop_process(proc)
+        await asyncio.to_thread(stop_process, proc)
         print(f"--- {log.name} (exit {proc.returncode})\n{log_tail(log)}")
 
 
@@ -42,3 +46,15 @@ async def pool(pg_dsn: str) -> AsyncIterator[asyncpg.Pool]:
         yield created
     finally:
         await created.close()
+
+
+@pytest.fixture
+async def proxy(pg_dsn: str) -> AsyncIterator[FaultProxy]:
+    """A fault proxy in front of this test's database (tests/fixtures/faultproxy.py)."""
+    url = urlsplit(pg_dsn)
+    assert url.hostname is not None and url.port is not None
+    fault_proxy = await FaultProxy(url.hostname, url.port, seed=1).start()
+    try:
+        yield fault_proxy
+    finally:
+        await fault_proxy.close()

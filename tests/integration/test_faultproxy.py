@@ -4,24 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
 from urllib.parse import urlsplit
 
 import asyncpg
 import pytest
 
 from tests.fixtures.faultproxy import FaultProxy
-
-
-@pytest.fixture
-async def proxy(pg_dsn: str) -> AsyncIterator[FaultProxy]:
-    url = urlsplit(pg_dsn)
-    assert url.hostname is not None and url.port is not None
-    fault_proxy = await FaultProxy(url.hostname, url.port, seed=1).start()
-    try:
-        yield fault_proxy
-    finally:
-        await fault_proxy.close()
 
 
 def _via(proxy: FaultProxy, dsn: str) -> str:
@@ -118,3 +106,51 @@ async def test_refuse_turns_new_connections_away_for_a_while(
     conn = await asyncpg.connect(_via(proxy, pg_dsn))
     assert await conn.fetchval("SELECT 1") == 1
     await conn.close()
+
+
+async def _client_port(admin: asyncpg.Connection, conn: asyncpg.Connection) -> int:
+    """The port the server sees `conn` come from: the proxy's side of its link."""
+    pid = conn.get_server_pid()
+    return int(await admin.fetchval("SELECT client_port FROM pg_stat_activity WHERE pid = $1", pid))
+
+
+async def test_cut_port_cuts_that_connection_only(proxy: FaultProxy, pg_dsn: str) -> None:
+    admin = await asyncpg.connect(pg_dsn)
+    conns = [await asyncpg.connect(_via(proxy, pg_dsn)) for _ in range(2)]
+    try:
+        assert proxy.cut_port(await _client_port(admin, conns[0]))
+        with pytest.raises((asyncpg.PostgresConnectionError, OSError, asyncpg.InterfaceError)):
+            await conns[0].fetchval("SELECT 1")
+        assert await conns[1].fetchval("SELECT 1") == 1
+        assert not proxy.cut_port(1)  # no such link
+    finally:
+        for conn in conns:
+            conn.terminate()
+        await admin.close()
+
+
+async def test_sever_port_ends_the_session_while_its_client_hangs(
+    proxy: FaultProxy, pg_dsn: str
+) -> None:
+    admin = await asyncpg.connect(pg_dsn)
+    conn = await asyncpg.connect(_via(proxy, pg_dsn))
+    try:
+        pid = conn.get_server_pid()
+        assert proxy.sever_port(await _client_port(admin, conn))
+
+        async def session_gone() -> bool:
+            return not await admin.fetchval(
+                "SELECT count(*) FROM pg_stat_activity WHERE pid = $1", pid
+            )
+
+        deadline = time.monotonic() + 10
+        while not await session_gone():
+            assert time.monotonic() < deadline, "the server kept the severed session"
+            await asyncio.sleep(0.05)
+        # the client is never told: its statement waits for a reply that never comes
+        with pytest.raises(TimeoutError):
+            await conn.fetchval("SELECT 1", timeout=0.5)
+        assert not conn.is_closed()
+    finally:
+        conn.terminate()
+        await admin.close()

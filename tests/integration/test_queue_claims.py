@@ -67,7 +67,7 @@ async def test_claim_is_served_by_the_partial_index(conn: asyncpg.Connection) ->
     await conn.execute("ANALYZE jobs")
     async with conn.transaction():
         plan = await conn.fetch(
-            "EXPLAIN " + claims._sql("claim_jobs"), ["default"], 10, uuid.uuid4(), 30.0
+            "EXPLAIN " + claims._sql("claim_jobs"), ["default"], 10, uuid.uuid4(), 30.0, None
         )
     text = "\n".join(row[0] for row in plan)
     assert "Index Scan using jobs_claim_idx" in text, text

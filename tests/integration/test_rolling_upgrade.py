@@ -21,7 +21,9 @@ import pytest
 from packaging.requirements import Requirement
 
 from tests.fixtures.processes import log_tail, stop_process
+from tests.fixtures.releases import MissingRevision, extract_tree
 from tests.integration.api_support import JOBS, api_client, api_process, api_settings
+from tests.integration.queue_handlers import RUNS_TABLE_DDL
 from tests.integration.queue_support import (
     REPO,
     eventually,
@@ -43,39 +45,19 @@ OLD_QUEUE, NEW_QUEUE = "old", "new"  # each release's workers serve their own qu
 PER_SOURCE = 40  # jobs each enqueuer puts on each queue
 
 
-def _git(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["git", "-C", str(REPO), *args], capture_output=True, text=True)
-
-
-def _fetch_history_if_shallow(release: str) -> None:
-    """A CI checkout may be shallow: then the previous release's commit is fetched from the
-    clone's origin first. Whatever that gives, the archive step below fails loudly without it."""
-    if _git("cat-file", "-e", f"{release}^{{commit}}").returncode == 0:
-        return
-    if _git("rev-parse", "--is-shallow-repository").stdout.strip() == "true":
-        _git("fetch", "--quiet", "--unshallow")
-
-
 @pytest.fixture(scope="module", params=PREVIOUS_RELEASES)
 def old_tree(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A previous release's packages, extracted from git. Without the history this cannot
     run, and it must not pass silently: it fails saying what is missing."""
     release = request.param
-    target = tmp_path_factory.mktemp(f"release-{release}")
-    paths = ("worker", "jobqueue", "controller", "pyproject.toml")
-    _fetch_history_if_shallow(release)
-    archive = subprocess.run(
-        ["git", "-C", str(REPO), "archive", "--format=tar", release, *paths],
-        capture_output=True,
-    )
-    if archive.returncode != 0:
+    try:
+        target = extract_tree(release, tmp_path_factory.mktemp(f"release-{release}"))
+    except MissingRevision as exc:
         pytest.fail(
-            f"the rolling-upgrade test needs git history with commit {release} (the "
-            f"previous release) to extract its code: {archive.stderr.decode().strip()}. "
-            "Use a full clone (git fetch --unshallow).",
+            f"the rolling-upgrade test needs git history with commit {release} (the previous "
+            f"release) to extract its code: {exc}",
             pytrace=False,
         )
-    subprocess.run(["tar", "-x", "-C", str(target)], input=archive.stdout, check=True)
     _install_missing_requirements(target)
     return target
 
@@ -265,3 +247,50 @@ async def _upgrade_under(
     rows = await conn.fetch("SELECT status, attempts, count(*) FROM jobs GROUP BY 1, 2")
     total = PER_SOURCE * 6
     assert [(r["status"], r["attempts"], r["count"]) for r in rows] == [("completed", 1, total)]
+
+
+async def test_a_killed_worker_of_the_previous_release_is_rescued_by_its_lease(
+    old_tree: Path, pg_dsn: str, tmp_path: Path
+) -> None:
+    """The previous release holds no liveness lock and records no key: a new worker beside it
+    never takes its jobs for a free lock, only once its lease has run out, as before."""
+    conn = await connect(pg_dsn)
+    await conn.execute(RUNS_TABLE_DDL)
+    old_log = tmp_path / "old-worker.log"
+    old = start_worker_process(
+        pg_dsn,
+        old_log,
+        cwd=old_tree,
+        PYTHONPATH=os.pathsep.join([str(old_tree), str(REPO)]),
+        JOBQUEUE_WORKER_NAME="old-worker",
+        JOBQUEUE_LEASE_SECONDS="4",
+    )
+    try:
+        # the new worker serves another queue, so the rescued job stays pending for the check
+        async with running_worker(pg_dsn, registry, worker_queues=[NEW_QUEUE]):
+            ((job, _),) = await enqueue_many(conn, [NewJob("test_record", {"seconds": 300})])
+
+            async def started() -> bool:
+                return bool(await conn.fetchval("SELECT count(*) FROM test_runs"))
+
+            await eventually(started, within=60, what="the old worker to start the job")
+            key = await conn.fetchval("SELECT lock_key FROM workers WHERE name = 'old-worker'")
+            assert key is None
+            old.kill()  # SIGKILL
+            old.wait(30)
+
+            async def rescued() -> asyncpg.Record | None:
+                return await conn.fetchrow(
+                    "SELECT j.last_error, j.run_at, w.lease_expires_at AS lease_end"
+                    " FROM jobs j, workers w"
+                    " WHERE j.id = $1 AND j.status = 'pending' AND w.name = 'old-worker'",
+                    job.id,
+                )
+
+            row = await eventually(rescued, within=60, what="the old worker's job to be rescued")
+            assert row["last_error"].startswith("lease expired"), row
+            assert row["run_at"] >= row["lease_end"], row
+    finally:
+        await conn.close()
+        stop_process(old)
+        print(f"--- old worker\n{log_tail(old_log)}")

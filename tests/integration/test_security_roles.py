@@ -21,6 +21,8 @@ from controller.depth import DepthSource
 from tests.fixtures import postgres as pg
 from tests.integration.api_support import JOBS, api_process
 from tests.integration.queue_support import eventually, fetchval
+from worker.db import claims, maintenance, workers
+from worker.db.jobs import NewJob, enqueue_many
 from worker.db.pressure import select_database_pressure
 from worker.db.scaling_decisions import (
     delete_scaling_decisions_older,
@@ -177,3 +179,33 @@ async def test_each_role_has_only_its_rights(roles: Roles, workers: Any, tmp_pat
     await fetchval(runtime, "INSERT INTO later_table VALUES (1)")
     assert await fetchval(readonly, "SELECT count(*) FROM later_table") == 1
     await refused(readonly, "INSERT INTO later_table VALUES (2)")
+
+
+async def test_the_runtime_role_holds_and_sweeps_liveness_locks(roles: Roles) -> None:
+    """Rescue at the speed of death (migration 0014) as the runtime role: its lock key from the
+    sequence, the lock held, the claim's gate, and the sweep that takes a dead worker's jobs.
+    A worker's own sweep logs a refusal and carries on, so it is asked here directly."""
+    migrate_as_owner(roles)
+    runtime = roles.dsn(roles.runtime)
+    conn, holder = await asyncpg.connect(runtime), await asyncpg.connect(runtime)
+    try:
+        key = await workers.next_lock_key(conn)
+        await workers.hold_liveness(holder, key)
+        worker = uuid.uuid4()
+        await workers.register_worker(conn, worker, "w", ["default"], 1, 0, 30.0, key)
+        await enqueue_many(conn, [NewJob("noop")])
+        assert len(await claims.claim_jobs(conn, ["default"], 1, worker, 30.0, key)) == 1
+        nothing = maintenance.RescueResult(requeued=0, failed=0)
+        assert await maintenance.rescue_dead_workers(conn, settle_seconds=0) == nothing
+
+        holder.terminate()  # the worker dies
+
+        async def rescued() -> maintenance.RescueResult | None:
+            result = await maintenance.rescue_dead_workers(conn, settle_seconds=0)
+            return None if result == nothing else result
+
+        found = await eventually(rescued, within=30, what="the dead worker's job to come back")
+        assert found == maintenance.RescueResult(requeued=1, failed=0)
+    finally:
+        holder.terminate()
+        await conn.close()

@@ -13,6 +13,7 @@ import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
 from worker.db import sql_files
+from worker.db.errors import LIVENESS_SQLSTATE, LivenessLost
 
 # older callers (tests, tools) import the registration from here
 from worker.db.workers import register_worker as register_worker
@@ -53,10 +54,19 @@ async def claim_jobs(
     limit: int,
     worker_id: UUID,
     lease_seconds: float,
+    lock_key: int | None = None,
 ) -> list[ClaimedJob]:
     """Claim up to `limit` pending jobs over `queues` in one statement, best first
-    (priority DESC, run_at, id)."""
-    rows = await conn.fetch(_sql("claim_jobs"), list(queues), limit, worker_id, lease_seconds)
+    (priority DESC, run_at, id). With `lock_key`, only while that liveness lock is held:
+    LivenessLost otherwise."""
+    try:
+        rows = await conn.fetch(
+            _sql("claim_jobs"), list(queues), limit, worker_id, lease_seconds, lock_key
+        )
+    except asyncpg.PostgresError as exc:
+        if exc.sqlstate == LIVENESS_SQLSTATE:
+            raise LivenessLost(str(exc)) from exc
+        raise
     return [
         ClaimedJob(
             row[0], row[1], _decode_json(row[2])[0], row[3], row[4], row[5], row[6], row[7], row[8]

@@ -29,6 +29,17 @@ class JobStateConflict(RuntimeError):
         self.action = action
 
 
+# jobqueue_liveness_gate's refusal (migration 0014): a claim while the worker's liveness lock
+# is not held.
+LIVENESS_SQLSTATE = "JQ001"
+
+
+class LivenessLost(RuntimeError):
+    """The claim was refused: this worker's liveness lock is not held (its LISTEN connection
+    is gone, whatever the client believes, or a rescuer is taking its jobs). Not an outage:
+    the worker reconnects that connection and claims again once it holds the lock."""
+
+
 class DatabaseUnavailable(RuntimeError):
     """PostgreSQL could not be reached; the message names host, port and what to check."""
 

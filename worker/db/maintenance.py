@@ -1,5 +1,6 @@
 """Sweeps that one worker at a time runs, each under a transaction-scoped advisory lock:
-rescue of expired leases, and retention pruning in LIMITed batches."""
+rescue of expired leases, and retention pruning in LIMITed batches. Also the rescue of dead
+workers' jobs, which needs no such lock: each dead worker's own liveness lock serialises it."""
 
 from __future__ import annotations
 
@@ -31,6 +32,28 @@ async def rescue_expired_leases(conn: Conn, batch: int = 1000) -> RescueResult |
         if not await conn.fetchval(_sql("try_lock"), RESCUE_LOCK_KEY):
             return None
         row = await conn.fetchrow(_sql("rescue_expired"), batch)
+    assert row is not None
+    return RescueResult(requeued=row["requeued"], failed=row["failed"])
+
+
+async def rescue_dead_workers(
+    conn: Conn, batch: int = 1000, settle_seconds: float = 5.0, own_key: int | None = None
+) -> RescueResult:
+    """Return the running jobs of workers whose liveness lock is free (their process is gone)
+    to pending, or to failed when no tries are left: at most `batch` jobs per call. None are
+    taken within `settle_seconds` of the server's start, while workers reconnect. `own_key`,
+    the sweeper's own lock, is never tried.
+
+    One round trip when every lock is held (the usual case): the first look is a statement of
+    its own, whose locks end with it; only when it finds a dead worker is the look repeated in
+    the transaction that rescues."""
+    if not await conn.fetch(_sql("dead_workers"), settle_seconds, own_key):
+        return RescueResult(requeued=0, failed=0)
+    async with conn.transaction():
+        dead = await conn.fetch(_sql("dead_workers"), settle_seconds, own_key)
+        if not dead:
+            return RescueResult(requeued=0, failed=0)
+        row = await conn.fetchrow(_sql("rescue_dead_workers"), [r["id"] for r in dead], batch)
     assert row is not None
     return RescueResult(requeued=row["requeued"], failed=row["failed"])
 

@@ -1,5 +1,6 @@
-"""A worker's registration, heartbeat and deregistration, and the probe of an idle
-connection: the `workers` table's side of the worker, apart from the claims' hot path."""
+"""A worker's registration, heartbeat and deregistration, its liveness lock, and the probe of
+an idle connection: the `workers` table's side of the worker, apart from the claims' hot
+path."""
 
 from __future__ import annotations
 
@@ -24,8 +25,10 @@ async def register_worker(
     concurrency: int,
     in_flight: int,
     lease_seconds: float,
+    lock_key: int | None = None,
 ) -> None:
-    """Register, or heartbeat: renews the worker's lease and reports its in-flight count."""
+    """Register, or heartbeat: renews the worker's lease and reports its in-flight count.
+    `lock_key` names the liveness lock the worker holds (None: the lease rule alone)."""
     await conn.execute(
         _sql("register_worker"),
         worker_id,
@@ -34,7 +37,19 @@ async def register_worker(
         concurrency,
         in_flight,
         lease_seconds,
+        lock_key,
     )
+
+
+async def next_lock_key(conn: Conn) -> int:
+    """A liveness lock key that no live worker holds."""
+    return int(await conn.fetchval(_sql("next_lock_key")))
+
+
+async def hold_liveness(conn: asyncpg.Connection, lock_key: int) -> None:
+    """Take the worker's liveness lock for the life of `conn`'s session. Never on a pooled
+    connection: asyncpg's reset on release runs pg_advisory_unlock_all()."""
+    await conn.execute(_sql("hold_liveness"), lock_key)
 
 
 async def deregister_worker(conn: Conn, worker_id: UUID) -> None:

@@ -26,7 +26,11 @@ log = logging.getLogger(__name__)
 
 
 async def renew_lease(
-    pool: asyncpg.Pool, settings: WorkerSettings, worker_id: UUID, tracker: Tracker
+    pool: asyncpg.Pool,
+    settings: WorkerSettings,
+    worker_id: UUID,
+    tracker: Tracker,
+    lock_key: int | None = None,
 ) -> None:
     async with pool.acquire() as conn:
         await workers.register_worker(
@@ -37,14 +41,21 @@ async def renew_lease(
             settings.max_concurrent_jobs,
             tracker.in_flight,
             settings.lease_seconds,
+            lock_key,
         )
 
 
 class Heartbeat:
     def __init__(
-        self, pool: asyncpg.Pool, settings: WorkerSettings, worker_id: UUID, tracker: Tracker
+        self,
+        pool: asyncpg.Pool,
+        settings: WorkerSettings,
+        worker_id: UUID,
+        tracker: Tracker,
+        lock_key: int | None = None,
     ) -> None:
         self._pool = pool
+        self.lock_key = lock_key  # the liveness lock the worker holds (worker.runtime.liveness)
         self._settings = settings
         self._worker_id = worker_id
         self._tracker = tracker
@@ -54,11 +65,13 @@ class Heartbeat:
         self.last_beat: float | None = None
 
     def check_soon(self) -> None:
-        """A cancellation was announced: look for lost jobs now rather than at the next beat."""
+        """A cancellation was announced, or the liveness lock was lost and is held again (a
+        rescuer may have taken our jobs): look for lost jobs now rather than at the next
+        beat."""
         self._check_soon.set()
 
     async def beat(self) -> None:
-        await renew_lease(self._pool, self._settings, self._worker_id, self._tracker)
+        await renew_lease(self._pool, self._settings, self._worker_id, self._tracker, self.lock_key)
         self.last_beat = time.monotonic()
 
     async def reconcile(self) -> int:

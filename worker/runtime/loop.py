@@ -3,6 +3,8 @@ hand outcomes to the acknowledgement buffer, and drain on shutdown.
 
 A slot is held from the claim until the job's acknowledgement is written, so a worker never
 holds more than MAX_CONCURRENT_JOBS jobs, and a drained worker holds none.
+
+With a liveness lock (worker.runtime.liveness), the loop claims only while the lock is held.
 """
 
 from __future__ import annotations
@@ -20,8 +22,10 @@ import asyncpg
 from worker import tracing
 from worker.db import claims
 from worker.db.claims import ClaimedJob
+from worker.db.errors import LivenessLost
 from worker.runtime.acks import AckBuffer
 from worker.runtime.executor import JobRunner, Outcome
+from worker.runtime.liveness import Liveness
 from worker.runtime.metrics import WorkerMetrics
 from worker.runtime.resilience import retry_transient
 from worker.runtime.tracker import RunningJob, Tracker
@@ -41,8 +45,10 @@ class ClaimLoop:
         worker_id: UUID,
         metrics: WorkerMetrics,
         tracker: Tracker,
+        liveness: Liveness | None = None,
         on_first_claim: Callable[[], None] | None = None,
     ) -> None:
+        self._liveness = liveness
         self._on_first_claim = on_first_claim  # called once, after the first claim returns
         self._settings = settings
         self._runner = runner
@@ -58,6 +64,7 @@ class ClaimLoop:
         )
         self.wake = asyncio.Event()
         self._stopping = False
+        self._stopped = asyncio.Event()
         self._unknown_claims = False
         # starts and completions: DEBUG, or INFO with JOBQUEUE_LOG_JOBS; failures always log
         self._events_level = logging.INFO if settings.log_jobs else logging.DEBUG
@@ -85,6 +92,9 @@ class ClaimLoop:
                 self.tracker.slot_freed.clear()
                 await self.tracker.slot_freed.wait()
                 continue
+            if self._liveness is not None and not self._liveness.held.is_set():
+                await self._until_live(self._liveness)
+                continue
             self.wake.clear()
             self.tracker.slot_freed.clear()
             # Flow control: no NOTIFY says a limit has room again, but the acknowledgement of
@@ -93,6 +103,10 @@ class ClaimLoop:
             limited = bool(self.tracker.limited)
             try:
                 jobs = await self._claim(free)
+            except LivenessLost:
+                if self._liveness is not None:
+                    self._liveness.lost()
+                continue
             except Exception:
                 if self._stopping:
                     return
@@ -109,6 +123,18 @@ class ClaimLoop:
                 first()
             if len(jobs) < free:  # a full batch means more may be waiting: claim again at once
                 await self._sleep_until_woken(also_on_slot=limited or bool(self.tracker.limited))
+
+    async def _until_live(self, liveness: Liveness) -> None:
+        """Wait until the liveness lock is held (or we stop)."""
+        tasks = [
+            asyncio.ensure_future(liveness.held.wait()),
+            asyncio.ensure_future(self._stopped.wait()),
+        ]
+        try:
+            await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in tasks:
+                task.cancel()
 
     async def _sleep_until_woken(self, also_on_slot: bool = False) -> None:
         if not also_on_slot:
@@ -140,7 +166,12 @@ class ClaimLoop:
                     # never see; the next attempt (or the next heartbeat) gives those back.
                     self._unknown_claims = True
                     received = await claims.claim_jobs(
-                        conn, self._queues, limit, self._worker_id, self._settings.lease_seconds
+                        conn,
+                        self._queues,
+                        limit,
+                        self._worker_id,
+                        self._settings.lease_seconds,
+                        None if self._liveness is None else self._liveness.key,
                     )
                     # Held before anything else can fail, the release of this connection
                     # included: rows whose reply arrived are never forgotten.
@@ -240,6 +271,7 @@ class ClaimLoop:
     # --- shutdown
     def stop_claiming(self) -> None:
         self._stopping = True
+        self._stopped.set()
         self.wake.set()
         self.tracker.slot_freed.set()
 

@@ -1,5 +1,6 @@
-"""`jobqueue worker`: one process, at most three database connections (a LISTEN connection
-and a pool of two shared by claims, acknowledgements, heartbeat and sweeps)."""
+"""`jobqueue worker`: one process, at most three database connections (a LISTEN connection,
+which also holds the worker's liveness lock, and a pool of two shared by claims,
+acknowledgements, heartbeat and sweeps)."""
 
 from __future__ import annotations
 
@@ -23,10 +24,11 @@ from worker.runtime.cleaner import prune_once
 from worker.runtime.executor import JobRunner
 from worker.runtime.heartbeat import Heartbeat
 from worker.runtime.http import HealthServer
+from worker.runtime.liveness import lock_connect_kwargs, new_liveness
 from worker.runtime.loop import ClaimLoop
 from worker.runtime.metrics import WorkerMetrics
 from worker.runtime.progress import ProgressWriter
-from worker.runtime.rescuer import rescue_once
+from worker.runtime.rescuer import LIVENESS_SWEEP_SECONDS, rescue_dead_once, rescue_once
 from worker.runtime.resilience import retry_transient
 from worker.runtime.scheduler import Scheduler
 from worker.runtime.services import PeriodicService, Service, TaskService
@@ -91,21 +93,33 @@ class WorkerProcess:
         self.progress = ProgressWriter(self.pool, self.id)
         self.runner = runner = JobRunner(settings, self.registry, str(self.id), self.progress)
         tracker = self.tracker
+        deadline = time.monotonic() + 30
+        liveness = await retry_transient(
+            lambda: new_liveness(self.pool), what="register worker", deadline=deadline
+        )
+        self.liveness = liveness
         self.loop = ClaimLoop(
-            settings, runner, self.pool, self.id, self.metrics, tracker, self._first_claim
+            settings,
+            runner,
+            self.pool,
+            self.id,
+            self.metrics,
+            tracker,
+            liveness,
+            on_first_claim=self._first_claim,
         )
         self.metrics.track_in_flight(lambda: tracker.in_flight)
-        self.heartbeat = Heartbeat(self.pool, settings, self.id, tracker)
-        await retry_transient(
-            self.heartbeat.beat, what="register worker", deadline=time.monotonic() + 30
-        )
+        self.heartbeat = Heartbeat(self.pool, settings, self.id, tracker, liveness.key)
+        liveness.on_regained(self.heartbeat.check_soon)
+        await retry_transient(self.heartbeat.beat, what="register worker", deadline=deadline)
         self.startup.mark("registered")
         self.waker = Waker(
             self.dsn,
             settings.worker_queues,
             self.loop.wake.set,
             self._on_cancel,
-            connect_kwargs,
+            lock_connect_kwargs(connect_kwargs),
+            liveness,
         )
         await self._start_http()  # before the first claim: a busy port must not strand jobs
         self.loop.start()
@@ -113,11 +127,15 @@ class WorkerProcess:
         self._services.append(TaskService("heartbeat", self.heartbeat.run))
         self._services.append(TaskService("progress", self.progress.run))
         if settings.rescue_enabled:
+            liveness.sweep_with(
+                lambda conn: rescue_dead_once(conn, liveness),
+                min(LIVENESS_SWEEP_SECONDS, settings.rescue_interval),
+            )
             self._services.append(
                 PeriodicService(
                     "lease rescue",
                     settings.rescue_interval,
-                    lambda: rescue_once(self.pool, settings, self.id, tracker),
+                    lambda: rescue_once(self.pool, settings, self.id, tracker, liveness),
                 )
             )
         if settings.retention_seconds > 0:
@@ -197,6 +215,7 @@ class WorkerProcess:
             "in_flight": self.tracker.in_flight,
             "draining": self.draining,
             "listening": self.waker.connected.is_set(),
+            "liveness_lock": self.liveness.held.is_set(),
             "seconds_since_heartbeat": None if last is None else round(time.monotonic() - last, 3),
         }
 
@@ -216,6 +235,7 @@ class WorkerProcess:
         log.info("draining (up to %.0fs)", self.settings.drain_timeout)
         await self.loop.drain(self.settings.drain_timeout)
         self.runner.threads.close()
+        self.liveness.retire()
         for service in reversed(self._services):
             await service.stop()
         with contextlib.suppress(Exception):

@@ -12,7 +12,10 @@
 --   loop is O(batch^2)); a row whose token is not a key was claimed again since: it is left.
 
 -- name: claim_jobs
--- Rows come back in claim order. $1 queues, $2 batch size, $3 worker id, $4 lease seconds.
+-- Rows come back in claim order. $1 queues, $2 batch size, $3 worker id, $4 lease seconds,
+-- $5 the worker's liveness lock key (NULL: none). While that lock is not held the claim is
+-- refused with JQ001 (jobqueue_liveness_gate, migration 0014): a worker whose jobs a rescuer
+-- may take claims nothing. It is one uncorrelated subquery, so it runs once, before any row.
 -- The payload comes as JSON text, which the worker decodes faster than a per-value codec.
 -- One partial-index scan per queue, then the best $2 overall; only pending jobs are read.
 --
@@ -32,7 +35,7 @@ WITH served AS MATERIALIZED (
     FROM (SELECT DISTINCT unnest($1::text[])) AS q(queue_name)
     LEFT JOIN queues AS s ON s.name = q.queue_name
     -- a paused queue is claimed from by neither path; running jobs finish (scheduling)
-    WHERE s.paused IS NOT TRUE
+    WHERE s.paused IS NOT TRUE AND (SELECT jobqueue_liveness_gate($5::integer))
 ),
 limited AS MATERIALIZED (
     SELECT l.*

@@ -4,30 +4,20 @@
 -- name: try_lock
 SELECT pg_try_advisory_xact_lock($1::bigint);
 
--- name: rescue_expired
--- Running jobs whose claim lease has expired and whose worker's lease has too (or whose
--- worker is gone) go back to pending, or to failed when they have no tries left.
-WITH expired AS (
-    SELECT j.id
-    FROM jobs AS j
-    WHERE j.status = 'running' AND j.lease_expires_at < now()
-      AND NOT EXISTS (
-          SELECT 1 FROM workers AS w WHERE w.id = j.worker_id AND w.lease_expires_at >= now())
-    ORDER BY j.lease_expires_at
-    LIMIT $1
-    FOR UPDATE OF j SKIP LOCKED
-),
+-- name: RESCUE
+-- The rows of `expired` (id, why: running jobs whose worker is gone) go back to pending, or
+-- to failed when they have no tries left. Fenced: the worker's id and its attempt's number
+-- go (a pending job has no worker), so its late acknowledgement matches nothing.
 rescued AS (
     UPDATE jobs AS j
     SET status = CASE WHEN j.attempts >= j.max_tries THEN 'failed' ELSE 'pending' END::job_status,
         finished_at = CASE WHEN j.attempts >= j.max_tries THEN now() END,
         worker_id = CASE WHEN j.attempts >= j.max_tries THEN j.worker_id END,
         run_at = now(),
-        last_error = 'lease expired: worker ' || j.worker_id::text
-                     || ' stopped heartbeating while running attempt ' || j.attempts,
+        last_error = expired.why,
         lease_expires_at = NULL
     FROM expired
-    WHERE j.id = expired.id
+    WHERE j.id = expired.id AND j.status = 'running'
     RETURNING j.id, j.status, j.queue_name,
               (j.has_dependents OR j.has_waiters OR j.batch_id IS NOT NULL) AS follow
 )
@@ -39,7 +29,64 @@ SELECT count(*) FILTER (WHERE status = 'pending') AS requeued,
        CASE WHEN bool_or(follow AND status = 'failed')
             THEN jobqueue_jobs_finished(
                 array_agg(id) FILTER (WHERE follow AND status = 'failed')) END AS followed
-FROM rescued;
+FROM rescued
+
+-- name: rescue_expired
+-- Running jobs whose claim lease has expired and whose worker's lease has too (or whose
+-- worker is gone) go back to pending, or to failed when they have no tries left.
+WITH expired AS (
+    SELECT j.id,
+           'lease expired: worker ' || j.worker_id::text
+           || ' stopped heartbeating while running attempt ' || j.attempts AS why
+    FROM jobs AS j
+    WHERE j.status = 'running' AND j.lease_expires_at < now()
+      AND NOT EXISTS (
+          SELECT 1 FROM workers AS w WHERE w.id = j.worker_id AND w.lease_expires_at >= now())
+    ORDER BY j.lease_expires_at
+    LIMIT $1
+    FOR UPDATE OF j SKIP LOCKED
+),
+:RESCUE;
+
+-- name: dead_workers
+-- Workers whose process is gone: they hold a liveness lock key (migration 0014), nobody holds
+-- their lock, and they run jobs. This transaction then holds each such lock until it commits,
+-- so the worker cannot take it back while its jobs are rescued. The lock is tried first (a
+-- failed try costs nothing), and only for a worker found free are its jobs looked up: under a
+-- pinned horizon that lookup walks every index entry the worker ever left, so live workers
+-- must not pay it every second. None is tried within $1 seconds of the server's start: after a
+-- restart every lock is free until its worker reconnects. $2 is the sweeper's own key, never
+-- tried: the sweep may run on the session that holds it, and a session's own locks never
+-- conflict with each other.
+WITH keyed AS MATERIALIZED (
+    SELECT w.id, w.lock_key
+    FROM workers AS w
+    WHERE w.lock_key IS NOT NULL AND w.lock_key IS DISTINCT FROM $2::integer
+      AND pg_postmaster_start_time() < now() - make_interval(secs => $1)
+),
+free AS MATERIALIZED (
+    SELECT id FROM keyed WHERE jobqueue_liveness_free(lock_key)
+)
+SELECT f.id
+FROM free AS f
+WHERE EXISTS (SELECT 1 FROM jobs AS j WHERE j.status = 'running' AND j.worker_id = f.id);
+
+-- name: rescue_dead_workers
+-- The running jobs of workers whose liveness lock this transaction holds ($1 their ids; at
+-- most $2 jobs) go back to pending, or to failed when they have no tries left. A separate
+-- statement after dead_workers, so that its snapshot sees every claim those workers
+-- committed before their lock was taken (a claim holds the lock too: jobqueue_liveness_gate).
+WITH expired AS (
+    SELECT j.id,
+           'worker ' || j.worker_id::text || ' died (its liveness lock was free) while running '
+           || 'attempt ' || j.attempts AS why
+    FROM jobs AS j
+    WHERE j.status = 'running' AND j.worker_id = ANY ($1::uuid[])
+    ORDER BY j.id
+    LIMIT $2
+    FOR UPDATE OF j SKIP LOCKED
+),
+:RESCUE;
 
 -- name: forget_dead_workers
 -- Workers whose lease ran out long ago and that hold no running job.
