@@ -265,30 +265,36 @@ def deletion_steps(
     """Replay a pod watch: each scale-down step's deleted pods and the pods that survived it,
     with the pod-deletion-cost every one of them carried when the step began. Only Running and
     Ready pods count: the ReplicaSet removes the others first, whatever their cost. Deletions
-    less than `gap` seconds apart belong to one step."""
-    cost_key = "controller.kubernetes.io/pod-deletion-cost"
+    less than `gap` seconds apart belong to one step, unless a live pod's cost changed between
+    them: the controller costs the pods before each scale-down, so a changed cost means a new
+    step (idle pods go one /scale at a time, as they become idle, often well within `gap`)."""
     live: dict[str, dict[str, Any]] = {}
     steps: list[dict[str, Any]] = []
+    recosted = False  # a live pod's cost changed since the last step began
     for moment, kind, pod in history:
         name = pod["metadata"]["name"]
         deleting = kind == "DELETED" or bool(pod["metadata"].get("deletionTimestamp"))
         if deleting and name in live:
-            if not steps or moment - steps[-1]["last"] > gap:
-                costs = {
-                    n: (p["metadata"].get("annotations") or {}).get(cost_key)
-                    for n, p in live.items()
-                }
+            if not steps or moment - steps[-1]["last"] > gap or recosted:
+                costs = {n: _cost(p) for n, p in live.items()}
                 steps.append({"at": moment, "last": moment, "costs": costs, "deleted": []})
+                recosted = False
             steps[-1]["deleted"].append(name)
             steps[-1]["last"] = moment
             live.pop(name)
         elif not deleting and _running_and_ready(pod):
+            recosted |= name in live and _cost(live[name]) != _cost(pod)
             live[name] = pod
         elif not deleting:
             live.pop(name, None)
     for step in steps:
         step["survivors"] = sorted(set(step["costs"]) - set(step["deleted"]))
     return steps
+
+
+def _cost(pod: dict[str, Any]) -> str | None:
+    annotations = pod["metadata"].get("annotations") or {}
+    return annotations.get("controller.kubernetes.io/pod-deletion-cost")
 
 
 def _running_and_ready(pod: dict[str, Any]) -> bool:
