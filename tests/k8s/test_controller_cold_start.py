@@ -76,8 +76,11 @@ async def test_one_replica_first_then_the_rest_and_the_cold_start_timed(
         lambda: cold_start(controller.metrics(), "cold"), what="the cold start's phases",
         controllers=[controller],
     )  # fmt: skip
-    # (on this plane no pod is made; the test's worker started before the scale-up)
-    assert set(found) == set(COLD_START_PHASES) - {"podCreated"}, found
+    # (the test's worker started before the scale-up; podCreated is timed only where a pod
+    # was made: the plane has a kube-controller-manager once an L4 suite has run in this
+    # session, and none when the k8s suite runs alone)
+    pods = plane.get_json("pods", "-n", namespace)["items"]
+    assert set(found) == set(COLD_START_PHASES) - (set() if pods else {"podCreated"}), found
     assert 0 <= found["decision"] <= found["scaled"], found
     reported = [found[p] for p in ("containerStarted", "imported", "connected", "registered")]
     assert reported == sorted(reported) and reported[-1] <= found["firstClaim"], found
