@@ -134,14 +134,15 @@ class JobRunner:
         started = time.monotonic()
         joblog = JobLog()
         spec = self._registry.get(job.job_type)
-        if spec is None and self._registry.is_disabled(job.job_type):
-            return Outcome(
-                False,
-                error=f"job_type {job.job_type!r} is disabled on worker "
-                f"{self._settings.worker_name} (JOBQUEUE_DISABLED_HANDLERS)",
-                seconds=time.monotonic() - started,
-            )
-        if spec is None:  # a rolling deploy: another worker may know it
+        if spec is None:
+            if self._registry.is_disabled(job.job_type):  # turned off on purpose: for good
+                return Outcome(
+                    False,
+                    error=f"job_type {job.job_type!r} is disabled on worker "
+                    f"{self._settings.worker_name} (JOBQUEUE_DISABLED_HANDLERS)",
+                    seconds=time.monotonic() - started,
+                )
+            # a rolling deploy: another worker may know it
             reason = unknown_type_error(job.job_type, self._registry, self._settings.worker_name)
             return Outcome(False, deferred=reason, seconds=time.monotonic() - started)
         context = JobContext.for_job(
