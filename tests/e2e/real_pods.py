@@ -93,6 +93,26 @@ def container_endings(history: list[tuple[float, str, Pod]]) -> dict[str, set[st
     return endings
 
 
+def failed_container_logs(history: list[tuple[float, str, Pod]]) -> str:
+    """The last log lines of each worker container that ended with an error: the chart's
+    FallbackToLogsOnError keeps them in the pod's status, which the watch saw before the pod
+    (and its logs) went. With when the pod was asked to stop, and when the container ended."""
+    texts: dict[str, str] = {}
+    for _, _, pod in history:
+        for status in (pod.get("status") or {}).get("containerStatuses") or []:
+            for key in ("state", "lastState"):
+                terminated = (status.get(key) or {}).get("terminated") or {}
+                if terminated.get("exitCode") and terminated.get("message"):
+                    name = f"{pod['metadata']['name']}/{status['name']} ({key})"
+                    texts[name] = (
+                        f"deletion requested {pod['metadata'].get('deletionTimestamp')}, "
+                        f"started {terminated.get('startedAt')}, "
+                        f"finished {terminated.get('finishedAt')}, "
+                        f"exit {terminated['exitCode']}:\n{terminated['message']}"
+                    )
+    return "".join(f"--- {name}: {text}\n" for name, text in texts.items())
+
+
 def exit_problems(stack: Any, since: float) -> str:
     """worker_exit_problems of the pods made after `since` (the burst), with each
     container's endings and the namespace's Warning events. The pod the install starts
@@ -111,7 +131,9 @@ def exit_problems(stack: Any, since: float) -> str:
     warnings = stack.cluster.kubectl(
         "get", "events", "-n", stack.namespace, "--field-selector", "type=Warning", check=False
     )  # fmt: skip
-    return f"{problems}\n{container_endings(stack.workers.history)}\n{warnings.stdout}"
+    endings = container_endings(stack.workers.history)
+    logs = failed_container_logs(stack.workers.history)
+    return f"{problems}\n{endings}\n{warnings.stdout}\n{logs}"
 
 
 async def first_job_start(dsn: str) -> float | None:

@@ -259,10 +259,13 @@ async def test_a_worker_whose_lock_session_ended_unnoticed_is_refused_its_claim(
     await _holding(conn, "rescuer")
     assert proxy.sever_port(holder["client_port"])
 
-    async def lock_free() -> bool:
-        return await conn.fetchrow(LOCK_HOLDER, "unaware") is None
+    async def severed_session_ended() -> bool:
+        # its lock is free, or already held again by a new session: a claim of the worker's
+        # (it polls every second) may have been refused and made it reconnect in between polls
+        row = await conn.fetchrow(LOCK_HOLDER, "unaware")
+        return row is None or row["pid"] != holder["pid"]
 
-    await eventually(lock_free, within=30, what="the server to end the severed session")
+    await eventually(severed_session_ended, within=30, what="the server to end the severed session")
     ids = await _enqueue(conn, 3, seconds=3)
 
     await _all_reach(conn, ids, "completed", within=60, what="the jobs to complete")

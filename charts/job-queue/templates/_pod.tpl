@@ -26,6 +26,9 @@ checksum/config: {{ include (print .Template.BasePath "/configmap.yaml") . | sha
 {{- define "job-queue.container.common" -}}
 image: {{ include "job-queue.image" . | quote }}
 imagePullPolicy: {{ .Values.image.pullPolicy }}
+{{- /* a container that ends with an error keeps its last log lines in its status, so
+`kubectl describe pod` says why even after the pod (and its logs) are gone */}}
+terminationMessagePolicy: FallbackToLogsOnError
 securityContext:
   {{- toYaml .Values.containerSecurityContext | nindent 2 }}
 {{- end }}
