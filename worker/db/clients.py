@@ -22,27 +22,43 @@ from worker.errors import InvalidJob
 from worker.job_checks import PreparedJob
 
 _sql = sql_files.statements("clients")
-_PARAM = re.compile(r"(?<![:\w]):([a-z_]+)\b")
+_PARAM = re.compile(r"\$(\d+)\b")
 _json = json.JSONEncoder(allow_nan=False).encode
+
+
+def _named(name: str, form: str, *, escape: str = "") -> str:
+    """The statement with each $n written as `form` of the name its `-- params:` line gives it,
+    and `escape` (a driver's own placeholder character) doubled everywhere. A $n in a comment
+    stays: some drivers would take a placeholder there for a parameter."""
+    statement = _sql(name)
+    names = sql_files.declared_parameters(statement)
+    lines = []
+    for line in statement.split("\n"):
+        if escape:
+            line = line.replace(escape, escape * 2)
+        code, dashes, comment = line.partition("--")
+        code = _PARAM.sub(lambda m: form.format(names[int(m.group(1)) - 1]), code)
+        lines.append(code + dashes + comment)
+    return "\n".join(lines)
 
 
 @cache
 def _asyncpg_form(name: str) -> tuple[str, tuple[str, ...]]:
-    """The statement with $1.. in place of :names, and the names in that order."""
-    order: list[str] = []
-
-    def number(match: re.Match[str]) -> str:
-        if match.group(1) not in order:
-            order.append(match.group(1))
-        return f"${order.index(match.group(1)) + 1}"
-
-    return _PARAM.sub(number, _sql(name)), tuple(order)
+    """The statement as written ($1..), and the names of its parameters in that order."""
+    statement = _sql(name)
+    return statement, tuple(sql_files.declared_parameters(statement))
 
 
 @cache
 def psycopg_form(name: str) -> str:
     """The statement with %(name)s placeholders: psycopg's, and Django's cursors'."""
-    return _PARAM.sub(r"%(\1)s", _sql(name).replace("%", "%%"))
+    return _named(name, "%({})s", escape="%")
+
+
+@cache
+def sqlalchemy_form(name: str) -> str:
+    """The statement with :name placeholders, as SQLAlchemy's text() takes them."""
+    return _named(name, ":{}")
 
 
 def driver_of(conn: object) -> str:
@@ -72,7 +88,7 @@ async def fetch_one_value(conn: Any, name: str, params: dict[str, Any]) -> Any:
         return None if row is None else row[0]
     from sqlalchemy import text
 
-    result = await conn.execute(text(_sql(name)), params)
+    result = await conn.execute(text(sqlalchemy_form(name)), params)
     return result.scalar_one()
 
 

@@ -130,7 +130,8 @@ async def apply(
     try:
         await _apply(conn, steps, record, version, name, policy)
     finally:
-        await conn.execute(_sql("reset_limits"))
+        await conn.execute(_sql("reset_lock_timeout"))
+        await conn.execute(_sql("reset_statement_timeout"))
 
 
 async def _apply(

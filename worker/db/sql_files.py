@@ -1,8 +1,11 @@
 """Loads the named SQL statements kept in worker/db/sql/*.sql.
 
-Each file holds one or more statements, each introduced by a line `-- name: some_name`. A name
-in capitals (`-- name: PICKED`) is a part, not a statement: the text that two statements share,
-written once and filled in where the file's later statements write `:PICKED`.
+Each file holds one or more statements, each introduced by a line `-- name: some_name`, and is
+run exactly as written: every statement is valid PostgreSQL on its own (nothing is pasted in),
+so it can be copied into psql, and tests/integration/test_sql_prepare.py prepares each one. A
+statement that takes parameters names them on the line under its name, in order:
+`-- params: $1 ids, $2 worker_id` (asyncpg takes only $n; the names are for the reader, and the
+test checks that PostgreSQL finds as many).
 """
 
 from __future__ import annotations
@@ -12,62 +15,46 @@ from collections.abc import Callable
 from functools import cache, partial
 from importlib import resources
 
-from worker.db import NEW_JOB_CHANNEL
-
 _NAME = re.compile(r"^--\s*name:\s*(\w+)\s*$", re.MULTILINE)
-_PART = re.compile(r"[A-Z][A-Z0-9_]*")
-
-
-def _fill_parts(body: str, parts: dict[str, str]) -> str:
-    """Each `:PART` replaced by its text, every line of it indented as the placeholder's line.
-    A `:PART` in a comment (after `--` on its line) is prose, and stays as written."""
-    if not parts:
-        return body
-    written = re.compile(r"(?<!:):(" + "|".join(parts) + r")\b")  # not a ::TYPE cast
-
-    def fill(match: re.Match[str]) -> str:
-        line = body[body.rfind("\n", 0, match.start()) + 1 : match.start()]
-        if "--" in line:
-            return match.group(0)
-        indent = line[: len(line) - len(line.lstrip())]
-        return parts[match.group(1)].replace("\n", "\n" + indent)
-
-    return written.sub(fill, body)
+# The params line, and comment lines right under it that go on with `$n name` items.
+_PARAMS = re.compile(r"\A--\s*params:(.*(?:\n--\s{2,}\$\d.*)*)")
+_PARAM = re.compile(r"\$(\d+)\s+([a-z_][a-z0-9_]*)")
 
 
 def parse_named_statements(text: str) -> dict[str, str]:
     statements: dict[str, str] = {}
-    parts: dict[str, str] = {}
     matches = list(_NAME.finditer(text))
     for index, match in enumerate(matches):
         end = matches[index + 1].start() if index + 1 < len(matches) else len(text)
         name, body = match.group(1), text[match.end() : end].strip()
-        if name in statements or name in parts:
+        if name in statements:
             raise ValueError(f"duplicate SQL statement name {name!r}")
-        body = _fill_parts(body, parts)
-        if _PART.fullmatch(name):  # its own comments stay here, not in every statement
-            parts[name] = re.sub(r"\A(--[^\n]*\n\s*)+", "", body)
-        else:
-            statements[name] = body
+        declared_parameters(body)  # a malformed params line fails at load, not in review
+        statements[name] = body
     return statements
 
 
-# Constants the SQL writes as :NAME (not valid PostgreSQL, so a missed one fails loudly); the
-# loader fills in their one home, so the channel's name is written once.
-PLACEHOLDERS = {":NEW_JOB_CHANNEL": "'" + NEW_JOB_CHANNEL + "'"}
-
-
-def fill_placeholders(text: str) -> str:
-    for placeholder, literal in PLACEHOLDERS.items():
-        text = text.replace(placeholder, literal)
-    return text
+def declared_parameters(statement: str) -> list[str]:
+    """The names of a statement's $1, $2, ... in order, from its `-- params:` line (which may go
+    on over the comment lines under it); [] when it has none."""
+    found = _PARAMS.match(statement)
+    if found is None:
+        return []
+    items = [i.strip() for i in found.group(1).replace("\n", " ").replace("--", " ").split(",")]
+    names = []
+    for number, item in enumerate(items, start=1):
+        param = _PARAM.fullmatch(item)
+        if param is None or int(param.group(1)) != number:
+            raise ValueError(f"-- params: {item!r} should read `${number} name`")
+        names.append(param.group(2))
+    return names
 
 
 @cache
 def load(file_stem: str) -> dict[str, str]:
     """All named statements of worker/db/sql/<file_stem>.sql."""
     text = resources.files("worker.db").joinpath("sql", f"{file_stem}.sql").read_text()
-    return parse_named_statements(fill_placeholders(text))
+    return parse_named_statements(text)
 
 
 def query(file_stem: str, name: str) -> str:

@@ -3,20 +3,18 @@
 -- the transaction of the attempt's acknowledgement, just before it, and under the same fencing:
 -- only attempts still running under this worker are recorded, and their rows stay locked until
 -- the acknowledgement commits, so the two agree on which attempts were still this worker's.
+-- Both statements start from the same `held`: the jobs of $1 still running under worker $2.
 
--- name: HELD
--- The jobs of $1 (ids) still running under worker $2, locked until the transaction ends.
-held AS MATERIALIZED (
+-- name: insert_job_errors
+-- params: $1 ids, $2 worker_id, $3 errors
+-- errors: a JSON array of [job id, attempt, error, traceback].
+WITH held AS MATERIALIZED (
     SELECT j.id, j.attempts
     FROM jobs AS j
     WHERE j.id = ANY (ARRAY(SELECT unnest($1::bigint[])))  -- primary-key lookups
       AND j.status::text = 'running' AND j.worker_id = $2
     FOR UPDATE
-)
-
--- name: insert_job_errors
--- $1 ids, $2 worker id, $3 a JSON array of [job id, attempt, error, traceback].
-WITH :HELD,
+),
 input AS (
     SELECT (e ->> 0)::bigint AS job_id, (e ->> 1)::int AS attempt, e ->> 2 AS error,
            e ->> 3 AS traceback
@@ -28,10 +26,16 @@ FROM input AS i
 JOIN held AS h ON h.id = i.job_id AND h.attempts = i.attempt;
 
 -- name: insert_job_logs
--- $1 ids, $2 worker id, $3 a JSON array of [job id, attempt, lines dropped already, lines],
--- each line [unix time, level, message]; $4 the cap: bytes of messages kept per job, over all
--- its attempts. Lines past the cap are not kept; one line per attempt says how many went.
-WITH :HELD,
+-- params: $1 ids, $2 worker_id, $3 logs, $4 cap_bytes
+-- logs: a JSON array of [job id, attempt, lines dropped already, lines], each line [unix
+-- time, level, message]; cap_bytes: bytes of messages kept per job, over all its attempts. Lines past the cap are not kept; one line per attempt says how many went.
+WITH held AS MATERIALIZED (
+    SELECT j.id, j.attempts
+    FROM jobs AS j
+    WHERE j.id = ANY (ARRAY(SELECT unnest($1::bigint[])))  -- primary-key lookups
+      AND j.status::text = 'running' AND j.worker_id = $2
+    FOR UPDATE
+),
 input AS (
     SELECT (a ->> 0)::bigint AS job_id, (a ->> 1)::int AS attempt, (a ->> 2)::int AS dropped,
            to_timestamp((l.line ->> 0)::float8) AS at, l.line ->> 1 AS level,
@@ -63,6 +67,7 @@ INSERT INTO job_logs (job_id, attempt, at, level, message)
 SELECT job_id, attempt, at, level, message FROM kept ORDER BY job_id, attempt, n;
 
 -- name: job_errors_of
+-- params: $1 job_id
 -- One job's failed attempts, newest first.
 SELECT attempt, at, error, traceback
 FROM job_errors
@@ -70,6 +75,7 @@ WHERE job_id = $1
 ORDER BY attempt DESC, at DESC;
 
 -- name: job_logs_of
+-- params: $1 job_id
 -- One job's log lines, in the order they were logged.
 SELECT attempt, at, level, message
 FROM job_logs
@@ -77,6 +83,7 @@ WHERE job_id = $1
 ORDER BY id;
 
 -- name: prune_attempt_history
+-- params: $1 older_than_seconds, $2 batch
 -- Retention: up to $2 rows of each table older than $1 seconds; returns how many went.
 WITH errors AS (
     DELETE FROM job_errors

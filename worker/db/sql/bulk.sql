@@ -2,16 +2,19 @@
 -- (a keyset over the primary key, from $5 exclusive up to $6, the largest id when the operation
 -- started, so that it never chases jobs enqueued meanwhile). Each statement returns the last id
 -- it looked at, how many rows it looked at, and how many it changed.
--- $1 statuses, $2 queue, $3 job type, $4 created before, $5 after id, $6 up to id, $7 batch.
 -- Rows are picked from the statement's snapshot without locks; the UPDATE checks the status
 -- again on the row's current version, so a job a worker changed meanwhile is left as it is.
+-- Both statements walk the same `picked` batch: the filter's jobs of ids after $5 up to $6.
 
 -- name: jobs_max_id
 SELECT coalesce(max(id), 0) FROM jobs;
 
--- name: PICKED
--- The batch both statements walk: the filter's jobs of ids after $5 up to $6, at most $7.
-picked AS (
+-- name: jobs_retry_batch
+-- params: $1 statuses, $2 queue_name, $3 job_type, $4 created_before, $5 after_id,
+--         $6 up_to_id, $7 batch_size
+-- failed or cancelled -> pending now, with a try left, as POST /jobs/{id}/retry. A job whose
+-- unique_key is held by an active job stays as it is (as does the second of two in one batch).
+WITH picked AS (
     SELECT id, unique_key
     FROM jobs
     WHERE status = ANY ($1::job_status[])
@@ -21,12 +24,7 @@ picked AS (
       AND id > $5 AND id <= $6
     ORDER BY id
     LIMIT $7
-)
-
--- name: jobs_retry_batch
--- failed or cancelled -> pending now, with a try left, as POST /jobs/{id}/retry. A job whose
--- unique_key is held by an active job stays as it is (as does the second of two in one batch).
-WITH :PICKED,
+),
 retried AS (
     UPDATE jobs AS j
     SET status = 'pending', run_at = now(), started_at = NULL, finished_at = NULL,
@@ -45,13 +43,25 @@ retried AS (
 SELECT (SELECT max(id) FROM picked) AS last_id,
        (SELECT count(*) FROM picked) AS looked,
        (SELECT count(*) FROM retried) AS changed,
-       (SELECT count(pg_notify(:NEW_JOB_CHANNEL, queue_name))
+       (SELECT count(pg_notify('jobqueue_new_job', queue_name))
         FROM (SELECT DISTINCT queue_name FROM retried) AS q) AS notified;
 
 -- name: jobs_cancel_batch
+-- params: $1 statuses, $2 queue_name, $3 job_type, $4 created_before, $5 after_id,
+--         $6 up_to_id, $7 batch_size
 -- pending, blocked or running -> cancelled, as POST /jobs/{id}/cancel: a running job's worker
 -- is told at once, and its fenced writes change nothing any more.
-WITH :PICKED,
+WITH picked AS (
+    SELECT id, unique_key
+    FROM jobs
+    WHERE status = ANY ($1::job_status[])
+      AND ($2::text IS NULL OR queue_name = $2::text)
+      AND ($3::text IS NULL OR job_type = $3::text)
+      AND ($4::timestamptz IS NULL OR created_at < $4::timestamptz)
+      AND id > $5 AND id <= $6
+    ORDER BY id
+    LIMIT $7
+),
 cancelled AS (
     UPDATE jobs AS j
     SET status = 'cancelled', finished_at = now(), lease_expires_at = NULL

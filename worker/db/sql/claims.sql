@@ -12,6 +12,7 @@
 --   loop is O(batch^2)); a row whose token is not a key was claimed again since: it is left.
 
 -- name: claim_jobs
+-- params: $1 queues, $2 batch_size, $3 worker_id, $4 lease_seconds, $5 lock_key
 -- Rows come back in claim order. $1 queues, $2 batch size, $3 worker id, $4 lease seconds,
 -- $5 the worker's liveness lock key (NULL: none). While that lock is not held the claim is
 -- refused with JQ001 (jobqueue_liveness_gate, migration 0014): a worker whose jobs a rescuer
@@ -92,24 +93,11 @@ SELECT id, job_type, payload::text, queue_name, attempts, max_tries, timeout_sec
 FROM everything
 ORDER BY priority DESC, run_at, id;
 
--- name: FENCED
--- An acknowledgement's rows: those of $1 still running under this worker ($2) on the attempt
--- it acknowledges (their fencing token is a key of acks.by_token).
-FROM acks
-WHERE j.id = ANY (ARRAY(SELECT unnest($1::bigint[])))
-  AND j.status::text = 'running' AND j.worker_id = $2
-  AND acks.by_token ? (j.id || ':' || j.attempts)
-
--- name: FOLLOWED_UP
--- What an acknowledgement answers: the rows it wrote, and the follow-ups of those that `done`
--- marks `follow`.
-SELECT count(*) AS written,
-       CASE WHEN bool_or(follow)
-            THEN jobqueue_jobs_finished(array_agg(id) FILTER (WHERE follow)) END AS followed
-FROM done
-
 -- name: complete_jobs
--- $1 ids, $2 worker id, $3 a JSON object {"<id>:<attempts>": result, ...}.
+-- params: $1 ids, $2 worker_id, $3 by_token
+-- by_token: a JSON object {"<id>:<attempts>": result, ...}. The WHERE, the same in fail_jobs
+-- and release_jobs: the rows of $1 still running under this worker on the attempt it
+-- acknowledges (their fencing token is a key of acks.by_token).
 -- Jobs with dependents, waiters or a tracked batch are handed to jobqueue_jobs_finished
 -- (migration 0007) in this same statement; for others that costs one flag read per row.
 WITH acks AS MATERIALIZED (SELECT $3::text::jsonb AS by_token),
@@ -117,13 +105,20 @@ done AS (
     UPDATE jobs AS j
     SET status = 'completed', result = acks.by_token -> (j.id || ':' || j.attempts),
         finished_at = now(), lease_expires_at = NULL
-    :FENCED
+    FROM acks
+    WHERE j.id = ANY (ARRAY(SELECT unnest($1::bigint[])))
+      AND j.status::text = 'running' AND j.worker_id = $2
+      AND acks.by_token ? (j.id || ':' || j.attempts)
     RETURNING j.id, (j.has_dependents OR j.has_waiters OR j.batch_id IS NOT NULL) AS follow
 )
-:FOLLOWED_UP;
+SELECT count(*) AS written,
+       CASE WHEN bool_or(follow)
+            THEN jobqueue_jobs_finished(array_agg(id) FILTER (WHERE follow)) END AS followed
+FROM done;
 
 -- name: fail_jobs
--- $1 ids, $2 worker id, $3 a JSON object {"<id>:<attempts>": [error, retry delay], ...}.
+-- params: $1 ids, $2 worker_id, $3 by_token
+-- by_token: a JSON object {"<id>:<attempts>": [error, retry delay], ...}.
 -- A delay sends the job back to pending at now() + delay with its error kept; null fails it.
 -- Final failures follow up as in complete_jobs.
 WITH acks AS MATERIALIZED (SELECT $3::text::jsonb AS by_token),
@@ -141,33 +136,40 @@ done AS (
                          THEN j.worker_id END,
         last_error = acks.by_token -> (j.id || ':' || j.attempts) ->> 0,
         lease_expires_at = NULL
-    :FENCED
+    FROM acks
+    WHERE j.id = ANY (ARRAY(SELECT unnest($1::bigint[])))
+      AND j.status::text = 'running' AND j.worker_id = $2
+      AND acks.by_token ? (j.id || ':' || j.attempts)
     RETURNING j.id, j.status::text = 'failed'
                     AND (j.has_dependents OR j.has_waiters OR j.batch_id IS NOT NULL) AS follow
 )
-:FOLLOWED_UP;
-
--- name: RELEASED
--- What a release answers: the jobs back in pending, and the queues woken for them.
-SELECT count(*) AS released,
-       (SELECT count(pg_notify(:NEW_JOB_CHANNEL, queue_name))
-        FROM (SELECT DISTINCT queue_name FROM released) AS q) AS notified
-FROM released
+SELECT count(*) AS written,
+       CASE WHEN bool_or(follow)
+            THEN jobqueue_jobs_finished(array_agg(id) FILTER (WHERE follow)) END AS followed
+FROM done;
 
 -- name: release_jobs
+-- params: $1 ids, $2 worker_id, $3 by_token
 -- Claimed jobs whose handler never started go back without using up a try.
--- $1 ids, $2 worker id, $3 a JSON object {"<id>:<attempts>": true, ...}.
+-- by_token: a JSON object {"<id>:<attempts>": true, ...}.
 WITH acks AS MATERIALIZED (SELECT $3::text::jsonb AS by_token),
 released AS (
     UPDATE jobs AS j
     SET status = 'pending', attempts = j.attempts - 1, worker_id = NULL, started_at = NULL,
         lease_expires_at = NULL
-    :FENCED
+    FROM acks
+    WHERE j.id = ANY (ARRAY(SELECT unnest($1::bigint[])))
+      AND j.status::text = 'running' AND j.worker_id = $2
+      AND acks.by_token ? (j.id || ':' || j.attempts)
     RETURNING j.queue_name
 )
-:RELEASED;
+SELECT count(*) AS released,
+       (SELECT count(pg_notify('jobqueue_new_job', queue_name))
+        FROM (SELECT DISTINCT queue_name FROM released) AS q) AS notified
+FROM released;
 
 -- name: release_unknown_jobs
+-- params: $1 worker_id, $2 known_ids
 -- Reconcile: jobs running under this worker that its runtime does not hold ($2: every job it
 -- holds) were claimed by a reply it never received (a lost reply, a connection that broke or
 -- was released in error); they never started, so they go back untouched.
@@ -179,9 +181,13 @@ WITH released AS (
     WHERE j.status = 'running' AND j.worker_id = $1 AND NOT (j.id = ANY ($2::bigint[]))
     RETURNING j.queue_name
 )
-:RELEASED;
+SELECT count(*) AS released,
+       (SELECT count(pg_notify('jobqueue_new_job', queue_name))
+        FROM (SELECT DISTINCT queue_name FROM released) AS q) AS notified
+FROM released;
 
 -- name: still_running
+-- params: $1 worker_id, $2 ids, $3 by_token
 -- Which of the jobs this worker runs ($2 ids, $3 a JSON object {"<id>:<attempts>": true, ...})
 -- are still running under its lease; the others were cancelled, rescued or pruned.
 WITH mine AS MATERIALIZED (SELECT $3::text::jsonb AS by_token)

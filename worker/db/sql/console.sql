@@ -2,6 +2,7 @@
 -- rows: counts stop at a bound, walks stop at a number of groups.
 
 -- name: jobs_count_by_queue
+-- params: $1 status, $2 bound, $3 max_queues
 -- Jobs of status $1 (failed, cancelled or blocked) per queue (at most $3 queues), each count
 -- stopping at $2, through jobs_rare_status_idx.
 SELECT g.queue_name,
@@ -20,6 +21,7 @@ FROM queues
 ORDER BY name;
 
 -- name: jobs_throughput_recent
+-- params: $1 sample
 -- Jobs finished in each of the last 60 minutes, per queue, reading at most $1 jobs from the
 -- start of each minute through jobs_finished_idx. A minute that has more is estimated from
 -- the time its first $1 jobs took (`last_at`), so the cost stays 60 short range reads
@@ -42,6 +44,7 @@ CROSS JOIN LATERAL (
 GROUP BY m.minutes_ago, s.queue_name;
 
 -- name: queues_upsert_paused
+-- params: $1 name, $2 paused
 -- A never-seen name gets its row, unlimited.
 INSERT INTO queues (name, paused)
 VALUES ($1, $2)
@@ -49,6 +52,7 @@ ON CONFLICT (name) DO UPDATE SET paused = EXCLUDED.paused, updated_at = now()
 RETURNING name, paused;
 
 -- name: jobs_count_failed_matching
+-- params: $1 queue_name, $2 job_type, $3 bound
 SELECT count(*) AS n
 FROM (SELECT 1 FROM jobs
       WHERE status = 'failed'
@@ -57,6 +61,7 @@ FROM (SELECT 1 FROM jobs
       LIMIT $3) AS x;
 
 -- name: jobs_retry_failed_matching
+-- params: $1 queue_name, $2 job_type, $3 slice
 -- One bounded slice ($3 jobs) of a bulk retry, as retry_job does it for one; the caller loops
 -- until a slice comes back short. SKIP LOCKED: a job another transaction holds is left alone.
 WITH picked AS (
@@ -78,12 +83,13 @@ retried AS (
     RETURNING jobs.queue_name
 ),
 notified AS (
-    SELECT pg_notify(:NEW_JOB_CHANNEL, queue_name)
+    SELECT pg_notify('jobqueue_new_job', queue_name)
     FROM (SELECT DISTINCT queue_name FROM retried) AS q
 )
 SELECT (SELECT count(*) FROM retried) AS n, (SELECT count(*) FROM notified) AS queues;
 
 -- name: jobs_select_by_key
+-- params: $1 key, $2 max_rows
 -- A search term taken as an idempotency key or a unique key, each through its own index.
 (SELECT id FROM jobs WHERE idempotency_key = $1 ORDER BY id DESC LIMIT $2)
 UNION
@@ -92,16 +98,19 @@ ORDER BY id DESC
 LIMIT $2;
 
 -- name: jobs_select_one
+-- params: $1 job_id
 -- Every column, including those later migrations add, for the job's page.
 SELECT * FROM jobs WHERE id = $1;
 
 -- name: jobs_count_batch
+-- params: $1 batch_id
 SELECT status::text AS status, count(*) AS n
 FROM jobs
 WHERE batch_id = $1
 GROUP BY status;
 
 -- name: schedules_select_all
+-- params: $1 max_rows
 SELECT s.name, s.cron, s.every_seconds, s.timezone, s.job, s.paused, s.next_run_at,
        s.last_run_at, s.last_job_id, j.status::text AS last_job_status
 FROM schedules AS s
@@ -110,6 +119,7 @@ ORDER BY s.name
 LIMIT $1;
 
 -- name: scaling_decisions_recent
+-- params: $1 within_seconds, $2 per_deployment
 -- The newest $2 decisions of each Deployment within $1 seconds. The Deployments come from a
 -- skip along scaling_decisions_deployment_idx, one probe each, so a long history costs
 -- nothing until it is shown.

@@ -2,6 +2,7 @@
 -- name. Every read is bounded, so the pages cost the same at a million jobs.
 
 -- name: job_type_totals
+-- params: $1 bound
 -- Per job type: jobs finished in the last hour (completed and failed), their mean run time
 -- (finished - started) and mean wait (started - run_at), read from at most $1 of the newest
 -- finished jobs through jobs_finished_idx; running jobs (jobs_running_idx); and pending jobs,
@@ -49,5 +50,6 @@ LEFT JOIN pending AS p USING (job_type)
 ORDER BY t.job_type;
 
 -- name: worker_names
+-- params: $1 worker_ids
 -- $1 worker ids: the names of those still registered.
 SELECT id::text AS id, name FROM workers WHERE id = ANY ($1::uuid[]);

@@ -6,7 +6,8 @@
 -- on the attempt that claimed them.
 
 -- name: defer_jobs
--- $1 ids, $2 worker id, $3 a JSON object {"<id>:<attempts>": reason}, $4 and $5 the bounds.
+-- params: $1 ids, $2 worker_id, $3 by_token, $4 min_delay, $5 max_delay
+-- by_token: a JSON object {"<id>:<attempts>": reason}.
 WITH acks AS MATERIALIZED (SELECT $3::text::jsonb AS by_token),
 deferred AS (
     SELECT j.id,

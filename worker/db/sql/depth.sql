@@ -2,6 +2,7 @@
 -- probe costs the same with ten jobs or ten million waiting.
 
 -- name: count_jobs_depth
+-- params: $1 queues, $2 cap
 -- $1 queues, $2 cap. Ready jobs through the claim's partial index (jobs_claim_idx), running
 -- jobs through jobs_running_idx, both LIMITed. The oldest ready job is found by a loose index
 -- scan: one descent per (queue, priority level), at most 64 levels per queue.
@@ -39,6 +40,7 @@ SELECT
      WHERE l.priority IS NOT NULL) AS oldest_ready_seconds;
 
 -- name: sum_workers_in_flight
+-- params: $1 worker_names
 -- $1 pod names. Workers whose lease is still fresh, summed per name (a pod runs one worker,
 -- but a restarted container briefly leaves its predecessor's row behind).
 SELECT name, sum(in_flight)::int AS in_flight

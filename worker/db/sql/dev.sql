@@ -1,6 +1,7 @@
 -- The local stack's live view (`jobqueue dev`).
 
 -- name: count_jobs_recently_finished
+-- params: $1 seconds, $2 cap
 -- Jobs that finished in the last $1 seconds, per final status, through jobs_finished_idx;
 -- the count stops at $2.
 SELECT status::text AS status, count(*)::int AS n
@@ -12,6 +13,7 @@ FROM (SELECT status
 GROUP BY status;
 
 -- name: database_exists
+-- params: $1 database
 SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1);
 
 -- name: create_database

@@ -5,6 +5,7 @@
 -- later migrations create. Every statement is idempotent.
 
 -- name: set_grant_role
+-- params: $1 role
 SELECT set_config('jobqueue.grant_role', $1, false);
 
 -- name: grant_runtime

@@ -3,6 +3,7 @@
 -- bound ($1 where named so), and larger numbers come from the planner's statistics.
 
 -- name: list_jobs
+-- params: $1 statuses, $2 queue_name, $3 job_type, $4 before_id, $5 max_rows
 -- Newest first; the cursor is the last id of the previous page (keyset, no OFFSET).
 SELECT *
 FROM jobs
@@ -14,6 +15,8 @@ ORDER BY id DESC
 LIMIT $5;
 
 -- name: list_jobs_by_rare_status
+-- params: $1 status, $2 queue_name, $3 job_type, $4 before_id, $5 max_rows,
+--         $6 max_queues
 -- list_jobs for one of failed, cancelled or blocked ($1), through jobs_rare_status_idx: each
 -- queue's range is in id order, so the newest $5 of every queue (the one in $2, else at most
 -- $6 that jobs_status_queues finds) merge into the page, instead of a walk down the primary
@@ -37,6 +40,7 @@ ORDER BY page.id DESC
 LIMIT $5;
 
 -- name: list_jobs_running
+-- params: $1 queue_name, $2 job_type, $3 before_id, $4 max_rows
 -- list_jobs for running jobs: few (at most the workers' slots), so through jobs_running_idx
 -- and a sort of those, rather than a walk down the primary key to an old long-running job.
 SELECT *
@@ -49,6 +53,7 @@ ORDER BY id DESC
 LIMIT $4;
 
 -- name: sample_status_counts
+-- params: $1 bound
 -- Reads at most $1 rows: when fewer come back, these are the exact counts of the whole table.
 SELECT status::text AS status, count(*) AS n
 FROM (SELECT status FROM jobs LIMIT $1) AS sample
@@ -67,6 +72,7 @@ LEFT JOIN pg_stats AS s
 WHERE c.oid = 'jobs'::regclass;
 
 -- name: active_counts
+-- params: $1 bound
 -- pending and running through their partial indexes, finished ones through jobs_finished_idx;
 -- each count stops at $1.
 SELECT
@@ -82,6 +88,7 @@ SELECT
         AS done_last_minute;
 
 -- name: queue_depths
+-- params: $1 bound, $2 max_groups
 -- Walks jobs_claim_idx from one (queue, priority) group to the next (a skip scan, at most
 -- $2 groups), so the cost follows the number of groups, not of jobs. Each group's first entry
 -- holds its earliest run_at. Ready and scheduled counts are range scans per group, each

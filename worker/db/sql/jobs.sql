@@ -1,13 +1,21 @@
 -- The write side users see: enqueue, look up, cancel, retry.
 -- Payloads travel as JSON text and are cast here, so callers' own connections need no codec.
+--
+-- insert_jobs, insert_jobs_brief and insert_planned_jobs read new jobs' fields the same way,
+-- as worker.db.jobs._arguments sends them: the same `input`, written out in each (a statement
+-- runs as written; tests/unit/test_sql_files.py keeps the copies the same). The client encodes
+-- each element of an array parameter, a good part of a large batch's cost, so columns travel
+-- as arrays only where they must: $2 holds every payload as one JSON array (its elements are
+-- the rows); a column every job shares ($1, $3, $4, $7) is a NULL array and its one value is
+-- $12 to $15; an optional column no job sets ($5, $6, $8 to $11: run_at to the W3C
+-- traceparents) is a NULL array. ROWS FROM pads a NULL array with NULLs.
 
--- name: INPUT
--- New jobs' fields, as worker.db.jobs._arguments sends them (and workflows.sql's planned insert
--- reads them too). The client encodes each element of an array parameter, a good part of a
--- large batch's cost, so columns travel as arrays only where they must: $2 holds every payload
--- as one JSON array (its elements are the rows); a column every job shares ($1, $3, $4, $7) is
--- a NULL array and its one value is $12 to $15; an optional column no job sets ($5, $6, $8 to
--- $11: run_at to the W3C traceparents) is a NULL array. ROWS FROM pads a NULL array with NULLs.
+-- name: insert_jobs
+-- params: $1 job_types, $2 payloads, $3 queue_names, $4 priorities, $5 run_ats, $6 delays,
+--         $7 max_tries, $8 idempotency_keys, $9 timeouts, $10 concurrency_keys, $11 traceparents,
+--         $12 job_type, $13 queue_name, $14 priority, $15 tries
+-- Returns the rows this statement inserted (created = true, in input order by id) and the rows
+-- that already held one of the idempotency keys before it ran (created = false).
 WITH input AS (
     SELECT coalesce(t.job_type, $12::text) AS job_type, t.payload,
            coalesce(t.queue_name, $13::text) AS queue_name,
@@ -21,12 +29,7 @@ WITH input AS (
         WITH ORDINALITY AS t(job_type, payload, queue_name, priority, run_at,
                              delay_seconds, max_tries, idempotency_key, timeout_seconds,
                              concurrency_key, traceparent, ord)
-)
-
--- name: INSERT_INPUT
--- What insert_jobs and insert_jobs_brief share: the input and the insert, up to its RETURNING
--- list (each statement writes its own, and the parenthesis that closes `inserted`).
-:INPUT,
+),
 inserted AS (
     INSERT INTO jobs (job_type, payload, queue_name, priority, run_at, max_tries,
                       idempotency_key, timeout_seconds, concurrency_key, traceparent)
@@ -36,11 +39,6 @@ inserted AS (
     FROM input
     ORDER BY ord
     ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
-
--- name: insert_jobs
--- Returns the rows this statement inserted (created = true, in input order by id) and the rows
--- that already held one of the idempotency keys before it ran (created = false).
-:INSERT_INPUT
     RETURNING *
 )
 SELECT true AS created, inserted.* FROM inserted
@@ -50,9 +48,35 @@ FROM jobs
 WHERE jobs.idempotency_key = ANY (SELECT idempotency_key FROM input WHERE idempotency_key IS NOT NULL);
 
 -- name: insert_jobs_brief
+-- params: $1 job_types, $2 payloads, $3 queue_names, $4 priorities, $5 run_ats, $6 delays,
+--         $7 max_tries, $8 idempotency_keys, $9 timeouts, $10 concurrency_keys, $11 traceparents,
+--         $12 job_type, $13 queue_name, $14 priority, $15 tries
 -- insert_jobs, returning only what pairing and a batch's answer need: decoding whole rows
--- (payload included) is most of a large batch's cost. Same text apart from the two column lists.
-:INSERT_INPUT
+-- (payload included) is most of a large batch's cost. Same text apart from the two column lists
+-- (RETURNING, and the final SELECT's).
+WITH input AS (
+    SELECT coalesce(t.job_type, $12::text) AS job_type, t.payload,
+           coalesce(t.queue_name, $13::text) AS queue_name,
+           coalesce(t.priority, $14::int) AS priority, t.run_at, t.delay_seconds,
+           coalesce(t.max_tries, $15::int) AS max_tries, t.idempotency_key, t.timeout_seconds,
+           t.concurrency_key, t.traceparent, t.ord
+    FROM ROWS FROM (unnest($1::text[]), jsonb_array_elements($2::text::jsonb),
+                    unnest($3::text[]), unnest($4::int[]), unnest($5::timestamptz[]),
+                    unnest($6::float8[]), unnest($7::int[]), unnest($8::text[]),
+                    unnest($9::float8[]), unnest($10::text[]), unnest($11::text[]))
+        WITH ORDINALITY AS t(job_type, payload, queue_name, priority, run_at,
+                             delay_seconds, max_tries, idempotency_key, timeout_seconds,
+                             concurrency_key, traceparent, ord)
+),
+inserted AS (
+    INSERT INTO jobs (job_type, payload, queue_name, priority, run_at, max_tries,
+                      idempotency_key, timeout_seconds, concurrency_key, traceparent)
+    SELECT job_type, payload, queue_name, priority,
+           coalesce(run_at, now() + make_interval(secs => coalesce(delay_seconds, 0))),
+           max_tries, idempotency_key, timeout_seconds, concurrency_key, traceparent
+    FROM input
+    ORDER BY ord
+    ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
     RETURNING id, idempotency_key, status, queue_name
 )
 SELECT true AS created, inserted.* FROM inserted
@@ -62,8 +86,13 @@ FROM jobs
 WHERE jobs.idempotency_key = ANY (SELECT idempotency_key FROM input WHERE idempotency_key IS NOT NULL);
 
 -- name: insert_planned_jobs
+-- params: $1 job_types, $2 payloads, $3 queue_names, $4 priorities, $5 run_ats, $6 delays,
+--         $7 max_tries, $8 idempotency_keys, $9 timeouts, $10 concurrency_keys, $11 traceparents,
+--         $12 job_type, $13 queue_name, $14 priority, $15 tries,
+--         $16 ids, $17 statuses, $18 lefts, $19 dependents, $20 status, $21 left, $22 dependent,
+--         $23 last_errors, $24 unique_keys, $25 batch_id
 -- Jobs whose id, status and dependency fields are decided already (a workflow batch, as
--- worker.db.batch_plan worked it out), in one statement: :INPUT's fields, and per job $16 its
+-- worker.db.batch_plan worked it out), in one statement: insert_jobs' input, and per job $16 its
 -- id, then $17 status, $18 dependencies_left and $19 has_dependents (NULL arrays when all jobs
 -- share the value in $20, $21, $22), $23 last_error and $24 unique_key (NULL when none has
 -- one), $25 the batch. A key (idempotency or unique: no conflict target) that another
@@ -71,7 +100,20 @@ WHERE jobs.idempotency_key = ANY (SELECT idempotency_key FROM input WHERE idempo
 -- Keyed rows go in key order, as in unique_jobs: each insert holds its key's index entry until
 -- commit, so two batches sharing keys in opposite orders must not wait on each other (the ids
 -- are fixed already, so the order costs nothing).
-:INPUT,
+WITH input AS (
+    SELECT coalesce(t.job_type, $12::text) AS job_type, t.payload,
+           coalesce(t.queue_name, $13::text) AS queue_name,
+           coalesce(t.priority, $14::int) AS priority, t.run_at, t.delay_seconds,
+           coalesce(t.max_tries, $15::int) AS max_tries, t.idempotency_key, t.timeout_seconds,
+           t.concurrency_key, t.traceparent, t.ord
+    FROM ROWS FROM (unnest($1::text[]), jsonb_array_elements($2::text::jsonb),
+                    unnest($3::text[]), unnest($4::int[]), unnest($5::timestamptz[]),
+                    unnest($6::float8[]), unnest($7::int[]), unnest($8::text[]),
+                    unnest($9::float8[]), unnest($10::text[]), unnest($11::text[]))
+        WITH ORDINALITY AS t(job_type, payload, queue_name, priority, run_at,
+                             delay_seconds, max_tries, idempotency_key, timeout_seconds,
+                             concurrency_key, traceparent, ord)
+),
 planned AS (
     SELECT p.id, coalesce(p.status, $20::text) AS status,
            coalesce(p.dependencies_left, $21::int) AS dependencies_left,
@@ -98,12 +140,15 @@ ON CONFLICT DO NOTHING
 RETURNING id;
 
 -- name: jobs_by_idempotency_keys
+-- params: $1 keys
 SELECT false AS created, * FROM jobs WHERE idempotency_key = ANY ($1::text[]);
 
 -- name: get_job
+-- params: $1 job_id
 SELECT * FROM jobs WHERE id = $1;
 
 -- name: cancel_job
+-- params: $1 job_id
 -- A running job keeps its worker_id; that worker's fenced writes now change nothing, and the
 -- notification lets it stop the handler at once. A blocked job (waiting on dependencies) can
 -- be cancelled too; its own dependents, waiters and batch follow up (migration 0007).
@@ -122,6 +167,7 @@ SELECT cancelled.*,
 FROM cancelled;
 
 -- name: retry_job
+-- params: $1 job_id
 WITH retried AS (
     UPDATE jobs
     SET status = 'pending', run_at = now(), started_at = NULL, finished_at = NULL,
@@ -132,5 +178,5 @@ WITH retried AS (
     WHERE id = $1 AND status IN ('failed', 'cancelled')
     RETURNING *
 )
-SELECT retried.*, pg_notify(:NEW_JOB_CHANNEL, retried.queue_name) AS notified
+SELECT retried.*, pg_notify('jobqueue_new_job', retried.queue_name) AS notified
 FROM retried;

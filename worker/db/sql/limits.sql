@@ -3,6 +3,8 @@
 -- (migration 0006), which claim_jobs calls.
 
 -- name: queues_set_limits
+-- params: $1 queue_name, $2 set_concurrency, $3 concurrency, $4 set_key_concurrency,
+--         $5 key_concurrency, $6 set_rate, $7 rate_jobs, $8 rate_seconds
 -- $1 queue; $2/$4/$6 say whether to change the concurrency limit ($3), the key limit ($5)
 -- and the rate ($7 jobs per $8 seconds); a change to NULL clears it. A never-seen name gets
 -- its row. The row answers in the shape queues_flow reads.
@@ -21,6 +23,7 @@ ON CONFLICT (name) DO UPDATE SET
 RETURNING name;
 
 -- name: queues_flow
+-- params: $1 queue_names, $2 bound
 -- $1 queue names (NULL: every queue with a row), $2 count bound. For each: its limits, the
 -- jobs running, the starts in the rate window, and the ready jobs a claim could not take now
 -- ("blocked"): all of them while the queue is at its concurrency or rate limit, else those

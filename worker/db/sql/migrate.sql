@@ -2,11 +2,13 @@
 -- process at a time migrate ($1 is the lock key, taken by polling try_lock).
 
 -- name: try_lock
+-- params: $1 lock_key
 -- Polled, not waited on: a session blocked in pg_advisory_lock sits in a transaction, which a
 -- CREATE INDEX CONCURRENTLY of the holder would wait for (a deadlock).
 SELECT pg_try_advisory_lock($1::bigint);
 
 -- name: unlock
+-- params: $1 lock_key
 SELECT pg_advisory_unlock($1::bigint);
 
 -- name: create_version_table
@@ -22,4 +24,5 @@ SELECT to_regclass('jobqueue_schema_version') IS NOT NULL;
 SELECT coalesce(max(version), 0) FROM jobqueue_schema_version;
 
 -- name: record_version
+-- params: $1 version, $2 name
 INSERT INTO jobqueue_schema_version (version, name) VALUES ($1, $2);

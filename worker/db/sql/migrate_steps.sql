@@ -2,23 +2,29 @@
 -- of an index built CONCURRENTLY (a build that failed leaves it behind, invalid).
 
 -- name: set_lock_timeout
+-- params: $1 lock_timeout
 SELECT set_config('lock_timeout', $1, false);
 
 -- name: no_statement_timeout
 SELECT set_config('statement_timeout', '0', false);
 
--- name: reset_limits
--- The session's own limits again, for a connection that goes on after migrating.
+-- name: reset_lock_timeout
+-- The session's own limits again, for a connection that goes on after migrating (one statement
+-- each, so that each can be prepared).
 RESET lock_timeout;
+
+-- name: reset_statement_timeout
 RESET statement_timeout;
 
 -- name: index_is_valid
+-- params: $1 index_name
 -- NULL when there is no index of that name in the search path.
 SELECT i.indisvalid
 FROM pg_index AS i
 WHERE i.indexrelid = to_regclass($1);
 
 -- name: blockers
+-- params: $1 table_name
 -- Who may hold up a build on table $1: sessions of this database that lock it, or that hold
 -- a snapshot (what CREATE INDEX CONCURRENTLY waits for), oldest first.
 SELECT a.pid, coalesce(a.application_name, '') AS application, a.state,

@@ -3,7 +3,8 @@
 -- only rows still running under this worker and attempt change.
 
 -- name: jobs_update_progress
--- $1 ids, $2 worker id, $3 a JSON object {"<id>:<attempts>": [fraction, message], ...}.
+-- params: $1 ids, $2 worker_id, $3 by_token
+-- by_token: a JSON object {"<id>:<attempts>": [fraction, message], ...}.
 WITH reports AS MATERIALIZED (SELECT $3::text::jsonb AS by_token)
 UPDATE jobs AS j
 SET progress = (reports.by_token -> (j.id || ':' || j.attempts) ->> 0)::real,

@@ -8,6 +8,7 @@ FROM queues
 ORDER BY name;
 
 -- name: queues_set_paused
+-- params: $1 name, $2 paused
 -- A name never seen before gets its row: users pause a queue before its first job.
 INSERT INTO queues AS q (name, paused)
 VALUES ($1, $2)
@@ -16,10 +17,12 @@ RETURNING name, paused, concurrency_limit, key_concurrency_limit, rate_limit_job
           rate_limit_per_seconds, created_at, updated_at;
 
 -- name: queues_paused
+-- params: $1 queue_names
 -- Which of $1 are paused (the controller's and the dev autoscaler's question).
 SELECT name FROM queues WHERE paused AND name = ANY ($1::text[]) ORDER BY name;
 
 -- name: queues_count_blocked
+-- params: $1 queue_names, $2 bound
 -- Blocked jobs per queue of $1, each count stopping at $2 (jobs_blocked_queue_idx).
 SELECT q.queue_name,
        (SELECT count(*) FROM (
@@ -29,6 +32,7 @@ SELECT q.queue_name,
 FROM unnest($1::text[]) AS q(queue_name);
 
 -- name: queues_with_blocked
+-- params: $1 max_queues
 -- Queues that hold blocked jobs and nothing else, so that GET /queues lists them too: one
 -- index descent per queue (a skip scan over jobs_blocked_queue_idx), at most $1 queues.
 WITH RECURSIVE names AS (

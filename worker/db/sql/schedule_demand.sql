@@ -3,6 +3,7 @@
 -- them, and start one worker, whose scheduler then enqueues the tick's job.
 
 -- name: count_due_schedules
+-- params: $1 queues, $2 cap
 -- $1 queues (unpaused), $2 cap. Unpaused schedules whose next tick has come and whose job goes
 -- to one of the queues (a spec without queue_name goes to 'default'); schedules_due_idx serves
 -- the range, and the cap bounds the cost.

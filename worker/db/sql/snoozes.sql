@@ -2,8 +2,9 @@
 -- the claim incremented, is taken back, and snoozes counts up. Fenced like every ack.
 
 -- name: snooze_jobs
--- $1 ids, $2 worker id, $3 a JSON object {"<id>:<attempts>": delay seconds, ...}, $4 the cap:
--- a job that has already snoozed $4 times fails instead, with an error naming the setting.
+-- params: $1 ids, $2 worker_id, $3 by_token, $4 max_snoozes
+-- by_token: a JSON object {"<id>:<attempts>": delay seconds, ...}. A job that has already
+-- snoozed max_snoozes times fails instead, with an error naming the setting.
 WITH acks AS MATERIALIZED (SELECT $3::text::jsonb AS by_token)
 UPDATE jobs AS j
 SET status = CASE WHEN j.snoozes >= $4 THEN 'failed' ELSE 'pending' END::job_status,

@@ -3,6 +3,9 @@
 -- idempotency key does.
 
 -- name: insert_unique_job
+-- params: $1 job_type, $2 payload, $3 queue_name, $4 priority, $5 run_at,
+--         $6 delay_seconds, $7 max_tries, $8 idempotency_key, $9 timeout_seconds, $10 unique_key,
+--         $11 concurrency_key
 -- No conflict target: a clash on the unique key or on the idempotency key both insert nothing.
 INSERT INTO jobs (job_type, payload, queue_name, priority, run_at, max_tries, idempotency_key,
                   timeout_seconds, unique_key, concurrency_key)
@@ -12,8 +15,10 @@ ON CONFLICT DO NOTHING
 RETURNING *;
 
 -- name: job_by_idempotency_key
+-- params: $1 idempotency_key
 SELECT * FROM jobs WHERE idempotency_key = $1;
 
 -- name: active_job_by_unique_key
+-- params: $1 unique_key
 SELECT * FROM jobs
 WHERE unique_key = $1 AND status IN ('pending', 'running', 'blocked');

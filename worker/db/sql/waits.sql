@@ -3,6 +3,7 @@
 -- jobs are announced, so unwatched jobs cost no notification.
 
 -- name: jobs_mark_waited
+-- params: $1 job_id
 -- Its own statement, committed before the job is read again: a completion that commits later
 -- sees the flag; one that committed earlier is seen by that read.
 UPDATE jobs SET has_waiters = true

@@ -2,6 +2,8 @@
 -- and the probe of an idle connection.
 
 -- name: register_worker
+-- params: $1 worker_id, $2 name, $3 queues, $4 concurrency, $5 in_flight,
+--         $6 lease_seconds, $7 lock_key
 -- Also the heartbeat: it renews the worker's lease (and re-registers a worker that a sweeper
 -- removed while it was cut off). $7 is the key of the liveness lock its LISTEN connection
 -- holds (migration 0014), or NULL for a caller that holds none: the lease rule alone applies.
@@ -17,6 +19,7 @@ SET in_flight = excluded.in_flight, heartbeat_at = excluded.heartbeat_at,
 SELECT nextval('workers_lock_key_seq')::integer;
 
 -- name: hold_liveness
+-- params: $1 lock_key
 -- On the worker's LISTEN connection, for the session's life: the lock whose release tells
 -- rescuers that the worker is gone. Waits while a rescuer holds it (one transaction), within
 -- the connection's statement_timeout. The session is exempt from an idle_session_timeout
@@ -28,6 +31,7 @@ SELECT CASE WHEN current_setting('server_version_num')::integer >= 140000
        jobqueue_liveness_hold($1) AS held;
 
 -- name: deregister_worker
+-- params: $1 worker_id
 DELETE FROM workers WHERE id = $1;
 
 -- name: probe
