@@ -18,17 +18,16 @@ guard.check_or_exit()  # before anything imports `worker`: a shadowing worker.py
 
 from typing import TYPE_CHECKING, Any  # noqa: E402
 
-from worker.errors import InvalidJob, JobQueueError, MissingExtra, TaskConflict  # noqa: E402
-from worker.handlers.base import JobContext, PermanentError, registry  # noqa: E402
-from worker.handlers.payload import InvalidPayload  # noqa: E402
-from worker.handlers.snooze import Snooze  # noqa: E402
-from worker.job_checks import EnqueueOptions, PreparedJob  # noqa: E402
-
 if TYPE_CHECKING:
     from jobqueue import testing
     from jobqueue.lifespan import running_worker, worker_lifespan
     from jobqueue.tasks import Task, enqueue, enqueue_many, task
     from worker.client import Client
+    from worker.errors import InvalidJob, JobQueueError, MissingExtra, TaskConflict
+    from worker.handlers.base import JobContext, PermanentError, registry
+    from worker.handlers.payload import InvalidPayload
+    from worker.handlers.snooze import Snooze
+    from worker.job_checks import EnqueueOptions, PreparedJob
 
 __version__ = "0.1.0"
 
@@ -54,10 +53,23 @@ __all__ = [
     "worker_lifespan",
 ]
 
-# Loaded on first use: the typed tasks and the client (so that `jobqueue worker`, whose start
-# is a pod's cold start, loads neither unless the user's task modules do), the test helpers
-# and the embedded worker's runtime.
+# Every name is loaded on first use. The `jobqueue` command is a container's PID 1, and a PID 1
+# loses a SIGTERM that comes before it handles one: jobqueue.entry handles it first thing, but
+# Python imports this package before it, so nothing here may take time (tests/unit/
+# test_entry_imports.py). It also keeps the typed tasks and the client off `jobqueue worker`'s
+# path (a pod's cold start) unless the user's task modules load them.
 _LAZY = {
+    "InvalidJob": ("worker.errors", "InvalidJob"),
+    "JobQueueError": ("worker.errors", "JobQueueError"),
+    "MissingExtra": ("worker.errors", "MissingExtra"),
+    "TaskConflict": ("worker.errors", "TaskConflict"),
+    "JobContext": ("worker.handlers.base", "JobContext"),
+    "PermanentError": ("worker.handlers.base", "PermanentError"),
+    "registry": ("worker.handlers.base", "registry"),
+    "InvalidPayload": ("worker.handlers.payload", "InvalidPayload"),
+    "Snooze": ("worker.handlers.snooze", "Snooze"),
+    "EnqueueOptions": ("worker.job_checks", "EnqueueOptions"),
+    "PreparedJob": ("worker.job_checks", "PreparedJob"),
     "task": ("jobqueue.tasks", "task"),
     "Task": ("jobqueue.tasks", "Task"),
     "enqueue": ("jobqueue.tasks", "enqueue"),

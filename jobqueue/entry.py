@@ -5,7 +5,10 @@ SIGTERM that came while the command was still importing (seconds, on a busy node
 worker pod scaled down as it started kept running until the kubelet's SIGKILL, a whole grace
 period later. Found on the real node (tests/containers). The first thing the process does is
 handle SIGTERM, by exiting 143 as the default action would; every service command replaces the
-handler with its own (drain, then exit 0) before it takes any work.
+handler with its own (drain, then exit 0) before it takes any work. Python imports the
+`jobqueue` package before this module, so the package loads its names lazily
+(tests/unit/test_entry_imports.py): when it imported the worker's modules first, the kind
+suite's pods still lost SIGTERMs at start-up.
 
 A bare `jobqueue worker` (a worker pod's command) takes the lean path, jobqueue.worker_command,
 which imports neither typer nor Rich nor any other command: a cold start's imports are seconds

@@ -51,6 +51,10 @@ pytestmark = [pytest.mark.kind, pytest.mark.timeout(3600)]
 
 SCENARIO = e2e.Scenario()
 MID_BURST = SCENARIO.total_jobs // 4
+# The upgrade's burst runs longer (about 40 s on 4 pods): the new workers must start while it
+# drains. With 50 ms jobs it could drain (14 s) before helm (8 s, its hook included, from a
+# quarter of the burst) had rolled the worker Deployment, and no new-tag pod was ever made.
+UPGRADE_SCENARIO = e2e.Scenario(job_seconds=0.4)
 
 
 @pytest.fixture(scope="module")
@@ -157,7 +161,7 @@ async def test_helm_upgrade_to_a_new_image_tag_mid_burst_loses_no_job(
     kind_setup: tuple[KindCluster, KindImages], tmp_path: Path
 ) -> None:
     cluster, images = kind_setup
-    async with kind_stack(cluster, images, tmp_path, SCENARIO) as stack:
+    async with kind_stack(cluster, images, tmp_path, UPGRADE_SCENARIO) as stack:
         upgraded: list[float] = []
 
         async def upgrade() -> None:

@@ -40,7 +40,7 @@ from worker.settings import WorkerSettings
 log = logging.getLogger("worker")
 
 POOL_SIZE = 2  # plus the LISTEN connection: three per process, whatever the concurrency
-SHUTDOWN_WRITES_SECONDS = 5.0  # after the drain: final release and deregistration
+SHUTDOWN_WRITES_SECONDS = 5.0  # after the drain: final release, deregistration and close
 
 
 class PortBusy(RuntimeError):
@@ -238,15 +238,18 @@ class WorkerProcess:
         self.liveness.retire()
         for service in reversed(self._services):
             await service.stop()
+        # One budget for what follows the drain, a hung attempt included: the pod's grace
+        # period is the drain timeout plus a few seconds, and the kubelet's SIGKILL ends it.
+        # Jobs a lost write leaves behind are rescued (the liveness lock ends with us).
+        finish_by = time.monotonic() + SHUTDOWN_WRITES_SECONDS
         with contextlib.suppress(Exception):
-            await retry_transient(
-                self._final_writes,
-                what="deregister",
-                deadline=time.monotonic() + SHUTDOWN_WRITES_SECONDS,
+            await asyncio.wait_for(
+                retry_transient(self._final_writes, what="deregister", deadline=finish_by),
+                SHUTDOWN_WRITES_SECONDS,
             )
         await self.http.close()
         try:
-            await asyncio.wait_for(self.pool.close(), SHUTDOWN_WRITES_SECONDS)
+            await asyncio.wait_for(self.pool.close(), max(0.5, finish_by - time.monotonic()))
         except Exception:  # a timeout included
             self.pool.terminate()
         log.info("worker %s stopped", self.id)
