@@ -3,6 +3,9 @@ tests/browser drive the same pages through Chromium)."""
 
 from __future__ import annotations
 
+import html
+import json
+
 import asyncpg
 import pytest
 
@@ -224,3 +227,23 @@ async def test_a_job_page_links_its_dependencies(pg_dsn: str, conn: asyncpg.Conn
         assert page.status_code == 200, page.text
         for dependency in (first.id, second.id):
             assert f'href="{CONSOLE}/jobs/{dependency}"' in page.text, page.text
+
+
+@pytest.mark.parametrize("result", ["hello", "[1, 2]", "", None, 7, {"a": "b"}])
+async def test_a_job_page_shows_any_json_result(
+    pg_dsn: str, conn: asyncpg.Connection, result: object
+) -> None:
+    """A task that returns a string (the docs' shortest program does) has a JSON string for its
+    result; the page once parsed it a second time and answered 500."""
+    job, _ = await enqueue(conn, NewJob("noop", {"text": "hello"}))
+    await conn.execute(
+        "UPDATE jobs SET status = 'completed', finished_at = now(), result = $2::text::jsonb"
+        " WHERE id = $1",
+        job.id,
+        None if result is None else json.dumps(result),
+    )
+    async with api_client(api_settings(pg_dsn)) as client:
+        page = await client.get(f"{CONSOLE}/jobs/{job.id}")
+    assert page.status_code == 200, page.text
+    if isinstance(result, str) and result:
+        assert html.escape(result) in page.text

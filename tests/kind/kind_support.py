@@ -141,6 +141,13 @@ def kind_images(docker: str) -> KindImages:
     if out.returncode != 0:
         pytest.fail(f"tools/build-kind-images.sh failed:\n{out.stderr[-6000:]}", pytrace=False)
     print(out.stderr[-2000:])
+    # each image's build time (root file systems, kind's node image, PostgreSQL), or "all cached"
+    timings = [
+        line for line in out.stderr.splitlines() if line.startswith("build-kind-images: timings:")
+    ]
+    report(
+        timings[-1].removeprefix("build-kind-images: ") if timings else "kind images: no timings"
+    )
     built = dict(line.split("=", 1) for line in out.stdout.splitlines() if "=" in line)
     return KindImages(built["KIND"], built["KIND_NODE_IMAGE"], built["POSTGRES_IMAGE"])
 
@@ -241,7 +248,10 @@ def build_and_load_images(docker: str, images: KindImages, cluster: KindCluster)
         build = ["bash", str(REPO_ROOT / "tools" / "build-image.sh")]
     else:
         build = [docker, "build", "--tag", BASE_IMAGE, str(REPO_ROOT)]
+    started = time.monotonic()
     run(build, timeout=BUILD_TIMEOUT, env={**os.environ, "JOBQUEUE_IMAGE": BASE_IMAGE})
+    report(f"our image ({BASE_IMAGE}) built in {time.monotonic() - started:.1f} s")
+    started = time.monotonic()
     run(
         [
             docker, "build", "--network", "host", "--tag", E2E_IMAGE,
@@ -250,6 +260,7 @@ def build_and_load_images(docker: str, images: KindImages, cluster: KindCluster)
         ],
         timeout=BUILD_TIMEOUT,
     )  # fmt: skip
+    report(f"the e2e image ({E2E_IMAGE}) built in {time.monotonic() - started:.1f} s")
     run([docker, "tag", E2E_IMAGE, f"{E2E_IMAGE_REPOSITORY}:{UPGRADE_TAG}"])
     load = [E2E_IMAGE, f"{E2E_IMAGE_REPOSITORY}:{UPGRADE_TAG}"]
     if images.postgres_image:

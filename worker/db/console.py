@@ -3,7 +3,6 @@ decisions, and its actions (pause, resume, bulk retry). Bounded work on millions
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -28,10 +27,6 @@ class Throughput:
 
     per_queue: dict[str, list[int]]
     estimated: int
-
-
-def _json(value: Any) -> Any:
-    return json.loads(value) if isinstance(value, str) else value
 
 
 async def counts_by_queue(
@@ -118,10 +113,8 @@ async def job_row(executor: Executor, job_id: int) -> dict[str, Any] | None:
     row = await executor.fetchrow(_sql("jobs_select_one"), job_id)
     if row is None:
         return None
-    job = dict(row)
-    for name in ("payload", "result"):
-        job[name] = _json(job.get(name))
-    return job
+    # jsonb arrives decoded (the pool's codec): a str here is a JSON string, not JSON text
+    return dict(row)
 
 
 async def batch_counts(executor: Executor, batch_id: int) -> dict[str, int]:
@@ -131,7 +124,7 @@ async def batch_counts(executor: Executor, batch_id: int) -> dict[str, int]:
 
 async def schedules(executor: Executor, *, limit: int = 500) -> list[dict[str, Any]]:
     rows = await executor.fetch(_sql("schedules_select_all"), limit)
-    return [{**dict(row), "job": _json(row["job"])} for row in rows]
+    return [dict(row) for row in rows]
 
 
 async def scaling_decisions(
@@ -139,4 +132,4 @@ async def scaling_decisions(
 ) -> list[dict[str, Any]]:
     """Recent decisions, oldest first within each (namespace, deployment)."""
     rows = await executor.fetch(_sql("scaling_decisions_recent"), within_seconds, per_deployment)
-    return [{**dict(row), "detail": _json(row["detail"])} for row in rows]
+    return [dict(row) for row in rows]
