@@ -1,35 +1,43 @@
 """Findings 12 and 13 over HTTP: queue names are checked (422 naming queue_name), and the API
 reads the same everywhere: depends_on in lists as in GET /jobs/{id}, no stale last_error after
 a retry, every 413 in JSON, a clear 415 for a body that is not declared JSON, and /queues
-naming each queue once."""
+naming each queue once. The requests a user sends go to a real `jobqueue api` process."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
-from tests.integration.api_support import JOBS, api_client, api_settings
+import httpx
+
+from tests.integration.api_support import JOBS, api_client, api_process, api_settings
 from tests.integration.queue_support import eventually, running_worker
 from worker.handlers.base import HandlerRegistry, PermanentError
 
 BAD_NAME = "my queue/../x"
 
 
-async def test_queue_names_are_checked_where_a_queue_is_named(pg_dsn: str) -> None:
-    async with api_client(api_settings(pg_dsn)) as client:
-        one = await client.post(JOBS, json={"job_type": "noop", "queue_name": BAD_NAME})
-        batch = await client.post(
-            f"{JOBS}/batch", json={"jobs": [{"job_type": "noop", "queue_name": "x" * 129}]}
-        )
-        schedule = await client.post(
-            "/api/v1/queue/schedules",
-            json={
-                "name": "s",
-                "every_seconds": 60,
-                "job": {"job_type": "noop", "queue_name": "a b"},
-            },
-        )
-        pause = await client.post("/api/v1/queue/queues/bad%20name/pause")
-        fine = await client.post(JOBS, json={"job_type": "noop", "queue_name": "emails.eu-1:hi"})
+async def test_queue_names_are_checked_where_a_queue_is_named(pg_dsn: str, tmp_path: Path) -> None:
+    with api_process(pg_dsn, tmp_path / "api.log") as api:
+        async with httpx.AsyncClient(base_url=api.url) as client:
+            await _queue_names_checked(client)
+
+
+async def _queue_names_checked(client: httpx.AsyncClient) -> None:
+    one = await client.post(JOBS, json={"job_type": "noop", "queue_name": BAD_NAME})
+    batch = await client.post(
+        f"{JOBS}/batch", json={"jobs": [{"job_type": "noop", "queue_name": "x" * 129}]}
+    )
+    schedule = await client.post(
+        "/api/v1/queue/schedules",
+        json={
+            "name": "s",
+            "every_seconds": 60,
+            "job": {"job_type": "noop", "queue_name": "a b"},
+        },
+    )
+    pause = await client.post("/api/v1/queue/queues/bad%20name/pause")
+    fine = await client.post(JOBS, json={"job_type": "noop", "queue_name": "emails.eu-1:hi"})
     assert one.status_code == 422, one.text
     (error,) = one.json()["detail"]
     assert error["loc"] == ["body", "queue_name"]
@@ -77,24 +85,29 @@ async def test_a_job_reads_the_same_in_a_list_and_after_a_retry(pg_dsn: str) -> 
     assert done["status"] == "completed" and done["last_error"] is None
 
 
-async def test_errors_are_json_and_name_what_to_send(pg_dsn: str) -> None:
-    settings = api_settings(pg_dsn, api_max_payload_bytes=1000, api_max_batch_bytes=100_000)
+async def test_errors_are_json_and_name_what_to_send(pg_dsn: str, tmp_path: Path) -> None:
+    limits = {"JOBQUEUE_API_MAX_PAYLOAD_BYTES": "1000", "JOBQUEUE_API_MAX_BATCH_BYTES": "100000"}
+    with api_process(pg_dsn, tmp_path / "api.log", **limits) as api:
+        async with httpx.AsyncClient(base_url=api.url) as client:
+            await _errors_named(client)
+
+
+async def _errors_named(client: httpx.AsyncClient) -> None:
     big = b'{"job_type": "noop", "payload": {"x": "' + b"a" * 300_000 + b'"}}'
-    async with api_client(settings) as client:
-        answers = [
-            await client.post(JOBS, content=big, headers={"Content-Type": "application/json"}),
-            await client.post(
-                f"{JOBS}/batch", content=big, headers={"Content-Type": "application/json"}
-            ),
-            await client.post(JOBS, json={"job_type": "noop", "payload": {"x": "a" * 2000}}),
-        ]
-        bare = await client.post(JOBS, content=b'{"job_type": "noop"}')
-        form = await client.post(
-            JOBS,
-            content=b'{"job_type": "noop"}',
-            headers={"Content-Type": "application/x-www-form-urlencoded"},
-        )
-        queues = (await client.get("/api/v1/queue/queues")).json()["queues"]
+    answers = [
+        await client.post(JOBS, content=big, headers={"Content-Type": "application/json"}),
+        await client.post(
+            f"{JOBS}/batch", content=big, headers={"Content-Type": "application/json"}
+        ),
+        await client.post(JOBS, json={"job_type": "noop", "payload": {"x": "a" * 2000}}),
+    ]
+    bare = await client.post(JOBS, content=b'{"job_type": "noop"}')
+    form = await client.post(
+        JOBS,
+        content=b'{"job_type": "noop"}',
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    queues = (await client.get("/api/v1/queue/queues")).json()["queues"]
     for answer in answers:
         assert answer.status_code == 413
         assert answer.headers["content-type"] == "application/json", answer.text
