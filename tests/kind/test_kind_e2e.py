@@ -51,7 +51,7 @@ pytestmark = [pytest.mark.kind, pytest.mark.timeout(3600)]
 
 SCENARIO = e2e.Scenario()
 MID_BURST = SCENARIO.total_jobs // 4
-# The upgrade's burst runs longer (about 40 s on 4 pods): the new workers must start while it
+# The upgrade's burst runs longer (about a minute, rollout included): new workers start while it
 # drains. With 50 ms jobs it could drain (14 s) before helm (8 s, its hook included, from a
 # quarter of the burst) had rolled the worker Deployment, and no new-tag pod was ever made.
 UPGRADE_SCENARIO = e2e.Scenario(job_seconds=0.4)
