@@ -10,10 +10,10 @@ job's row, the pin keeps every old version, and the claim's index scan starts at
 entries, which are exactly the ones earlier claims took. So one claim of 10 reads an entry for
 every job claimed while pinned. The storage layout of docs/storage.md (issue 22) makes it
 pass. Until it lands, the test is marked `xfail(strict=True)`, keyed on the layout the
-database reports (`jobqueue.storage_layout()`, absent before it, meaning layout 1): on today's
-layout it must fail (CI stays green), and the moment the database reports the new layout the
-marker is gone and the test must pass; a pass on the old layout fails the run, since that
-would mean the test no longer measures what it says.
+database reports (`jobqueue_storage_layout()`, migration 0015; absent before it, meaning
+layout 1): on today's layout it must fail (CI stays green), and the moment the database
+reports the new layout the marker is gone and the test must pass; a pass on the old layout
+fails the run, since that would mean the test no longer measures what it says.
 
 No timed asserts: buffers and index entries are counts. The figures are printed.
 
@@ -74,9 +74,9 @@ class ClaimCost:
 
 
 async def _layout(conn: asyncpg.Connection) -> int:
-    if await conn.fetchval("SELECT to_regproc('jobqueue.storage_layout') IS NULL"):
-        return 1  # today's layout, from before the storage API
-    return int(await conn.fetchval("SELECT jobqueue.storage_layout()"))
+    if await conn.fetchval("SELECT to_regproc('jobqueue_storage_layout') IS NULL"):
+        return 1  # the layout from before migration 0015 named it
+    return int(await conn.fetchval("SELECT jobqueue_storage_layout()"))
 
 
 @pytest.fixture

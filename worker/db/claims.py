@@ -13,7 +13,7 @@ import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
 from worker.db import sql_files
-from worker.db.errors import LIVENESS_SQLSTATE, LivenessLost
+from worker.db.errors import LAYOUT_SQLSTATE, LIVENESS_SQLSTATE, LayoutMismatch, LivenessLost
 
 # older callers (tests, tools) import the registration from here
 from worker.db.workers import register_worker as register_worker
@@ -58,7 +58,7 @@ async def claim_jobs(
 ) -> list[ClaimedJob]:
     """Claim up to `limit` pending jobs over `queues` in one statement, best first
     (priority DESC, run_at, id). With `lock_key`, only while that liveness lock is held:
-    LivenessLost otherwise."""
+    LivenessLost otherwise. LayoutMismatch when the database's storage layout is another."""
     try:
         rows = await conn.fetch(
             _sql("claim_jobs"), list(queues), limit, worker_id, lease_seconds, lock_key
@@ -66,6 +66,9 @@ async def claim_jobs(
     except asyncpg.PostgresError as exc:
         if exc.sqlstate == LIVENESS_SQLSTATE:
             raise LivenessLost(str(exc)) from exc
+        if exc.sqlstate == LAYOUT_SQLSTATE:
+            message = f"{exc.message}; {exc.hint}" if exc.hint else exc.message
+            raise LayoutMismatch(message) from exc
         raise
     return [
         ClaimedJob(

@@ -40,6 +40,17 @@ class LivenessLost(RuntimeError):
     the worker reconnects that connection and claims again once it holds the lock."""
 
 
+# jobqueue_layout_gate's refusal (migration 0015): the claim was written for another storage
+# layout than the database's.
+LAYOUT_SQLSTATE = "JQ002"
+
+
+class LayoutMismatch(RuntimeError):
+    """The claim was refused: the database's storage layout is not the one this release's
+    statements were written for (a newer release migrated it, or this one's migration has not
+    run). No retry helps, so the worker stops claiming; the message names both layouts."""
+
+
 class DatabaseUnavailable(RuntimeError):
     """PostgreSQL could not be reached; the message names host, port and what to check."""
 

@@ -5,6 +5,7 @@ A slot is held from the claim until the job's acknowledgement is written, so a w
 holds more than MAX_CONCURRENT_JOBS jobs, and a drained worker holds none.
 
 With a liveness lock (worker.runtime.liveness), the loop claims only while the lock is held.
+A claim the database refuses for its storage layout (LayoutMismatch) ends the loop for good.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import asyncpg
 from worker import tracing
 from worker.db import claims
 from worker.db.claims import ClaimedJob
-from worker.db.errors import LivenessLost
+from worker.db.errors import LayoutMismatch, LivenessLost
 from worker.runtime.acks import AckBuffer
 from worker.runtime.executor import JobRunner, Outcome
 from worker.runtime.liveness import Liveness
@@ -47,8 +48,11 @@ class ClaimLoop:
         tracker: Tracker,
         liveness: Liveness | None = None,
         on_first_claim: Callable[[], None] | None = None,
+        on_layout_mismatch: Callable[[LayoutMismatch], None] | None = None,
     ) -> None:
         self._liveness = liveness
+        # the database refused our claims for good (another storage layout): told once
+        self._on_layout_mismatch = on_layout_mismatch
         self._on_first_claim = on_first_claim  # called once, after the first claim returns
         self._settings = settings
         self._runner = runner
@@ -107,6 +111,13 @@ class ClaimLoop:
                 if self._liveness is not None:
                     self._liveness.lost()
                 continue
+            except LayoutMismatch as exc:
+                # Not an outage: no retry helps, and the tables may no longer be the ones our
+                # statements know. Claim nothing more; running jobs finish as in a drain.
+                log.error("claiming stopped: %s", exc)
+                if self._on_layout_mismatch is not None:
+                    self._on_layout_mismatch(exc)
+                return
             except Exception:
                 if self._stopping:
                     return

@@ -18,6 +18,7 @@ from typing import Any
 from worker import tracing
 from worker.db import claims, startups, workers
 from worker.db.connection import create_pool
+from worker.db.errors import LayoutMismatch
 from worker.handlers.base import HandlerRegistry, UnknownDisabledHandler
 from worker.handlers.config import configure as configure_builtins
 from worker.runtime.cleaner import prune_once
@@ -66,6 +67,8 @@ class WorkerProcess:
         self.tracker = Tracker(settings.max_concurrent_jobs)
         self.startup = startup or StartupTimeline()
         self.startup.mark("imported")  # the caller marks it sooner, when it knows
+        self.stop_requested = asyncio.Event()  # a signal, or a refusal no retry can fix
+        self.refused: LayoutMismatch | None = None
 
     @property
     def application_name(self) -> str:
@@ -107,6 +110,7 @@ class WorkerProcess:
             tracker,
             liveness,
             on_first_claim=self._first_claim,
+            on_layout_mismatch=self._layout_mismatch,
         )
         self.metrics.track_in_flight(lambda: tracker.in_flight)
         self.heartbeat = Heartbeat(self.pool, settings, self.id, tracker, liveness.key)
@@ -159,6 +163,12 @@ class WorkerProcess:
             settings.max_concurrent_jobs,
             self.http.port,
         )
+
+    def _layout_mismatch(self, exc: LayoutMismatch) -> None:
+        """The database was migrated to a storage layout this release does not know (or not
+        yet to its own): drain and exit, so that the rollout's new pods take over."""
+        self.refused = exc
+        self.stop_requested.set()
 
     def _first_claim(self) -> None:
         """The start is complete: say how long each phase took, and record it for the
@@ -270,15 +280,18 @@ async def serve(
     dsn: str,
     startup: StartupTimeline | None = None,
 ) -> int:
-    """Run until SIGTERM or SIGINT, then drain."""
+    """Run until SIGTERM or SIGINT, then drain. Exits 2 after a drain the database asked for
+    (its storage layout is not this release's)."""
     process = WorkerProcess(settings, registry, dsn=dsn, startup=startup)
-    stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+        loop.add_signal_handler(sig, process.stop_requested.set)
     await process.start()
-    await stop.wait()
+    await process.stop_requested.wait()
     await process.shutdown()
+    if process.refused is not None:  # the last line a pod's termination message shows
+        print(f"jobqueue worker: exiting: {process.refused}", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -17,6 +17,8 @@
 -- $5 the worker's liveness lock key (NULL: none). While that lock is not held the claim is
 -- refused with JQ001 (jobqueue_liveness_gate, migration 0014): a worker whose jobs a rescuer
 -- may take claims nothing. It is one uncorrelated subquery, so it runs once, before any row.
+-- So is the layout gate (migration 0015): this statement was written for storage layout 1, and
+-- a database that reports another refuses it with JQ002 (docs/upgrading.md).
 -- The payload comes as JSON text, which the worker decodes faster than a per-value codec.
 -- One partial-index scan per queue, then the best $2 overall; only pending jobs are read.
 --
@@ -37,6 +39,7 @@ WITH served AS MATERIALIZED (
     LEFT JOIN queues AS s ON s.name = q.queue_name
     -- a paused queue is claimed from by neither path; running jobs finish (scheduling)
     WHERE s.paused IS NOT TRUE AND (SELECT jobqueue_liveness_gate($5::integer))
+      AND (SELECT jobqueue_layout_gate(1))
 ),
 limited AS MATERIALIZED (
     SELECT l.*
