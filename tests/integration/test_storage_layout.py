@@ -122,3 +122,17 @@ async def test_a_running_worker_finishes_its_job_then_stops_claiming(
     }
     assert rows == {slow.id: ("completed", 1), late.id: ("pending", 0)}, log_tail(log)
     assert "Traceback" not in log.read_text(), log_tail(log)
+
+
+async def test_a_worker_on_a_database_not_yet_migrated_says_to_migrate(
+    conn: asyncpg.Connection, pg_dsn: str, tmp_path: Path
+) -> None:
+    """A schema from before migration 0015 (no gate): the worker stops at its first claim."""
+    await conn.execute("DROP FUNCTION jobqueue_layout_gate(integer)")
+    await enqueue_many(conn, [NewJob("test_sleep")])
+    log = tmp_path / "worker.log"
+    proc = start_worker_process(pg_dsn, log)
+    assert _exited(proc, log) == 2, log_tail(log)
+    last = log.read_text().strip().splitlines()[-1]
+    assert last.endswith("run jobqueue migrate with this release"), log_tail(log)
+    assert await conn.fetchval("SELECT status::text FROM jobs") == "pending"

@@ -27,6 +27,11 @@ _decode_json = json.JSONDecoder().raw_decode
 
 _sql = sql_files.statements("claims")
 
+NOT_MIGRATED = (
+    "the database has no storage layout check (its schema is older than this release); "
+    "run jobqueue migrate with this release"
+)
+
 
 def row_count(status: str) -> int:
     """asyncpg's command tag, e.g. 'UPDATE 12' -> 12."""
@@ -69,6 +74,8 @@ async def claim_jobs(
         if exc.sqlstate == LAYOUT_SQLSTATE:
             message = f"{exc.message}; {exc.hint}" if exc.hint else exc.message
             raise LayoutMismatch(message) from exc
+        if isinstance(exc, asyncpg.UndefinedFunctionError) and "jobqueue_layout_gate" in str(exc):
+            raise LayoutMismatch(NOT_MIGRATED) from exc  # a schema from before migration 0015
         raise
     return [
         ClaimedJob(
