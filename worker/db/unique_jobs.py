@@ -77,6 +77,7 @@ async def _enqueue_row(executor: Executor, job: NewJob) -> tuple[asyncpg.Record,
             job.timeout_seconds,
             job.unique_key,
             job.concurrency_key,
+            job.traceparent,
         )
         if row is not None:
             return row, True

@@ -9,6 +9,9 @@
 -- the rows); a column every job shares ($1, $3, $4, $7) is a NULL array and its one value is
 -- $12 to $15; an optional column no job sets ($5, $6, $8 to $11: run_at to the W3C
 -- traceparents) is a NULL array. ROWS FROM pads a NULL array with NULLs.
+--
+-- Each new row is what jobqueue_new_job (migration 0016) makes of its fields, as on every
+-- enqueue path. PostgreSQL inlines that call into the INSERT, so it costs no call per row.
 
 -- name: insert_jobs
 -- params: $1 job_types, $2 payloads, $3 queue_names, $4 priorities, $5 run_ats, $6 delays,
@@ -32,12 +35,18 @@ WITH input AS (
 ),
 inserted AS (
     INSERT INTO jobs (job_type, payload, queue_name, priority, run_at, max_tries,
-                      idempotency_key, timeout_seconds, concurrency_key, traceparent)
-    SELECT job_type, payload, queue_name, priority,
-           coalesce(run_at, now() + make_interval(secs => coalesce(delay_seconds, 0))),
-           max_tries, idempotency_key, timeout_seconds, concurrency_key, traceparent
-    FROM input
-    ORDER BY ord
+                      idempotency_key, timeout_seconds, status, dependencies_left,
+                      has_dependents, batch_id, last_error, finished_at, concurrency_key,
+                      traceparent, unique_key)
+    SELECT n.*
+    FROM input AS i
+    CROSS JOIN LATERAL jobqueue_new_job(
+        p_job_type => i.job_type, p_payload => i.payload, p_queue_name => i.queue_name,
+        p_priority => i.priority, p_run_at => i.run_at, p_delay_seconds => i.delay_seconds,
+        p_max_tries => i.max_tries, p_idempotency_key => i.idempotency_key,
+        p_timeout_seconds => i.timeout_seconds, p_concurrency_key => i.concurrency_key,
+        p_traceparent => i.traceparent) AS n
+    ORDER BY i.ord
     ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
     RETURNING *
 )
@@ -70,12 +79,18 @@ WITH input AS (
 ),
 inserted AS (
     INSERT INTO jobs (job_type, payload, queue_name, priority, run_at, max_tries,
-                      idempotency_key, timeout_seconds, concurrency_key, traceparent)
-    SELECT job_type, payload, queue_name, priority,
-           coalesce(run_at, now() + make_interval(secs => coalesce(delay_seconds, 0))),
-           max_tries, idempotency_key, timeout_seconds, concurrency_key, traceparent
-    FROM input
-    ORDER BY ord
+                      idempotency_key, timeout_seconds, status, dependencies_left,
+                      has_dependents, batch_id, last_error, finished_at, concurrency_key,
+                      traceparent, unique_key)
+    SELECT n.*
+    FROM input AS i
+    CROSS JOIN LATERAL jobqueue_new_job(
+        p_job_type => i.job_type, p_payload => i.payload, p_queue_name => i.queue_name,
+        p_priority => i.priority, p_run_at => i.run_at, p_delay_seconds => i.delay_seconds,
+        p_max_tries => i.max_tries, p_idempotency_key => i.idempotency_key,
+        p_timeout_seconds => i.timeout_seconds, p_concurrency_key => i.concurrency_key,
+        p_traceparent => i.traceparent) AS n
+    ORDER BY i.ord
     ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
     RETURNING id, idempotency_key, status, queue_name
 )
@@ -125,16 +140,22 @@ planned AS (
                              unique_key, ord)
 )
 INSERT INTO jobs (id, job_type, payload, queue_name, priority, run_at, max_tries,
-                  idempotency_key, timeout_seconds, status, dependencies_left, has_dependents,
-                  batch_id, last_error, finished_at, concurrency_key, traceparent, unique_key)
+                  idempotency_key, timeout_seconds, status, dependencies_left,
+                  has_dependents, batch_id, last_error, finished_at, concurrency_key,
+                  traceparent, unique_key)
 OVERRIDING SYSTEM VALUE
-SELECT p.id, i.job_type, i.payload, i.queue_name, i.priority,
-       coalesce(i.run_at, now() + make_interval(secs => coalesce(i.delay_seconds, 0))),
-       i.max_tries, i.idempotency_key, i.timeout_seconds, p.status::job_status,
-       p.dependencies_left, p.has_dependents, $25::bigint, p.last_error,
-       CASE WHEN p.status = 'cancelled' THEN now() END, i.concurrency_key, i.traceparent,
-       p.unique_key
-FROM input AS i JOIN planned AS p USING (ord)
+SELECT p.id, n.*
+FROM input AS i
+JOIN planned AS p USING (ord)
+CROSS JOIN LATERAL jobqueue_new_job(
+    p_job_type => i.job_type, p_payload => i.payload, p_queue_name => i.queue_name,
+    p_priority => i.priority, p_run_at => i.run_at, p_delay_seconds => i.delay_seconds,
+    p_max_tries => i.max_tries, p_idempotency_key => i.idempotency_key,
+    p_timeout_seconds => i.timeout_seconds, p_concurrency_key => i.concurrency_key,
+    p_traceparent => i.traceparent, p_unique_key => p.unique_key,
+    p_status => p.status::job_status, p_dependencies_left => p.dependencies_left,
+    p_has_dependents => p.has_dependents, p_batch_id => $25::bigint,
+    p_last_error => p.last_error) AS n
 ORDER BY p.unique_key NULLS LAST, i.idempotency_key NULLS LAST, p.id
 ON CONFLICT DO NOTHING
 RETURNING id;
