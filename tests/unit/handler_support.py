@@ -35,3 +35,12 @@ def job_context(
 def leftover_temp_files(folder: Path) -> list[Path]:
     """Temporary files an atomic write would leave behind had it not cleaned up."""
     return [p for p in folder.rglob(".*.tmp")]
+
+
+def pillow_loaded(payload: dict[str, Any], ctx: JobContext) -> list[str]:
+    """Run in a memory-bounded child: which of Pillow's modules it found already imported."""
+    import sys
+
+    from worker.handlers.images_processing import PILLOW
+
+    return [name for name in PILLOW if name in sys.modules]

@@ -207,3 +207,13 @@ async def test_an_image_with_too_many_pixels_is_refused_before_decoding(tmp_path
     put_image(ctx, "huge.png", buffer.getvalue())
     with pytest.raises(InvalidPayload, match=r"'path': image is 8000x7000, over 50000000 pixels"):
         await images_processing({"path": "huge.png", "operation": "convert", "format": "jpeg"}, ctx)
+
+
+async def test_a_bounded_child_finds_pillow_imported_by_its_forkserver(tmp_path: Path) -> None:
+    # The worker imports Pillow only when it reads an image (a cold start does not need it);
+    # the forkserver imports it once, so that each image job pays a fork and not an import.
+    from tests.unit.handler_support import pillow_loaded
+    from worker.handlers.bounded import run_bounded
+    from worker.handlers.images_processing import PILLOW
+
+    assert await run_bounded(pillow_loaded, {}, job_context(tmp_path)) == list(PILLOW)

@@ -9,13 +9,17 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from worker.db import sql_files
 from worker.db.claims import Conn
-from worker.db.jobs import Executor, Job
-from worker.db.workflows import dependencies_of
+
+if TYPE_CHECKING:
+    # The runtime writes stories on every acknowledgement; the jobs and workflows modules
+    # (and the job checks' pydantic models under them) are for job_detail, the API's and
+    # the CLI's read, so they stay off a worker's cold start (issue 27).
+    from worker.db.jobs import Executor, Job
 
 _sql = sql_files.statements("attempts")
 
@@ -83,6 +87,8 @@ async def prune_attempt_history(conn: Conn, older_than_seconds: float, batch: in
 
 async def job_detail(conn: Executor, job: Job) -> dict[str, Any]:
     """GET /jobs/{id}'s answer: the job's fields, its dependencies, `errors` and `logs`."""
+    from worker.db.workflows import dependencies_of
+
     if job.dependencies_left is not None:
         job.depends_on = await dependencies_of(conn, job.id)
     detail = job.to_dict()

@@ -17,29 +17,41 @@ from __future__ import annotations
 import asyncio
 import importlib
 import logging
-import multiprocessing
 import resource
 import signal
 from collections.abc import Callable
 from dataclasses import replace
-from multiprocessing.connection import Connection
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from worker.handlers.base import JobContext, PermanentError
 from worker.handlers.config import configure, handler_settings
 from worker.settings import HandlerSettings
 
+if TYPE_CHECKING:
+    from multiprocessing.connection import Connection
+
 MiB = 1024 * 1024
 _CONTEXT: Any = None
+# What the forkserver imports once for all its children: the handlers, and what a handler
+# module names with preload() (Pillow), which the worker itself loads only when it needs them
+# (issue 27: a worker's cold start).
+_PRELOAD = ["worker.handlers"]
 
 Work = Callable[[dict[str, Any], JobContext], Any]
+
+
+def preload(*modules: str) -> None:
+    """Have the forkserver import `modules` at its start (before the first bounded job)."""
+    _PRELOAD.extend(m for m in modules if m not in _PRELOAD)
 
 
 def _mp_context() -> Any:
     global _CONTEXT
     if _CONTEXT is None:
+        import multiprocessing  # the first bounded job's, not every worker start's
+
         context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload(["worker.handlers"])
+        context.set_forkserver_preload(list(_PRELOAD))
         _CONTEXT = context
     return _CONTEXT
 

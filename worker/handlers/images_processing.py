@@ -18,10 +18,9 @@ import io
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from PIL import Image, ImageOps, UnidentifiedImageError
-
+from worker.handlers import bounded
 from worker.handlers.base import JobContext, PermanentError, registry
 from worker.handlers.bounded import run_bounded
 from worker.handlers.config import handler_settings
@@ -36,6 +35,14 @@ from worker.handlers.payload import (
 )
 from worker.handlers.storage import check_file_name, resolve_inside, safe_file_stem, save_output
 from worker.settings import HandlerLimits
+
+if TYPE_CHECKING:
+    from PIL import Image
+
+# Pillow loads when an image is read, not on every worker's cold start (issue 27); the
+# forkserver that runs the work (worker.handlers.bounded) loads it once for all its children.
+PILLOW = ("PIL.Image", "PIL.ImageOps")
+bounded.preload(*PILLOW)
 
 OPERATIONS = ("thumbnail", "resize", "convert")
 # Output formats and the pixel modes each can store; other modes are converted first.
@@ -137,6 +144,8 @@ def check_limits(payload: Mapping[str, Any], limits: HandlerLimits) -> None:
     data = payload.get("image_base64")
     if not isinstance(data, str):
         return
+    from PIL import Image
+
     try:
         with Image.open(io.BytesIO(_decode_base64(data))) as image:
             size = image.size  # the header only: nothing is decoded
@@ -178,6 +187,8 @@ def _decode_base64(text: str) -> bytes:
 
 def decode_image(data: bytes, field: str, label: str) -> Image.Image:
     """Decode fully; `label` names the source (its path, or the base64 data) in errors."""
+    from PIL import Image, UnidentifiedImageError
+
     try:
         image = Image.open(io.BytesIO(data))
         width, height = image.size
@@ -200,6 +211,8 @@ def decode_image(data: bytes, field: str, label: str) -> Image.Image:
 
 
 def _fit_mode(image: Image.Image, fmt: str) -> Image.Image:
+    from PIL import Image
+
     allowed = SAVE_MODES[fmt]
     if image.mode in allowed:
         return image
@@ -217,6 +230,8 @@ def _fit_mode(image: Image.Image, fmt: str) -> Image.Image:
 
 
 def transform(image: Image.Image, job: ImageJob, max_pixels: int) -> Image.Image:
+    from PIL import Image, ImageOps
+
     image = ImageOps.exif_transpose(image)  # outputs carry no EXIF, so apply the rotation
     check_pixels(job, target_size(job, *image.size), max_pixels)
     if job.operation == "thumbnail":
@@ -253,6 +268,8 @@ def process_image(payload: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
     )
     extension = EXTENSIONS.get(fmt, fmt)
     name = base_name if base_name.lower().endswith(f".{extension}") else f"{base_name}.{extension}"
+    from PIL import Image
+
     with Image.open(io.BytesIO(output)) as written:
         width, height = written.size
     folder = Path(handler_settings().images_dir) / OUTPUT_SUBDIR

@@ -31,7 +31,6 @@ from worker.runtime.metrics import WorkerMetrics
 from worker.runtime.progress import ProgressWriter
 from worker.runtime.rescuer import LIVENESS_SWEEP_SECONDS, rescue_dead_once, rescue_once
 from worker.runtime.resilience import retry_transient
-from worker.runtime.scheduler import Scheduler
 from worker.runtime.services import PeriodicService, Service, TaskService
 from worker.runtime.startup import StartupTimeline
 from worker.runtime.tracker import Tracker
@@ -69,6 +68,7 @@ class WorkerProcess:
         self.startup.mark("imported")  # the caller marks it sooner, when it knows
         self.stop_requested = asyncio.Event()  # a signal, or a refusal no retry can fix
         self.refused: LayoutMismatch | None = None
+        self._first_claimed = asyncio.Event()
 
     @property
     def application_name(self) -> str:
@@ -151,8 +151,7 @@ class WorkerProcess:
                 )
             )
         if settings.scheduler_enabled:
-            self.scheduler = Scheduler(self.pool, settings, self.registry.schedules())
-            self._services.append(TaskService("scheduler", self.scheduler.run))
+            self._services.append(TaskService("scheduler", self._run_scheduler))
         for service in self._services:
             service.start()
         log.info(
@@ -174,10 +173,23 @@ class WorkerProcess:
         """The start is complete: say how long each phase took, and record it for the
         controller's cold-start timeline (one write, off the claim path)."""
         self.startup.mark("firstClaim")
+        self._first_claimed.set()
         for phase, seconds in self.startup.seconds():
             self.metrics.startup.labels(phase).set(seconds)
         log.info("started: %s, after the process started", self.startup.describe())
         self._startup_write = asyncio.get_running_loop().create_task(self._record_startup())
+
+    async def _run_scheduler(self) -> None:
+        """The scheduler, once the first claim is made: its imports (cron, the jobs module and
+        its checks) are a tenth of a cold start, and not on the way from a burst to its first
+        job (issue 27). It waits one scheduler interval at most, the longest it sleeps between
+        passes anyway, so that a worker that cannot claim still fires schedules."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._first_claimed.wait(), self.settings.scheduler_interval)
+        from worker.runtime.scheduler import Scheduler
+
+        self.scheduler = Scheduler(self.pool, self.settings, self.registry.schedules())
+        await self.scheduler.run()
 
     async def _record_startup(self) -> None:
         try:
