@@ -24,7 +24,9 @@ comes back on this connection), so the measured claim is whatever statement the 
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -32,9 +34,10 @@ from typing import Any
 import asyncpg
 import pytest
 
-from worker.db import claims, workers
+from worker.db import claims, ready, workers
 from worker.db.connection import connect
 from worker.db.jobs import NewJob, enqueue_many
+from worker.runtime.ring import MOVE_PER_TURN, TURN_EVERY_MS
 
 NEW_LAYOUT = 2  # docs/storage.md
 ROUND = 250  # jobs enqueued, claimed and completed per round
@@ -146,12 +149,19 @@ async def _complete(conn: asyncpg.Connection, worker: uuid.UUID, jobs: list[Any]
 
 
 async def _round(conn: asyncpg.Connection, worker: uuid.UUID) -> int:
-    """Enqueue ROUND jobs and take them all through: claim in batches, complete."""
+    """Enqueue ROUND jobs and take them all through: claim in batches, complete. A round lasts
+    one turn of the ready ring (layout 2), which every worker's `ready ring` service calls
+    about once a second; here it is called at the end of each round, with the service's own
+    arguments. On layout 1 there is no ring, and nothing to wait for."""
+    started = time.monotonic()
     await enqueue_many(conn, [NewJob("noop") for _ in range(ROUND)])
     claimed = 0
     while jobs := await claims.claim_jobs(conn, ["default"], BATCH, worker, 30.0):
         await _complete(conn, worker, jobs)
         claimed += len(jobs)
+    if await _layout(conn) >= NEW_LAYOUT:
+        await asyncio.sleep(max(0.0, started + TURN_EVERY_MS / 1000 - time.monotonic()))
+        await ready.turn(conn, TURN_EVERY_MS, MOVE_PER_TURN)
     return claimed
 
 

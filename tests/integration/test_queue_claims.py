@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -62,16 +63,24 @@ async def test_one_claim_spans_queues_and_fills_the_free_slots(conn: asyncpg.Con
     assert rows[0]["status"] == "running" and rows[0]["worker_id"] == worker and rows[0]["leased"]
 
 
-async def test_claim_is_served_by_the_partial_index(conn: asyncpg.Connection) -> None:
+async def test_claim_is_served_by_the_ready_rings_index(conn: asyncpg.Connection) -> None:
+    """Layout 2 (migration 0017): the work is found in the ready ring, by its index on every
+    slot, and the jobs are then reached by primary key; `jobs` is never scanned."""
     await enqueue_many(conn, [NewJob("t") for _ in range(2000)])
     await conn.execute("ANALYZE jobs")
+    await conn.execute("ANALYZE job_ready")
     async with conn.transaction():
         plan = await conn.fetch(
             "EXPLAIN " + claims._sql("claim_jobs"), ["default"], 10, uuid.uuid4(), 30.0, None
         )
     text = "\n".join(row[0] for row in plan)
-    assert "Index Scan using jobs_claim_idx" in text, text
+    assert "_queue_name_priority_run_at_job_id_idx on job_ready_" in text, text
+    assert "Index Scan using jobs_pkey on jobs" in text, text
+    assert "Tid Scan on job_ready_" in text, text  # the entries taken, by address
     assert "Seq Scan on jobs" not in text, text
+    # a slot is scanned only where its statistics say it is empty (and then it is pruned)
+    scans = re.findall(r"Seq Scan on job_ready_\d+ \S+\s+\(cost=[\d.]+\.\.([\d.]+)", text)
+    assert all(float(cost) == 0 for cost in scans), text
 
 
 async def test_concurrent_claims_skip_locked_rows(pg_dsn: str) -> None:

@@ -1,12 +1,14 @@
-"""The storage layout's check (migration 0015, docs/upgrading.md): a worker claims only from the
-layout its statements were written for. Issue 22's new layout cannot be additive, so the
-release that brings it redefines `jobqueue_storage_layout()` in the migration that moves the
-jobs; every older worker still running must then stop claiming, say so in one line, finish
-what it runs, and exit, instead of acting on tables it does not know.
+"""The storage layout's check (migrations 0015 and 0017, docs/upgrading.md): a worker claims
+only from a layout that serves the statements it was written for. This release writes layout 2
+(the ready ring), which still serves layout 1's claims: `jobs` is the truth, so an older
+worker keeps claiming during a rolling upgrade. A later layout that moves the jobs raises
+`jobqueue_oldest_claim_layout()` in the migration that moves them; every older worker still
+running must then stop claiming, say so in one line, finish what it runs, and exit, instead of
+acting on tables it does not know.
 
-Here the database is moved to "layout 2" the way that migration will do it (the function
-redefined, nothing else), under a real `jobqueue worker` process: before it starts, and while
-it runs with its claim statement already prepared.
+Here the database is moved to "layout 3" the way such a migration will do it (the two
+functions redefined, nothing else), under a real `jobqueue worker` process: before it starts,
+and while it runs with its claim statement already prepared.
 """
 
 from __future__ import annotations
@@ -29,12 +31,15 @@ from worker.db.errors import LayoutMismatch
 from worker.db.jobs import NewJob, enqueue_many
 from worker.db.migrate import expected_version
 
-# What the migration to a new layout does to this function, in its own transaction.
-LAYOUT_2 = (
+# What a migration to a layout that no longer serves layout 2's claims does, in its own
+# transaction.
+LAYOUT_3 = (
     "CREATE OR REPLACE FUNCTION jobqueue_storage_layout() RETURNS integer "
-    "LANGUAGE sql STABLE PARALLEL SAFE AS $$ SELECT 2 $$"
+    "LANGUAGE sql STABLE PARALLEL SAFE AS $$ SELECT 3 $$;"
+    "CREATE OR REPLACE FUNCTION jobqueue_oldest_claim_layout() RETURNS integer "
+    "LANGUAGE sql STABLE PARALLEL SAFE AS $$ SELECT 3 $$"
 )
-REFUSAL = "the database has storage layout 2, this worker knows layout 1"
+REFUSAL = "the database has storage layout 3, this worker knows layout 2"
 
 
 def _exited(proc: subprocess.Popen[bytes], log: Path, within: float = 60) -> int:
@@ -46,11 +51,22 @@ def _exited(proc: subprocess.Popen[bytes], log: Path, within: float = 60) -> int
     return int(proc.returncode)
 
 
+async def _exits_saying_to_migrate(conn: asyncpg.Connection, pg_dsn: str, tmp_path: Path) -> None:
+    """A worker of this release on an older schema stops at its first claim, taking nothing."""
+    await enqueue_many(conn, [NewJob("test_sleep")])
+    log = tmp_path / "worker.log"
+    proc = start_worker_process(pg_dsn, log)
+    assert _exited(proc, log) == 2, log_tail(log)
+    last = log.read_text().strip().splitlines()[-1]
+    assert last.endswith("run jobqueue migrate with this release"), log_tail(log)
+    assert await conn.fetchval("SELECT status::text FROM jobs") == "pending"
+
+
 def _refusal_lines(log: Path) -> list[str]:
     return [line for line in log.read_text().splitlines() if REFUSAL in line]
 
 
-def test_the_upgrade_steps_of_the_docs_migrate_and_report_layout_1(
+def test_the_upgrade_steps_of_the_docs_migrate_and_report_layout_2(
     pg_dsn_empty: str, tmp_path: Path
 ) -> None:
     path = os.pathsep.join(
@@ -59,20 +75,43 @@ def test_the_upgrade_steps_of_the_docs_migrate_and_report_layout_1(
     env = {"DB_URL": pg_dsn_empty, "PATH": path, "HOME": str(tmp_path)}
     done = run_bash_example("docs/upgrading.md", "upgrade-steps", env, tmp_path)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.split()[-2:] == [str(expected_version()), "1"], done.stdout
+    assert done.stdout.split()[-2:] == [str(expected_version()), "2"], done.stdout
 
 
-async def test_the_database_reports_layout_1_and_claims_pass(conn: asyncpg.Connection) -> None:
-    assert await conn.fetchval("SELECT jobqueue_storage_layout()") == 1
+async def test_the_database_reports_layout_2_and_claims_pass(conn: asyncpg.Connection) -> None:
+    assert await conn.fetchval("SELECT jobqueue_storage_layout()") == 2
     await enqueue_many(conn, [NewJob("noop")])
     assert len(await claims.claim_jobs(conn, ["default"], 5, uuid.uuid4(), 30.0)) == 1
+
+
+async def test_layout_2_serves_layout_1s_claims_and_refuses_a_newer_one(
+    conn: asyncpg.Connection,
+) -> None:
+    """A release written for layout 1 (0015 and 0016) claims on: its gate passes. One written
+    for a layout the database does not have yet is told to migrate."""
+    assert await conn.fetchval("SELECT jobqueue_layout_gate(1)") is True
+    with pytest.raises(asyncpg.PostgresError, match="this worker knows layout 3") as refused:
+        await conn.fetchval("SELECT jobqueue_layout_gate(3)")
+    assert refused.value.sqlstate == "JQ002"
+    assert refused.value.hint == "run jobqueue migrate with this release"  # type: ignore[attr-defined]
+
+
+async def test_a_worker_on_a_database_before_the_ring_says_to_migrate(
+    conn: asyncpg.Connection, pg_dsn: str, tmp_path: Path
+) -> None:
+    """A schema from between migrations 0015 and 0017 (a gate, no ready ring): this release's
+    claim names a table that is not there; the worker stops at its first claim."""
+    for trigger in ("jobs_ready_inserted", "jobs_ready_updated"):
+        await conn.execute(f"DROP TRIGGER {trigger} ON jobs")
+    await conn.execute("DROP TABLE job_ready")
+    await _exits_saying_to_migrate(conn, pg_dsn, tmp_path)
 
 
 async def test_a_claim_on_another_layout_is_refused_and_takes_nothing(
     conn: asyncpg.Connection,
 ) -> None:
     await enqueue_many(conn, [NewJob("noop") for _ in range(3)])
-    await conn.execute(LAYOUT_2)
+    await conn.execute(LAYOUT_3)
     with pytest.raises(LayoutMismatch, match=REFUSAL):
         await claims.claim_jobs(conn, ["default"], 5, uuid.uuid4(), 30.0)
     statuses = await conn.fetch("SELECT status::text, attempts FROM jobs")
@@ -83,7 +122,7 @@ async def test_a_worker_started_on_a_newer_layout_exits_in_one_line(
     conn: asyncpg.Connection, pg_dsn: str, tmp_path: Path
 ) -> None:
     await enqueue_many(conn, [NewJob("test_sleep") for _ in range(3)])
-    await conn.execute(LAYOUT_2)
+    await conn.execute(LAYOUT_3)
     log = tmp_path / "worker.log"
     proc = start_worker_process(pg_dsn, log)
     assert _exited(proc, log) == 2, log_tail(log)
@@ -111,7 +150,7 @@ async def test_a_running_worker_finishes_its_job_then_stops_claiming(
 
         await eventually(running, what="the slow job to start")
         # The migration commits while the job runs and the claim statement is prepared.
-        await conn.execute(LAYOUT_2)
+        await conn.execute(LAYOUT_3)
         ((late, _),) = await enqueue_many(conn, [NewJob("test_sleep")])
         assert _exited(proc, log) == 2, log_tail(log)
     finally:
@@ -129,10 +168,4 @@ async def test_a_worker_on_a_database_not_yet_migrated_says_to_migrate(
 ) -> None:
     """A schema from before migration 0015 (no gate): the worker stops at its first claim."""
     await conn.execute("DROP FUNCTION jobqueue_layout_gate(integer)")
-    await enqueue_many(conn, [NewJob("test_sleep")])
-    log = tmp_path / "worker.log"
-    proc = start_worker_process(pg_dsn, log)
-    assert _exited(proc, log) == 2, log_tail(log)
-    last = log.read_text().strip().splitlines()[-1]
-    assert last.endswith("run jobqueue migrate with this release"), log_tail(log)
-    assert await conn.fetchval("SELECT status::text FROM jobs") == "pending"
+    await _exits_saying_to_migrate(conn, pg_dsn, tmp_path)

@@ -28,8 +28,8 @@ _decode_json = json.JSONDecoder().raw_decode
 _sql = sql_files.statements("claims")
 
 NOT_MIGRATED = (
-    "the database has no storage layout check (its schema is older than this release); "
-    "run jobqueue migrate with this release"
+    "the database's schema is older than this release (it has no storage layout check, or no "
+    "ready ring); run jobqueue migrate with this release"
 )
 
 
@@ -76,6 +76,8 @@ async def claim_jobs(
             raise LayoutMismatch(message) from exc
         if isinstance(exc, asyncpg.UndefinedFunctionError) and "jobqueue_layout_gate" in str(exc):
             raise LayoutMismatch(NOT_MIGRATED) from exc  # a schema from before migration 0015
+        if isinstance(exc, asyncpg.UndefinedTableError) and "job_ready" in str(exc):
+            raise LayoutMismatch(NOT_MIGRATED) from exc  # from before migration 0017
         raise
     return [
         ClaimedJob(

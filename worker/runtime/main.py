@@ -31,6 +31,7 @@ from worker.runtime.metrics import WorkerMetrics
 from worker.runtime.progress import ProgressWriter
 from worker.runtime.rescuer import LIVENESS_SWEEP_SECONDS, rescue_dead_once, rescue_once
 from worker.runtime.resilience import retry_transient
+from worker.runtime.ring import TURN_EVERY_MS, turn_once
 from worker.runtime.services import PeriodicService, Service, TaskService
 from worker.runtime.startup import StartupTimeline
 from worker.runtime.tracker import Tracker
@@ -130,6 +131,10 @@ class WorkerProcess:
         self._services = [TaskService("waker", self.waker.run)]
         self._services.append(TaskService("heartbeat", self.heartbeat.run))
         self._services.append(TaskService("progress", self.progress.run))
+        pool = self.pool
+        self._services.append(
+            PeriodicService("ready ring", TURN_EVERY_MS / 1000, lambda: turn_once(pool))
+        )
         if settings.rescue_enabled:
             liveness.sweep_with(
                 lambda conn: rescue_dead_once(conn, liveness),

@@ -17,10 +17,17 @@
 -- $5 the worker's liveness lock key (NULL: none). While that lock is not held the claim is
 -- refused with JQ001 (jobqueue_liveness_gate, migration 0014): a worker whose jobs a rescuer
 -- may take claims nothing. It is one uncorrelated subquery, so it runs once, before any row.
--- So is the layout gate (migration 0015): this statement was written for storage layout 1, and
--- a database that reports another refuses it with JQ002 (docs/upgrading.md).
+-- So is the layout gate (migration 0015): this statement was written for storage layout 2 (the
+-- ready ring, migration 0017), and a database whose layout does not serve it refuses it with
+-- JQ002 (docs/upgrading.md).
 -- The payload comes as JSON text, which the worker decodes faster than a per-value codec.
--- One partial-index scan per queue, then the best $2 overall; only pending jobs are read.
+--
+-- Where the work is found (docs/storage.md): not in `jobs`, whose pending index fills with
+-- the dead versions of claimed rows while a long transaction pins the horizon, but in the
+-- ready ring `job_ready`, whose slots are emptied by TRUNCATE. One index scan per queue over
+-- the ring's slots, then the best $2 overall; the entries taken are deleted, and their jobs
+-- claimed by primary key where the row still says pending (an entry may be stale: the job was
+-- cancelled, moved, or claimed by an older release straight from `jobs`).
 --
 -- Flow control: a queue with a concurrency, key or rate limit (a `queues` row with one set)
 -- is claimed by jobqueue_claim_limited (migration 0006), which counts and claims under the
@@ -39,7 +46,7 @@ WITH served AS MATERIALIZED (
     LEFT JOIN queues AS s ON s.name = q.queue_name
     -- a paused queue is claimed from by neither path; running jobs finish (scheduling)
     WHERE s.paused IS NOT TRUE AND (SELECT jobqueue_liveness_gate($5::integer))
-      AND (SELECT jobqueue_layout_gate(1))
+      AND (SELECT jobqueue_layout_gate(2))
 ),
 limited AS MATERIALIZED (
     SELECT l.*
@@ -47,40 +54,53 @@ limited AS MATERIALIZED (
     CROSS JOIN LATERAL jobqueue_claim_limited(
         a.names,
         $2,
-        -- shares: the limited queues, plus the others that have a ready job (one probe each)
+        -- shares: the limited queues, plus the others that have a ready entry (one probe each)
         cardinality(a.names) + (
             SELECT count(*) FROM served AS o
             CROSS JOIN LATERAL (
-                SELECT 1 FROM jobs j
-                WHERE j.status = 'pending' AND j.queue_name = o.queue_name
-                  AND j.run_at <= now()
-                ORDER BY j.priority DESC, j.run_at, j.id  -- so jobs_claim_idx serves it
+                SELECT 1 FROM job_ready AS r
+                WHERE r.queue_name = o.queue_name AND r.run_at <= now()
+                ORDER BY r.priority DESC, r.run_at, r.job_id  -- so job_ready_claim_idx serves it
                 LIMIT 1) AS ready
             WHERE NOT o.limited)::integer,
         $3,
         $4) AS l
     WHERE cardinality(a.names) > 0
 ),
-picked AS (
-    SELECT c.id
+picked AS MATERIALIZED (
+    SELECT c.slot, c.entry, c.job_id, c.priority, c.run_at
     FROM served AS q
     CROSS JOIN LATERAL (
-        SELECT j.id, j.priority, j.run_at
-        FROM jobs j
-        WHERE j.status = 'pending' AND j.queue_name = q.queue_name AND j.run_at <= now()
-        ORDER BY j.priority DESC, j.run_at, j.id
+        SELECT r.slot, r.ctid AS entry, r.job_id, r.priority, r.run_at
+        FROM job_ready AS r
+        WHERE r.queue_name = q.queue_name AND r.run_at <= now()
+        ORDER BY r.priority DESC, r.run_at, r.job_id  -- so job_ready_claim_idx serves it
         LIMIT $2
         FOR UPDATE SKIP LOCKED
     ) AS c
     WHERE NOT q.limited
-    ORDER BY c.priority DESC, c.run_at, c.id
+    ORDER BY c.priority DESC, c.run_at, c.job_id
     LIMIT $2 - (SELECT count(*) FROM limited)
+),
+taken AS (
+    -- by address, never a join whose plan a second-old statistic would choose: only the slots
+    -- the entries are in (pruned when the statement starts), each by TID. An address alone
+    -- may name a row of another slot; the job id rules that out (or names a second entry of a
+    -- job being claimed here, which may go too)
+    DELETE FROM job_ready AS r
+    WHERE r.slot = ANY (ARRAY(SELECT DISTINCT slot FROM picked))
+      AND r.ctid = ANY (ARRAY(SELECT entry FROM picked))
+      AND r.job_id = ANY (ARRAY(SELECT job_id FROM picked))
+    RETURNING r.job_id
 ),
 claimed AS (
     UPDATE jobs AS j
     SET status = 'running', attempts = j.attempts + 1, worker_id = $3, started_at = now(),
         lease_expires_at = now() + make_interval(secs => $4)
-    WHERE j.id = ANY (ARRAY(SELECT id FROM picked))  -- primary-key lookups, never a scan
+    WHERE j.id = ANY (ARRAY(SELECT DISTINCT job_id FROM taken))  -- by primary key, never a scan
+      -- the row is the truth: still pending, due, and in a queue this path serves
+      AND j.status::text = 'pending' AND j.run_at <= now()
+      AND j.queue_name = ANY (ARRAY(SELECT queue_name FROM served WHERE NOT limited))
     RETURNING j.id, j.job_type, j.payload, j.queue_name, j.attempts, j.max_tries,
               j.timeout_seconds, j.priority, j.run_at, false AS limited, j.traceparent
 ),

@@ -1,0 +1,179 @@
+"""The ready ring (storage layout 2, migration 0017, docs/storage.md): every way into pending
+writes an entry, every way out without a claim removes it, `jobs` stays the truth over a stale
+entry, and the turn empties slots with TRUNCATE while keeping the entries that still wait.
+The last test runs a real `jobqueue worker` under a pinned horizon: its own service turns the
+ring, and the slots that claims emptied are truncated while the pin holds."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import asyncpg
+
+from tests.fixtures.processes import log_tail, stop_process
+from tests.integration.queue_support import eventually, start_worker_process
+from worker.db import claims, ready, workers
+from worker.db.connection import connect
+from worker.db.jobs import NewJob, cancel_job, enqueue_many
+from worker.runtime.ring import MOVE_PER_TURN
+
+SLOTS = 8
+ENTRIES = "SELECT job_id FROM job_ready ORDER BY job_id"
+# each slot's file: TRUNCATE gives it a new one
+FILES = """
+SELECT pg_relation_filenode(format('job_ready_%s', s)::regclass) FROM generate_series(0, 7) AS s
+"""
+# the slots with anything on disk (entries, or the dead versions of taken ones)
+OCCUPIED_SLOTS = """
+SELECT count(*) FROM generate_series(0, 7) AS s
+WHERE pg_relation_size(format('job_ready_%s', s)::regclass) > 0
+"""
+
+
+async def _entries(conn: asyncpg.Connection) -> list[int]:
+    return [row[0] for row in await conn.fetch(ENTRIES)]
+
+
+async def _worker(conn: asyncpg.Connection) -> uuid.UUID:
+    worker = uuid.uuid4()
+    await workers.register_worker(conn, worker, "ring-test", ["default"], 10, 0, 30.0)
+    return worker
+
+
+async def _turn_round(conn: asyncpg.Connection) -> None:
+    """A whole ring's worth of turns, each truncating what it can."""
+    for _ in range(2 * SLOTS):
+        await ready.turn(conn, 0, MOVE_PER_TURN)
+
+
+async def test_every_way_into_pending_writes_an_entry_and_a_claim_takes_it(
+    conn: asyncpg.Connection,
+) -> None:
+    ((one, _), (two, _)) = await enqueue_many(conn, [NewJob("t"), NewJob("t")])
+    three = await conn.fetchval("SELECT jobqueue_enqueue('t', '{}'::jsonb)")
+    assert await _entries(conn) == [one.id, two.id, three]
+
+    worker = await _worker(conn)
+    claimed = await claims.claim_jobs(conn, ["default"], 10, worker, 30.0)
+    assert sorted(job.id for job in claimed) == [one.id, two.id, three]
+    assert await _entries(conn) == []
+
+    # a retry goes back to pending (due now), and is claimed again from its new entry
+    first = next(job for job in claimed if job.id == one.id)
+    assert await claims.fail_jobs(conn, worker, [one.id], [first.attempts], ["boom"], [0.0]) == 1
+    assert await _entries(conn) == [one.id]
+    again = await claims.claim_jobs(conn, ["default"], 10, worker, 30.0)
+    assert [(job.id, job.attempts) for job in again] == [(one.id, 2)]
+
+
+async def test_a_cancelled_job_leaves_the_ring(conn: asyncpg.Connection) -> None:
+    ((job, _),) = await enqueue_many(conn, [NewJob("t")])
+    await cancel_job(conn, job.id)
+    assert await _entries(conn) == []
+
+
+async def test_a_job_taken_straight_from_jobs_by_an_older_worker_is_not_claimed_again(
+    conn: asyncpg.Connection,
+) -> None:
+    """A layout-1 worker claims from `jobs` and leaves the entry: the row is the truth."""
+    ((job, _),) = await enqueue_many(conn, [NewJob("t")])
+    await conn.execute(
+        "UPDATE jobs SET status = 'running', attempts = attempts + 1, worker_id = $2 WHERE id = $1",
+        job.id,
+        uuid.uuid4(),
+    )
+    assert await _entries(conn) == [job.id]  # stale
+    assert await claims.claim_jobs(conn, ["default"], 10, await _worker(conn), 30.0) == []
+    assert await _entries(conn) == []  # taken with the claim, which found the row running
+    assert await conn.fetchval("SELECT attempts FROM jobs WHERE id = $1", job.id) == 1
+
+
+async def test_the_turn_truncates_emptied_slots_and_keeps_entries_that_still_wait(
+    conn: asyncpg.Connection,
+) -> None:
+    later = datetime.now(UTC) + timedelta(hours=1)
+    ((waiting, _),) = await enqueue_many(conn, [NewJob("t", run_at=later)])
+    worker = await _worker(conn)
+    for _ in range(SLOTS + 2):  # write into every slot, and take it all
+        await enqueue_many(conn, [NewJob("t") for _ in range(20)])
+        assert len(await claims.claim_jobs(conn, ["default"], 50, worker, 30.0)) == 20
+        await ready.turn(conn, 0, MOVE_PER_TURN)
+    ((stale, _),) = await enqueue_many(conn, [NewJob("t")])
+    await conn.execute("UPDATE jobs SET status = 'running' WHERE id = $1", stale.id)
+    await _turn_round(conn)
+
+    # the delayed job's entry was moved along, the stale one dropped, the rest truncated
+    assert await _entries(conn) == [waiting.id]
+    assert await conn.fetchval(OCCUPIED_SLOTS) <= 2, await conn.fetch(
+        "SELECT s, pg_relation_size(format('job_ready_%s', s)::regclass) "
+        "FROM generate_series(0, 7) AS s"
+    )
+    await conn.execute("UPDATE jobs SET run_at = now() WHERE id = $1", waiting.id)
+    assert [job.id for job in await claims.claim_jobs(conn, ["default"], 5, worker, 30.0)] == [
+        waiting.id
+    ]
+
+
+async def test_a_turn_waits_for_a_busy_slot_no_longer_than_its_lock_timeout(
+    conn: asyncpg.Connection, pg_dsn: str
+) -> None:
+    """A claim in flight holds a weak lock on every slot: the turn gives up on the slot at once
+    (lock_timeout), blocking nothing, and truncates it at a later call."""
+    worker = await _worker(conn)
+    await enqueue_many(conn, [NewJob("t") for _ in range(5)])
+    await claims.claim_jobs(conn, ["default"], 5, worker, 30.0)
+    await ready.turn(conn, 0, MOVE_PER_TURN)  # the slot with the taken entries is now old
+    busy = await connect(pg_dsn)
+    try:
+        async with busy.transaction():
+            await busy.execute("SELECT 1 FROM job_ready LIMIT 1")  # what a claim locks
+            assert await ready.turn(conn, 0, MOVE_PER_TURN) == -1
+        assert await ready.turn(conn, 0, MOVE_PER_TURN) != -1
+    finally:
+        await busy.close()
+
+
+async def test_a_worker_process_truncates_the_slots_its_claims_emptied_under_a_pin(
+    conn: asyncpg.Connection, pg_dsn: str, tmp_path: Path
+) -> None:
+    """The user's entry point: `jobqueue worker`, its `ready ring` service, and a forgotten
+    BEGIN elsewhere. Without the service every slot keeps every dead entry while the pin holds
+    (vacuum cannot remove them); with it, each slot is truncated in turn while the pin holds,
+    and once the work is done only the current slot and the one before it hold anything."""
+    files = [row[0] for row in await conn.fetch(FILES)]
+    pin = await connect(pg_dsn)
+    log = tmp_path / "worker.log"
+    proc = None
+    try:
+        await pin.execute("BEGIN")
+        await pin.fetchval("SELECT txid_current()")
+        proc = start_worker_process(pg_dsn, log, MAX_CONCURRENT_JOBS="20")
+        total = 0
+        for _ in range(12):  # a dozen seconds of work, so that the ring turns many times
+            await enqueue_many(conn, [NewJob("noop") for _ in range(100)])
+            total += 100
+            await asyncio.sleep(1)
+
+        async def all_done() -> bool:
+            done = await conn.fetchval("SELECT count(*) FROM jobs WHERE status = 'completed'")
+            return bool(done == total)
+
+        await eventually(all_done, within=60, what=f"the worker to run {total} jobs")
+
+        async def truncated() -> bool:
+            return bool(await conn.fetchval(OCCUPIED_SLOTS) <= 2)
+
+        await eventually(truncated, within=30, what="the worker's ring service to truncate")
+        now = [row[0] for row in await conn.fetch(FILES)]
+        renewed = sum(a != b for a, b in zip(files, now, strict=True))
+        assert renewed >= SLOTS - 2, f"only {renewed} of {SLOTS} slots were truncated"
+        assert await conn.fetchval("SELECT max(attempts) FROM jobs") == 1
+        assert await _entries(conn) == []
+    finally:
+        await pin.close()
+        if proc is not None:
+            stop_process(proc)
+    assert "Traceback" not in log.read_text(), log_tail(log)
