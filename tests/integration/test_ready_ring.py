@@ -44,8 +44,11 @@ async def _worker(conn: asyncpg.Connection) -> uuid.UUID:
 
 
 async def _turn_round(conn: asyncpg.Connection) -> None:
-    """A whole ring's worth of turns, each truncating what it can."""
+    """A whole ring's worth of turns, each truncating what it can. The turn reads the slots'
+    dead and live counts from the statistics, which a backend sends at most once a second:
+    here they are sent at once."""
     for _ in range(2 * SLOTS):
+        await conn.execute("SELECT pg_stat_force_next_flush()")
         await ready.turn(conn, 0, MOVE_PER_TURN)
 
 
@@ -94,18 +97,22 @@ async def test_a_job_taken_straight_from_jobs_by_an_older_worker_is_not_claimed_
 async def test_the_turn_truncates_emptied_slots_and_keeps_entries_that_still_wait(
     conn: asyncpg.Connection,
 ) -> None:
+    """A delayed job's entry sits among entries that claims took, and one whose job was taken
+    by an older release's worker straight from `jobs`: the turn moves the first along, drops
+    the second, and truncates the slot; then every slot that claims emptied."""
     later = datetime.now(UTC) + timedelta(hours=1)
-    ((waiting, _),) = await enqueue_many(conn, [NewJob("t", run_at=later)])
+    # the stale entry is in a queue these claims do not serve, so only the turn can drop it
+    ((waiting, _), (stale, _)) = await enqueue_many(
+        conn, [NewJob("t", run_at=later), NewJob("t", queue_name="other")]
+    )
+    await conn.execute("UPDATE jobs SET status = 'running' WHERE id = $1", stale.id)
     worker = await _worker(conn)
     for _ in range(SLOTS + 2):  # write into every slot, and take it all
         await enqueue_many(conn, [NewJob("t") for _ in range(20)])
         assert len(await claims.claim_jobs(conn, ["default"], 50, worker, 30.0)) == 20
         await ready.turn(conn, 0, MOVE_PER_TURN)
-    ((stale, _),) = await enqueue_many(conn, [NewJob("t")])
-    await conn.execute("UPDATE jobs SET status = 'running' WHERE id = $1", stale.id)
     await _turn_round(conn)
 
-    # the delayed job's entry was moved along, the stale one dropped, the rest truncated
     assert await _entries(conn) == [waiting.id]
     assert await conn.fetchval(OCCUPIED_SLOTS) <= 2, await conn.fetch(
         "SELECT s, pg_relation_size(format('job_ready_%s', s)::regclass) "

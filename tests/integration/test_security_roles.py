@@ -125,12 +125,16 @@ async def test_each_role_has_only_its_rights(roles: Roles, workers: Any, tmp_pat
     assert await fetchval(runtime, "SELECT count(*) FROM workers WHERE startup IS NOT NULL") >= 1
     assert await fetchval(runtime, "SELECT jobqueue_demand(ARRAY['default'])") == 0
 
+    # its workers turn the ready ring (docs/storage.md), through the owner's function
+    await fetchval(runtime, "SELECT jobqueue_ready_turn(0, 10)")
+
     # ... and nothing else: no DDL, no server programs, no TRUNCATE
     for sql in (
         "CREATE TABLE evil (id int)",
         "COPY (SELECT 1) TO PROGRAM 'true'",
         "ALTER TABLE jobs ADD COLUMN evil int",
         "TRUNCATE jobs",
+        "TRUNCATE job_ready_0",  # the ready ring's turn truncates as the owner, not this role
         "DROP TABLE jobs",
         "CREATE FUNCTION evil() RETURNS int LANGUAGE sql AS 'SELECT 1'",
     ):
@@ -162,6 +166,8 @@ async def test_each_role_has_only_its_rights(roles: Roles, workers: Any, tmp_pat
         "UPDATE jobs SET priority = 1",
         "DELETE FROM jobs",
         "INSERT INTO queues (name) VALUES ('x')",
+        "DELETE FROM job_ready",
+        "SELECT jobqueue_ready_turn(0, 10)",  # it may execute every function, but not this one
         "COPY (SELECT 1) TO PROGRAM 'true'",
     ):
         await refused(readonly, sql)

@@ -107,10 +107,11 @@ WHERE j.status = 'pending';
 -- The ring's maintenance, called by every worker every second (worker/runtime/ring.py); one
 -- caller at a time does the work, the others return NULL at once. It
 -- 1. turns the ring when the current slot has been current for p_every_ms (0: now);
--- 2. tidies the oldest slot that still holds entries, once it is half a ring old: takes up to
---    p_move of its entries, drops those whose job is no longer pending, and moves the others
---    (a backlog, a delayed job, a paused or limited queue) into the current slot, so that the
---    slot can be emptied in turn;
+-- 2. tidies the oldest slot that still holds entries, once it is half a ring old and holds
+--    more dead entries than live ones (which happens under a pin): takes up to p_move of its
+--    entries, drops those whose job is no longer pending, and moves the others (a backlog, a
+--    delayed job, a paused or limited queue) into the current slot, so that the slot can be
+--    emptied in turn;
 -- 3. truncates one slot (not the current one) that holds no entry: the oldest with anything
 --    on disk. TRUNCATE takes an ACCESS EXCLUSIVE lock; the claim takes a weak lock on every
 --    slot, so the lock is waited for at most lock_timeout, and the slot is tried again at the
@@ -126,6 +127,13 @@ DECLARE
     candidate integer;
     occupied boolean;
 BEGIN
+    -- it runs as the owner: only a role that may take entries itself may turn the ring (a
+    -- read-only role may execute every function, and must not truncate through this one)
+    IF NOT has_table_privilege(session_user, 'job_ready', 'DELETE') THEN
+        RAISE EXCEPTION 'permission denied to turn the ready ring: % may not delete from job_ready',
+                        session_user
+            USING ERRCODE = 'insufficient_privilege';
+    END IF;
     IF NOT pg_try_advisory_xact_lock(1785686386) THEN  -- "jq-r": one turner at a time
         RETURN NULL;
     END IF;
@@ -144,20 +152,30 @@ BEGIN
     IF oldest IS NULL THEN
         RETURN -1;
     END IF;
-    IF (oldest - current_slot + 8) % 8 <= 4 THEN  -- at least half a ring old
-        WITH taken AS (
-            DELETE FROM job_ready AS r
-            WHERE r.slot = oldest
-              AND r.ctid = ANY (ARRAY(SELECT e.ctid FROM job_ready AS e
-                                      WHERE e.slot = oldest LIMIT p_move))
-            RETURNING r.queue_name, r.priority, r.run_at, r.job_id
-        )
-        INSERT INTO job_ready (slot, queue_name, priority, run_at, job_id)
-        SELECT current_slot, t.queue_name, t.priority, t.run_at, t.job_id
-        FROM taken AS t
-        WHERE EXISTS (SELECT 1 FROM jobs AS j
-                      WHERE j.id = t.job_id AND j.status = 'pending'
-                        AND j.queue_name = t.queue_name);
+    -- at least half a ring old, and more dead entries than live ones (statistics, up to a
+    -- second old): without a pin vacuum keeps a slot lean and nothing is moved, so a backlog
+    -- is not carried round the ring for nothing
+    IF (oldest - current_slot + 8) % 8 <= 4
+       AND pg_stat_get_dead_tuples(format('job_ready_%s', oldest)::regclass)
+           > pg_stat_get_live_tuples(format('job_ready_%s', oldest)::regclass) THEN
+        BEGIN
+            WITH taken AS (
+                DELETE FROM job_ready AS r
+                WHERE r.slot = oldest
+                  AND r.ctid = ANY (ARRAY(SELECT e.ctid FROM job_ready AS e
+                                          WHERE e.slot = oldest LIMIT p_move
+                                          FOR UPDATE SKIP LOCKED))
+                RETURNING r.queue_name, r.priority, r.run_at, r.job_id
+            )
+            INSERT INTO job_ready (slot, queue_name, priority, run_at, job_id)
+            SELECT current_slot, t.queue_name, t.priority, t.run_at, t.job_id
+            FROM taken AS t
+            WHERE EXISTS (SELECT 1 FROM jobs AS j
+                          WHERE j.id = t.job_id AND j.status = 'pending'
+                            AND j.queue_name = t.queue_name);
+        EXCEPTION WHEN lock_not_available THEN
+            NULL;  -- the next call tries again
+        END;
     END IF;
 
     FOR candidate IN
