@@ -5,15 +5,15 @@ and measure one claim early in the pin and one late. The shared buffers it touch
 over every index of ours, found in the catalog) must not grow with the jobs claimed since the
 pin began.
 
-Today's layout fails this, and that is the point: every claim and acknowledgement updates the
-job's row, the pin keeps every old version, and the claim's index scan starts at the oldest
-entries, which are exactly the ones earlier claims took. So one claim of 10 reads an entry for
-every job claimed while pinned. The storage layout of docs/storage.md (issue 22) makes it
-pass. Until it lands, the test is marked `xfail(strict=True)`, keyed on the layout the
-database reports (`jobqueue_storage_layout()`, migration 0015; absent before it, meaning
-layout 1): on today's layout it must fail (CI stays green), and the moment the database
-reports the new layout the marker is gone and the test must pass; a pass on the old layout
-fails the run, since that would mean the test no longer measures what it says.
+Layout 1 failed this, and that is the point: every claim and acknowledgement updated the
+job's row, the pin kept every old version, and the claim's index scan started at the oldest
+entries, which were exactly the ones earlier claims took. So one claim of 10 read an entry for
+every job claimed while pinned. Layout 2 (docs/storage.md, migration 0017) finds the work in a
+ready ring whose slots are truncated as claims empty them, so it passes. The test keys on the
+layout the database reports (`jobqueue_storage_layout()`, migration 0015; absent before it,
+meaning layout 1): on an older layout it is marked `xfail(strict=True)`, so it must fail
+there, and a pass on one fails the run, since that would mean the test no longer measures
+what it says.
 
 No timed asserts: buffers and index entries are counts. The figures are printed.
 

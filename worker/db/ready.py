@@ -15,7 +15,3 @@ async def turn(conn: Conn, every_ms: int, move: int) -> int | None:
     worker was turning it."""
     slot = await conn.fetchval(_sql("job_ready_turn"), every_ms, move)
     return None if slot is None else int(slot)
-
-
-async def count_entries(conn: Conn) -> int:
-    return int(await conn.fetchval(_sql("job_ready_count")))

@@ -7,7 +7,3 @@
 -- the oldest slot (up to $2 entries moved or dropped), and truncates at most one empty slot.
 -- The slot truncated, -1 when none was, NULL when another caller was doing it.
 SELECT jobqueue_ready_turn($1::integer, $2::integer);
-
--- name: job_ready_count
--- The entries in the ring, stale ones included: for tests and diagnosis, not the hot path.
-SELECT count(*) FROM job_ready;
