@@ -94,6 +94,58 @@ async def test_a_job_taken_straight_from_jobs_by_an_older_worker_is_not_claimed_
     assert await conn.fetchval("SELECT attempts FROM jobs WHERE id = $1", job.id) == 1
 
 
+async def test_a_stale_entry_never_takes_the_jobs_current_entry_with_it(
+    conn: asyncpg.Connection,
+) -> None:
+    """Addresses restart in every truncated slot, so a stale entry in one slot and a job's
+    current entry in another can share one. An older release's worker claims J straight from
+    `jobs` (its entry stays, stale), J fails with a retry an hour away (a new entry, in the next
+    slot, at the same address), and a claim then picks the stale entry: the current one must
+    stay, or J would be pending with no entry, never to run."""
+    await conn.execute("SELECT setval('job_ready_slot', 9)")  # slot 1
+    j = await conn.fetchval("SELECT jobqueue_enqueue('t', '{}', 'q')")  # slot 1, (0,1)
+    await conn.fetchval("SELECT jobqueue_enqueue('t', '{}', 'q')")  # slot 1, (0,2)
+    await conn.execute(
+        "UPDATE jobs SET status = 'running', attempts = attempts + 1 WHERE id = $1", j
+    )
+    await conn.execute("SELECT setval('job_ready_slot', 10)")  # slot 2
+    await conn.execute(
+        "UPDATE jobs SET status = 'pending', run_at = now() + interval '1 hour' WHERE id = $1", j
+    )  # slot 2, (0,1)
+    await conn.fetchval("SELECT jobqueue_enqueue('t', '{}', 'q')")  # slot 2, (0,2)
+
+    claimed = await claims.claim_jobs(conn, ["q"], 10, await _worker(conn), 30.0)
+    assert j not in {job.id for job in claimed} and len(claimed) == 2
+    assert await _entries(conn) == [j]  # the retry's entry, an hour ahead
+
+
+async def test_a_claim_skips_a_job_another_transaction_holds_and_keeps_its_entry(
+    conn: asyncpg.Connection, pg_dsn: str
+) -> None:
+    """An application enqueues a dependent of J in its own transaction, which holds J's row
+    (FOR SHARE) until it commits. A claim must not wait for it, as layout 1 did not: it takes
+    the other job, and J's entry stays for a later claim. Then the application cancels J in the
+    same transaction, which needs the entry's lock: no deadlock, and the entry goes with J."""
+    j = await conn.fetchval("SELECT jobqueue_enqueue('t', '{}', 'q')")
+    k = await conn.fetchval("SELECT jobqueue_enqueue('t', '{}', 'q')")
+    app = await connect(pg_dsn)
+    try:
+        async with app.transaction():
+            await app.fetchval(
+                "SELECT jobqueue_enqueue('child', '{}', 'q2', depends_on => ARRAY[$1::bigint])", j
+            )
+            claimed = await asyncio.wait_for(
+                claims.claim_jobs(conn, ["q"], 10, await _worker(conn), 30.0), timeout=20
+            )
+            assert [job.id for job in claimed] == [k]
+            assert await _entries(conn) == [j]
+            await app.execute("UPDATE jobs SET status = 'cancelled' WHERE id = $1", j)
+    finally:
+        await app.close()
+    assert await _entries(conn) == []
+    assert await conn.fetchval("SELECT status::text FROM jobs WHERE id = $1", j) == "cancelled"
+
+
 async def test_the_turn_truncates_emptied_slots_and_keeps_entries_that_still_wait(
     conn: asyncpg.Connection,
 ) -> None:
@@ -124,6 +176,44 @@ async def test_the_turn_truncates_emptied_slots_and_keeps_entries_that_still_wai
     ]
 
 
+async def test_the_turn_drops_the_entries_a_limited_queues_claims_leave(
+    conn: asyncpg.Connection,
+) -> None:
+    """A queue with a limit is claimed from `jobs` by jobqueue_claim_limited, which leaves its
+    entries behind; with no pin (so no slot is mostly dead), the turn still drops them."""
+    await conn.execute("INSERT INTO queues (name, concurrency_limit) VALUES ('lim', 50)")
+    await enqueue_many(conn, [NewJob("t", queue_name="lim") for _ in range(20)])
+    worker = await _worker(conn)
+    taken = await claims.claim_jobs(conn, ["lim"], 50, worker, 30.0)
+    assert len(taken) == 20 and all(job.limited for job in taken)
+    ids, attempts = [job.id for job in taken], [job.attempts for job in taken]
+    assert await claims.complete_jobs(conn, worker, ids, attempts, ["null"] * 20) == 20
+    await _turn_round(conn)
+    assert await _entries(conn) == []
+
+
+async def test_a_slot_held_by_an_open_transaction_does_not_stop_the_others(
+    conn: asyncpg.Connection, pg_dsn: str
+) -> None:
+    """A transaction that enqueued and works on holds its slot: the turn passes it by and
+    truncates the slots after it."""
+    worker = await _worker(conn)
+    app = await connect(pg_dsn)
+    try:
+        async with app.transaction():
+            await enqueue_many(app, [NewJob("t", queue_name="elsewhere")])  # holds this slot
+            await ready.turn(conn, 0, MOVE_PER_TURN)
+            await enqueue_many(conn, [NewJob("t") for _ in range(5)])  # the next slot
+            await claims.claim_jobs(conn, ["default"], 5, worker, 30.0)
+            files = [row[0] for row in await conn.fetch(FILES)]
+            await ready.turn(conn, 0, MOVE_PER_TURN)  # both are old now; the first is held
+            await ready.turn(conn, 0, MOVE_PER_TURN)
+            renewed = [row[0] for row in await conn.fetch(FILES)]
+            assert sum(a != b for a, b in zip(files, renewed, strict=True)) == 1
+    finally:
+        await app.close()
+
+
 async def test_a_turn_waits_for_a_busy_slot_no_longer_than_its_lock_timeout(
     conn: asyncpg.Connection, pg_dsn: str
 ) -> None:
@@ -132,11 +222,11 @@ async def test_a_turn_waits_for_a_busy_slot_no_longer_than_its_lock_timeout(
     worker = await _worker(conn)
     await enqueue_many(conn, [NewJob("t") for _ in range(5)])
     await claims.claim_jobs(conn, ["default"], 5, worker, 30.0)
-    await ready.turn(conn, 0, MOVE_PER_TURN)  # the slot with the taken entries is now old
     busy = await connect(pg_dsn)
     try:
         async with busy.transaction():
             await busy.execute("SELECT 1 FROM job_ready LIMIT 1")  # what a claim locks
+            # the slot with the taken entries is old now, and held
             assert await ready.turn(conn, 0, MOVE_PER_TURN) == -1
         assert await ready.turn(conn, 0, MOVE_PER_TURN) != -1
     finally:

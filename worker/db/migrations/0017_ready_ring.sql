@@ -3,15 +3,16 @@
 -- (LIST partitions). New entries go into the current slot; a maintenance call turns the ring
 -- every second, and a slot that no entry is left in is emptied with TRUNCATE, which needs no
 -- vacuum. So while a long transaction pins the xmin horizon, the dead entries that claims leave
--- behind live only until their slot is truncated, a few seconds, and a claim's index scan never
+-- behind live only until their slot is truncated, seconds, and a claim's index scan never
 -- steps over more than those: it does not slow with the number of jobs claimed while pinned.
 --
--- `jobs` stays the truth. An entry only says "this job may be pending": the claim deletes the
--- entry and takes the job only where its row still says pending (by primary key, fenced as
--- before). So an entry left behind (a job cancelled, moved, or claimed by a worker of an older
--- release straight from `jobs`) is harmless, and the turn deletes it. That is also why an older
--- release's worker may keep claiming during a rolling upgrade: layout 2 serves claims written
--- for layout 1 (jobqueue_oldest_claim_layout() below), and no job runs twice.
+-- `jobs` stays the truth. An entry only says "this job may be pending": the claim takes the
+-- job only where its row still says pending (by primary key, fenced as before), then deletes
+-- the entry. So an entry left behind (a job moved, or claimed by a worker of an older release
+-- straight from `jobs`) is harmless: the next claim that picks it, or the turn, deletes it.
+-- That is also why an older release's worker may keep claiming during a rolling upgrade:
+-- layout 2 serves claims written for layout 1 (jobqueue_oldest_claim_layout() below), and no
+-- job runs twice.
 --
 -- Entries are written by triggers on `jobs`, so every way into pending is covered: every
 -- enqueue path (API, batch, client, jobqueue_enqueue(), the scheduler, workflows), retries,
@@ -20,6 +21,8 @@
 -- application that enqueues in its own transaction) needs no new grant.
 
 CREATE SEQUENCE IF NOT EXISTS job_ready_slot;  -- the current slot is last_value % 8
+-- called, so that the first nextval moves on from slot 1 (a fresh sequence returns its start)
+SELECT setval('job_ready_slot', 1, true);
 CREATE SEQUENCE IF NOT EXISTS job_ready_turned_at;  -- when it last turned, epoch milliseconds
 
 CREATE TABLE IF NOT EXISTS job_ready (
@@ -107,15 +110,16 @@ WHERE j.status = 'pending';
 -- The ring's maintenance, called by every worker every second (worker/runtime/ring.py); one
 -- caller at a time does the work, the others return NULL at once. It
 -- 1. turns the ring when the current slot has been current for p_every_ms (0: now);
--- 2. tidies the oldest slot that still holds entries, once it is half a ring old and holds
---    more dead entries than live ones (which happens under a pin): takes up to p_move of its
---    entries, drops those whose job is no longer pending, and moves the others (a backlog, a
---    delayed job, a paused or limited queue) into the current slot, so that the slot can be
---    emptied in turn;
+-- 2. tidies the oldest slot that still holds entries, once it is half a ring old: drops the
+--    stale entries among the first p_move (no pending job has their key), and when the slot
+--    holds more dead entries than live ones (which is what a pin does), moves up to p_move of
+--    the others (a backlog, a delayed job, a paused or limited queue) into the current slot,
+--    so that the slot can be emptied in turn;
 -- 3. truncates one slot (not the current one) that holds no entry: the oldest with anything
---    on disk. TRUNCATE takes an ACCESS EXCLUSIVE lock; the claim takes a weak lock on every
---    slot, so the lock is waited for at most lock_timeout, and the slot is tried again at the
---    next call. One slot per call: no lock is held while waiting for another.
+--    on disk. TRUNCATE takes an ACCESS EXCLUSIVE lock; every claim takes a weak lock on every
+--    slot, and queues behind a waiting request, so the lock is waited for at most lock_timeout
+--    (twice per call at most), and a slot held longer is tried again at the next call. It
+--    truncates one slot per call, holding no ACCESS EXCLUSIVE lock while it waits for another.
 -- Returns the slot truncated, or -1 when none was.
 CREATE OR REPLACE FUNCTION jobqueue_ready_turn(p_every_ms integer, p_move integer)
 RETURNS integer
@@ -126,6 +130,7 @@ DECLARE
     oldest integer;
     candidate integer;
     occupied boolean;
+    waits integer := 0;
 BEGIN
     -- it runs as the owner: only a role that may take entries itself may turn the ring (a
     -- read-only role may execute every function, and must not truncate through this one)
@@ -152,29 +157,48 @@ BEGIN
     IF oldest IS NULL THEN
         RETURN -1;
     END IF;
-    -- at least half a ring old, and more dead entries than live ones (statistics, up to a
-    -- second old): without a pin vacuum keeps a slot lean and nothing is moved, so a backlog
-    -- is not carried round the ring for nothing
-    IF (oldest - current_slot + 8) % 8 <= 4
-       AND pg_stat_get_dead_tuples(format('job_ready_%s', oldest)::regclass)
-           > pg_stat_get_live_tuples(format('job_ready_%s', oldest)::regclass) THEN
+    IF (oldest - current_slot + 8) % 8 <= 4 THEN  -- at least half a ring old
         BEGIN
-            WITH taken AS (
-                DELETE FROM job_ready AS r
-                WHERE r.slot = oldest
-                  AND r.ctid = ANY (ARRAY(SELECT e.ctid FROM job_ready AS e
-                                          WHERE e.slot = oldest LIMIT p_move
-                                          FOR UPDATE SKIP LOCKED))
-                RETURNING r.queue_name, r.priority, r.run_at, r.job_id
-            )
-            INSERT INTO job_ready (slot, queue_name, priority, run_at, job_id)
-            SELECT current_slot, t.queue_name, t.priority, t.run_at, t.job_id
-            FROM taken AS t
-            WHERE EXISTS (SELECT 1 FROM jobs AS j
-                          WHERE j.id = t.job_id AND j.status = 'pending'
-                            AND j.queue_name = t.queue_name);
+            -- stale entries (no pending job has their key), among the first p_move examined:
+            -- always, or a queue only other paths claim from (a limited one) would leave one
+            -- entry behind for every job it ran
+            DELETE FROM job_ready AS r
+            WHERE r.slot = oldest
+              AND r.ctid = ANY (ARRAY(
+                  SELECT e.ctid
+                  FROM (SELECT f.ctid, f.queue_name, f.priority, f.run_at, f.job_id
+                        FROM job_ready AS f WHERE f.slot = oldest LIMIT p_move) AS e
+                  WHERE NOT EXISTS (SELECT 1 FROM jobs AS j
+                                    WHERE j.id = e.job_id AND j.status = 'pending'
+                                      AND j.queue_name = e.queue_name
+                                      AND j.priority = e.priority AND j.run_at = e.run_at)))
+              AND NOT EXISTS (SELECT 1 FROM jobs AS j
+                              WHERE j.id = r.job_id AND j.status = 'pending'
+                                AND j.queue_name = r.queue_name
+                                AND j.priority = r.priority AND j.run_at = r.run_at);
+            -- the others move along only when the slot holds more dead entries than live
+            -- ones (statistics, up to a second old), which is what a pin does: without one,
+            -- vacuum keeps a slot lean, and a backlog is not carried round the ring for nothing
+            IF pg_stat_get_dead_tuples(format('job_ready_%s', oldest)::regclass)
+               > pg_stat_get_live_tuples(format('job_ready_%s', oldest)::regclass) THEN
+                WITH taken AS (
+                    DELETE FROM job_ready AS r
+                    WHERE r.slot = oldest
+                      AND r.ctid = ANY (ARRAY(SELECT e.ctid FROM job_ready AS e
+                                              WHERE e.slot = oldest LIMIT p_move
+                                              FOR UPDATE SKIP LOCKED))
+                    RETURNING r.queue_name, r.priority, r.run_at, r.job_id
+                )
+                INSERT INTO job_ready (slot, queue_name, priority, run_at, job_id)
+                SELECT current_slot, t.queue_name, t.priority, t.run_at, t.job_id
+                FROM taken AS t
+                WHERE EXISTS (SELECT 1 FROM jobs AS j
+                              WHERE j.id = t.job_id AND j.status = 'pending'
+                                AND j.queue_name = t.queue_name
+                                AND j.priority = t.priority AND j.run_at = t.run_at);
+            END IF;
         EXCEPTION WHEN lock_not_available THEN
-            NULL;  -- the next call tries again
+            NULL;  -- an entry is held (a claim, a cancel): the next call tries again
         END;
     END IF;
 
@@ -189,7 +213,11 @@ BEGIN
         BEGIN
             EXECUTE format('LOCK TABLE job_ready_%s IN ACCESS EXCLUSIVE MODE', candidate);
         EXCEPTION WHEN lock_not_available THEN
-            RETURN -1;  -- claims are busy on it: the next call tries again
+            -- held (a claim in flight, a transaction that enqueued into it and works on):
+            -- try the next slot, but queue claims behind a lock request twice at most
+            waits := waits + 1;
+            EXIT WHEN waits >= 2;
+            CONTINUE;
         END;
         -- under the lock no entry can be on its way in; one written since the check stays
         EXECUTE format('SELECT EXISTS (SELECT 1 FROM job_ready_%s)', candidate) INTO occupied;

@@ -25,9 +25,9 @@
 -- Where the work is found (docs/storage.md): not in `jobs`, whose pending index fills with
 -- the dead versions of claimed rows while a long transaction pins the horizon, but in the
 -- ready ring `job_ready`, whose slots are emptied by TRUNCATE. One index scan per queue over
--- the ring's slots, then the best $2 overall; the entries taken are deleted, and their jobs
--- claimed by primary key where the row still says pending (an entry may be stale: the job was
--- cancelled, moved, or claimed by an older release straight from `jobs`).
+-- the ring's slots, then the best $2 overall; their jobs are claimed by primary key where the
+-- row still says pending, and the entries of the jobs claimed are deleted, with any stale
+-- ones picked (the job moved, or was claimed by an older release straight from `jobs`).
 --
 -- Flow control: a queue with a concurrency, key or rate limit (a `queues` row with one set)
 -- is claimed by jobqueue_claim_limited (migration 0006), which counts and claims under the
@@ -82,27 +82,41 @@ picked AS MATERIALIZED (
     ORDER BY c.priority DESC, c.run_at, c.job_id
     LIMIT $2 - (SELECT count(*) FROM limited)
 ),
-taken AS (
-    -- by address, never a join whose plan a second-old statistic would choose: only the slots
-    -- the entries are in (pruned when the statement starts), each by TID. An address alone
-    -- may name a row of another slot; the job id rules that out (or names a second entry of a
-    -- job being claimed here, which may go too)
-    DELETE FROM job_ready AS r
-    WHERE r.slot = ANY (ARRAY(SELECT DISTINCT slot FROM picked))
-      AND r.ctid = ANY (ARRAY(SELECT entry FROM picked))
-      AND r.job_id = ANY (ARRAY(SELECT job_id FROM picked))
-    RETURNING r.job_id
+-- The jobs, locked by primary key, skipping any that another transaction holds (an
+-- application enqueuing a dependent in its own transaction, a cancel): as layout 1 did, a
+-- claim never waits on a job's row, and so never deadlocks with a cancel, which locks the row
+-- before its trigger deletes the entry.
+locked AS MATERIALIZED (
+    SELECT j.id
+    FROM jobs AS j
+    WHERE j.id = ANY (ARRAY(SELECT DISTINCT job_id FROM picked))  -- by primary key, never a scan
+      -- the row is the truth: still pending, due, and in a queue this path serves
+      AND j.status::text = 'pending' AND j.run_at <= now()
+      AND j.queue_name = ANY (ARRAY(SELECT queue_name FROM served WHERE NOT limited))
+    FOR NO KEY UPDATE SKIP LOCKED
 ),
 claimed AS (
     UPDATE jobs AS j
     SET status = 'running', attempts = j.attempts + 1, worker_id = $3, started_at = now(),
         lease_expires_at = now() + make_interval(secs => $4)
-    WHERE j.id = ANY (ARRAY(SELECT DISTINCT job_id FROM taken))  -- by primary key, never a scan
-      -- the row is the truth: still pending, due, and in a queue this path serves
-      AND j.status::text = 'pending' AND j.run_at <= now()
-      AND j.queue_name = ANY (ARRAY(SELECT queue_name FROM served WHERE NOT limited))
+    WHERE j.id = ANY (ARRAY(SELECT id FROM locked))
     RETURNING j.id, j.job_type, j.payload, j.queue_name, j.attempts, j.max_tries,
               j.timeout_seconds, j.priority, j.run_at, false AS limited, j.traceparent
+),
+-- The entries picked go if their job was claimed, or if they are stale (no pending job has
+-- their key: it was cancelled, re-keyed, or claimed by another path). An entry whose job was
+-- skipped because another transaction held it stays for the next claim. Each entry is named by
+-- its (slot, address) pair: addresses restart in every truncated slot. The TID scan runs on
+-- each slot; a slot without those pages (a truncated one) costs nothing.
+taken AS (
+    DELETE FROM job_ready AS r
+    WHERE r.ctid = ANY (ARRAY(SELECT entry FROM picked))
+      AND ROW(r.slot, r.ctid) = ANY (ARRAY(SELECT ROW(slot, entry) FROM picked))
+      AND (r.job_id = ANY (ARRAY(SELECT id FROM claimed))
+           OR NOT EXISTS (SELECT 1 FROM jobs AS j
+                          WHERE j.id = r.job_id AND j.status::text = 'pending'
+                            AND j.queue_name = r.queue_name AND j.priority = r.priority
+                            AND j.run_at = r.run_at))
 ),
 everything AS (
     SELECT * FROM claimed
