@@ -106,13 +106,19 @@ claimed AS (
 -- The entries picked go if their job was claimed, or if they are stale (no pending job has
 -- their key: it was cancelled, re-keyed, or claimed by another path). An entry whose job was
 -- skipped because another transaction held it stays for the next claim. Each entry is named by
--- its (slot, address) pair: addresses restart in every truncated slot. The TID scan runs on
--- each slot; a slot without those pages (a truncated one) costs nothing.
+-- its (slot, address) pair, since addresses restart in every truncated slot; the pairs and the
+-- ids claimed are looked up in JSON objects, so the check costs O(batch), not O(batch^2). The
+-- TID scan runs on each slot; a slot without those pages (a truncated one) costs nothing.
+gone AS MATERIALIZED (
+    SELECT (SELECT jsonb_object_agg(slot || ':' || entry::text, true) FROM picked) AS pairs,
+           coalesce((SELECT jsonb_object_agg(id::text, true) FROM claimed), '{}') AS claimed
+),
 taken AS (
     DELETE FROM job_ready AS r
+    USING gone
     WHERE r.ctid = ANY (ARRAY(SELECT entry FROM picked))
-      AND ROW(r.slot, r.ctid) = ANY (ARRAY(SELECT ROW(slot, entry) FROM picked))
-      AND (r.job_id = ANY (ARRAY(SELECT id FROM claimed))
+      AND gone.pairs ? (r.slot || ':' || r.ctid::text)
+      AND (gone.claimed ? r.job_id::text
            OR NOT EXISTS (SELECT 1 FROM jobs AS j
                           WHERE j.id = r.job_id AND j.status::text = 'pending'
                             AND j.queue_name = r.queue_name AND j.priority = r.priority
