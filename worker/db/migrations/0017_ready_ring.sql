@@ -171,11 +171,7 @@ BEGIN
                   WHERE NOT EXISTS (SELECT 1 FROM jobs AS j
                                     WHERE j.id = e.job_id AND j.status = 'pending'
                                       AND j.queue_name = e.queue_name
-                                      AND j.priority = e.priority AND j.run_at = e.run_at)))
-              AND NOT EXISTS (SELECT 1 FROM jobs AS j
-                              WHERE j.id = r.job_id AND j.status = 'pending'
-                                AND j.queue_name = r.queue_name
-                                AND j.priority = r.priority AND j.run_at = r.run_at);
+                                      AND j.priority = e.priority AND j.run_at = e.run_at)));
             -- the others move along only when the slot holds more dead entries than live
             -- ones (statistics, up to a second old), which is what a pin does: without one,
             -- vacuum keeps a slot lean, and a backlog is not carried round the ring for nothing
