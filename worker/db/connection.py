@@ -20,6 +20,15 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
     await conn.set_type_codec("json", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
 
 
+async def keep_session(conn: asyncpg.Connection) -> None:
+    """A pool's reset for connections that run only this package's statements, which leave
+    no session state behind: no LISTEN, no session-level lock, no SET outside a transaction
+    (the liveness lock and LISTEN live on a connection of their own). asyncpg's default reset
+    (RESET ALL, CLOSE ALL, UNLISTEN *, pg_advisory_unlock_all()) is a round trip on every
+    release, which each claim and acknowledgement waited on. asyncpg still rolls back a
+    transaction left open and drops listeners before it calls this."""
+
+
 def _unavailable(dsn: str, exc: BaseException) -> DatabaseUnavailable:
     if isinstance(exc, REFUSED_LOGIN):
         return DatabaseRefused(

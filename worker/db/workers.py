@@ -48,7 +48,7 @@ async def next_lock_key(conn: Conn) -> int:
 
 async def hold_liveness(conn: asyncpg.Connection, lock_key: int) -> None:
     """Take the worker's liveness lock for the life of `conn`'s session. Never on a pooled
-    connection: asyncpg's reset on release runs pg_advisory_unlock_all()."""
+    connection, which other tasks share and the pool may close and replace."""
     await conn.execute(_sql("hold_liveness"), lock_key)
 
 

@@ -1,9 +1,10 @@
 """The worker's liveness lock: what lets a rescuer know at once that a worker is dead.
 
-The worker's LISTEN connection (the waker's, the one connection that is not pooled: asyncpg's
-pool resets a released connection with pg_advisory_unlock_all) holds a session-level advisory
-lock keyed by `workers.lock_key` for its whole life. When the process dies, the server frees
-the lock, and any live worker's rescue sweep (worker.runtime.rescuer) returns its jobs at once.
+The worker's LISTEN connection (the waker's, the one connection that is not pooled: a pooled
+connection is handed to another task after each use, and may be replaced) holds a
+session-level advisory lock keyed by `workers.lock_key` for its whole life. When the process
+dies, the server frees the lock, and any live worker's rescue sweep (worker.runtime.rescuer)
+returns its jobs at once.
 
 The worker claims only while it holds the lock: if the connection drops while the process
 lives, its jobs may be rescued, and a worker that kept claiming would have each new job

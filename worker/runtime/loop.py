@@ -1,8 +1,9 @@
 """The claim loop and the slots: claim batches sized to the free slots, run each job as a task,
 hand outcomes to the acknowledgement buffer, and drain on shutdown.
 
-A slot is held from the claim until the job's acknowledgement is written, so a worker never
-holds more than MAX_CONCURRENT_JOBS jobs, and a drained worker holds none.
+A slot is taken from the claim until the job's handler returns; the claim that refills it
+overlaps the write of the job's acknowledgement (worker.runtime.tracker says how far). A worker
+runs at most MAX_CONCURRENT_JOBS handlers, and a drained worker holds no job.
 
 With a liveness lock (worker.runtime.liveness), the loop claims only while the lock is held.
 A claim the database refuses for its storage layout (LayoutMismatch) ends the loop for good.

@@ -17,7 +17,7 @@ from typing import Any
 
 from worker import tracing
 from worker.db import claims, startups, workers
-from worker.db.connection import create_pool
+from worker.db.connection import create_pool, keep_session
 from worker.db.errors import LayoutMismatch
 from worker.handlers.base import HandlerRegistry, UnknownDisabledHandler
 from worker.handlers.config import configure as configure_builtins
@@ -91,6 +91,7 @@ class WorkerProcess:
             min_size=1,
             max_size=POOL_SIZE,
             acquire_timeout=settings.timeouts.db_acquire_timeout,
+            reset=keep_session,  # its statements leave no session state: no reset round trip
             **connect_kwargs,
         )
         self.startup.mark("connected")

@@ -5,6 +5,12 @@ rescuer each read or change this, and none of them knows the others.
 A job is held from the moment its claim reply arrives until its acknowledgement is written (or
 given up on), so "held" is exactly the set of rows this worker may leave running in the
 database; the reconcile gives back every other row running under its id.
+
+A slot is taken from the claim until the job's handler returns, not until its acknowledgement
+is written: the claim that refills it then overlaps that write, which is what a small pool
+waits on (two round trips per job become about one). A worker runs at most `concurrency`
+handlers and holds at most twice as many jobs, so acknowledgements that cannot be written
+(an outage) stop the claims.
 """
 
 from __future__ import annotations
@@ -30,6 +36,8 @@ class Tracker:
         # id -> attempts (the fencing token) of every job claimed and not yet acknowledged
         self.held: dict[int, int] = {}
         self.running: dict[int, RunningJob] = {}
+        # held jobs whose handlers have returned: their outcomes wait for the next write
+        self.done: set[int] = set()
         # jobs that ran but whose outcome could not be written: they stay running under this
         # worker until their lease expires, and must not be given back as never started
         self.abandoned: set[int] = set()
@@ -42,7 +50,8 @@ class Tracker:
 
     @property
     def free(self) -> int:
-        return self.concurrency - len(self.held)
+        busy = len(self.held) - len(self.done)  # claimed, and not finished yet
+        return min(self.concurrency - busy, 2 * self.concurrency - len(self.held))
 
     @property
     def in_flight(self) -> int:
@@ -58,12 +67,18 @@ class Tracker:
         self.running[job.id] = RunningJob(job, task, time.monotonic())
 
     def finished(self, job_id: int) -> RunningJob | None:
+        """The job's handler returned (or was stopped): its slot is free for the next claim,
+        while its outcome waits to be written."""
+        if job_id in self.held:
+            self.done.add(job_id)
+            self.slot_freed.set()
         return self.running.pop(job_id, None)
 
     def release(self, job_ids: Iterable[int]) -> None:
         """Free the slots of jobs whose acknowledgement is written (or that were given back)."""
         for job_id in job_ids:
             self.held.pop(job_id, None)
+            self.done.discard(job_id)
             self.limited.discard(job_id)
         self.slot_freed.set()
 
