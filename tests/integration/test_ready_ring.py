@@ -192,6 +192,31 @@ async def test_the_turn_drops_the_entries_a_limited_queues_claims_leave(
     assert await _entries(conn) == []
 
 
+# what this backend's statements read from the ring's slots since its statistics were sent
+RING_TUPLES_READ = """
+SELECT sum(pg_stat_get_xact_tuples_returned(c) + pg_stat_get_xact_tuples_fetched(c))::int
+FROM (SELECT format('job_ready_%s', s)::regclass::oid AS c FROM generate_series(0, 7) AS s) AS t
+"""
+
+
+async def test_a_backlog_is_examined_once_a_ring_period_not_at_every_call(
+    conn: asyncpg.Connection,
+) -> None:
+    """Two thousand ready jobs wait in one slot (a burst not yet drained). The turn tidies a
+    slot when it becomes the oldest, once a ring period; the calls between (every worker's
+    service calls once a second) read no more than whether a slot is empty. They used to
+    re-examine the whole backlog, a probe of `jobs` per entry, every second."""
+    await enqueue_many(conn, [NewJob("t") for _ in range(2000)])
+    for _ in range(SLOTS - 1):  # the backlog's slot is the oldest now, and was tidied once
+        await ready.turn(conn, 0, MOVE_PER_TURN)
+    await conn.execute("SELECT pg_stat_force_next_flush()")  # counters start from zero
+    async with conn.transaction():
+        assert await ready.turn(conn, 3_600_000, MOVE_PER_TURN) == -1  # it does not turn
+        read = await conn.fetchval(RING_TUPLES_READ)
+    assert read < 2 * SLOTS, f"a call that did not turn read {read} entries"
+    assert len(await _entries(conn)) == 2000
+
+
 async def test_a_slot_held_by_an_open_transaction_does_not_stop_the_others(
     conn: asyncpg.Connection, pg_dsn: str
 ) -> None:
