@@ -37,7 +37,7 @@ async def test_a_finished_job_frees_its_slot_before_its_acknowledgement() -> Non
     assert tracker.slot_freed.is_set()
     assert tracker.free == 1
     assert tracker.known_ids() == [1, 2]  # still held: the reconcile must not give it back
-    tracker.release([1])  # written
+    tracker.written([(1, 1)])
     assert tracker.free == 1
     assert tracker.done == set()
 
@@ -55,7 +55,7 @@ async def test_unwritten_acknowledgements_stop_the_claims_at_twice_the_slots() -
     # four outcomes unwritten (the database is away): no slot, though no handler runs
     assert tracker.in_flight == 0
     assert tracker.free == 0
-    tracker.release([1, 2])
+    tracker.written([(1, 1), (2, 1)])
     assert tracker.free == 2
 
 
@@ -67,4 +67,25 @@ async def test_a_job_given_back_unstarted_frees_its_slot() -> None:
     assert tracker.free == 1
     tracker.finished(7)  # a late call for a job no longer held changes nothing
     assert tracker.done == set()
+    assert tracker.free == 1
+
+
+async def test_a_write_for_an_earlier_claim_never_lets_go_of_a_later_one() -> None:
+    """Job 5 finished under attempt 1, but its outcome could not be written for a while (an
+    outage); meanwhile it was rescued and this worker claimed it again (attempt 2). The late
+    write for attempt 1 must not free attempt 2, which runs now: the reconcile would give it
+    back while it runs, and another worker would run it too."""
+    tracker = Tracker(1)
+    await _started(tracker, 5)
+    tracker.finished(5)  # attempt 1's outcome waits
+    again = _job(5)._replace(attempts=2)
+    tracker.hold([again])
+    tracker.start(again, asyncio.get_running_loop().create_task(asyncio.sleep(0)))
+    assert tracker.free == 0  # attempt 2 runs in the one slot
+    tracker.written([(5, 1)])  # the late write of attempt 1 (fenced out in the database)
+    assert tracker.known_ids() == [5]
+    assert tracker.free == 0
+    tracker.finished(5)
+    tracker.written([(5, 2)])
+    assert tracker.known_ids() == []
     assert tracker.free == 1

@@ -159,7 +159,7 @@ class AckBuffer:
         if self._stories:
             for item in batch:
                 self._stories.pop((item[0], item[1]), None)
-        self._tracker.release([item[0] for item in batch])
+        self._tracker.written([(item[0], item[1]) for item in batch])
 
     async def _write(
         self,

@@ -60,6 +60,9 @@ class Tracker:
     def hold(self, jobs: Iterable[ClaimedJob]) -> None:
         for job in jobs:
             self.held[job.id] = job.attempts
+            # claimed again while an earlier claim's outcome still waits to be written (it was
+            # rescued meanwhile): this claim has not finished, and that write must not free it
+            self.done.discard(job.id)
             if job.limited:
                 self.limited.add(job.id)
 
@@ -75,11 +78,22 @@ class Tracker:
         return self.running.pop(job_id, None)
 
     def release(self, job_ids: Iterable[int]) -> None:
-        """Free the slots of jobs whose acknowledgement is written (or that were given back)."""
+        """Let go of jobs given back, or stopped, before their handlers finished."""
         for job_id in job_ids:
             self.held.pop(job_id, None)
             self.done.discard(job_id)
             self.limited.discard(job_id)
+        self.slot_freed.set()
+
+    def written(self, tokens: Iterable[tuple[int, int]]) -> None:
+        """Let go of finished jobs whose outcomes are written (or given up on), by fencing
+        token (id, attempts): only the claim that finished, never a later claim of the same
+        job that is running now."""
+        for job_id, attempts in tokens:
+            if job_id in self.done and self.held.get(job_id) == attempts:
+                self.held.pop(job_id)
+                self.done.discard(job_id)
+                self.limited.discard(job_id)
         self.slot_freed.set()
 
     def abandon(self, job_ids: Iterable[int]) -> None:
