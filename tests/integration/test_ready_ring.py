@@ -203,11 +203,11 @@ async def test_a_backlog_is_examined_once_a_ring_period_not_at_every_call(
     conn: asyncpg.Connection,
 ) -> None:
     """Two thousand ready jobs wait in one slot (a burst not yet drained). The turn tidies a
-    slot when it becomes the oldest, once a ring period; the calls between (every worker's
+    slot once it is half a ring old, once a ring period; the calls between (every worker's
     service calls once a second) read no more than whether a slot is empty. They used to
     re-examine the whole backlog, a probe of `jobs` per entry, every second."""
     await enqueue_many(conn, [NewJob("t") for _ in range(2000)])
-    for _ in range(SLOTS - 1):  # the backlog's slot is the oldest now, and was tidied once
+    for _ in range(SLOTS // 2):  # the backlog's slot is half a ring old now, and was tidied
         await ready.turn(conn, 0, MOVE_PER_TURN)
     await conn.execute("SELECT pg_stat_force_next_flush()")  # counters start from zero
     async with conn.transaction():
@@ -215,6 +215,31 @@ async def test_a_backlog_is_examined_once_a_ring_period_not_at_every_call(
         read = await conn.fetchval(RING_TUPLES_READ)
     assert read < 2 * SLOTS, f"a call that did not turn read {read} entries"
     assert len(await _entries(conn)) == 2000
+
+
+async def test_a_tidy_that_gave_way_to_a_held_entry_is_done_by_the_next_call(
+    conn: asyncpg.Connection, pg_dsn: str
+) -> None:
+    """Entries an older release's worker left stale sit in a slot; when that slot comes due
+    for its tidy, a claim in flight holds one of them, so the tidy gives way (its 50 ms lock
+    timeout). The next call, which does not turn the ring, tidies it: the slot does not keep
+    its stale entries for another ring period."""
+    stale = [job for job, _ in await enqueue_many(conn, [NewJob("t") for _ in range(5)])]
+    await conn.execute(
+        "UPDATE jobs SET status = 'running' WHERE id = ANY($1)", [job.id for job in stale]
+    )
+    for _ in range(SLOTS // 2 - 1):  # one turn short of its tidy
+        await ready.turn(conn, 0, MOVE_PER_TURN)
+    claim = await connect(pg_dsn)
+    try:
+        async with claim.transaction():
+            await claim.execute("SELECT 1 FROM job_ready WHERE job_id = $1 FOR UPDATE", stale[0].id)
+            await ready.turn(conn, 0, MOVE_PER_TURN)  # its turn: the tidy gives way
+            assert len(await _entries(conn)) == 5
+    finally:
+        await claim.close()
+    await ready.turn(conn, 3_600_000, MOVE_PER_TURN)  # does not turn, tidies
+    assert await _entries(conn) == []
 
 
 async def test_a_slot_held_by_an_open_transaction_does_not_stop_the_others(

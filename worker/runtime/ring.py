@@ -11,11 +11,12 @@ from worker.db import ready
 
 # A slot is current for a second. When every job is claimed soon after it is due, a claim steps
 # over about two seconds' dead entries (the current slot's and the one before's, until it is
-# truncated); a slot that still holds a live entry keeps its dead ones until it is the oldest
-# and tidied, up to a ring period (8 s). Either way the bound is the ring's, not the pin's.
+# truncated); a slot that still holds a live entry keeps its dead ones until it is half a ring
+# old, tidied and truncated: a few seconds, up to a ring period (8 s). Either way the bound is
+# the ring's, not the pin's.
 TURN_EVERY_MS = 1000
-# Entries examined (and, under a pin, moved along) in the slot that has just become the oldest,
-# once a ring period (a backlog or a delayed job keeps its slot from being emptied): bounded,
+# Entries examined (and, under a pin, moved along) in the slot that is half a ring old, once a
+# ring period (a backlog or a delayed job keeps its slot from being emptied): bounded,
 # so one call stays short whatever the backlog.
 MOVE_PER_TURN = 10_000
 

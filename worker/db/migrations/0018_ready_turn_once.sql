@@ -3,11 +3,16 @@
 -- once that slot was half a ring old; a backlog of live entries in it (ten thousand jobs
 -- waiting, an ordinary burst) was then examined again every second, a primary-key probe per
 -- entry: up to ~0.4 s of the server's CPU each second while the backlog lasted, for nothing.
--- Now only the call that turns the ring tidies, and only the slot that has just become the
--- oldest (the one after the current): each slot once per ring period, eight seconds, which
--- is also the rate docs/storage.md gives for moving waiting entries along under a pin.
+-- Now the slot half a ring old is tidied once per turn of the ring: each slot once per ring
+-- period, eight seconds, which is also the rate docs/storage.md gives for moving waiting
+-- entries along under a pin. `job_ready_tidied` remembers the turn whose slot was tidied, so
+-- a call that could not (an entry held, 50 ms lock_timeout) leaves it to the next call, and
+-- the others read nothing of the backlog. It is a sequence, changed in place, so a pinned
+-- horizon leaves no dead row behind it either.
 -- The function keeps its name and arguments, so an older release's ring service calls it
 -- as before.
+
+CREATE SEQUENCE IF NOT EXISTS job_ready_tidied MINVALUE 0 START 0;  -- job_ready_slot's value
 
 CREATE OR REPLACE FUNCTION jobqueue_ready_turn(p_every_ms integer, p_move integer)
 RETURNS integer
@@ -15,11 +20,11 @@ LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT SET lock_timeout 
 DECLARE
     now_ms bigint := (extract(epoch FROM clock_timestamp()) * 1000)::bigint;
     current_slot integer;
-    oldest integer;
+    aged integer;  -- the slot half a ring old
     candidate integer;
     occupied boolean;
     waits integer := 0;
-    turned boolean := false;
+    turn_no bigint;
 BEGIN
     -- it runs as the owner: only a role that may take entries itself may turn the ring (a
     -- read-only role may execute every function, and must not truncate through this one)
@@ -34,51 +39,58 @@ BEGIN
     IF now_ms - (SELECT last_value FROM job_ready_turned_at) >= p_every_ms THEN
         PERFORM nextval('job_ready_slot');
         PERFORM setval('job_ready_turned_at', now_ms);
-        turned := true;
     END IF;
     current_slot := jobqueue_ready_slot();
+    turn_no := (SELECT last_value FROM job_ready_slot);
 
-    -- the slot that has just become the oldest (the one after the current), once per turn
-    oldest := (current_slot + 1) % 8;
-    IF turned AND pg_relation_size(format('job_ready_%s', oldest)::regclass) > 0 THEN
-        BEGIN
-            -- stale entries (no pending job has their key), among the first p_move examined:
-            -- always, or a queue only other paths claim from (a limited one) would leave one
-            -- entry behind for every job it ran
-            DELETE FROM job_ready AS r
-            WHERE r.slot = oldest
-              AND r.ctid = ANY (ARRAY(
-                  SELECT e.ctid
-                  FROM (SELECT f.ctid, f.queue_name, f.priority, f.run_at, f.job_id
-                        FROM job_ready AS f WHERE f.slot = oldest LIMIT p_move) AS e
-                  WHERE NOT EXISTS (SELECT 1 FROM jobs AS j
-                                    WHERE j.id = e.job_id AND j.status = 'pending'
-                                      AND j.queue_name = e.queue_name
-                                      AND j.priority = e.priority AND j.run_at = e.run_at)));
-            -- the others move along only when the slot holds more dead entries than live
-            -- ones (statistics, up to a second old), which is what a pin does: without one,
-            -- vacuum keeps a slot lean, and a backlog is not carried round the ring for nothing
-            IF pg_stat_get_dead_tuples(format('job_ready_%s', oldest)::regclass)
-               > pg_stat_get_live_tuples(format('job_ready_%s', oldest)::regclass) THEN
-                WITH taken AS (
-                    DELETE FROM job_ready AS r
-                    WHERE r.slot = oldest
-                      AND r.ctid = ANY (ARRAY(SELECT e.ctid FROM job_ready AS e
-                                              WHERE e.slot = oldest LIMIT p_move
-                                              FOR UPDATE SKIP LOCKED))
-                    RETURNING r.queue_name, r.priority, r.run_at, r.job_id
-                )
-                INSERT INTO job_ready (slot, queue_name, priority, run_at, job_id)
-                SELECT current_slot, t.queue_name, t.priority, t.run_at, t.job_id
-                FROM taken AS t
-                WHERE EXISTS (SELECT 1 FROM jobs AS j
-                              WHERE j.id = t.job_id AND j.status = 'pending'
-                                AND j.queue_name = t.queue_name
-                                AND j.priority = t.priority AND j.run_at = t.run_at);
-            END IF;
-        EXCEPTION WHEN lock_not_available THEN
-            NULL;  -- an entry is held (a claim, a cancel): the next call tries again
-        END;
+    -- the slot half a ring old, once per turn (so each slot once per ring period); an empty
+    -- one needs nothing, and one whose tidy gave way to a held entry is tried by the next call
+    aged := (current_slot + 4) % 8;
+    IF (SELECT last_value FROM job_ready_tidied) <> turn_no THEN
+        IF pg_relation_size(format('job_ready_%s', aged)::regclass) = 0 THEN
+            PERFORM setval('job_ready_tidied', turn_no);
+        ELSE
+            BEGIN
+                -- stale entries (no pending job has their key), among the first p_move examined:
+                -- always, or a queue only other paths claim from (a limited one) would leave one
+                -- entry behind for every job it ran
+                DELETE FROM job_ready AS r
+                WHERE r.slot = aged
+                  AND r.ctid = ANY (ARRAY(
+                      SELECT e.ctid
+                      FROM (SELECT f.ctid, f.queue_name, f.priority, f.run_at, f.job_id
+                            FROM job_ready AS f WHERE f.slot = aged LIMIT p_move) AS e
+                      WHERE NOT EXISTS (SELECT 1 FROM jobs AS j
+                                        WHERE j.id = e.job_id AND j.status = 'pending'
+                                          AND j.queue_name = e.queue_name
+                                          AND j.priority = e.priority AND j.run_at = e.run_at)));
+                -- the others move along only when the slot holds more dead entries than live
+                -- ones (statistics, up to a second old), which is what a pin does: without one,
+                -- vacuum keeps a slot lean, and a backlog is not carried round the ring for
+                -- nothing
+                IF pg_stat_get_dead_tuples(format('job_ready_%s', aged)::regclass)
+                   > pg_stat_get_live_tuples(format('job_ready_%s', aged)::regclass) THEN
+                    WITH taken AS (
+                        DELETE FROM job_ready AS r
+                        WHERE r.slot = aged
+                          AND r.ctid = ANY (ARRAY(SELECT e.ctid FROM job_ready AS e
+                                                  WHERE e.slot = aged LIMIT p_move
+                                                  FOR UPDATE SKIP LOCKED))
+                        RETURNING r.queue_name, r.priority, r.run_at, r.job_id
+                    )
+                    INSERT INTO job_ready (slot, queue_name, priority, run_at, job_id)
+                    SELECT current_slot, t.queue_name, t.priority, t.run_at, t.job_id
+                    FROM taken AS t
+                    WHERE EXISTS (SELECT 1 FROM jobs AS j
+                                  WHERE j.id = t.job_id AND j.status = 'pending'
+                                    AND j.queue_name = t.queue_name
+                                    AND j.priority = t.priority AND j.run_at = t.run_at);
+                END IF;
+                PERFORM setval('job_ready_tidied', turn_no);
+            EXCEPTION WHEN lock_not_available THEN
+                NULL;  -- an entry is held (a claim, a cancel): the next call tries again
+            END;
+        END IF;
     END IF;
 
     FOR candidate IN
