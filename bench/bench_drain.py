@@ -66,7 +66,7 @@ async def measure(
     child_args: tuple[Any, ...],
     processes: int,
     probe: str,
-    group: str,
+    group: str = "",
 ) -> Result:
     await fill(dsn, count)
     await vacuum(dsn)
@@ -98,8 +98,7 @@ async def run(
             (pool, ack_batch),
             n,
         )
-        for pool in (slots, small_slots)
-        if pool > 0
+        for pool in _pools(slots, small_slots)
         for n in (1, 2)
     ]
     if not only_ours:
@@ -135,6 +134,11 @@ async def check_all_completed(dsn: str, count: int) -> None:
         raise SystemExit(f"only {done} of {count} jobs completed")
 
 
+def _pools(slots: int, small_slots: int) -> list[int]:
+    """Our pool sizes to run, largest first, each once (0: none)."""
+    return sorted({pool for pool in (slots, small_slots) if pool > 0}, reverse=True)
+
+
 def _best(results: list[Result], group: str) -> Result:
     return max((r for r in results if r.group == group), key=lambda r: r.jobs_per_second)
 
@@ -148,15 +152,15 @@ def report(results: list[Result], count: int, slots: int, small_slots: int) -> N
         for r in results
     ]
     common.print_table(f"Drain of {count:,} no-op jobs", rows)
-    for pool in (slots, small_slots):
-        if pool <= 0:
-            continue
+    for pool in _pools(slots, small_slots):
         ours = _best(results, f"ours {pool}")
         print(f"\n  ours at {pool} slots (best, {ours.name}): {ours.jobs_per_second:,.0f} jobs/s")
         vs_pgqueuer = common.ratio(ours.jobs_per_second, pgq.jobs_per_second)
         print(f"    vs pgqueuer's best ({pgq.name}): {vs_pgqueuer}")
         print(f"    vs the raw loop: {common.ratio(ours.jobs_per_second, raw.jobs_per_second)}")
-    ours_max = max(r.connections_per_process for r in results if r.group.startswith("ours"))
+    ours_max = max(
+        (r.connections_per_process for r in results if r.group.startswith("ours")), default=0
+    )
     pgq_max = max(r.connections_per_process for r in results if r.group == "pgqueuer")
     print(f"  connections held per worker process (most seen): ours {ours_max}, pgqueuer {pgq_max}")
     print(f"  {GOALS}\n  machine: {common.machine_note()}")
