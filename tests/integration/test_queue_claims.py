@@ -83,6 +83,27 @@ async def test_claim_is_served_by_the_ready_rings_index(conn: asyncpg.Connection
     assert all(float(cost) == 0 for cost in scans), text
 
 
+async def test_the_claim_keeps_one_plan_rather_than_planning_every_call(
+    conn: asyncpg.Connection,
+) -> None:
+    """Once ANALYZE has seen a backlog in the ring, a plan made for the claim's own arguments
+    looked cheaper than the generic one, so the server planned the claim anew on every call:
+    about 1 ms of its CPU per claim, more than a small batch's whole execution. The claim
+    reads its queues and batch size through subqueries, so after its first five runs the
+    server keeps one generic plan (pg_prepared_statements counts both kinds)."""
+    await enqueue_many(conn, [NewJob("t") for _ in range(20_000)])
+    await conn.execute("ANALYZE jobs")
+    await conn.execute("ANALYZE job_ready")
+    worker = uuid.uuid4()
+    for _ in range(20):
+        assert len(await claims.claim_jobs(conn, ["default"], 3, worker, 30.0)) == 3
+    custom, generic = await conn.fetchrow(
+        "SELECT custom_plans, generic_plans FROM pg_prepared_statements WHERE statement = $1",
+        claims._sql("claim_jobs"),
+    )
+    assert (custom, generic) == (5, 15)
+
+
 async def test_concurrent_claims_skip_locked_rows(pg_dsn: str) -> None:
     conns = [await connect(pg_dsn) for _ in range(4)]
     try:
