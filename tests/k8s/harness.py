@@ -200,7 +200,12 @@ def events(
         if e.get("reportingComponent") == COMPONENT
         and (reason is None or e.get("reason") == reason)
     ]
-    return sorted(items, key=lambda e: e["metadata"]["creationTimestamp"] + e["metadata"]["name"])
+    # In the order they were written: creationTimestamp has whole seconds, and two Events of
+    # one second used to fall in the order of their random names; etcd's revision breaks ties.
+    return sorted(
+        items,
+        key=lambda e: (e["metadata"]["creationTimestamp"], int(e["metadata"]["resourceVersion"])),
+    )
 
 
 def annotate(plane: ControlPlane, namespace: str, name: str, **pairs: str) -> None:
